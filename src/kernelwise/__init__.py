@@ -1,0 +1,57 @@
+"""kernelwise: a convolutional-network framework on NumPy that shows its work.
+
+Example:
+    >>> import kernelwise as kw
+    >>> x = kw.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> (x * 3).sum().backward()
+    >>> x.grad.tolist()
+    [[3.0, 3.0]]
+"""
+
+from .ops.shape import cat, stack, where
+from .tensor import (
+    Function,
+    Tensor,
+    arange,
+    bool_,
+    enable_grad,
+    float16,
+    float32,
+    float64,
+    full,
+    int32,
+    int64,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function",
+    "Tensor",
+    "arange",
+    "bool_",
+    "cat",
+    "enable_grad",
+    "float16",
+    "float32",
+    "float64",
+    "full",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "stack",
+    "tensor",
+    "where",
+    "zeros",
+    "zeros_like",
+]

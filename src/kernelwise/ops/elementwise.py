@@ -1,0 +1,274 @@
+"""Elementwise operations and matmul, with broadcasting.
+
+When an input was broadcast in the forward pass, its gradient is summed back
+over the broadcast axes (:func:`unbroadcast`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Function
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+class Cast(Function):
+    """y = x as another dtype; float-to-float casts pass the gradient back in x's dtype."""
+
+    def forward(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        self.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out.astype(self.in_dtype)
+
+
+class Add(Function):
+    """y = a + b; dy/da = dy/db = 1."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.shapes = np.shape(a), np.shape(b)
+        return a + b
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        sa, sb = self.shapes
+        return unbroadcast(grad_out, sa), unbroadcast(grad_out, sb)
+
+
+class Sub(Function):
+    """y = a - b; dy/da = 1, dy/db = -1."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.shapes = np.shape(a), np.shape(b)
+        return a - b
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        sa, sb = self.shapes
+        grad_b = unbroadcast(-grad_out, sb) if self.needs_input_grad[1] else None
+        return unbroadcast(grad_out, sa), grad_b
+
+
+class Mul(Function):
+    """y = a · b; dy/da = b, dy/db = a."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.requires_grad:
+            self.a, self.b = a, b
+        return a * b
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        a, b = self.a, self.b
+        grad_a = unbroadcast(grad_out * b, np.shape(a)) if self.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad_out * a, np.shape(b)) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Div(Function):
+    """y = a / b; dy/da = 1/b, dy/db = -a/b²."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.requires_grad:
+            self.a, self.b = a, b
+        return a / b
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        a, b = self.a, self.b
+        grad_a = unbroadcast(grad_out / b, np.shape(a)) if self.needs_input_grad[0] else None
+        grad_b = unbroadcast(-grad_out * a / (b * b), np.shape(b)) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Pow(Function):
+    """y = a ** b; dy/da = b·a^(b-1), dy/db = y·ln(a)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = a**b
+        if self.requires_grad:
+            self.a, self.b, self.out = a, b, out
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        a, b, out = self.a, self.b, self.out
+        grad_a = grad_b = None
+        if self.needs_input_grad[0]:
+            grad_a = unbroadcast(grad_out * b * a ** (b - 1), np.shape(a))
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad_b = unbroadcast(grad_out * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0), np.shape(b))
+        return grad_a, grad_b
+
+
+class MatMul(Function):
+    """Y = A @ B.  Shapes: [m, k] @ [k, n] -> [m, n];  dA = dY @ Bᵀ, dB = Aᵀ @ dY."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match (inner sizes differ)")
+        if self.requires_grad:
+            self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        a, b = self.a, self.b
+        a2 = a[None, :] if a.ndim == 1 else a  # a vector is a one-row matrix
+        b2 = b[:, None] if b.ndim == 1 else b  # and on the right a one-column matrix
+        g = grad_out
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        grad_a = grad_b = None
+        if self.needs_input_grad[0]:
+            grad_a = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """y = -x."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return -x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return -grad_out
+
+
+class Exp(Function):
+    """y = eˣ; dy/dx = y."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.exp(x)
+        if self.requires_grad:
+            self.out = out
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.out
+
+
+class Log(Function):
+    """y = ln x; dy/dx = 1/x."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.requires_grad:
+            self.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return grad_out / self.x
+
+
+class Sqrt(Function):
+    """y = √x; dy/dx = 1/(2y)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            out = np.sqrt(x)
+        if self.requires_grad:
+            self.out = out
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return grad_out / (2 * self.out)
+
+
+class Abs(Function):
+    """y = |x|; dy/dx = sign(x) (0 at 0, as PyTorch)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.requires_grad:
+            self.sign = np.sign(x)
+        return np.abs(x)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.sign
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi); dy/dx = 1 where lo <= x <= hi, else 0 (as PyTorch's clamp)."""
+
+    def forward(self, x: np.ndarray, lo: Any = None, hi: Any = None) -> np.ndarray:
+        if self.requires_grad:
+            inside = np.ones(x.shape, dtype=bool)
+            if lo is not None:
+                inside &= x >= lo
+            if hi is not None:
+                inside &= x <= hi
+            self.inside = inside
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.inside
+
+
+class Where(Function):
+    """y = a where cond else b; the gradient goes to the side that was chosen."""
+
+    def forward(self, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.cond, self.shapes = cond, (np.shape(a), np.shape(b))
+        return np.where(cond, a, b)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        zero = np.zeros((), grad_out.dtype)
+        grad_a = unbroadcast(np.where(self.cond, grad_out, zero), self.shapes[0]) if self.needs_input_grad[1] else None
+        grad_b = unbroadcast(np.where(self.cond, zero, grad_out), self.shapes[1]) if self.needs_input_grad[2] else None
+        return None, grad_a, grad_b
+
+
+class ReLU(Function):
+    """y = max(x, 0); dy/dx = 1 where x > 0, else 0."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.maximum(x, 0)
+        if self.requires_grad:
+            self.positive = out > 0
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.positive
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e⁻ˣ), computed without overflow; dy/dx = y(1 - y)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        e = np.exp(-np.abs(x))  # never overflows
+        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        if self.requires_grad:
+            self.out = out
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.out * (1 - self.out)
+
+
+class Tanh(Function):
+    """y = tanh x; dy/dx = 1 - y²."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.tanh(x)
+        if self.requires_grad:
+            self.out = out
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * (1 - self.out * self.out)

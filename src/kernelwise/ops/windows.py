@@ -1,0 +1,53 @@
+"""Sliding windows (im2col as a view) and their adjoint, col2im.
+
+Legend: N batch, C channels, spatial sizes (H, W) or (L,), kernel (kh, kw), out (oh, ow).
+A window view costs no copy; ``col2im`` adds each kernel tap's slab back with one
+strided add per tap (k² adds for a k×k kernel), the adjoint of taking windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def windows(
+    x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]
+) -> np.ndarray:
+    """A read-only view of every window of an already padded ``x``.
+
+    Shape: (N, C, *spatial) -> (N, C, *out, *kernel) with out = floor((size - d(k-1) - 1)/s) + 1.
+    Element [n, c, o..., i...] is x[n, c, o·s + i·d ...].
+    """
+    nd = len(kernel)
+    spatial = x.shape[-nd:]
+    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation, strict=True))
+    st = x.strides[-nd:]
+    shape = x.shape[:-nd] + out + tuple(kernel)
+    strides = x.strides[:-nd] + tuple(a * s for a, s in zip(st, stride, strict=True)) + tuple(
+        a * d for a, d in zip(st, dilation, strict=True)
+    )
+    return as_strided(x, shape=shape, strides=strides, writeable=False)
+
+
+def col2im(
+    cols: np.ndarray,
+    padded_shape: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> np.ndarray:
+    """Adjoint of :func:`windows`: sum every window element back onto its position.
+
+    Shape: (N, C, *out, *kernel) -> padded_shape (N, C, *spatial). Overlapping windows add.
+    """
+    nd = len(kernel)
+    out = cols.shape[-2 * nd : -nd]
+    x = np.zeros(padded_shape, dtype=cols.dtype)
+    for tap in np.ndindex(*kernel):
+        # x[..., i·d + o·s] += cols[..., o, i] for every output position o of this tap i
+        region = tuple(
+            slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in zip(tap, dilation, out, stride, strict=True)
+        )
+        x[(Ellipsis, *region)] += cols[(Ellipsis, *([slice(None)] * nd), *tap)]
+    return x
