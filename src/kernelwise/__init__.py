@@ -8,7 +8,10 @@ Example:
     [[3.0, 3.0]]
 """
 
+from . import nn, random
+from .gradcheck import GradcheckError, gradcheck
 from .ops.shape import cat, stack, where
+from .random import manual_seed
 from .tensor import (
     Function,
     Tensor,
@@ -34,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Function",
+    "GradcheckError",
     "Tensor",
     "arange",
     "bool_",
@@ -43,12 +47,16 @@ __all__ = [
     "float32",
     "float64",
     "full",
+    "gradcheck",
     "int32",
     "int64",
+    "manual_seed",
+    "nn",
     "is_grad_enabled",
     "no_grad",
     "ones",
     "ones_like",
+    "random",
     "stack",
     "tensor",
     "where",

@@ -5,8 +5,8 @@ same seed gives bit-identical weights, dropout masks and shuffles.
 
 Example:
     >>> import kernelwise as kw
-    >>> kw.manual_seed(0); a = kw.random.generator().random()
-    >>> kw.manual_seed(0); b = kw.random.generator().random()
+    >>> _ = kw.manual_seed(0); a = kw.random.generator().random()
+    >>> _ = kw.manual_seed(0); b = kw.random.generator().random()
     >>> a == b
     True
 """
