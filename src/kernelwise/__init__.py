@@ -8,7 +8,7 @@ Example:
     [[3.0, 3.0]]
 """
 
-from . import nn, random
+from . import data, nn, optim, random
 from .gradcheck import GradcheckError, gradcheck
 from .ops.shape import cat, stack, where
 from .random import manual_seed
@@ -42,6 +42,7 @@ __all__ = [
     "arange",
     "bool_",
     "cat",
+    "data",
     "enable_grad",
     "float16",
     "float32",
@@ -56,6 +57,7 @@ __all__ = [
     "no_grad",
     "ones",
     "ones_like",
+    "optim",
     "random",
     "stack",
     "tensor",

@@ -87,15 +87,14 @@ def gradcheck(
         x = inputs[i]
         analytical = np.zeros(x.shape) if x.grad is None else x.grad.data
         numerical = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: perturb in place, then restore
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + eps
+        for k in np.ndindex(x.shape):  # perturb one element in place, then restore it
+            old = x.data[k]
+            x.data[k] = old + eps
             up = loss_value()
-            flat[k] = old - eps
+            x.data[k] = old - eps
             down = loss_value()
-            flat[k] = old
-            numerical.reshape(-1)[k] = (up - down) / (2 * eps)
+            x.data[k] = old
+            numerical[k] = (up - down) / (2 * eps)
         bad = np.abs(analytical - numerical) > atol + rtol * np.abs(numerical)
         if bad.any():
             k = np.unravel_index(np.argmax(bad), x.shape)

@@ -158,7 +158,9 @@ class Function:
         fn.requires_grad = requires_grad = _grad_enabled and any(needs)
         fn.needs_input_grad = needs
         out = fn.forward(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
-        if not requires_grad:
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)
+        if not requires_grad or out.dtype.kind != "f":  # integer and bool results are not differentiable
             return Tensor._make(out)
         fn.inputs = args
         return Tensor._make(out, True, fn)
@@ -190,9 +192,7 @@ def _operand(t: Tensor, other: Any) -> tuple[Any, Any]:
         if a == b:
             return t, other
         if a.kind == "f" and b.kind == "f":
-            raise TypeError(
-                f"mixed float dtypes: {a} and {b} operands; cast one with .float() or .double()"
-            )
+            raise TypeError(f"mixed float dtypes: {a} and {b} operands; cast one with .float() or .double()")
         if b.kind == "f" or (a.kind == "b" and b.kind in "iu"):
             return t.to(b), other
         return t, other.to(a)
@@ -242,7 +242,7 @@ class Tensor:
         [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retain", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_retain", "data", "grad", "requires_grad")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__  # comparisons return tensors, identity stays the hash
 
@@ -578,12 +578,20 @@ class Tensor:
         axes = _axis_tuple(dim if dim is not None else axis, self.ndim)
         return _R.Extremum.apply(self, axes=axes, keepdims=keepdim if keepdim is not None else keepdims, op=np.min)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
+    def argmax(
+        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None, keepdim: bool | None = None
+    ) -> Tensor:
+        """Index of the largest value (of the flattened tensor when no axis is given); int64, no gradient."""
         axis = dim if dim is not None else axis
+        keepdims = keepdim if keepdim is not None else keepdims
         return Tensor._make(np.asarray(self.data.argmax(axis=axis, keepdims=keepdims), dtype=np.int64))
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
+    def argmin(
+        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None, keepdim: bool | None = None
+    ) -> Tensor:
+        """Index of the smallest value (of the flattened tensor when no axis is given); int64, no gradient."""
         axis = dim if dim is not None else axis
+        keepdims = keepdim if keepdim is not None else keepdims
         return Tensor._make(np.asarray(self.data.argmin(axis=axis, keepdims=keepdims), dtype=np.int64))
 
     # ----------------------------------------------------------------- shape
@@ -597,10 +605,11 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = _axis_tuple((start_dim, end_dim), self.ndim, "start_dim/end_dim") if start_dim % self.ndim != end_dim % self.ndim else (start_dim % self.ndim,) * 2
+        (s,) = _axis_tuple(start_dim, self.ndim, "start_dim")
+        (e,) = _axis_tuple(end_dim, self.ndim, "end_dim")
         if s > e:
             raise ValueError(f"flatten(): start_dim={start_dim} comes after end_dim={end_dim}")
-        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1 :])
+        return self.reshape((*self.shape[:s], int(np.prod(self.shape[s : e + 1])), *self.shape[e + 1 :]))
 
     def permute(self, *dims: Any) -> Tensor:
         if len(dims) == 1 and isinstance(dims[0], tuple | list):
@@ -612,14 +621,18 @@ class Tensor:
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
         """Swap two dimensions (the last two by default)."""
-        a, b = _axis_tuple((dim0, dim1), self.ndim, "dim0/dim1") if dim0 % max(self.ndim, 1) != dim1 % max(self.ndim, 1) else (dim0, dim0)
+        (a,) = _axis_tuple(dim0, self.ndim, "dim0")
+        (b,) = _axis_tuple(dim1, self.ndim, "dim1")
         axes = list(range(self.ndim))
-        axes[a], axes[b] = axes[b], axes[a]
+        if a != b:
+            axes[a], axes[b] = axes[b], axes[a]
         return self.permute(*axes)
 
     def unsqueeze(self, dim: int) -> Tensor:
-        dim = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise ValueError(f"unsqueeze(): dim={dim} is out of range for a tensor of shape {self.shape}")
+        dim %= self.ndim + 1
+        return self.reshape((*self.shape[:dim], 1, *self.shape[dim:]))
 
     def squeeze(self, dim: int | None = None) -> Tensor:
         if dim is None:

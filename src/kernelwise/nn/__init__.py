@@ -1,5 +1,76 @@
-"""Neural-network building blocks."""
+"""Neural-network building blocks: layers (Modules), their functional forms and initialisation.
 
-from . import functional
+``kernelwise.nn.functional`` holds the stateless operations; the layers here
+hold hyperparameters and parameters and call them. Names, arguments, defaults,
+``state_dict`` keys and ``repr`` follow ``torch.nn``.
 
-__all__ = ["functional"]
+Example:
+    >>> import kernelwise as kw
+    >>> from kernelwise import nn
+    >>> model = nn.Sequential(nn.Conv2d(1, 2, 3, generator=0), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten())
+    >>> model(kw.zeros(4, 1, 5, 5)).shape
+    (4, 18)
+"""
+
+from . import functional, init
+from .activation import GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from .linear import Linear
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .module import Flatten, Identity, Module, ModuleList, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d
+from .pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    Downsample,
+    MaxPool1d,
+    MaxPool2d,
+    MinPool1d,
+    MinPool2d,
+    UpsampleZeros,
+)
+
+__all__ = [
+    "GELU",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "CrossEntropyLoss",
+    "Downsample",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MinPool1d",
+    "MinPool2d",
+    "Module",
+    "ModuleList",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "UpsampleZeros",
+    "functional",
+    "init",
+]

@@ -6,3 +6,59 @@ this subset, plus what PyTorch lacks: ``padding='full'``, ``min_pool1d/2d``,
 ``ValueError``/``TypeError`` naming the argument and the shapes) and then applies
 one Function from ``kernelwise.ops``.
 """
+
+from ..ops._args import conv_output_size
+from ..ops.activation import dropout, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, unfold
+from ..ops.linear import linear
+from ..ops.loss import cross_entropy, mse_loss, nll_loss
+from ..ops.norm import batch_norm
+from ..ops.pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+    min_pool1d,
+    min_pool2d,
+)
+from ..ops.resample import downsample, pad, upsample_zeros
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "batch_norm",
+    "conv1d",
+    "conv2d",
+    "conv_output_size",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "cross_entropy",
+    "downsample",
+    "dropout",
+    "fold",
+    "gelu",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "max_pool1d",
+    "max_pool2d",
+    "min_pool1d",
+    "min_pool2d",
+    "mse_loss",
+    "nll_loss",
+    "pad",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+    "unfold",
+    "upsample_zeros",
+]

@@ -18,9 +18,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
-    )
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
@@ -81,20 +79,23 @@ class Div(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.requires_grad:
             self.a, self.b = a, b
-        return a / b
+        with np.errstate(divide="ignore", invalid="ignore"):  # x/0 is ±inf or nan, as in PyTorch
+            return a / b
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         a, b = self.a, self.b
-        grad_a = unbroadcast(grad_out / b, np.shape(a)) if self.needs_input_grad[0] else None
-        grad_b = unbroadcast(-grad_out * a / (b * b), np.shape(b)) if self.needs_input_grad[1] else None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad_a = unbroadcast(grad_out / b, np.shape(a)) if self.needs_input_grad[0] else None
+            grad_b = unbroadcast(-grad_out * a / (b * b), np.shape(b)) if self.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
 class Pow(Function):
-    """y = a ** b; dy/da = b·a^(b-1), dy/db = y·ln(a)."""
+    """y = a ** b; dy/da = b·a^(b-1) (0 where b = 0, as PyTorch), dy/db = y·ln(a)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = a**b
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-1) ** 0.5 = nan, as in PyTorch
+            out = a**b
         if self.requires_grad:
             self.a, self.b, self.out = a, b, out
         return out
@@ -103,7 +104,9 @@ class Pow(Function):
         a, b, out = self.a, self.b, self.out
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
-            grad_a = unbroadcast(grad_out * b * a ** (b - 1), np.shape(a))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                local = np.where(b == 0, 0, b * a ** (b - 1))  # d(a^b)/da; a^0 = 1 is constant, even at a = 0
+            grad_a = unbroadcast(grad_out * local, np.shape(a))
         if self.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 grad_b = unbroadcast(grad_out * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0), np.shape(b))
@@ -127,10 +130,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a  # a vector is a one-row matrix
         b2 = b[:, None] if b.ndim == 1 else b  # and on the right a one-column matrix
         g = grad_out
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)  # first the column axis: a 1-D @ 1-D output is 0-d
         if a.ndim == 1:
             g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
             grad_a = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
@@ -153,7 +156,8 @@ class Exp(Function):
     """y = eˣ; dy/dx = y."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out = np.exp(x)
+        with np.errstate(over="ignore"):  # e^1000 = inf, as in PyTorch
+            out = np.exp(x)
         if self.requires_grad:
             self.out = out
         return out

@@ -113,8 +113,10 @@ def _same_dtype(tensors: list[Any], name: str) -> list[Tensor]:
     if not tensors:
         raise ValueError(f"{name}(): expects a non-empty sequence of tensors")
     ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    first = ts[0]
-    return [first] + [_operand(first, t)[1] for t in ts[1:]]
+    probe = Tensor._make(np.empty(0, ts[0].dtype))  # PyTorch's type promotion, one pair at a time
+    for t in ts[1:]:
+        probe, _ = _operand(probe, Tensor._make(np.empty(0, t.dtype)))
+    return [t.to(probe.dtype) for t in ts]
 
 
 def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:

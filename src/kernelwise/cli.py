@@ -1,0 +1,197 @@
+"""The ``kernelwise`` command line: argument parsing only; the work lives in the library.
+
+Every mistake a user can make ends in one line on stderr and a non-zero exit
+(``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """A mistake on the command line or in its inputs: reported in one line."""
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The recitation's first worked example: a vertical-edge kernel on a step image."""
+    import kernelwise as kw
+    import kernelwise.nn.functional as F
+
+    image = np.zeros((8, 8), dtype=np.float32)
+    image[:, 4:] = 1.0
+    kernel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
+    x = kw.tensor(image[None, None])
+    w = kw.tensor(kernel[None, None], requires_grad=True)
+    out = F.conv2d(x, w)
+    print("Input A (8×8 step image):")
+    print(_matrix(image))
+    print("\nKernel W (vertical edges):")
+    print(_matrix(kernel))
+    size = F.conv_output_size(8, 3)
+    print(f"\nOutput size: floor((W_in - W_k + 2P) / S) + 1 = floor((8 - 3 + 0) / 1) + 1 = {size}")
+    print("\nZ = A ⋆ W: the edge lights up in the middle columns")
+    print(_matrix(out.numpy()[0, 0]))
+    out.sum().backward()
+    print("\nBackward with dL/dZ = 1: dL/dW = A ⋆ dL/dZ (the correlation of the input with the gradient)")
+    print(_matrix(w.grad.numpy()[0, 0]))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .runs import RunConfig, train_run
+
+    config = RunConfig(
+        dataset=args.dataset,
+        model=args.model,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        max_steps=args.max_steps,
+    ).resolved()
+    out = args.out or f"runs/{config.dataset}-{config.model}"
+    train_run(config, out, progress=not args.no_progress, log=lambda m: print(m, flush=True))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .data import DataLoader, load_dataset
+    from .runs import confusion_figure, load_run
+    from .train import evaluate
+
+    model, meta = load_run(args.run_dir)
+    dataset = args.dataset or meta["dataset"]
+    _, test_set, info = load_dataset(dataset, data_dir=args.data_dir, seed=meta.get("config", {}).get("seed", 0))
+    if list(info.input_shape) != list(meta["input_shape"]) or info.num_classes != meta["num_classes"]:
+        raise UsageError(
+            f"dataset {dataset} gives inputs {tuple(info.input_shape)} with {info.num_classes} classes; "
+            f"the model in {args.run_dir} takes {tuple(meta['input_shape'])} with {meta['num_classes']} classes"
+        )
+    result = evaluate(model, DataLoader(test_set, batch_size=256), num_classes=meta["num_classes"])
+    names = [str(c) for c in meta.get("class_names") or range(meta["num_classes"])]
+    print(f"{meta['model']} on {dataset} test set ({result['count']:,} images): accuracy {result['accuracy']:.2%}, "
+          f"loss {result['loss']:.4f}")
+    print("per-class accuracy:")
+    for name, acc, row in zip(names, result["per_class_accuracy"], result["confusion"], strict=True):
+        print(f"  {name:>12}  {acc:7.2%}  ({row.sum():,} images)")
+    picture = Path(args.run_dir) / "confusion.png"
+    confusion_figure(result["confusion"], names, picture, f"{meta['model']} on {dataset}: {result['accuracy']:.2%}")
+    print(f"confusion matrix: {picture}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import kernelwise as kw
+    import kernelwise.nn.functional as F
+
+    from .runs import load_run, prepare_image
+
+    model, meta = load_run(args.run_dir)
+    names = [str(c) for c in meta.get("class_names") or range(meta["num_classes"])]
+    for path in args.images:
+        x, notes = prepare_image(path, meta)
+        with kw.no_grad():
+            probs = F.softmax(model(kw.tensor(x[None])), dim=1).numpy()[0]
+        top = np.argsort(-probs)[:3]
+        converted = f"  ({'; '.join(notes)})" if notes else ""
+        print(f"{path}: {names[top[0]]}{converted}")
+        print("   top-3: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in top))
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .models import MODELS, build_model
+    from .summary import format_summary, summarize
+
+    if args.model not in MODELS:
+        raise UsageError(f"unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
+    shape = tuple(args.input_shape) if args.input_shape else tuple(n or 32 for n in MODELS[args.model].input_shape)
+    model = build_model(args.model, input_shape=shape, num_classes=args.num_classes, generator=0)
+    print(format_summary(args.model, summarize(model, shape), shape))
+    return 0
+
+
+def _matrix(a: np.ndarray) -> str:
+    cells = [[f"{v:g}" for v in row] for row in np.atleast_2d(a)]
+    width = max(len(c) for row in cells for c in row)
+    return "\n".join("  " + " ".join(c.rjust(width) for c in row) for row in cells)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog.split()[0]} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kernelwise", description="A CNN framework on NumPy that shows its work.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    demo = sub.add_parser("demo", help="the recitation's edge-detection example, forward and backward")
+    demo.set_defaults(run=_demo)
+
+    from .models import MODELS
+    from .runs import OPTIMIZERS, RECIPES
+
+    train = sub.add_parser("train", help="train a CNN and write a run directory")
+    train.add_argument("--model", choices=list(MODELS), help="default: the dataset's usual model")
+    train.add_argument("--dataset", default="digits", choices=list(RECIPES), help="default: digits")
+    train.add_argument("--data-dir", help="folder with the dataset's files (else the download cache)")
+    train.add_argument("--epochs", type=int, help="default: the dataset's recipe")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a run")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--dataset", choices=list(RECIPES), help="default: the dataset it was trained on")
+    evaluate.add_argument("--data-dir")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = sub.add_parser("predict", help="class and top-3 probabilities for image files")
+    predict.add_argument("run_dir")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.set_defaults(run=_predict)
+
+    summary = sub.add_parser("summary", help="per-layer output shapes, parameters and FLOPs of a model")
+    summary.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
+    summary.add_argument("--input-shape", type=int, nargs="+", metavar="N", help="C H W (default: the model's)")
+    summary.add_argument("--num-classes", type=int, default=10)
+    summary.set_defaults(run=_summary)
+    return parser
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kernelwise`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("kernelwise: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as e:
+        if args.debug:
+            raise
+        print(f"kernelwise: error: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,42 @@
+"""Data: datasets, the DataLoader, and the built-in datasets.
+
+``Dataset``, ``TensorDataset``, ``Subset``, ``random_split`` and ``DataLoader``
+follow ``torch.utils.data``. :func:`load_dataset` loads ``digits``, ``mnist``,
+``fashion-mnist``, ``mnist1d``, ``cifar10`` or a folder of ``images`` as
+``(train, test, info)``.
+
+Example:
+    >>> import numpy as np
+    >>> from kernelwise.data import DataLoader, TensorDataset
+    >>> ds = TensorDataset(np.ones((5, 1, 2, 2), dtype=np.float32), np.arange(5))
+    >>> x, y = next(iter(DataLoader(ds, batch_size=2)))
+    >>> x.shape, x.dtype, y.dtype
+    ((2, 1, 2, 2), dtype('float32'), dtype('int64'))
+"""
+
+from .cifar import load_cifar10
+from .dataset import Dataset, DatasetInfo, Subset, TensorDataset, random_split
+from .datasets import DATASETS, load_dataset, load_digits, load_mnist1d
+from .download import DownloadError
+from .folder import load_image_folder
+from .loader import DataLoader, default_collate
+from .mnist import load_fashion_mnist, load_mnist
+
+__all__ = [
+    "DATASETS",
+    "DataLoader",
+    "Dataset",
+    "DatasetInfo",
+    "DownloadError",
+    "Subset",
+    "TensorDataset",
+    "default_collate",
+    "load_cifar10",
+    "load_dataset",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_mnist",
+    "load_mnist1d",
+    "random_split",
+]

@@ -1,0 +1,1 @@
+"""Worked examples of the recitation, generated for any layer."""

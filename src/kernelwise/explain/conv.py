@@ -1,0 +1,236 @@
+"""``kernelwise explain conv``: the sliding window, step by step, with every output written out.
+
+Z[1,1] = A[1,1]·W[1,1] + A[1,2]·W[1,2] + A[2,1]·W[2,1] + A[2,2]·W[2,2] + B, as on the slides; the output
+size formula with the numbers filled in; padding as zeros around the input; dilation as taps spread
+apart; several input channels as one sum per channel, several filters as one output map each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .report import Explanation, Grid, Section, symbol_grid, value_grid
+from .symbolic import (
+    Array,
+    Geometry,
+    Names,
+    conv_equations,
+    conv_grad_bias_equations,
+    conv_grad_input_equations,
+    conv_grad_weight_equations,
+    evaluate,
+)
+from .values import Layer, parse_values, random_ints, resolve_layer
+
+CONV_KEYS = ("input", "kernel", "bias", "grad")
+
+
+def check_conv(
+    g: Geometry,
+    in_channels: int,
+    out_channels: int,
+    padding: Any,
+    names: Names = Names(),
+    env: dict[str, np.ndarray] | None = None,
+    generator: Any = 0,
+) -> dict[str, np.ndarray | None]:
+    """Check the written-out forward and backward formulas against the engine and autograd.
+
+    Without ``env`` the numbers are random (float64, standard normal); with it, those numbers. Raises
+    :class:`~kernelwise.explain.engine.FormulaMismatch` on any disagreement; returns the engine's results.
+
+    Example:
+        >>> _ = check_conv(Geometry.make((5, 5), 3, stride=2, padding=1, dilation=1), 2, 3, 1)
+    """
+    C, O = in_channels, out_channels
+    if env is None:
+        rng = engine.rng_normal
+        env = {
+            names.x: rng(generator, C, *g.size),
+            names.w: rng(generator, O, C, *g.kernel),
+            names.b: rng(generator, O),
+            names.grad(names.y): rng(generator, O, *g.out),
+        }
+    x, w, b, grad = env[names.x], env[names.w], env.get(names.b), env[names.grad(names.y)]
+    result = engine.conv(x, w, b, g.stride, padding, g.dilation, grad)
+    engine.check(f"{names.y} (forward)", evaluate(conv_equations(g, C, O, b is not None, names), env, (O, *g.out)), result["y"])
+    grad_w = evaluate(conv_grad_weight_equations(g, C, O, names), env, w.shape)
+    engine.check(names.grad(names.w), grad_w, result["grad_w"])
+    engine.check(names.grad(names.x), evaluate(conv_grad_input_equations(g, C, O, names), env, x.shape), result["grad_x"])
+    if b is not None:
+        engine.check(names.grad(names.b), evaluate(conv_grad_bias_equations(g, O, names), env, b.shape), result["grad_b"])
+    return result
+
+
+def layer_grids(layer: Layer, g: Geometry, names: Names, y: np.ndarray | None = None) -> list[Grid]:
+    """Input (padded, per channel), kernel (per filter and channel) and output (per filter) as the slides draw them."""
+    C, O = layer.in_channels, layer.out_channels
+    A, W, Z = (Array(n, lead, g.nd) for n, lead in ((names.x, (C,)), (names.w, (O, C)), (names.y, (O,))))
+    grids = []
+    for c in range(C):
+        label = f"Input {names.x}" + (f", channel {c + 1}" if C > 1 else "")
+        if layer.x is None:
+            grids.append(symbol_grid(A, label, (c,), g.size, g.padding))
+        else:
+            grids.append(value_grid(names.x, label, layer.x[c], (c,), g.padding))
+    grids[-1].op = "⋆"
+    for o in range(O):
+        for c in range(C):
+            label = f"Kernel {names.w}" + (f", filter {o + 1}" if O > 1 else "") + (f", channel {c + 1}" if C > 1 else "")
+            if layer.w is None:
+                grids.append(symbol_grid(W, label, (o, c), g.kernel))
+            else:
+                grids.append(value_grid(names.w, label, layer.w[o, c], (o, c)))
+    grids[-1].op = "="
+    for o in range(O):
+        label = f"Output {names.y}" + (f", filter {o + 1}" if O > 1 else "")
+        grids.append(symbol_grid(Z, label, (o,), g.out) if y is None else value_grid(names.y, label, y[o], (o,)))
+    return grids
+
+
+def show(setting: tuple) -> str:
+    """A per-dim setting as the user would type it: ``2`` when every dim agrees, else ``(2, 1)``.
+
+    Example:
+        >>> show((2, 2)), show(((1, 1), (1, 1))), show((1, 2)), show(((0, 1),))
+        ('2', '1', '(1, 2)', '(0, 1)')
+    """
+    flat = [p[0] if isinstance(p, tuple) and p[0] == p[1] else p for p in setting]
+    if len(set(flat)) == 1 and not isinstance(flat[0], tuple):
+        return str(flat[0])
+    return str(tuple(flat)) if len(flat) > 1 else str(flat[0])
+
+
+def size_notes(g: Geometry, pad: str = "zeros around the input (shown as 0)") -> list[str]:
+    """What padding, dilation and the floor of the output-size formula do here."""
+    notes = []
+    if any(lo or hi for lo, hi in g.padding):
+        notes.append(f"Padding {show(g.padding)}: {pad} let the window sit on the border too.")
+    if any(d > 1 for d in g.dilation):
+        notes.append(
+            f"Dilation {show(g.dilation)}: the taps of the kernel are d apart, so a kernel of size k spans d·(k - 1) + 1 inputs."
+        )
+    if any(s > 1 for s in g.stride):
+        notes.append(f"Stride {show(g.stride)}: the window moves {show(g.stride)} positions at a time.")
+    return notes + [f["note"] for f in g.formulas() if f["note"]]
+
+
+def explain_conv(
+    input_size: Any = None,
+    kernel_size: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    in_channels: int | None = None,
+    out_channels: int | None = None,
+    dims: int | None = None,
+    values: str | None = None,
+    bias: bool = True,
+    names: Names = Names(),
+    generator: Any = 0,
+) -> Explanation:
+    """The convolution of the slides, for any settings: grids, output-size formula, every output written out.
+
+    Args:
+        input_size, kernel_size: int (square) or tuple; default 4 and 2 (the slides' 4×4 input, 2×2 kernel).
+        stride, padding ('valid', 'same', 'full' or ints), dilation: as ``conv1d``/``conv2d``.
+        in_channels, out_channels: channels of the input and number of filters (default 1).
+        dims: 1 or 2 (default 2, or 1 when the given numbers are 1-D).
+        values: ``symbols`` (default), ``random[:SEED]``, ``edge`` or ``input=...;kernel=...;bias=...``.
+        bias: add a bias B per filter.
+
+    Example:
+        >>> e = explain_conv(values="edge")
+        >>> e.sections[1].grids[-1].cells[0]
+        ['0', '0', '4', '4', '0', '0']
+        >>> str(explain_conv().sections[2].equations[1])
+        'Z[1,2] = A[1,2]·W[1,1] + A[1,3]·W[1,2] + A[2,2]·W[2,1] + A[2,3]·W[2,2] + B'
+    """
+    v = parse_values(values, "symbols", CONV_KEYS)
+    layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, out_channels)
+    g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
+    C, O = layer.in_channels, layer.out_channels
+    check_conv(g, C, O, padding, names, generator=generator)  # the formulas, on random numbers
+    env = None
+    y = None
+    if layer.x is not None:
+        b = layer.b if bias else None
+        grad = v.arrays.get("grad")
+        grad = np.asarray(grad, float).reshape(O, *g.out) if grad is not None else random_ints(v.seed + 3, (O, *g.out), -2, 2)
+        env = {names.x: layer.x, names.w: layer.w, names.grad(names.y): grad}
+        if b is not None:
+            env[names.b] = b
+        y = check_conv(g, C, O, padding, names, env)["y"]  # and on the numbers shown
+    eqs = conv_equations(g, C, O, bias, names)
+    if y is not None:
+        for eq in eqs:
+            eq.value = float(y[eq.lhs.index])
+    formulas = g.formulas()
+    shape_note = f"{names.x}: ({C}, {', '.join(map(str, g.size))}) -> {names.y}: ({O}, {', '.join(map(str, g.out))})"
+    sections = [
+        Section("Output size", notes=[shape_note, *size_notes(g)], formulas=formulas),
+        Section(f"{names.x} ⋆ {names.w} + {names.b} = {names.y}" if bias else f"{names.x} ⋆ {names.w} = {names.y}",
+                grids=layer_grids(layer, g, names, y), notes=_channel_notes(C, O, names)),
+        Section("Sliding the window, one output at a time", equations=eqs, env=env, steps=True),
+    ]
+    symmetric = all(lo == hi for lo, hi in g.padding)
+    page = conv_page(layer, g, padding, names, bias, v.seed) if C == O == 1 and symmetric else None
+    data = {
+        "input_shape": [C, *g.size],
+        "kernel_shape": [O, C, *g.kernel],
+        "output_shape": [O, *g.out],
+        "stride": list(g.stride),
+        "padding": [list(p) for p in g.padding],
+        "dilation": list(g.dilation),
+        "checked": "every formula evaluated on random numbers equals the engine's forward and autograd's backward",
+    }
+    return Explanation("conv", "Convolution, one window at a time", sections, figure=2, page=page, data=data)
+
+
+def _channel_notes(C: int, O: int, names: Names) -> list[str]:
+    notes = []
+    if C > 1:
+        notes.append(
+            f"Each filter has as many channels as the input ({C}); channel c of the filter convolves with channel c of "
+            f"the input, and the {C} sums add up (one bracket per channel below)."
+        )
+    if O > 1:
+        notes.append(f"{O} filters give {O} output maps: the number of output channels is the number of filters.")
+    if C > 1 or O > 1:
+        notes.append(f"Indices: {names.x}[c,i,j], {names.w}[filter,c,i,j], {names.y}[filter,i,j], 1-based.")
+    return notes
+
+
+def conv_page(layer: Layer, g: Geometry, padding: Any, names: Names, bias: bool, seed: int) -> dict[str, Any]:
+    """The initial data of the HTML page: one channel, one filter, numbers (random integers in symbols mode).
+
+    Matrices are 2-D lists (a 1-D signal is one row); ``settings`` are per dim.
+    """
+    x = layer.x if layer.x is not None else random_ints(seed, (1, *g.size), 0, 9)
+    w = layer.w if layer.w is not None else random_ints(seed + 1, (1, 1, *g.kernel), -2, 2)
+    b = (layer.b if layer.b is not None else np.zeros(1)) if bias else np.zeros(1)
+    grad = random_ints(seed + 3, (1, *g.out), -2, 2)
+    result = engine.conv(x, w, b, g.stride, padding, g.dilation, grad)
+    return {
+        "mode": "conv",
+        "nd": g.nd,
+        "names": {"x": names.x, "w": names.w, "y": names.y, "b": names.b},
+        "input": np.atleast_2d(x[0]).tolist(),
+        "kernel": np.atleast_2d(w[0, 0]).tolist(),
+        "bias": float(b[0]),
+        "grad": np.atleast_2d(grad[0]).tolist(),
+        "settings": {
+            "kernel": list(g.kernel),
+            "stride": list(g.stride),
+            "padding": [lo for lo, _ in g.padding],
+            "dilation": list(g.dilation),
+        },
+        "engine": {
+            "output": np.atleast_2d(result["y"][0]).tolist(),
+            "grad_input": np.atleast_2d(result["grad_x"][0]).tolist(),
+            "grad_weight": np.atleast_2d(result["grad_w"][0, 0]).tolist(),
+        },
+    }

@@ -1,0 +1,173 @@
+"""``kernelwise explain pool``: max, mean and min pooling of a window grid, and where each gradient goes.
+
+Pooling is the convolution's window walk with a different reduction and no weights. In backward, max
+and min pooling send each dL/dZ to the one input that won its window (the arg-max / arg-min); mean
+pooling spreads it evenly, dL/dZ / (number of taps), over the whole window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .conv import show, size_notes
+from .report import Explanation, Section, value_grid
+from .symbolic import REDUCERS, Geometry, Names, Sym, evaluate, pool_equations, pool_grad_equations, pool_winners
+from .values import parse_values, resolve_layer
+
+POOL_KEYS = ("input", "grad")
+TITLES = {"max": "Max pooling", "mean": "Mean (average) pooling", "min": "Min pooling"}
+
+
+def check_pool(
+    g: Geometry,
+    channels: int,
+    reducer: str,
+    names: Names = Names(),
+    env: dict[str, np.ndarray] | None = None,
+    generator: Any = 0,
+) -> dict[str, np.ndarray | None]:
+    """Check the pooling formulas and the gradient routing against the engine and autograd.
+
+    Random numbers by default (continuous, so no ties); raises
+    :class:`~kernelwise.explain.engine.FormulaMismatch` on any disagreement.
+
+    Example:
+        >>> _ = check_pool(Geometry.make((5, 5), 3, stride=2, padding=1), 2, "max")
+    """
+    if env is None:
+        env = {names.x: engine.rng_normal(generator, channels, *g.size), names.grad(names.y): engine.rng_normal(generator, channels, *g.out)}
+    x, grad = env[names.x], env[names.grad(names.y)]
+    padding = tuple(lo for lo, _ in g.padding)
+    result = engine.pool(x, reducer, g.kernel, g.stride, padding, g.dilation, grad)
+    engine.check(f"{names.y} ({reducer} pooling)", evaluate(pool_equations(g, channels, reducer, names=names), env, result["y"].shape), result["y"])
+    routed = evaluate(pool_grad_equations(g, channels, reducer, x, names=names), env, x.shape)
+    engine.check(f"{names.grad(names.x)} ({reducer} pooling)", routed, result["grad_x"])
+    return result
+
+
+def explain_pool(
+    input_size: Any = None,
+    kernel_size: Any = None,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    in_channels: int | None = None,
+    dims: int | None = None,
+    values: str | None = None,
+    modes: tuple[str, ...] = REDUCERS,
+    names: Names = Names(),
+    generator: Any = 0,
+) -> Explanation:
+    """Max, mean and min pooling, forward and backward, with every window written out.
+
+    Args:
+        input_size, kernel_size: int or tuple (default: the recitation's 4×4 matrix, 2×2 windows).
+        stride: default kernel_size (windows side by side, as usual for pooling).
+        padding: ints, at most kernel_size // 2 (as PyTorch); dilation: max and min pooling only.
+        in_channels: pooling keeps the number of channels.
+        values: ``recitation`` (default), ``random[:SEED]`` or ``input=...;grad=...``.
+        modes: which of 'max', 'mean', 'min' to show.
+
+    Example:
+        >>> e = explain_pool()
+        >>> [s.grids[-1].cells for s in e.sections[1:4]]
+        [[['16', '9'], ['67', '13']], [['9.5', '4.75'], ['25.75', '7.75']], [['4', '0'], ['6', '3']]]
+    """
+    for m in modes:
+        if m not in REDUCERS:
+            raise ValueError(f"--mode {m!r} is not one of {', '.join(REDUCERS)}")
+    v = parse_values(values, "recitation", POOL_KEYS)
+    if v.symbolic:
+        raise ValueError("--values symbols: pooling compares numbers (which input wins a window), give numbers")
+    preset = v.settings()
+    kernel_size = kernel_size or preset.get("kernel_size")
+    layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, None, kernel=False)
+    stride = stride or preset.get("stride") or layer.kernel
+    if "mean" in modes and dilation not in (1, (1,), (1, 1)):
+        raise ValueError(f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={dilation}; use --mode max/min")
+    g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
+    if any(lo > k // 2 for (lo, _), k in zip(g.padding, g.kernel, strict=True)):
+        raise ValueError(f"padding={show(g.padding)} must be at most half of kernel_size={show(g.kernel)} (as PyTorch)")
+    C = layer.in_channels
+    grad = v.arrays.get("grad")
+    grad = np.arange(1.0, C * np.prod(g.out) + 1).reshape(C, *g.out) if grad is None else grad.reshape(C, *g.out)
+    env = {names.x: layer.x, names.grad(names.y): grad}
+    sections = [
+        Section(
+            "Output size",
+            notes=[f"{names.x}: ({C}, {', '.join(map(str, g.size))}) -> {names.y}: ({C}, {', '.join(map(str, g.out))}); "
+                   "pooling keeps the number of channels.", *size_notes(g, "cells around the input")],
+            formulas=g.formulas(),
+        )
+    ]
+    backward = []
+    results = {}
+    for reducer in modes:
+        check_pool(g, C, reducer, names, generator=generator)  # the formulas, on random numbers
+        result = check_pool(g, C, reducer, names, env)  # and on the numbers shown
+        results[reducer] = result
+        eqs = pool_equations(g, C, reducer, names=names)
+        for eq in eqs:
+            eq.value = float(result["y"][eq.lhs.index])
+        winners = pool_winners(g, layer.x, reducer) if reducer != "mean" else {}
+        grids = []
+        pad_value = {"max": -np.inf, "min": np.inf, "mean": 0.0}[reducer]
+        for c in range(C):
+            label = f"Input {names.x}" + (f", channel {c + 1}" if C > 1 else "")
+            grid = value_grid(names.x, label, layer.x[c], (c,), g.padding, pad_value, "→")
+            grid.marks = [grid.cell_of(Sym(names.x, (c, *p))) for (cc, _), p in winners.items() if cc == c]
+            grids.append(grid)
+        for c in range(C):
+            label = f"{reducer} {names.y}" + (f", channel {c + 1}" if C > 1 else "")
+            grids.append(value_grid(names.y, label, result["y"][c], (c,)))
+        notes = ["[ ] marks the input that wins each window."] if reducer != "mean" else []
+        if any(lo or hi for lo, hi in g.padding):
+            notes.append({"max": "Padding is -∞: it never wins.", "min": "Padding is +∞: it never wins.",
+                          "mean": "Padding is 0 and counts in the divisor (count_include_pad=True)."}[reducer])
+        sections.append(Section(TITLES[reducer], notes, grids, eqs, env, steps=True))
+        back = pool_grad_equations(g, C, reducer, layer.x, names=names)
+        for eq in back:
+            eq.value = float(result["grad_x"][eq.lhs.index])
+        backward.append((reducer, back, result["grad_x"]))
+    gname, gx = names.grad(names.y), names.grad(names.x)
+    for reducer, back, grad_x in backward:
+        how = ("each dL/dZ goes to the input that won its window; the others get 0"
+               if reducer != "mean" else "each dL/dZ is spread evenly over its window: dL/dZ / (number of taps)")
+        grids = [value_grid(gname, gname + (f", channel {c + 1}" if C > 1 else ""), grad[c], (c,), op="→") for c in range(C)]
+        grids += [value_grid(gx, gx + (f", channel {c + 1}" if C > 1 else ""), grad_x[c], (c,)) for c in range(C)]
+        sections.append(Section(f"Backward of {reducer} pooling: {how}", [], grids, back, env))
+    data = {r: {"output": res["y"].tolist(), "grad_input": res["grad_x"].tolist()} for r, res in results.items()}
+    data["grad_output"] = grad.tolist()
+    page = pool_page(layer.x, grad, g, names, results) if C == 1 and g.nd == 2 and _symmetric(g) else None
+    return Explanation("pool", "Pooling: max, mean and min over a window grid", sections, figure=1, page=page, data=data)
+
+
+def _symmetric(g: Geometry) -> bool:
+    return all(lo == hi for lo, hi in g.padding)
+
+
+def pool_page(
+    x: np.ndarray, grad: np.ndarray, g: Geometry, names: Names, results: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The initial data of the HTML page (one channel): input, dL/dZ, settings and the engine's numbers."""
+    return {
+        "mode": "pool",
+        "nd": g.nd,
+        "names": {"x": names.x, "w": names.w, "y": names.y, "b": names.b},
+        "input": np.atleast_2d(x[0]).tolist(),
+        "grad": np.atleast_2d(grad[0]).tolist(),
+        "reducers": list(results),
+        "settings": {
+            "kernel": list(g.kernel),
+            "stride": list(g.stride),
+            "padding": [lo for lo, _ in g.padding],
+            "dilation": list(g.dilation),
+        },
+        "engine": {
+            r: {"output": np.atleast_2d(res["y"][0]).tolist(), "grad_input": np.atleast_2d(res["grad_x"][0]).tolist()}
+            for r, res in results.items()
+        },
+    }

@@ -1,0 +1,575 @@
+"""The equation generator: every output of a windowed layer written out as a sum of products.
+
+Legend: nd spatial dims, k kernel size, s stride, P padding (before, after), d dilation, C input
+channels, O output channels (filters). Indices are 0-based inside and printed 1-based, as on the
+recitation's slides (``Z[1,1]`` is the top-left output).
+
+One window walker, :meth:`Geometry.windows`, visits every output position o and the input position
+under each kernel tap t, ``i = o·s + t·d - P``. Every explanation reads it:
+
+- convolution:  ``Z[o] = Σ_c Σ_t A[c, i]·W[c, t] + B``
+- pooling:      ``Z[o] = max / mean / min of A[i]`` over the same taps
+- dL/dW:        ``dL/dW[t] = Σ_o dL/dZ[o]·A[i]``                     (gather over the outputs)
+- dL/dA:        ``dL/dA[i] = Σ over (o, t) that reach i of dL/dZ[o]·W[t]``  (scatter onto the inputs)
+- transposed convolution is that scatter as a layer.
+
+Nothing here computes a layer: an :class:`Equation` is text with structure (a list of products), and
+:meth:`Equation.evaluate` only multiplies and adds the numbers it is given, so that the formulas can be
+checked against the engine.
+
+Example:
+    >>> g = Geometry.make((4, 4), (2, 2))
+    >>> g.out
+    (3, 3)
+    >>> print(conv_equations(g, 1, 1)[0])
+    Z[1,1] = A[1,1]·W[1,1] + A[1,2]·W[1,2] + A[2,1]·W[2,1] + A[2,2]·W[2,2] + B
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..ops._args import ntuple
+
+Index = tuple[int, ...]
+Pairs = tuple[tuple[int, int], ...]
+DIM_NAMES = {1: (("length", "L", "position"),), 2: (("height", "H", "row"), ("width", "W", "column"))}
+
+
+# --------------------------------------------------------------------------- numbers as text
+def number(v: float) -> str:
+    """A number as the slides print it: integers without a decimal point, others with 4 significant digits.
+
+    Example:
+        >>> number(4.0), number(-0.0), number(2.5), number(1 / 3)
+        ('4', '0', '2.5', '0.3333')
+    """
+    v = float(v)
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if v == int(v) and abs(v) < 1e9:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+# --------------------------------------------------------------------------- the window walker
+def padding_pairs(
+    padding: Any, kernel: Index, stride: Index, dilation: Index, name: str = "padding"
+) -> Pairs:
+    """Padding as (before, after) pairs per dim: an int or tuple, or 'valid', 'same' or 'full' (as the engine)."""
+    nd = len(kernel)
+    if isinstance(padding, str):
+        total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]  # what the kernel overhangs
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{name}='same' needs stride=1, got stride={stride}")
+            return tuple((t // 2, t - t // 2) for t in total)  # an odd total puts the extra one after
+        if padding == "full":
+            return tuple((t, t) for t in total)
+        raise ValueError(f"{name}={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
+    if isinstance(padding, tuple | list) and padding and isinstance(padding[0], tuple | list):
+        return tuple((int(lo), int(hi)) for lo, hi in padding)
+    return tuple((p, p) for p in ntuple(padding, nd, name, minimum=0))
+
+
+class Tap(NamedTuple):
+    """One kernel tap of one window: the tap index, the input position under it, and whether that is inside."""
+
+    tap: Index
+    pos: Index
+    inside: bool
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a kernel of size ``kernel`` lands on an input of size ``size`` (spatial dims only)."""
+
+    size: Index
+    kernel: Index
+    stride: Index
+    padding: Pairs
+    dilation: Index
+
+    @classmethod
+    def make(cls, size: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Geometry:
+        """Check and normalise the arguments; ``size`` (an int or tuple) fixes the number of dims.
+
+        Example:
+            >>> Geometry.make(5, 2, stride=2).out, Geometry.make((3, 3), 3, padding="same").padding
+            ((2,), ((1, 1), (1, 1)))
+        """
+        nd = len(size) if isinstance(size, tuple | list) else 1
+        size = ntuple(size, nd, "input_size", minimum=1)
+        kernel = ntuple(kernel_size, nd, "kernel_size", minimum=1)
+        stride = ntuple(stride, nd, "stride", minimum=1)
+        dilation = ntuple(dilation, nd, "dilation", minimum=1)
+        pairs = padding_pairs(padding, kernel, stride, dilation)
+        for n, k, d, (lo, hi) in zip(size, kernel, dilation, pairs, strict=True):
+            if d * (k - 1) + 1 > n + lo + hi:
+                raise ValueError(
+                    f"kernel_size={kernel} with dilation={dilation} spans {d * (k - 1) + 1} positions, more than "
+                    f"the padded input (input_size={size}, padding={pairs}): no window fits"
+                )
+        return cls(size, kernel, stride, pairs, dilation)
+
+    @property
+    def nd(self) -> int:
+        return len(self.size)
+
+    @property
+    def padded(self) -> Index:
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.size, self.padding, strict=True))
+
+    @property
+    def out(self) -> Index:
+        """floor((W_in + P_before + P_after - d·(k - 1) - 1) / S) + 1 per dim."""
+        return tuple(
+            (n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(self.padded, self.kernel, self.stride, self.dilation)
+        )
+
+    def inside(self, pos: Index) -> bool:
+        return all(0 <= p < n for p, n in zip(pos, self.size, strict=True))
+
+    def window(self, o: Index) -> list[Tap]:
+        """The taps of the window of output ``o``: input position o·s + t·d - P_before under tap t."""
+        taps = []
+        for t in np.ndindex(*self.kernel):
+            pos = tuple(
+                oi * s + ti * d - lo
+                for oi, ti, s, d, (lo, _) in zip(o, t, self.stride, self.dilation, self.padding, strict=True)
+            )
+            taps.append(Tap(t, pos, self.inside(pos)))
+        return taps
+
+    def windows(self) -> Iterator[tuple[Index, list[Tap]]]:
+        """Every output position (row-major, as the kernel slides) with the taps of its window."""
+        for o in np.ndindex(*self.out):
+            yield o, self.window(o)
+
+    def formulas(self) -> list[dict[str, Any]]:
+        """The output-size formula of each dim with the numbers filled in, and what the floor drops.
+
+        Example:
+            >>> f = Geometry.make(5, 2, stride=2).formulas()[0]
+            >>> f["text"]
+            'Output length = floor((L_in - L_k + 2P) / S) + 1 = floor((5 - 2 + 2·0) / 2) + 1 = floor(3 / 2) + 1 = 2'
+            >>> f["dropped"], f["note"]
+            ([5], 'the floor drops position 5: stride 2 does not divide 3, so no window reaches it')
+        """
+        names = DIM_NAMES.get(self.nd) or tuple((f"dim {i + 1}", f"N{i + 1}", "position") for i in range(self.nd))
+        rows = []
+        for axis, (n, k, s, (lo, hi), d) in enumerate(
+            zip(self.size, self.kernel, self.stride, self.padding, self.dilation, strict=True)
+        ):
+            long, short, unit = names[axis]
+            pad = f"2·{lo}" if lo == hi else f"{lo} + {hi}"
+            pad_symbol = "2P" if lo == hi else "P_before + P_after"
+            span = n + lo + hi - d * (k - 1) - 1
+            out = span // s + 1
+            if d == 1:
+                general = f"floor(({short}_in - {short}_k + {pad_symbol}) / S) + 1"
+                filled = f"floor(({n} - {k} + {pad}) / {s}) + 1"
+            else:
+                general = f"floor(({short}_in - d·({short}_k - 1) - 1 + {pad_symbol}) / S) + 1"
+                filled = f"floor(({n} - {d}·({k} - 1) - 1 + {pad}) / {s}) + 1"
+            lhs, filled = f"Output {long}", f"{filled} = floor({span} / {s}) + 1 = {out}"
+            text = f"{lhs} = {general} = {filled}"
+            covered = (out - 1) * s + d * (k - 1) + 1  # padded positions up to the end of the last window
+            dropped = [p - lo + 1 for p in range(covered, n + lo + hi) if 0 <= p - lo < n]  # 1-based input positions
+            dropped_padding = n + lo + hi - covered - len(dropped)
+            note = ""
+            if dropped:
+                plural = unit + "s" if len(dropped) > 1 else unit
+                where = ", ".join(map(str, dropped))
+                note = f"the floor drops {plural} {where}: stride {s} does not divide {span}, so no window reaches it"
+                note = note.replace("reaches it", "reaches them") if len(dropped) > 1 else note
+            elif dropped_padding:
+                note = f"the floor drops {dropped_padding} padding {unit}(s) at the end: no window reaches them"
+            rows.append(
+                {
+                    "dim": long,
+                    "input": n,
+                    "kernel": k,
+                    "stride": s,
+                    "padding": [lo, hi],
+                    "dilation": d,
+                    "numerator": span,
+                    "output": out,
+                    "text": text,
+                    "lines": [f"{lhs} = {general}", f"{' ' * len(lhs)} = {filled}"],
+                    "dropped": dropped,
+                    "dropped_padding": dropped_padding,
+                    "note": note,
+                }
+            )
+        return rows
+
+
+# --------------------------------------------------------------------------- equations
+@dataclass(frozen=True)
+class Sym:
+    """One entry of a named array, e.g. ``A[1,2]``; ``index`` is 0-based and covers every dim of the array.
+
+    ``show`` lists the positions of ``index`` that are printed (channel dims of size 1 are left out);
+    ``padding`` marks a position outside the input: it is a zero of the padding and prints as ``0``.
+    """
+
+    name: str
+    index: Index
+    show: Index | None = None
+    padding: bool = False
+
+    def __str__(self) -> str:
+        if self.padding:
+            return "0"
+        shown = self.index if self.show is None else tuple(self.index[i] for i in self.show)
+        return f"{self.name}[{','.join(str(i + 1) for i in shown)}]" if shown else self.name
+
+    def value(self, env: Mapping[str, np.ndarray]) -> float:
+        """Its number in ``env`` (a dict from array name to array); 0 for padding."""
+        if self.padding:
+            return 0.0
+        if self.name not in env:
+            raise KeyError(f"no values for {self.name!r} (have {sorted(env)})")
+        return float(np.asarray(env[self.name])[self.index])
+
+
+@dataclass(frozen=True)
+class Term:
+    """A product of entries, divided by ``divisor`` (mean pooling); ``group`` is the input channel it belongs to."""
+
+    factors: tuple[Sym, ...]
+    divisor: int = 1
+    group: int = 0
+
+    def text(self, env: Mapping[str, np.ndarray] | None = None) -> str:
+        body = "·".join(_operand(f, env, len(self.factors) > 1) for f in self.factors)
+        return body if self.divisor == 1 else f"{body}/{self.divisor}"
+
+    def value(self, env: Mapping[str, np.ndarray]) -> float:
+        return math.prod(f.value(env) for f in self.factors) / self.divisor
+
+
+def _operand(sym: Sym, env: Mapping[str, np.ndarray] | None, in_product: bool) -> str:
+    if env is None:
+        return str(sym)
+    text = number(sym.value(env))
+    return f"({text})" if in_product and text.startswith("-") else text
+
+
+@dataclass
+class Equation:
+    """``lhs = rhs``: a sum of products (``op='sum'``, plus ``bias``) or the max/min of single entries.
+
+    ``value`` is the number the engine computed for ``lhs`` (filled in by the explanations).
+    """
+
+    lhs: Sym
+    terms: list[Term]
+    op: str = "sum"
+    bias: Sym | None = None
+    value: float | None = field(default=None, compare=False)
+
+    def rhs(self, env: Mapping[str, np.ndarray] | None = None) -> str:
+        """The right-hand side as text: symbols, or with ``env`` the numbers substituted."""
+        if self.op in ("max", "min"):
+            return f"{self.op}({', '.join(t.text(env) for t in self.terms)})"
+        if not self.terms and self.bias is None:
+            return "0"
+        divisors = {t.divisor for t in self.terms}
+        common = divisors.pop() if len(divisors) == 1 and len(self.terms) > 1 and self.terms[0].divisor > 1 else 1
+        groups: dict[int, list[str]] = {}
+        for t in self.terms:
+            shown = Term(t.factors, t.divisor // common if common > 1 else t.divisor, t.group)
+            groups.setdefault(t.group, []).append(shown.text(env))
+        sums = [" + ".join(g) for g in groups.values()]
+        body = " + ".join(f"({s})" for s in sums) if len(sums) > 1 else (sums[0] if sums else "")
+        if common > 1:
+            body = f"({body}) / {common}"
+        if self.bias is not None:
+            bias = _operand(self.bias, env, False)
+            body = f"{body} + {bias}" if body else bias
+        return body.replace("+ -", "- ") if env is not None else body
+
+    def text(self, env: Mapping[str, np.ndarray] | None = None) -> str:
+        return f"{self.lhs} = {self.rhs(env)}"
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def evaluate(self, env: Mapping[str, np.ndarray]) -> float:
+        """Multiply and add the numbers of ``env`` as the formula says (what the checks compare)."""
+        values = [t.value(env) for t in self.terms]
+        if self.op == "max":
+            return max(values)
+        if self.op == "min":
+            return min(values)
+        bias = self.bias.value(env) if self.bias is not None else 0.0
+        return math.fsum([*values, bias])
+
+    def symbols(self) -> list[Sym]:
+        """Every entry it mentions, the left-hand side first (what a figure highlights)."""
+        out = [self.lhs, *(f for t in self.terms for f in t.factors)]
+        return [*out, self.bias] if self.bias is not None else out
+
+    def to_dict(self, env: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "lhs": str(self.lhs),
+            "text": self.text(),
+            "op": self.op,
+            "terms": [[str(f) for f in t.factors] for t in self.terms],
+            "divisors": [t.divisor for t in self.terms],
+            "bias": str(self.bias) if self.bias is not None else None,
+            "value": self.value,
+        }
+        if env is not None:
+            d["numbers"] = self.rhs(env)
+        return d
+
+
+def evaluate(equations: Sequence[Equation], env: Mapping[str, np.ndarray], shape: Index) -> np.ndarray:
+    """Evaluate every equation into an array of ``shape`` indexed by the left-hand sides (NaN where none)."""
+    out = np.full(shape, np.nan)
+    for eq in equations:
+        out[eq.lhs.index] = eq.evaluate(env)
+    return out
+
+
+# --------------------------------------------------------------------------- naming the arrays
+class Array:
+    """Makes the :class:`Sym` entries of one array: ``lead`` are the sizes of its leading (channel) dims.
+
+    Leading dims of size 1 are not printed, so a one-channel input prints as ``A[1,1]`` and with
+    two channels as ``A[2,1,1]`` (channel, row, column).
+    """
+
+    def __init__(self, name: str, lead: Sequence[int], nd: int) -> None:
+        self.name = name
+        self.show = tuple(i for i, n in enumerate(lead) if n > 1) + tuple(range(len(lead), len(lead) + nd))
+
+    def __call__(self, lead: Index, pos: Index = (), padding: bool = False) -> Sym:
+        return Sym(self.name, (*lead, *pos), self.show, padding)
+
+
+@dataclass(frozen=True)
+class Names:
+    """The letters of input, weight, output and bias (the slides use A, W, Z, B and later X, F, O)."""
+
+    x: str = "A"
+    w: str = "W"
+    y: str = "Z"
+    b: str = "B"
+
+    def grad(self, name: str) -> str:
+        return f"dL/d{name}"
+
+
+# --------------------------------------------------------------------------- convolution
+def conv_equations(g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = Names()) -> list[
+    Equation
+]:
+    """Z[o, p] = Σ_c Σ_t A[c, p·s + t·d - P]·W[o, c, t] + B[o]: one sum per input channel, one map per filter."""
+    A = Array(names.x, (in_channels,), g.nd)
+    W = Array(names.w, (out_channels, in_channels), g.nd)
+    Z = Array(names.y, (out_channels,), g.nd)
+    B = Array(names.b, (out_channels,), 0)
+    eqs = []
+    for oc in range(out_channels):
+        for o, taps in g.windows():
+            terms = [
+                Term((A((c,), t.pos, not t.inside), W((oc, c), t.tap)), group=c)
+                for c in range(in_channels)
+                for t in taps
+            ]
+            eqs.append(Equation(Z((oc,), o), terms, bias=B((oc,)) if bias else None))
+    return eqs
+
+
+def conv_grad_weight_equations(g: Geometry, in_channels: int, out_channels: int, names: Names = Names()) -> list[
+    Equation
+]:
+    """dL/dW[o, c, t] = Σ_p dL/dZ[o, p]·A[c, p·s + t·d - P]: the input correlated with the output gradient."""
+    A = Array(names.x, (in_channels,), g.nd)
+    G = Array(names.grad(names.y), (out_channels,), g.nd)
+    GW = Array(names.grad(names.w), (out_channels, in_channels), g.nd)
+    eqs = []
+    for oc in range(out_channels):
+        for c in range(in_channels):
+            terms: dict[Index, list[Term]] = {t: [] for t in np.ndindex(*g.kernel)}
+            for o, taps in g.windows():
+                for t in taps:
+                    terms[t.tap].append(Term((G((oc,), o), A((c,), t.pos, not t.inside))))
+            eqs += [Equation(GW((oc, c), tap), ts) for tap, ts in terms.items()]
+    return eqs
+
+
+def conv_grad_bias_equations(g: Geometry, out_channels: int, names: Names = Names()) -> list[Equation]:
+    """dL/dB[o] = Σ_p dL/dZ[o, p]: the bias touches every output of its filter once."""
+    G = Array(names.grad(names.y), (out_channels,), g.nd)
+    GB = Array(names.grad(names.b), (out_channels,), 0)
+    return [Equation(GB((oc,)), [Term((G((oc,), o),)) for o in np.ndindex(*g.out)]) for oc in range(out_channels)]
+
+
+def scatter_equations(
+    g: Geometry,
+    src: Array,
+    src_channels: int,
+    dst: Array,
+    dst_channels: int,
+    weight: Callable[[int, int, Index], Sym],
+) -> list[Equation]:
+    """dst[c, i] = Σ over (source channel k, output p, tap t) with p·s + t·d - P = i of src[k, p]·weight(k, c, t).
+
+    Walks the windows and sends each product to the input position under its tap: the gradient of a
+    convolution with respect to its input, and the transposed convolution.
+    """
+    eqs = []
+    for c in range(dst_channels):
+        terms: dict[Index, list[Term]] = {i: [] for i in np.ndindex(*g.size)}
+        for k in range(src_channels):
+            for o, taps in g.windows():
+                for t in taps:
+                    if t.inside:
+                        terms[t.pos].append(Term((src((k,), o), weight(k, c, t.tap))))
+        eqs += [Equation(dst((c,), i), ts) for i, ts in terms.items()]
+    return eqs
+
+
+def conv_grad_input_equations(g: Geometry, in_channels: int, out_channels: int, names: Names = Names()) -> list[
+    Equation
+]:
+    """dL/dA[c, i] = Σ over (o, p, t) that reach i of dL/dZ[o, p]·W[o, c, t] (e.g. dL/dX22 = dL/dO11·F22 + ...)."""
+    W = Array(names.w, (out_channels, in_channels), g.nd)
+    return scatter_equations(
+        g,
+        Array(names.grad(names.y), (out_channels,), g.nd),
+        out_channels,
+        Array(names.grad(names.x), (in_channels,), g.nd),
+        in_channels,
+        lambda oc, c, tap: W((oc, c), tap),
+    )
+
+
+# --------------------------------------------------------------------------- pooling
+REDUCERS = ("max", "mean", "min")
+
+
+def pool_equations(
+    g: Geometry, channels: int, reducer: str, count_include_pad: bool = True, names: Names = Names()
+) -> list[Equation]:
+    """Z[c, p] = max / mean / min of the window of p (padding: -∞ for max, +∞ for min never wins; 0 for mean)."""
+    if reducer not in REDUCERS:
+        raise ValueError(f"reducer={reducer!r} is not one of {REDUCERS}")
+    A = Array(names.x, (channels,), g.nd)
+    Z = Array(names.y, (channels,), g.nd)
+    eqs = []
+    for c in range(channels):
+        for o, taps in g.windows():
+            if reducer == "mean":
+                used = [t for t in taps if t.inside or count_include_pad]
+                terms = [Term((A((c,), t.pos, not t.inside),), divisor=len(used)) for t in used]
+                eqs.append(Equation(Z((c,), o), terms))
+            else:
+                eqs.append(Equation(Z((c,), o), [Term((A((c,), t.pos),)) for t in taps if t.inside], op=reducer))
+    return eqs
+
+
+def pool_winners(g: Geometry, x: np.ndarray, reducer: str) -> dict[tuple[int, Index], Index]:
+    """For max/min pooling, the input position that wins each window (the first one among ties, row-major).
+
+    Shape: x is (C, *size); keys are (channel, output position).
+    """
+    pick = np.argmax if reducer == "max" else np.argmin
+    winners = {}
+    for c in range(x.shape[0]):
+        for o, taps in g.windows():
+            inside = [t.pos for t in taps if t.inside]
+            winners[(c, o)] = inside[int(pick([x[(c, *p)] for p in inside]))]
+    return winners
+
+
+def pool_grad_equations(
+    g: Geometry,
+    channels: int,
+    reducer: str,
+    x: np.ndarray | None = None,
+    count_include_pad: bool = True,
+    names: Names = Names(),
+) -> list[Equation]:
+    """Where each dL/dZ goes: to the winner of its window (max, min) or spread evenly over it (mean).
+
+    Max and min need the input values ``x`` (C, *size) to know the winners.
+    """
+    if reducer != "mean" and x is None:
+        raise ValueError(f"{reducer} pooling routes gradients to the winners: pass the input values x")
+    G = Array(names.grad(names.y), (channels,), g.nd)
+    GA = Array(names.grad(names.x), (channels,), g.nd)
+    terms: dict[tuple[int, Index], list[Term]] = {(c, i): [] for c in range(channels) for i in np.ndindex(*g.size)}
+    winners = pool_winners(g, x, reducer) if reducer != "mean" else {}
+    for c in range(channels):
+        for o, taps in g.windows():
+            if reducer == "mean":
+                count = sum(1 for t in taps if t.inside or count_include_pad)
+                for t in taps:
+                    if t.inside:
+                        terms[(c, t.pos)].append(Term((G((c,), o),), divisor=count))
+            else:
+                terms[(c, winners[(c, o)])].append(Term((G((c,), o),)))
+    return [Equation(GA((c,), i), ts) for (c, i), ts in terms.items()]
+
+
+# --------------------------------------------------------------------------- stride as resampling
+def downsample_equations(shape: Index, factor: Index, channels: int, full: str = "Y", strided: str = "Z") -> list[
+    Equation
+]:
+    """Z[p] = Y[p·s]: the strided output keeps every s-th entry of the stride-1 output."""
+    nd = len(shape)
+    Y, Z = Array(full, (channels,), nd), Array(strided, (channels,), nd)
+    out = tuple(-(-n // f) for n, f in zip(shape, factor, strict=True))
+    return [
+        Equation(Z((c,), p), [Term((Y((c,), tuple(i * f for i, f in zip(p, factor, strict=True))),))])
+        for c in range(channels)
+        for p in np.ndindex(*out)
+    ]
+
+
+def upsample_equations(shape: Index, factor: Index, channels: int, full: str = "dL/dY", strided: str = "dL/dZ") -> (
+    list[Equation]
+):
+    """dL/dY[i] = dL/dZ[i/s] where s divides i, else 0: zero insertion (the adjoint of dropping)."""
+    nd = len(shape)
+    Y, Z = Array(full, (channels,), nd), Array(strided, (channels,), nd)
+    eqs = []
+    for c in range(channels):
+        for i in np.ndindex(*shape):
+            kept = all(a % f == 0 for a, f in zip(i, factor, strict=True))
+            src = tuple(a // f for a, f in zip(i, factor, strict=True))
+            eqs.append(Equation(Y((c,), i), [Term((Z((c,), src),))] if kept else []))
+    return eqs
+
+
+# --------------------------------------------------------------------------- transposed convolution
+def transpose_equations(
+    g: Geometry, in_channels: int, out_channels: int, x: str = "X", w: str = "W", y: str = "Y"
+) -> list[Equation]:
+    """Y[co, i] = Σ over (ci, p, t) with p·s + t·d - P = i of X[ci, p]·W[ci, co, t].
+
+    ``g`` is the geometry of the convolution whose input gradient this is: its input size is the
+    transposed convolution's output size and its output size the transposed convolution's input size.
+    """
+    W = Array(w, (in_channels, out_channels), g.nd)
+    return scatter_equations(
+        g,
+        Array(x, (in_channels,), g.nd),
+        in_channels,
+        Array(y, (out_channels,), g.nd),
+        out_channels,
+        lambda ci, co, tap: W((ci, co), tap),
+    )

@@ -1,0 +1,234 @@
+"""Weight initialisation, with PyTorch's names, fan and gain rules.
+
+Every function fills its tensor in place (without recording the graph) and
+returns it. Every random draw takes ``generator``: an int seed, a
+``numpy.random.Generator`` or None for the default generator
+(:func:`kernelwise.random.generator`), so the same seed gives bit-identical
+weights. Values are drawn in float64 and rounded once to the tensor's dtype.
+
+The fans of a weight of shape ``(out, in, *kernel)`` are
+``fan_in = in · prod(kernel)`` and ``fan_out = out · prod(kernel)``: the number
+of inputs and outputs each weight connects.
+
+Example:
+    >>> import kernelwise as kw
+    >>> from kernelwise.nn import init
+    >>> w = kw.zeros(4, 3, 5, 5)
+    >>> bound = init.calculate_gain("relu") * (3 / (3 * 5 * 5)) ** 0.5
+    >>> _ = init.kaiming_uniform_(w, nonlinearity="relu", generator=0)
+    >>> bool(w.abs().max().item() <= bound)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import random
+from ..tensor import Tensor
+
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+_LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The gain that keeps activations' variance steady through ``nonlinearity``.
+
+    ============  =====================================
+    nonlinearity  gain
+    ============  =====================================
+    linear, conv  1
+    sigmoid       1
+    tanh          5/3
+    relu          √2
+    leaky_relu    √(2 / (1 + negative_slope²))
+    selu          3/4
+    ============  =====================================
+
+    Args:
+        nonlinearity: the name of the function that follows the layer.
+        param: ``negative_slope`` for ``leaky_relu`` (default 0.01).
+
+    Example:
+        >>> from kernelwise.nn import init
+        >>> init.calculate_gain("tanh"), round(init.calculate_gain("leaky_relu", 5 ** 0.5), 6)
+        (1.6666666666666667, 0.57735)
+    """
+    if nonlinearity in _LINEAR_FNS or nonlinearity == "sigmoid":
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            negative_slope = 0.01
+        elif isinstance(param, bool) or not isinstance(param, int | float | np.integer | np.floating):
+            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+        else:
+            negative_slope = float(param)
+        return math.sqrt(2.0 / (1 + negative_slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(
+        f"calculate_gain: unsupported nonlinearity {nonlinearity!r} "
+        f"(use one of {', '.join(_LINEAR_FNS)}, sigmoid, tanh, relu, leaky_relu, selu)"
+    )
+
+
+def _check(tensor: Any, fn: str) -> Tensor:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{fn}: tensor should be a Tensor, got {type(tensor).__name__}")
+    if tensor.dtype.kind != "f":
+        raise TypeError(f"{fn}: tensor should have a floating-point dtype, got {tensor.dtype}")
+    return tensor
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of shape (out, in, *kernel)."""
+    if tensor.ndim < 2:
+        raise ValueError(
+            f"fan in and fan out can not be computed for a tensor with fewer than 2 dimensions (shape {tensor.shape})"
+        )
+    receptive_field = math.prod(tensor.shape[2:])  # kh · kw for a conv weight, 1 for a linear one
+    fan_in = tensor.shape[1] * receptive_field
+    fan_out = tensor.shape[0] * receptive_field
+    return fan_in, fan_out
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode={mode!r} is not supported, use one of 'fan_in', 'fan_out'")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _fill(tensor: Tensor, values: np.ndarray | float) -> Tensor:
+    tensor.data[...] = values  # in place: rounds to the tensor's dtype, keeps the tensor object
+    return tensor
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill ``tensor`` with draws from U(a, b).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.init.uniform_(kw.zeros(1000), -2.0, 2.0, generator=0)
+        >>> bool((w.numpy() >= -2).all() and (w.numpy() < 2).all())
+        True
+    """
+    _check(tensor, "uniform_")
+    if a > b:
+        raise ValueError(f"uniform_: a={a} must not be greater than b={b}")
+    return _fill(tensor, random.generator(generator).uniform(a, b, size=tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill ``tensor`` with draws from N(mean, std²)."""
+    _check(tensor, "normal_")
+    if std < 0:
+        raise ValueError(f"normal_: std={std} must be non-negative")
+    return _fill(tensor, random.generator(generator).normal(mean, std, size=tensor.shape))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill ``tensor`` with ``val``."""
+    return _fill(_check(tensor, "constant_"), val)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill ``tensor`` with 0."""
+    return _fill(_check(tensor, "zeros_"), 0.0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill ``tensor`` with 1."""
+    return _fill(_check(tensor, "ones_"), 1.0)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot & Bengio (2010): U(-a, a) with a = gain · √(6 / (fan_in + fan_out)).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.init.xavier_uniform_(kw.zeros(20, 30), generator=0)
+        >>> bool(w.abs().max().item() <= (6 / 50) ** 0.5)
+        True
+    """
+    _check(tensor, "xavier_uniform_")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    a = math.sqrt(3.0) * std  # U(-a, a) has standard deviation a / √3
+    return uniform_(tensor, -a, a, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot & Bengio (2010): N(0, std²) with std = gain · √(2 / (fan_in + fan_out))."""
+    _check(tensor, "xavier_normal_")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
+) -> Tensor:
+    """He et al. (2015): U(-bound, bound) with bound = gain · √(3 / fan_mode).
+
+    Args:
+        tensor: the weight, shape (out, in, *kernel).
+        a: negative slope of the leaky ReLU that follows (for the gain).
+        mode: ``'fan_in'`` keeps the forward variance, ``'fan_out'`` the backward one.
+        nonlinearity: see :func:`calculate_gain`.
+        generator: seed, Generator or None.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.init.kaiming_uniform_(kw.zeros(6, 1, 5, 5), a=5 ** 0.5, generator=0)
+        >>> bool(w.abs().max().item() <= 1 / 25 ** 0.5)  # a=√5 gives bound 1/√fan_in
+        True
+    """
+    _check(tensor, "kaiming_uniform_")
+    if 0 in tensor.shape:
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    std = gain / math.sqrt(fan)
+    bound = math.sqrt(3.0) * std  # U(-bound, bound) has standard deviation bound / √3
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
+) -> Tensor:
+    """He et al. (2015): N(0, std²) with std = gain / √fan_mode (arguments as :func:`kaiming_uniform_`)."""
+    _check(tensor, "kaiming_normal_")
+    if 0 in tensor.shape:
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    std = gain / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator)

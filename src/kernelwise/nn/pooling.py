@@ -1,0 +1,435 @@
+"""Pooling and resampling layers: they change the spatial size and have no weights.
+
+# N: batch, C: channels, L/H/W: lengths, k: kernel size, S: stride, P: padding, d: dilation
+
+Max, min and average pooling are one windowed reduction in
+``kernelwise.ops.pool`` with a different reducer; the layers here only keep
+the hyperparameters (as PyTorch stores them, so ``repr`` matches) and call it.
+``Downsample`` and ``UpsampleZeros`` are the recitation's reading of stride:
+keeping every f-th sample, and its adjoint, inserting f - 1 zeros.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ops._args import ntuple
+from ..tensor import Tensor
+from . import functional as F
+from .module import Module
+
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "Downsample",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MinPool1d",
+    "MinPool2d",
+    "UpsampleZeros",
+]
+
+
+def _check_window(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> None:
+    """The checks the functional ops make at call time, made when the layer is built."""
+    k = ntuple(kernel_size, nd, "kernel_size", minimum=1)
+    if stride is not None:
+        ntuple(stride, nd, "stride", minimum=1)
+    p = ntuple(padding, nd, "padding", minimum=0)
+    ntuple(dilation, nd, "dilation", minimum=1)
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+        raise ValueError(f"padding={padding!r} should be at most half of kernel_size={kernel_size!r}")
+
+
+class _ExtremumPoolNd(Module):
+    """Max or min pooling over ``_nd`` dimensions (padding never wins: it is ∓inf)."""
+
+    _nd: int
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_window(self._nd, kernel_size, stride, padding, dilation)
+        if return_indices:
+            raise ValueError("return_indices=True is not supported: the layer returns the pooled values only")
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = bool(ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool1d(_ExtremumPoolNd):
+    """1-d max pooling: y[n, c, l] = max over the window of x starting at S·l.
+
+    Args:
+        kernel_size: k.
+        stride: S (default: kernel_size).
+        padding: P, implicit -inf on both sides, at most k // 2.
+        dilation: d, spacing between window taps.
+        return_indices: must be False (indices are not returned).
+        ceil_mode: round the output length up instead of down.
+
+    Shape:
+        (N, C, L) or (C, L) -> (N, C, L_out), L_out = floor((L + 2P - d·(k - 1) - 1) / S) + 1.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.MaxPool1d(2)(kw.tensor([[[1.0, 5, 2, 0, 3]]])).tolist()
+        [[[5.0, 2.0]]]
+    """
+
+    _nd = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class MaxPool2d(_ExtremumPoolNd):
+    """2-d max pooling: the largest value of each (kh, kw) window; the gradient goes to that position.
+
+    Args:
+        kernel_size: (kh, kw) or an int for both.
+        stride: S (default: kernel_size).
+        padding: P, implicit -inf on each side, at most k // 2.
+        dilation: d, spacing between window taps.
+        return_indices: must be False (indices are not returned).
+        ceil_mode: round the output size up instead of down.
+
+    Shape:
+        (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out), H_out = floor((H + 2P - d·(kh - 1) - 1) / S) + 1.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> pool = kw.nn.MaxPool2d(2)
+        >>> pool
+        MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+        >>> pool(kw.tensor([[[[1.0, 2], [4, 3]]]])).tolist()
+        [[[[4.0]]]]
+    """
+
+    _nd = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class MinPool1d(_ExtremumPoolNd):
+    """1-d min pooling (not in PyTorch): ``-max_pool1d(-x)``; arguments as :class:`MaxPool1d`.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.MinPool1d(2)(kw.tensor([[[1.0, 5, 2, 0, 3]]])).tolist()
+        [[[1.0, 0.0]]]
+    """
+
+    _nd = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.min_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class MinPool2d(_ExtremumPoolNd):
+    """2-d min pooling (not in PyTorch): ``-max_pool2d(-x)``; arguments as :class:`MaxPool2d`.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.MinPool2d(2)(kw.tensor([[[[1.0, 2], [4, 3]]]])).tolist()
+        [[[[1.0]]]]
+    """
+
+    _nd = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.min_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class AvgPool1d(Module):
+    """1-d average pooling: the mean of each window of k samples.
+
+    Args:
+        kernel_size: k.
+        stride: S (default: kernel_size).
+        padding: P, implicit zeros on both sides, at most k // 2.
+        ceil_mode: round the output length up instead of down.
+        count_include_pad: divide by k (True) or by the number of taps inside the input.
+
+    Shape:
+        (N, C, L) or (C, L) -> (N, C, L_out), L_out = floor((L + 2P - k) / S) + 1.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> pool = kw.nn.AvgPool1d(2)
+        >>> pool, pool(kw.tensor([[[1.0, 5, 2, 0]]])).tolist()
+        (AvgPool1d(kernel_size=(2,), stride=(2,), padding=(0,)), [[[3.0, 1.0]]])
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_window(1, kernel_size, stride, padding)
+        # PyTorch stores AvgPool1d's arguments as 1-tuples (and shows them so)
+        self.kernel_size = ntuple(kernel_size, 1, "kernel_size")
+        self.stride = ntuple(stride if stride is not None else kernel_size, 1, "stride")
+        self.padding = ntuple(padding, 1, "padding")
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(Module):
+    """2-d average pooling: the mean of each (kh, kw) window; backward spreads dL/dy evenly over it.
+
+    Args:
+        kernel_size: (kh, kw) or an int for both.
+        stride: S (default: kernel_size).
+        padding: P, implicit zeros on each side, at most k // 2.
+        ceil_mode: round the output size up instead of down.
+        count_include_pad: divide by kh·kw (True) or by the number of taps inside the input.
+        divisor_override: divide every window sum by this instead.
+
+    Shape:
+        (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out), H_out = floor((H + 2P - kh) / S) + 1.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.AvgPool2d(2)(kw.tensor([[[[1.0, 2], [4, 3]]]])).tolist()
+        [[[[2.5]]]]
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__()
+        _check_window(2, kernel_size, stride, padding)
+        if divisor_override is not None and (
+            isinstance(divisor_override, bool)
+            or not isinstance(divisor_override, int | np.integer)
+            or divisor_override == 0
+        ):
+            raise ValueError(f"divisor_override={divisor_override!r}: must be a non-zero int")
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+        self.divisor_override = divisor_override
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _AdaptivePoolNd(Module):
+    """Pooling to a fixed output size: window i spans [floor(i·L/out), ceil((i+1)·L/out))."""
+
+    _nd: int
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        items = tuple(output_size) if isinstance(output_size, tuple | list) else (output_size,) * self._nd
+        if len(items) != self._nd:
+            raise ValueError(f"output_size={output_size!r}: expected an int or {self._nd} ints (None keeps a size)")
+        for o in items:
+            if o is not None and (isinstance(o, bool) or not isinstance(o, int | np.integer)):
+                raise TypeError(f"output_size={output_size!r}: expected ints or None")
+            if o is not None and o < 0:
+                raise ValueError(f"output_size={output_size!r}: must be >= 0")
+        self.output_size = output_size
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    """Average pooling to ``output_size`` samples, whatever the input length.
+
+    Shape:
+        (N, C, L) or (C, L) -> (N, C, output_size).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.AdaptiveAvgPool1d(3)(kw.tensor([[[1.0, 2, 3, 4, 5, 6, 7]]])).tolist()
+        [[[2.0, 4.0, 6.0]]]
+    """
+
+    _nd = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
+    """Average pooling to ``output_size`` = (H_out, W_out) (an int for both; None keeps a size).
+
+    ``AdaptiveAvgPool2d(1)`` is global average pooling.
+
+    Shape:
+        (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.AdaptiveAvgPool2d(1)(kw.tensor([[[[1.0, 2], [4, 3]]]])).tolist()
+        [[[[2.5]]]]
+    """
+
+    _nd = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        if return_indices:
+            raise ValueError("return_indices=True is not supported: the layer returns the pooled values only")
+        self.return_indices = return_indices
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling to ``output_size`` samples, whatever the input length.
+
+    Shape:
+        (N, C, L) or (C, L) -> (N, C, output_size).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.AdaptiveMaxPool1d(2)(kw.tensor([[[1.0, 5, 2, 0]]])).tolist()
+        [[[5.0, 2.0]]]
+    """
+
+    _nd = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_max_pool1d(input, self.output_size)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling to ``output_size`` = (H_out, W_out) (an int for both; None keeps a size).
+
+    Shape:
+        (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.AdaptiveMaxPool2d(1)(kw.tensor([[[[1.0, 2], [4, 3]]]])).tolist()
+        [[[[4.0]]]]
+    """
+
+    _nd = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_max_pool2d(input, self.output_size)
+
+
+def _check_factor(factor: Any) -> int | tuple[int, ...]:
+    if isinstance(factor, tuple | list):
+        if not factor:
+            raise ValueError("factor=(): expected an int or a non-empty tuple of ints")
+        return ntuple(factor, len(factor), "factor", minimum=1)
+    return ntuple(factor, 1, "factor", minimum=1)[0]
+
+
+class Downsample(Module):
+    """Keep every ``factor``-th sample: a stride-f output is the stride-1 output, downsampled.
+
+    Args:
+        factor: an int for every dimension after (N, C), or a tuple for the last len(factor) dimensions.
+
+    Shape:
+        (N, C, *spatial) -> (N, C, *ceil(spatial / factor)).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.Downsample(2)(kw.tensor([[[1.0, 2, 3, 4, 5]]])).tolist()
+        [[[1.0, 3.0, 5.0]]]
+    """
+
+    def __init__(self, factor: int | tuple[int, ...]) -> None:
+        super().__init__()
+        self.factor = _check_factor(factor)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.downsample(input, self.factor)
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
+class UpsampleZeros(Module):
+    """Insert ``factor - 1`` zeros between samples: the adjoint of :class:`Downsample`.
+
+    Not PyTorch's interpolating ``Upsample``: this is the zero insertion that makes a
+    transposed convolution of stride f a stride-1 convolution of the upsampled input.
+
+    Args:
+        factor: an int for every dimension after (N, C), or a tuple for the last len(factor) dimensions.
+
+    Shape:
+        (N, C, *spatial) -> (N, C, *((spatial - 1)·factor + 1)), or ``output_size`` passed to forward
+        (trailing zeros fill the rest).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> up = kw.nn.UpsampleZeros(2)
+        >>> up(kw.tensor([[[1.0, 3, 5]]])).tolist(), up(kw.tensor([[[1.0, 3, 5]]]), output_size=6).shape
+        ([[[1.0, 0.0, 3.0, 0.0, 5.0]]], (1, 1, 6))
+    """
+
+    def __init__(self, factor: int | tuple[int, ...]) -> None:
+        super().__init__()
+        self.factor = _check_factor(factor)
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        return F.upsample_zeros(input, self.factor, output_size)
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"

@@ -1,0 +1,714 @@
+"""Convolutions, transposed convolutions, unfold and fold: one N-d implementation.
+
+Legend: N batch, C input channels, O output channels (filters), G groups, Cg = C/G and
+Og = O/G channels per group, k kernel size (kh, kw), s stride, d dilation, P padding,
+L number of output positions (oh·ow), K = Cg·kh·kw values in one window.
+
+Like PyTorch, "convolution" here is cross-correlation (the recitation's convolution):
+
+    O[n, o, y, x] = b[o] + Σ_c Σ_i Σ_j X[n, c, y·s + i·d, x·s + j·d] · W[o, c, i, j]
+
+computed as a window view of the padded input and one batched matmul over the groups,
+``[N·L, K] [K, Og] -> [N·L, Og]``. Its backward is the recitation's two results:
+
+    dL/dW = X ⋆ dL/dO                        (correlation of the input with the output gradient)
+    dL/dX = full convolution of rot180(W) with dL/dO
+            (dL/dO zero-inserted for stride s, W dilated for dilation d)
+    dL/db = Σ dL/dO over batch and positions
+
+The transposed convolution is the adjoint: its forward is that dL/dX computation and its
+backward the forward convolution. ``unfold`` (im2col) and ``fold`` are each other's backward.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+from ._args import check_float, check_tensor, conv_output_size, ntuple
+from .windows import col2im, windows
+
+__all__ = [
+    "ConvNd",
+    "ConvTransposeNd",
+    "Fold",
+    "Unfold",
+    "conv1d",
+    "conv2d",
+    "conv_output_size",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "fold",
+    "unfold",
+]
+
+Pairs = tuple[tuple[int, int], ...]  # (before, after) padding of each spatial dimension
+
+
+# --------------------------------------------------------------------------- the math, on arrays
+def _pad(x: np.ndarray, padding: Pairs) -> np.ndarray:
+    """Zero-pad the spatial dimensions of (N, C, *spatial); no copy when there is nothing to pad."""
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), *padding))
+
+
+def _crop(x: np.ndarray, padding: Pairs) -> np.ndarray:
+    """Remove the padding again: the inverse of :func:`_pad` (a view)."""
+    return x[(Ellipsis, *(slice(lo, n - hi) for (lo, hi), n in zip(padding, x.shape[2:])))]
+
+
+def _reached(
+    x_pad: np.ndarray, out: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]
+) -> np.ndarray:
+    """The part of a padded input that ``out`` windows reach: (out - 1)·s + d(k - 1) + 1 rows (a view)."""
+    reach = tuple((o - 1) * s + d * (k - 1) + 1 for o, k, s, d in zip(out, kernel, stride, dilation))
+    return x_pad[(Ellipsis, *(slice(0, r) for r in reach))]
+
+
+def _im2col(
+    x_pad: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], groups: int
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Every window of the padded input as the rows of one matrix per group.
+
+    Shape: (N, C, *spatial) -> (G, N·L, K), and the output positions ``out`` (oh, ow).
+    """
+    nd = len(kernel)
+    N, C = x_pad.shape[:2]
+    cols = windows(x_pad, kernel, stride, dilation)  # (N, C, *out, *k): a view, no copy
+    out = cols.shape[2 : 2 + nd]
+    cols = cols.reshape(N, groups, C // groups, *out, *kernel)  # (N, G, Cg, *out, *k)
+    axes_out, axes_k = range(3, 3 + nd), range(3 + nd, 3 + 2 * nd)
+    cols = cols.transpose(1, 0, *axes_out, 2, *axes_k)  # (G, N, *out, Cg, *k)
+    L, K = math.prod(out), C // groups * math.prod(kernel)
+    return cols.reshape(groups, N * L, K), out  # (G, N·L, K): the one copy (im2col)
+
+
+def _correlate(
+    x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...], groups: int
+) -> np.ndarray:
+    """O[n, o, y] = Σ_c Σ_i X[n, c, y·s + i·d] · W[o, c, i] on an already padded X (no bias).
+
+    Shape: X (N, C, *spatial), W (O, Cg, *k) -> (N, O, *out).
+    """
+    N, O, nd = x_pad.shape[0], w.shape[0], w.ndim - 2
+    cols, out = _im2col(x_pad, w.shape[2:], stride, dilation, groups)  # (G, N·L, K)
+    w_mat = w.reshape(groups, O // groups, -1).transpose(0, 2, 1)  # (G, K, Og)
+    y = cols @ w_mat  # (G, N·L, K) @ (G, K, Og) -> (G, N·L, Og): one matmul per group, batched
+    y = y.reshape(groups, N, *out, O // groups)  # (G, N, *out, Og)
+    y = y.transpose(1, 0, 1 + nd + 1, *range(2, 2 + nd))  # (N, G, Og, *out)
+    return np.ascontiguousarray(y.reshape(N, O, *out))  # (N, O, *out)
+
+
+def _conv_grad_weight(
+    x_pad: np.ndarray,
+    grad_out: np.ndarray,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+) -> np.ndarray:
+    """dL/dW[o, c, i] = Σ_n Σ_y dL/dO[n, o, y] · X[n, c, y·s + i·d]: X ⋆ dL/dO as a matmul over the windows.
+
+    Shape: X (N, C, *spatial) padded, dL/dO (N, O, *out) -> (O, Cg, *k).
+    """
+    N, O, nd = grad_out.shape[0], grad_out.shape[1], len(kernel)
+    out = grad_out.shape[2:]
+    x_used = _reached(x_pad, out, kernel, stride, dilation)  # without trailing rows no window reached
+    cols, _ = _im2col(x_used, kernel, stride, dilation, groups)  # (G, N·L, K)
+    g = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
+    g = g.transpose(1, 2, 0, *range(3, 3 + nd)).reshape(groups, O // groups, N * math.prod(out))  # (G, Og, N·L)
+    grad_w = g @ cols  # dL/dW = X ⋆ dL/dO: (G, Og, N·L) @ (G, N·L, K) -> (G, Og, K)
+    return grad_w.reshape(O, -1, *kernel)  # (O, Cg, *k)
+
+
+def _zero_insert(g: np.ndarray, stride: tuple[int, ...]) -> np.ndarray:
+    """Upsample by the stride: put s - 1 zeros between neighbouring values of each spatial dimension.
+
+    Shape: (N, C, *out) -> (N, C, *((out - 1)·s + 1)).
+    """
+    if all(s == 1 for s in stride):
+        return g
+    size = tuple((n - 1) * s + 1 for n, s in zip(g.shape[2:], stride))
+    up = np.zeros(g.shape[:2] + size, dtype=g.dtype)
+    up[(Ellipsis, *(slice(None, None, s) for s in stride))] = g
+    return up
+
+
+def _conv_grad_input(
+    grad_out: np.ndarray,
+    w: np.ndarray,
+    padded_size: tuple[int, ...],
+    padding: Pairs,
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+) -> np.ndarray:
+    """dL/dX = full convolution of the 180°-rotated W with dL/dO, cropped to the unpadded X.
+
+    The forward correlation routine, reused: dL/dO is zero-inserted for the stride, padded by
+    d(k-1) on each side (a full convolution), and correlated with rot180(W), whose in and out
+    channels are swapped, at dilation d. Rows of X the floor of the output size dropped were
+    in no window: they get zero gradient.
+
+    Shape: dL/dO (N, O, *out), W (O, Cg, *k) -> (N, C, *(padded_size - padding)).
+    """
+    O, Cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    nd = len(kernel)
+    up = _zero_insert(grad_out, stride)  # stride s: s - 1 zeros between the rows of dL/dO
+    full = tuple((d * (k - 1), d * (k - 1)) for k, d in zip(kernel, dilation))
+    w_rot = w[(Ellipsis, *[slice(None, None, -1)] * nd)]  # rot180(W): every spatial axis reversed
+    w_rot = w_rot.reshape(groups, O // groups, Cg, *kernel).swapaxes(1, 2)  # (G, Cg, Og, *k): in <-> out
+    w_rot = w_rot.reshape(groups * Cg, O // groups, *kernel)  # (C, Og, *k)
+    grad_x_pad = _correlate(_pad(up, full), w_rot, (1,) * nd, dilation, groups)  # full conv of rot180(W) with dL/dO
+    dropped = tuple((0, p - n) for p, n in zip(padded_size, grad_x_pad.shape[2:]))
+    grad_x_pad = _pad(grad_x_pad, dropped)  # trailing rows the floor dropped: zero gradient
+    return _crop(grad_x_pad, padding)  # (N, C, *spatial)
+
+
+def _unfold(
+    x: np.ndarray, kernel: tuple[int, ...], dilation: tuple[int, ...], padding: Pairs, stride: tuple[int, ...]
+) -> np.ndarray:
+    """im2col: every window as a column. Shape: (N, C, *spatial) -> (N, C·kh·kw, L)."""
+    N, C, nd = x.shape[0], x.shape[1], len(kernel)
+    cols = windows(_pad(x, padding), kernel, stride, dilation)  # (N, C, *out, *k)
+    cols = cols.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C, *k, *out)
+    return cols.reshape(N, C * math.prod(kernel), math.prod(cols.shape[-nd:]))  # (N, C·kh·kw, L)
+
+
+def _fold(
+    cols: np.ndarray,
+    output_size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    dilation: tuple[int, ...],
+    padding: Pairs,
+    stride: tuple[int, ...],
+) -> np.ndarray:
+    """col2im, the adjoint of :func:`_unfold`: every column added back onto its window.
+
+    Shape: (N, C·kh·kw, L) -> (N, C, *output_size); overlapping values add.
+    """
+    N, nd = cols.shape[0], len(kernel)
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(output_size, padding))
+    out = tuple(conv_output_size(p, k, s, 0, d) for p, k, s, d in zip(padded, kernel, stride, dilation))
+    cols = cols.reshape(N, cols.shape[1] // math.prod(kernel), *kernel, *out)  # (N, C, *k, *out)
+    cols = cols.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C, *out, *k)
+    x_pad = col2im(cols, (N, cols.shape[1], *padded), kernel, stride, dilation)  # (N, C, *padded)
+    return _crop(x_pad, padding)  # (N, C, *output_size)
+
+
+# --------------------------------------------------------------------------- Functions
+class ConvNd(Function):
+    """O = X ⋆ W + b for any number of spatial dimensions (conv1d and conv2d both use it).
+
+    Inputs: X (N, C, *spatial), W (O, Cg, *k), b (O,) or None. ``padding`` holds one
+    (before, after) pair per spatial dimension.
+    """
+
+    def forward(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None,
+        stride: tuple[int, ...],
+        padding: Pairs,
+        dilation: tuple[int, ...],
+        groups: int,
+    ) -> np.ndarray:
+        x_pad = _pad(x, padding)  # (N, C, *(spatial + 2P))
+        y = _correlate(x_pad, w, stride, dilation, groups)  # (N, O, *out)
+        if b is not None:
+            y += b.reshape(-1, *[1] * (w.ndim - 2))  # + b[o] at every position
+        if self.requires_grad:
+            self.x_pad = x_pad if self.needs_input_grad[1] else None
+            self.w = w if self.needs_input_grad[0] else None
+            self.padded_size, self.kernel = x_pad.shape[2:], w.shape[2:]
+            self.options = stride, padding, dilation, groups
+        return y
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        stride, padding, dilation, groups = self.options
+        nd = len(stride)
+        grad_x = grad_w = grad_b = None
+        if self.needs_input_grad[0]:
+            # dL/dX = full convolution of rot180(W) with (zero-inserted) dL/dO
+            grad_x = _conv_grad_input(grad_out, self.w, self.padded_size, padding, stride, dilation, groups)
+        if self.needs_input_grad[1]:
+            grad_w = _conv_grad_weight(self.x_pad, grad_out, self.kernel, stride, dilation, groups)  # X ⋆ dL/dO
+        if self.needs_input_grad[2]:
+            grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
+        return grad_x, grad_w, grad_b
+
+
+class ConvTransposeNd(Function):
+    """Y = the transposed convolution of X with W (+ b): the adjoint of :class:`ConvNd`.
+
+    Its forward is the convolution's dL/dX computation, with X in the place of dL/dO and W
+    (C_in, C_out/G, *k) read as a convolution weight from C_out to C_in channels; its backward
+    is the forward convolution. ``padding`` holds one int per spatial dimension.
+    """
+
+    def forward(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None,
+        stride: tuple[int, ...],
+        padding: tuple[int, ...],
+        output_padding: tuple[int, ...],
+        dilation: tuple[int, ...],
+        groups: int,
+    ) -> np.ndarray:
+        kernel, pairs = w.shape[2:], tuple((p, p) for p in padding)
+        # (S - 1)·s + d(k - 1) + 1 + output_padding: the padded size of the convolution input this is dL/dX of
+        padded = tuple(
+            (n - 1) * s + d * (k - 1) + 1 + op
+            for n, k, s, d, op in zip(x.shape[2:], kernel, stride, dilation, output_padding)
+        )
+        y = _conv_grad_input(x, w, padded, pairs, stride, dilation, groups)  # (N, C_out, *out)
+        if b is not None:
+            y += b.reshape(-1, *[1] * len(kernel))  # + b[o] at every position
+        if self.requires_grad:
+            self.x = x if self.needs_input_grad[1] else None
+            self.w = w if self.needs_input_grad[0] else None
+            self.input_spatial = x.shape[2:]
+            self.options = kernel, stride, pairs, dilation, groups
+        return y
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        kernel, stride, pairs, dilation, groups = self.options
+        nd = len(kernel)
+        g_pad = _pad(grad_out, pairs)  # (N, C_out, *padded)
+        grad_x = grad_w = grad_b = None
+        if self.needs_input_grad[0]:
+            g_used = _reached(g_pad, self.input_spatial, kernel, stride, dilation)  # one window per input value
+            grad_x = _correlate(g_used, self.w, stride, dilation, groups)  # dL/dX = dL/dY ⋆ W: the forward conv
+        if self.needs_input_grad[1]:
+            grad_w = _conv_grad_weight(g_pad, self.x, kernel, stride, dilation, groups)  # dL/dW = dL/dY ⋆ X
+        if self.needs_input_grad[2]:
+            grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ_n Σ_y dL/dY[n, o, y]
+        return grad_x, grad_w, grad_b
+
+
+class Unfold(Function):
+    """im2col: (N, C, *spatial) -> (N, C·kh·kw, L), every window a column; backward is fold."""
+
+    def forward(
+        self,
+        x: np.ndarray,
+        kernel: tuple[int, ...],
+        dilation: tuple[int, ...],
+        padding: Pairs,
+        stride: tuple[int, ...],
+    ) -> np.ndarray:
+        self.options = x.shape[2:], kernel, dilation, padding, stride
+        return _unfold(x, kernel, dilation, padding, stride)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return _fold(grad_out, *self.options)  # the adjoint of taking windows: add them back
+
+
+class Fold(Function):
+    """col2im: (N, C·kh·kw, L) -> (N, C, *output_size), overlapping values add; backward is unfold."""
+
+    def forward(
+        self,
+        cols: np.ndarray,
+        output_size: tuple[int, ...],
+        kernel: tuple[int, ...],
+        dilation: tuple[int, ...],
+        padding: Pairs,
+        stride: tuple[int, ...],
+    ) -> np.ndarray:
+        self.options = kernel, dilation, padding, stride
+        return _fold(cols, output_size, kernel, dilation, padding, stride)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return _unfold(grad_out, *self.options)  # each column reads back the window it was added onto
+
+
+# --------------------------------------------------------------------------- argument checks
+def _float_tensor(x: Any, name: str) -> Tensor:
+    """``x`` as a floating-point Tensor, or a TypeError naming the argument."""
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: dtype {x.dtype} is not supported (expected float32 or float64)")
+    x = check_tensor(x, name)
+    check_float(x, name)
+    return x
+
+
+def _check_dims(x: Tensor, w: Tensor, nd: int, fn: str, weight_layout: str) -> None:
+    spatial = ("L",) if nd == 1 else ("H", "W")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(
+            f"{fn}: input must be {nd + 1}-D (C, {', '.join(spatial)}) or {nd + 2}-D (N, C, {', '.join(spatial)}), "
+            f"got shape {x.shape}"
+        )
+    if w.ndim != nd + 2:
+        raise ValueError(f"{fn}: weight must be {nd + 2}-D {weight_layout}, got shape {w.shape}")
+    if x.dtype != w.dtype:
+        raise TypeError(
+            f"{fn}: input ({x.dtype}, shape {x.shape}) and weight ({w.dtype}, shape {w.shape}) must have "
+            "the same dtype; cast one with .float() or .double()"
+        )
+
+
+def _check_bias(bias: Any, channels: int, x: Tensor, fn: str) -> Tensor | None:
+    if bias is None:
+        return None
+    bias = _float_tensor(bias, "bias")
+    if bias.shape != (channels,):
+        raise ValueError(f"{fn}: bias must have shape ({channels},), one value per output channel, got {bias.shape}")
+    if bias.dtype != x.dtype:
+        raise TypeError(f"{fn}: bias is {bias.dtype} but input is {x.dtype}")
+    return bias
+
+
+def _check_groups(groups: Any, in_channels: int, out_channels: int, x: Tensor, w: Tensor, fn: str) -> int:
+    (groups,) = ntuple(groups, 1, "groups", minimum=1)
+    if out_channels % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide out_channels={out_channels} (weight shape {w.shape})")
+    if in_channels % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide in_channels={in_channels} (input shape {x.shape})")
+    return groups
+
+
+def _conv_padding(
+    padding: Any, nd: int, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], fn: str
+) -> Pairs:
+    """Padding as (before, after) pairs: an int or tuple, or 'valid', 'same' or 'full'."""
+    if isinstance(padding, str):
+        total = tuple(d * (k - 1) for k, d in zip(kernel, dilation))  # d(k-1): what the kernel overhangs
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{fn}: padding='same' needs stride=1 (as in PyTorch), got stride={stride}")
+            return tuple((t // 2, t - t // 2) for t in total)  # odd total: the extra one after, as PyTorch
+        if padding == "full":
+            return tuple((t, t) for t in total)  # every position where kernel and input overlap
+        raise ValueError(f"{fn}: padding={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
+    return tuple((p, p) for p in ntuple(padding, nd, "padding", minimum=0))
+
+
+def _check_kernel_fits(
+    shape: tuple[int, ...], kernel: tuple[int, ...], dilation: tuple[int, ...], padding: Pairs, fn: str
+) -> None:
+    for n, k, d, (lo, hi) in zip(shape[-len(kernel) :], kernel, dilation, padding):
+        if d * (k - 1) + 1 > n + lo + hi:
+            raise ValueError(
+                f"{fn}: kernel size {kernel} (dilation {dilation}) is larger than the padded input "
+                f"(input shape {shape}, padding {padding})"
+            )
+
+
+# --------------------------------------------------------------------------- public API
+def _conv(
+    input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any, nd: int, fn: str
+) -> Tensor:
+    x, w = _float_tensor(input, "input"), _float_tensor(weight, "weight")
+    _check_dims(x, w, nd, fn, "(out_channels, in_channels/groups, *kernel_size)")
+    batched = x.ndim == nd + 2
+    if not batched:
+        x = x.reshape(1, *x.shape)  # (C, *spatial) -> (1, C, *spatial)
+    O, kernel = w.shape[0], w.shape[2:]
+    groups = _check_groups(groups, x.shape[1], O, x, w, fn)
+    if x.shape[1] != w.shape[1] * groups:
+        raise ValueError(
+            f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
+            f"with groups={groups} expects {w.shape[1] * groups} (= weight.shape[1] · groups)"
+        )
+    bias = _check_bias(bias, O, x, fn)
+    stride = ntuple(stride, nd, "stride", minimum=1)
+    dilation = ntuple(dilation, nd, "dilation", minimum=1)
+    pairs = _conv_padding(padding, nd, kernel, stride, dilation, fn)
+    _check_kernel_fits(x.shape, kernel, dilation, pairs, fn)
+    y = ConvNd.apply(x, w, bias, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+    return y if batched else y.reshape(y.shape[1:])
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int] = 1,
+    padding: int | tuple[int] | str = 0,
+    dilation: int | tuple[int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-D convolution (cross-correlation, as in PyTorch) over a signal of C channels.
+
+    Args:
+        input: (N, C, L) or unbatched (C, L).
+        weight: (O, C/groups, k), one filter per output channel.
+        bias: (O,) or None.
+        stride, dilation: int or 1-tuple, positive.
+        padding: int or 1-tuple (zeros on both sides), or 'valid' (0), 'same' (output length = input
+            length, stride 1 only) or 'full' (d(k-1) on both sides: every partial overlap).
+        groups: split the channels into groups that are convolved separately (C = groups: depthwise).
+
+    Shape:
+        (N, C, L) -> (N, O, floor((L + 2P - d(k-1) - 1) / s) + 1).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> x = kw.tensor([[[1.0, 2.0, 3.0, 4.0]]])
+        >>> conv1d(x, kw.tensor([[[1.0, -1.0]]])).tolist()
+        [[[-1.0, -1.0, -1.0]]]
+        >>> conv1d(x, kw.tensor([[[1.0, 1.0]]]), padding="full").tolist()
+        [[[1.0, 3.0, 5.0, 7.0, 4.0]]]
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | str = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution (cross-correlation, as in PyTorch): every filter slides over the image.
+
+    O[n, o, y, x] = b[o] + Σ_c Σ_i Σ_j X[n, c, y·s + i·d, x·s + j·d] · W[o, c, i, j]: kernel channels =
+    input channels / groups, output channels = number of filters.
+
+    Args:
+        input: (N, C, H, W) or unbatched (C, H, W).
+        weight: (O, C/groups, kh, kw).
+        bias: (O,) or None.
+        stride, dilation: int or (sh, sw) / (dh, dw), positive.
+        padding: int or (ph, pw), or 'valid', 'same' (stride 1 only; an odd d(k-1) puts the extra
+            row/column at the bottom/right, as PyTorch) or 'full' (d(k-1) on each side).
+        groups: number of channel groups (groups = C: depthwise).
+
+    Shape:
+        (N, C, H, W) -> (N, O, oh, ow) with oh = floor((H + 2P - d(kh-1) - 1) / s) + 1, the recitation's
+        floor((W_in - W_k + 2P) / S) + 1 for d = 1.
+
+    Example:
+        The recitation's vertical-edge detector on a step image:
+
+        >>> import kernelwise as kw, numpy as np
+        >>> image = np.zeros((1, 1, 8, 8), dtype=np.float32); image[..., 4:] = 1
+        >>> edge = kw.tensor([[[[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]]])
+        >>> out = conv2d(kw.tensor(image), edge)
+        >>> out.shape, out[0, 0, 0].tolist()
+        ((1, 1, 6, 6), [0.0, 0.0, 4.0, 4.0, 0.0, 0.0])
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def _conv_transpose(
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    nd: int,
+    fn: str,
+) -> Tensor:
+    x, w = _float_tensor(input, "input"), _float_tensor(weight, "weight")
+    _check_dims(x, w, nd, fn, "(in_channels, out_channels/groups, *kernel_size)")
+    batched = x.ndim == nd + 2
+    if not batched:
+        x = x.reshape(1, *x.shape)  # (C, *spatial) -> (1, C, *spatial)
+    kernel = w.shape[2:]
+    (groups,) = ntuple(groups, 1, "groups", minimum=1)
+    if w.shape[0] % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide in_channels={w.shape[0]} (weight shape {w.shape})")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} expects "
+            f"{w.shape[0]} (= weight.shape[0])"
+        )
+    O = w.shape[1] * groups
+    bias = _check_bias(bias, O, x, fn)
+    stride = ntuple(stride, nd, "stride", minimum=1)
+    dilation = ntuple(dilation, nd, "dilation", minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{fn}: padding={padding!r}: expected an int or a tuple of {nd} ints")
+    padding = ntuple(padding, nd, "padding", minimum=0)
+    output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= s and op >= d:
+            raise ValueError(
+                f"{fn}: output_padding={output_padding} must be smaller than either stride={stride} or "
+                f"dilation={dilation} (as in PyTorch)"
+            )
+    out = tuple(
+        (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for n, k, s, p, d, op in zip(x.shape[2:], kernel, stride, padding, dilation, output_padding)
+    )
+    if any(n <= 0 for n in out):
+        raise ValueError(
+            f"{fn}: the output size {out} is not positive (input shape {x.shape}, weight shape {w.shape}, "
+            f"stride {stride}, padding {padding}, dilation {dilation})"
+        )
+    y = ConvTransposeNd.apply(
+        x, w, bias, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
+    )
+    return y if batched else y.reshape(y.shape[1:])
+
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int] = 1,
+    padding: int | tuple[int] = 0,
+    output_padding: int | tuple[int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int] = 1,
+) -> Tensor:
+    """1-D transposed convolution: the gradient of conv1d with respect to its input, as a layer.
+
+    Every input value scatters a copy of the kernel, scaled by it, onto the output (upsampling
+    by the stride); ``padding`` removes P positions from each end, ``output_padding`` adds some at
+    the end (to pick one of the input lengths a strided conv1d maps to the same output length).
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_in, C_out/groups, k).
+        bias: (C_out,) or None.
+
+    Shape:
+        (N, C_in, L) -> (N, C_out, (L - 1)·s - 2P + d(k-1) + output_padding + 1).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> conv_transpose1d(kw.tensor([[[1.0, 2.0]]]), kw.tensor([[[1.0, 10.0]]]), stride=2).tolist()
+        [[[1.0, 10.0, 2.0, 20.0]]]
+    """
+    return _conv_transpose(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 1, "conv_transpose1d"
+    )
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> Tensor:
+    """2-D transposed convolution: the gradient of conv2d with respect to its input, as a layer.
+
+    Args:
+        input: (N, C_in, H, W) or unbatched (C_in, H, W).
+        weight: (C_in, C_out/groups, kh, kw).
+        bias: (C_out,) or None.
+        output_padding: extra rows/columns at the bottom/right, smaller than stride or dilation.
+
+    Shape:
+        (N, C_in, H, W) -> (N, C_out, (H - 1)·s - 2P + d(kh-1) + output_padding + 1, ... for W).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> x, w = kw.ones(1, 2, 3, 3), kw.ones(2, 4, 3, 3)
+        >>> conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
+        (1, 4, 6, 6)
+    """
+    return _conv_transpose(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 2, "conv_transpose2d"
+    )
+
+
+def unfold(
+    input: Tensor,
+    kernel_size: int | tuple[int, int],
+    dilation: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    stride: int | tuple[int, int] = 1,
+) -> Tensor:
+    """im2col: every kh×kw window of the (padded) image as one column.
+
+    Row c·kh·kw + i·kw + j of column l holds X[c, y·s + i·d, x·s + j·d] for the l-th window (y, x),
+    row-major. Its backward is :func:`fold`.
+
+    Shape:
+        (N, C, H, W) -> (N, C·kh·kw, L), or unbatched (C, H, W) -> (C·kh·kw, L), L = oh·ow.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> x = kw.arange(9.0).reshape(1, 1, 3, 3)
+        >>> unfold(x, 2).tolist()
+        [[[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]]
+    """
+    x = _float_tensor(input, "input")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"unfold: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
+    batched = x.ndim == 4
+    if not batched:
+        x = x.reshape(1, *x.shape)  # (1, C, H, W)
+    kernel = ntuple(kernel_size, 2, "kernel_size", minimum=1)
+    dilation = ntuple(dilation, 2, "dilation", minimum=1)
+    pairs = tuple((p, p) for p in ntuple(padding, 2, "padding", minimum=0))
+    stride = ntuple(stride, 2, "stride", minimum=1)
+    _check_kernel_fits(x.shape, kernel, dilation, pairs, "unfold")
+    y = Unfold.apply(x, kernel=kernel, dilation=dilation, padding=pairs, stride=stride)
+    return y if batched else y.reshape(y.shape[1:])
+
+
+def fold(
+    input: Tensor,
+    output_size: int | tuple[int, int],
+    kernel_size: int | tuple[int, int],
+    dilation: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    stride: int | tuple[int, int] = 1,
+) -> Tensor:
+    """col2im, the adjoint of :func:`unfold`: add every column back onto its window.
+
+    Overlapping windows add, so ``fold(unfold(x))`` multiplies each pixel by the number of windows
+    that cover it. Its backward is :func:`unfold`.
+
+    Shape:
+        (N, C·kh·kw, L) -> (N, C, *output_size), or unbatched (C·kh·kw, L) -> (C, *output_size).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> fold(unfold(kw.ones(1, 1, 3, 3), 2), (3, 3), 2)[0, 0].tolist()
+        [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    """
+    cols = _float_tensor(input, "input")
+    if cols.ndim not in (2, 3):
+        raise ValueError(f"fold: input must be 2-D (C·kh·kw, L) or 3-D (N, C·kh·kw, L), got shape {cols.shape}")
+    batched = cols.ndim == 3
+    if not batched:
+        cols = cols.reshape(1, *cols.shape)  # (1, C·kh·kw, L)
+    size = ntuple(output_size, 2, "output_size", minimum=1)
+    kernel = ntuple(kernel_size, 2, "kernel_size", minimum=1)
+    dilation = ntuple(dilation, 2, "dilation", minimum=1)
+    padding = ntuple(padding, 2, "padding", minimum=0)
+    stride = ntuple(stride, 2, "stride", minimum=1)
+    if cols.shape[1] % math.prod(kernel):
+        raise ValueError(
+            f"fold: input.shape[1]={cols.shape[1]} (input shape {cols.shape}) is not divisible by "
+            f"kh·kw={math.prod(kernel)} (kernel_size {kernel})"
+        )
+    out = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
+    if any(n <= 0 for n in out):
+        raise ValueError(
+            f"fold: output size {out} of the sliding windows is not positive (output_size {size}, "
+            f"kernel_size {kernel}, padding {padding}, dilation {dilation})"
+        )
+    if cols.shape[2] != math.prod(out):
+        raise ValueError(
+            f"fold: input has {cols.shape[2]} columns (shape {cols.shape}) but output_size {size} with "
+            f"kernel_size {kernel} has {out[0]}×{out[1]} = {math.prod(out)} windows"
+        )
+    pairs = tuple((p, p) for p in padding)
+    y = Fold.apply(cols, output_size=size, kernel=kernel, dilation=dilation, padding=pairs, stride=stride)
+    return y if batched else y.reshape(y.shape[1:])

@@ -1,0 +1,389 @@
+"""Optimizers: SGD (with momentum and Nesterov), Adam and AdamW.
+
+Each optimizer's update rule is written as the formulas of ``torch.optim``'s
+documented algorithm, one per line, applied to one parameter at a time:
+``θ`` the parameter, ``g`` its gradient, ``γ`` the learning rate, ``λ`` the
+weight decay. Parameters are updated in place (``param.data``) in their own
+dtype: hyperparameters are Python floats, which NumPy does not let upcast a
+float32 array.
+
+``state_dict()`` is plain data (dicts, lists, numbers and NumPy arrays, with
+parameters replaced by their index), so a run can be saved without pickle and
+resumed with ``load_state_dict``.
+
+Example:
+    >>> import kernelwise as kw
+    >>> w = kw.nn.Parameter(kw.tensor([1.0, -2.0]))
+    >>> opt = kw.optim.SGD([w], lr=0.1)
+    >>> (w * w).sum().backward()   # dL/dw = 2w
+    >>> opt.step()
+    >>> w.data.tolist()             # w - 0.1 · 2w
+    [0.800000011920929, -1.600000023841858]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..nn.module import Parameter
+from ..tensor import Tensor, enable_grad
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
+
+
+def _check_number(name: str, value: Any, low: float, low_inclusive: bool = True, high: float | None = None) -> float:
+    """``value`` as a Python float in [low, high), or a clear error naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}={value!r}: expected a real number")
+    value = float(value)
+    too_low = value < low if low_inclusive else value <= low
+    if too_low or (high is not None and value >= high) or math.isnan(value):
+        rule = f"{'>=' if low_inclusive else '>'} {low:g}" if high is None else f"in [{low:g}, {high:g})"
+        raise ValueError(f"{name}={value!r}: must be {rule}")
+    return value
+
+
+class Optimizer:
+    """Base class: parameter groups, state, ``zero_grad`` and ``state_dict``.
+
+    Args:
+        params: an iterable of Parameters, or of dicts (parameter groups) with a
+            ``"params"`` entry and optional per-group hyperparameters.
+        defaults: the hyperparameters of groups that do not set them.
+
+    Subclasses define ``_check_group(group)`` (validate and normalise the
+    hyperparameters) and ``_update(param, grad, group, state)`` (one step for one
+    parameter; ``state`` is that parameter's dict in ``self.state``).
+    """
+
+    def __init__(self, params: Iterable[Parameter] | Iterable[dict[str, Any]], defaults: dict[str, Any]) -> None:
+        self.defaults = self._check_group(dict(defaults))
+        self.state: dict[Parameter, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, Tensor | dict):
+            kind = type(params).__name__
+            raise TypeError(f"params should be an iterable of Parameters or of dicts (parameter groups), got {kind}")
+        groups = list(params)
+        if not groups:
+            raise ValueError("params: the optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        return group
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters, with its own hyperparameters where it sets them."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("param_group: a parameter group needs a 'params' entry")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("params: parameters must be in an ordered collection (a list), not a set")
+        params = list(params)
+        for i, p in enumerate(params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params[{i}]: an optimizer can only optimize Parameters, got {type(p).__name__}")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("params: a parameter group contains the same parameter more than once")
+        taken = {id(p) for group in self.param_groups for p in group["params"]}
+        if any(id(p) in taken for p in params):
+            raise ValueError("params: some parameters appear in more than one parameter group")
+        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+        group = self._check_group(group)
+        group["params"] = params
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters: drop them (None) or fill them with zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    if set_to_none:
+                        p.grad = None
+                    else:
+                        p.grad.zero_()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given.
+
+        Args:
+            closure: optional function that re-evaluates the model and returns the loss.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.data
+                if grad.shape != p.shape or grad.dtype != p.dtype:
+                    raise ValueError(
+                        f"a gradient of shape {grad.shape} and dtype {grad.dtype} does not match its parameter "
+                        f"of shape {p.shape} and dtype {p.dtype}"
+                    )
+                self._update(p, grad, group, self.state.setdefault(p, {}))
+        return loss
+
+    def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {name: array or number}}, "param_groups": [{..., "params": [index, ...]}]}``.
+
+        Parameters are numbered in group order, as in PyTorch; arrays are copies.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {
+            index[id(p)]: {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+            for group in self.param_groups
+            for p in group["params"]
+            if (s := self.state.get(p))
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore hyperparameters and per-parameter state saved by :meth:`state_dict`.
+
+        The groups must have the same sizes as this optimizer's; state arrays must
+        have their parameter's shape and dtype. Arrays are copied.
+        """
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("state_dict: expected a dict with exactly the keys 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict has {len(saved_groups)} parameter groups, the optimizer has {len(self.param_groups)}"
+            )
+        by_index: dict[int, Parameter] = {}
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"state_dict: parameter group {i} has {len(saved['params'])} parameters, "
+                    f"the optimizer's has {len(group['params'])}"
+                )
+            by_index.update(zip((int(k) for k in saved["params"]), group["params"]))
+        new_state: dict[Parameter, dict[str, Any]] = {}
+        for key, saved_state in state_dict["state"].items():
+            if int(key) not in by_index:
+                raise ValueError(f"state_dict: state for parameter {key} which no parameter group lists")
+            p = by_index[int(key)]
+            new_state[p] = {name: self._load_value(name, value, p, key) for name, value in saved_state.items()}
+        new_groups = []
+        for saved, group in zip(saved_groups, self.param_groups):
+            hyperparameters = {k: v for k, v in saved.items() if k != "params"}
+            restored = self._check_group({**{k: v for k, v in group.items() if k != "params"}, **hyperparameters})
+            restored["params"] = group["params"]
+            new_groups.append(restored)
+        self.state = new_state
+        self.param_groups = new_groups
+
+    @staticmethod
+    def _load_value(name: str, value: Any, p: Parameter, key: Any) -> Any:
+        if name == "step":
+            return int(value)  # the step count is a number (a 0-d array after some file formats)
+        value = np.asarray(value)
+        if value.shape != p.shape:
+            raise ValueError(
+                f"state_dict: state {name!r} of parameter {key} has shape {value.shape}, expected {p.shape}"
+            )
+        if value.dtype != p.dtype:
+            raise TypeError(
+                f"state_dict: state {name!r} of parameter {key} has dtype {value.dtype}, expected {p.dtype}"
+            )
+        return np.array(value, copy=True)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join([*lines, ")"])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum (torch.optim.SGD's algorithm).
+
+    Args:
+        params: Parameters or parameter groups.
+        lr: learning rate γ.
+        momentum: momentum factor μ.
+        dampening: dampening τ of the momentum.
+        weight_decay: L2 penalty λ.
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening = 0).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.Parameter(kw.tensor([1.0]))
+        >>> opt = kw.optim.SGD([w], lr=0.5, momentum=0.9)
+        >>> for _ in range(2):
+        ...     w.grad = kw.tensor([1.0])
+        ...     opt.step()
+        >>> w.data.tolist()  # 1 - 0.5·1 - 0.5·(0.9·1 + 1)
+        [-0.44999998807907104]
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        group["lr"] = _check_number("lr", group["lr"], 0)
+        group["momentum"] = _check_number("momentum", group["momentum"], 0)
+        group["dampening"] = _check_number("dampening", group["dampening"], -math.inf)
+        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
+        group["nesterov"] = bool(group["nesterov"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                f"nesterov=True requires momentum > 0 and dampening = 0, "
+                f"got momentum={group['momentum']}, dampening={group['dampening']}"
+            )
+        return group
+
+    def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        lr, mu, tau, lam = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
+        theta, g = param.data, grad
+        if lam != 0:
+            g = g + lam * theta  # g_t = g_t + λ θ_{t-1}
+        if mu != 0:
+            b = state.get("momentum_buffer")
+            if b is None:
+                b = state["momentum_buffer"] = g.copy()  # b_1 = g_1
+            else:
+                b *= mu
+                b += (1 - tau) * g  # b_t = μ b_{t-1} + (1 - τ) g_t
+            g = g + mu * b if group["nesterov"] else b  # Nesterov: g_t = g_t + μ b_t, else g_t = b_t
+        theta -= lr * g  # θ_t = θ_{t-1} - γ g_t
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), torch.optim.Adam's algorithm, optionally AMSGrad.
+
+    Args:
+        params: Parameters or parameter groups.
+        lr: learning rate γ.
+        betas: (β1, β2), the decay rates of the moving averages of g and g², each in [0, 1).
+        eps: ε added to √v̂ for numerical stability.
+        weight_decay: L2 penalty λ, added to the gradient.
+        amsgrad: use the maximum of all v_t so far (Reddi et al., 2018).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.Parameter(kw.tensor([1.0, -1.0]))
+        >>> opt = kw.optim.Adam([w], lr=0.1)
+        >>> w.grad = kw.tensor([3.0, -0.5])
+        >>> opt.step()
+        >>> [round(v, 6) for v in w.data.tolist()]  # the first step moves each weight by about γ
+        [0.9, -0.9]
+    """
+
+    _decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        group["lr"] = _check_number("lr", group["lr"], 0)
+        group["eps"] = _check_number("eps", group["eps"], 0)
+        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
+        betas = group["betas"]
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise ValueError(f"betas={betas!r}: expected a pair (beta1, beta2)")
+        group["betas"] = (
+            _check_number("betas[0]", betas[0], 0, high=1),
+            _check_number("betas[1]", betas[1], 0, high=1),
+        )
+        group["amsgrad"] = bool(group["amsgrad"])
+        return group
+
+    def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        lr, (beta1, beta2), eps, lam = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        theta, g = param.data, grad
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(theta)  # m_0 = 0
+            state["exp_avg_sq"] = np.zeros_like(theta)  # v_0 = 0
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(theta)  # v_0^max = 0
+        state["step"] += 1
+        t = state["step"]
+        if lam != 0:
+            if self._decoupled_weight_decay:
+                theta *= 1 - lr * lam  # AdamW: θ_t = θ_{t-1} - γ λ θ_{t-1}
+            else:
+                g = g + lam * theta  # Adam: g_t = g_t + λ θ_{t-1}
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * g  # m_t = β1 m_{t-1} + (1 - β1) g_t
+        v *= beta2
+        v += (1 - beta2) * g * g  # v_t = β2 v_{t-1} + (1 - β2) g_t²
+        if group["amsgrad"]:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])  # v_t^max = max(v_{t-1}^max, v_t)
+        bias_correction1 = 1 - beta1**t  # m̂_t = m_t / (1 - β1^t)
+        bias_correction2 = 1 - beta2**t  # v̂_t = v_t / (1 - β2^t)
+        denom = np.sqrt(v) / math.sqrt(bias_correction2) + eps  # √v̂_t + ε
+        theta -= (lr / bias_correction1) * m / denom  # θ_t = θ_{t-1} - γ m̂_t / (√v̂_t + ε)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), torch.optim.AdamW's algorithm.
+
+    The weights shrink by γλ at each step, θ ← θ - γλθ, instead of adding λθ to
+    the gradient; arguments as :class:`Adam`, with ``weight_decay=1e-2``.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.Parameter(kw.tensor([2.0]))
+        >>> opt = kw.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> w.grad = kw.tensor([0.0])   # no gradient: only the decay acts
+        >>> opt.step()
+        >>> round(w.data.item(), 6)       # 2 · (1 - 0.1 · 0.5)
+        1.9
+    """
+
+    _decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)

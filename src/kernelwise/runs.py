@@ -1,0 +1,288 @@
+"""Training runs on disk: the recipes behind ``kernelwise train`` and the run directory.
+
+A run directory holds ``model.safetensors`` (weights, architecture and config),
+``metrics.json`` (per-epoch history, final test accuracy, images/s, seed, versions),
+``curves.png`` (loss and accuracy), and ``samples/`` (a few test images to try
+``kernelwise predict`` on). Every file is written to a temporary name and renamed,
+so a failure never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import checkpoint, nn, optim
+from .models import MODELS, build_model
+from .train import evaluate, fit
+
+# The default recipe per dataset: model, epochs, batch size, optimizer, learning rate.
+RECIPES: dict[str, dict[str, Any]] = {
+    "digits": {"model": "digits_cnn", "epochs": 12, "batch_size": 32, "optimizer": "adam", "lr": 2e-3},
+    "mnist": {"model": "lenet5", "epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
+    "fashion-mnist": {"model": "lenet5", "epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
+    "mnist1d": {"model": "mnist1d_cnn", "epochs": 150, "batch_size": 100, "optimizer": "adam", "lr": 1e-2},
+    "cifar10": {"model": "small_resnet", "epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
+    "images": {"model": "small_vgg", "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 1e-3},
+}
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run (stored in the checkpoint and metrics.json)."""
+
+    dataset: str = "digits"
+    model: str | None = None
+    data_dir: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    seed: int = 0
+    max_steps: int | None = None
+
+    def resolved(self) -> RunConfig:
+        """Fill what was left out from the dataset's recipe and check every value."""
+        if self.dataset not in RECIPES:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(RECIPES)}")
+        recipe = RECIPES[self.dataset]
+        filled = replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
+        if filled.model not in MODELS:
+            raise ValueError(f"unknown model {filled.model!r}; choose one of {', '.join(MODELS)}")
+        if filled.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {filled.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(filled, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        if not filled.lr > 0:
+            raise ValueError(f"--lr must be positive, got {filled.lr}")
+        if filled.seed < 0:
+            raise ValueError(f"--seed must be non-negative, got {filled.seed}")
+        return filled
+
+
+def make_optimizer(name: str, params: Any, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Any:
+    """``sgd`` (with momentum), ``adam`` or ``adamw``."""
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay or 1e-2)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def versions() -> dict[str, str]:
+    from . import __version__
+
+    return {"kernelwise": __version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def train_run(
+    config: RunConfig,
+    out: str | os.PathLike,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train as ``config`` says and write the run directory ``out``; return the metrics."""
+    from .data import DataLoader, load_dataset
+
+    cfg = config.resolved()
+    train_set, test_set, info = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    input_shape = tuple(int(n) for n in info.input_shape)
+    model = build_model(cfg.model, input_shape=input_shape, num_classes=info.num_classes, generator=cfg.seed)
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
+    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=cfg.seed)
+    test_loader = DataLoader(test_set, batch_size=256)
+    params = sum(p.numel() for p in model.parameters())
+    log(
+        f"training {cfg.model} ({params:,} parameters) on {cfg.dataset}: {len(train_set):,} train / "
+        f"{len(test_set):,} test images of shape {input_shape}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+        f"{cfg.optimizer} lr {cfg.lr:g}, seed {cfg.seed}"
+    )
+
+    def report(m: dict[str, Any]) -> None:
+        log(
+            f"epoch {m['epoch']:>3}/{cfg.epochs}  train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.2%}  "
+            f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.2%}  "
+            f"{m['images_per_second']:,.0f} img/s  ({m['seconds']:.1f} s)"
+        )
+
+    history = fit(
+        model,
+        train_loader,
+        opt,
+        nn.CrossEntropyLoss(),
+        epochs=cfg.epochs,
+        test_loader=test_loader,
+        callbacks=[report],
+        progress=progress,
+        max_steps=cfg.max_steps,
+    )
+    final = evaluate(model, test_loader, num_classes=info.num_classes)
+    total_images = sum(m["images_per_second"] * m["seconds"] for m in history)
+    total_seconds = sum(m["seconds"] for m in history)
+    meta = {
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "input_shape": list(input_shape),
+        "num_classes": info.num_classes,
+        "class_names": list(info.classes),
+        "mean": np.asarray(info.mean, dtype=float).tolist(),
+        "std": np.asarray(info.std, dtype=float).tolist(),
+        "config": asdict(cfg),
+    }
+    metrics = {
+        **meta,
+        "history": history,
+        "test_accuracy": final["accuracy"],
+        "test_loss": final["loss"],
+        "per_class_accuracy": final["per_class_accuracy"],
+        "train_images_per_second": total_images / total_seconds if total_seconds else None,
+        "seed": cfg.seed,
+        "versions": versions(),
+    }
+    run = Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+    checkpoint.save(run / "model.safetensors", model, meta)
+    _write_atomic(run / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    _write_atomic(run / "curves.png", lambda p: plot_curves(history, p))
+    if len(input_shape) == 3:
+        write_samples(test_set, meta, run / "samples")
+    log(
+        f"test accuracy {final['accuracy']:.2%}; wrote {run / 'model.safetensors'}, metrics.json, curves.png"
+        + (", samples/" if len(input_shape) == 3 else "")
+    )
+    return metrics
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+    """Loss and accuracy per epoch, train and test, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [m["epoch"] for m in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax_loss.plot(epochs, [m["train_loss"] for m in history], "o-", label="train")
+    ax_loss.plot(epochs, [m.get("test_loss") for m in history], "s-", label="test")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    ax_acc.plot(epochs, [100 * m["train_accuracy"] for m in history], "o-", label="train")
+    ax_acc.plot(epochs, [100 * m.get("test_accuracy", float("nan")) for m in history], "s-", label="test")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def to_pixels(image: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    """Undo the dataset normalisation: (C, H, W) float -> (H, W) or (H, W, 3) uint8."""
+    mean = np.asarray(meta["mean"], dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(meta["std"], dtype=np.float32).reshape(-1, 1, 1)
+    pixels = np.clip((image * std + mean) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+
+
+def write_samples(test_set: Any, meta: dict[str, Any], folder: Path, count: int = 6) -> list[Path]:
+    """Save the first ``count`` test images as PNG files named after their label."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(min(count, len(test_set))):
+        image, label = test_set[i]
+        image = image.numpy() if hasattr(image, "numpy") else np.asarray(image)
+        name = meta["class_names"][int(label)] if meta.get("class_names") else str(int(label))
+        path = folder / f"test{i}_{name}.png"
+        _write_atomic(path, lambda p, im=image: Image.fromarray(to_pixels(im, meta)).save(p, format="PNG"))
+        paths.append(path)
+    return paths
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    """The model and config of a run directory (validated checkpoint)."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run directory not found: {run}")
+    path = run / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run} has no model.safetensors (train one with: kernelwise train --out {run})")
+    return checkpoint.load(path)
+
+
+def prepare_image(path: str | os.PathLike, meta: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    """Read an image file and convert it to the model's input; return it and what was converted."""
+    from PIL import Image, UnidentifiedImageError
+
+    shape = meta["input_shape"]
+    if len(shape) != 3:
+        raise ValueError(f"model {meta['model']} takes 1-D signals of shape {tuple(shape)}, not image files")
+    channels, height, width = shape
+    try:
+        with Image.open(path) as img:
+            img.load()
+            original = img.copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path} is not an image file Pillow can read ({e.__class__.__name__})") from None
+    notes = []
+    mode = "L" if channels == 1 else "RGB"
+    if original.mode != mode:
+        notes.append(f"{original.mode} -> {'grayscale' if mode == 'L' else 'RGB'}")
+    img = original.convert(mode)
+    if img.size != (width, height):
+        notes.append(f"resized {img.size[0]}×{img.size[1]} -> {width}×{height}")
+        img = img.resize((width, height), Image.BILINEAR)
+    pixels = np.asarray(img, dtype=np.float32) / 255.0
+    pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+    mean = np.asarray(meta["mean"], dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(meta["std"], dtype=np.float32).reshape(-1, 1, 1)
+    return (pixels - mean) / std, notes
+
+
+def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path, title: str) -> None:
+    """The confusion matrix (rows: true class, columns: predicted) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(confusion)
+    fig, ax = plt.subplots(figsize=(1 + 0.55 * k, 1 + 0.5 * k))
+    ax.imshow(confusion, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(k), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0)
+    ax.set_yticks(range(k), class_names)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    _write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+

@@ -1,0 +1,27 @@
+"""Shared test set-up: PyTorch (the oracle) on one thread, tiny calls are faster that way."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # the tests that need the oracle skip themselves
+    torch = None
+
+MNIST_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-5k"
+
+
+@pytest.fixture
+def mnist_sample() -> Path:
+    """The real MNIST sample beside the checkout; the test skips only where it is absent."""
+    if not (MNIST_SAMPLE / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST sample not found at {MNIST_SAMPLE}")
+    return MNIST_SAMPLE
