@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each makes its own .venv.
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -17,8 +17,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
+# Train the default CNN on the bundled digits, then classify a few test digits it saved as PNG files.
 demo: $(VENV)/.installed
-	$(BIN)/kernelwise demo
+	$(BIN)/kernelwise train --out runs/demo
+	$(BIN)/kernelwise predict runs/demo runs/demo/samples/*.png
 
 test: $(VENV)/.installed-test
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2

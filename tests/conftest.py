@@ -1,4 +1,4 @@
-"""Shared test set-up: PyTorch (the oracle) on one thread, tiny calls are faster that way."""
+"""Shared test set-up: one BLAS thread per test worker, for NumPy and for PyTorch (the oracle)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+try:  # two test workers share two cores: one BLAS thread each avoids oversubscription
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+except ImportError:
+    pass
 
 try:
     import torch

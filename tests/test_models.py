@@ -35,7 +35,7 @@ def test_channels_follow_the_data_and_small_vgg_takes_other_sizes():
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="unknown model 'vgg99'.*lenet5"):
+    with pytest.raises(ValueError, match=r"unknown model 'vgg99'.*lenet5"):
         build_model("vgg99")
 
 

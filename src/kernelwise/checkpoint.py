@@ -33,7 +33,15 @@ from .tensor import Tensor
 FORMAT = "kernelwise/1"
 
 # safetensors dtype codes and their NumPy dtypes
-_DTYPES = {"F16": "float16", "F32": "float32", "F64": "float64", "I32": "int32", "I64": "int64", "U8": "uint8", "BOOL": "bool"}
+_DTYPES = {
+    "F16": "float16",
+    "F32": "float32",
+    "F64": "float64",
+    "I32": "int32",
+    "I64": "int64",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
 
 
 class CheckpointError(ValueError):
@@ -108,7 +116,9 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]
         if any(n < 0 for n in shape) or not 0 <= begin <= end <= len(data):
             raise CheckpointError(f"{where}: tensor {name!r} lies outside the file (truncated?)")
         if end - begin != int(np.prod(shape)) * dtype.itemsize:
-            raise CheckpointError(f"{where}: tensor {name!r} of shape {shape} and dtype {dtype} has the wrong byte size")
+            raise CheckpointError(
+                f"{where}: tensor {name!r} of shape {shape} and dtype {dtype} has the wrong byte size"
+            )
         ranges.append((begin, end))
         tensors[name] = np.frombuffer(data[begin:end], dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
     position = 0

@@ -7,6 +7,7 @@ Every mistake a user can make ends in one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -79,8 +80,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
     result = evaluate(model, DataLoader(test_set, batch_size=256), num_classes=meta["num_classes"])
     names = [str(c) for c in meta.get("class_names") or range(meta["num_classes"])]
-    print(f"{meta['model']} on {dataset} test set ({result['count']:,} images): accuracy {result['accuracy']:.2%}, "
-          f"loss {result['loss']:.4f}")
+    print(
+        f"{meta['model']} on {dataset} test set ({result['count']:,} images): accuracy {result['accuracy']:.2%}, "
+        f"loss {result['loss']:.4f}"
+    )
     print("per-class accuracy:")
     for name, acc, row in zip(names, result["per_class_accuracy"], result["confusion"], strict=True):
         print(f"  {name:>12}  {acc:7.2%}  ({row.sum():,} images)")
@@ -179,19 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kernelwise`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
     except KeyboardInterrupt:
         print("kernelwise: interrupted", file=sys.stderr)
         return 130
     except (UsageError, ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as e:
         if args.debug:
             raise
-        print(f"kernelwise: error: {e}", file=sys.stderr)
+        print(f"kernelwise: error: {_one_line(e)}", file=sys.stderr)
         return 1
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line: its first line, and its last when that says what to do."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    return lines[0] if len(lines) == 1 else f"{lines[0].rstrip(':')}. {lines[-1]}"

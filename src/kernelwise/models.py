@@ -182,7 +182,9 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def build_model(name: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10, generator: Any = None) -> nn.Module:
+def build_model(
+    name: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10, generator: Any = None
+) -> nn.Module:
     """Build model ``name`` for inputs of ``input_shape`` (C, *spatial), checking that they fit.
 
     Raises ValueError for an unknown name (listing the known ones) or an input it cannot take.
@@ -200,7 +202,9 @@ def build_model(name: str, input_shape: tuple[int, ...] | None = None, num_class
                 f"model {name} expects input of shape {shown} (channels, size), the data has shape {tuple(input_shape)}"
             )
         if min(spatial) < spec.min_size:
-            raise ValueError(f"model {name} needs inputs of at least {spec.min_size} samples per side, got {tuple(input_shape)}")
+            raise ValueError(
+                f"model {name} needs inputs of at least {spec.min_size} samples per side, got {tuple(input_shape)}"
+            )
         kwargs["in_channels"] = channels
         if name == "mnist1d_cnn":
             kwargs["length"] = spatial[0]

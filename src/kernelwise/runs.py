@@ -285,4 +285,3 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path, 
     fig.tight_layout()
     _write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
     plt.close(fig)
-

@@ -49,8 +49,10 @@ def _flops(layer: nn.Module, out_shape: tuple[int, ...]) -> int:
     positions = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
     if isinstance(layer, nn.Conv1d | nn.Conv2d | nn.ConvTranspose1d | nn.ConvTranspose2d):
         w = layer.weight.shape
-        per_output = int(np.prod(w[1:])) if not isinstance(layer, nn.ConvTranspose1d | nn.ConvTranspose2d) else int(
-            np.prod(w[2:]) * w[0] // getattr(layer, "groups", 1)
+        per_output = (
+            int(np.prod(w[1:]))
+            if not isinstance(layer, nn.ConvTranspose1d | nn.ConvTranspose2d)
+            else int(np.prod(w[2:]) * w[0] // getattr(layer, "groups", 1))
         )
         return 2 * per_output * out_shape[0] * positions
     if isinstance(layer, nn.Linear):

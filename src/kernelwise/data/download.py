@@ -87,10 +87,13 @@ def download(filename: str, mirrors: Sequence[str], sha256: str, dest_dir: str |
 
     Raises:
         DownloadError: no mirror could be reached or none served the expected bytes; the message
-            lists what each mirror did. Nothing is written in that case.
+            lists what each mirror did. Nothing is written in that case. Setting the environment
+            variable ``KERNELWISE_OFFLINE`` turns downloads off (tests do).
     """
     import http.client
 
+    if os.environ.get("KERNELWISE_OFFLINE"):
+        raise DownloadError(f"could not download {filename}: downloads are turned off (KERNELWISE_OFFLINE is set)")
     dest = Path(dest_dir) / filename
     failures = []
     for base in mirrors:

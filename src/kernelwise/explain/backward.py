@@ -48,7 +48,14 @@ def chain_rule_lines(x: float, y: float, z: float) -> list[str]:
         ('           f = q·z = 3·(-4) = -12', '           df/dy = df/dq·dq/dy = -4·1 = -4')
     """
     r = engine.chain_rule(x, y, z)
-    formulas = {"q": x + y, "f": r["q"] * z, "df/dq": z, "df/dz": r["q"], "df/dx": r["df/dq"] * 1, "df/dy": r["df/dq"] * 1}
+    formulas = {
+        "q": x + y,
+        "f": r["q"] * z,
+        "df/dq": z,
+        "df/dz": r["q"],
+        "df/dx": r["df/dq"] * 1,
+        "df/dy": r["df/dq"] * 1,
+    }
     for name, value in formulas.items():
         engine.check(name, np.array(value), np.array(r[name]))
     return [
@@ -145,27 +152,45 @@ def explain_backward(
     first = "(filter 1, channel 1 shown; the others alike)" if C > 1 or O > 1 else ""
 
     sections = [
-        Section("The chain rule on a small graph: f = (x + y)·z", lines=chain_rule_lines(**chain),
-                notes=["Each node multiplies the gradient that reaches it by its local gradient: "
-                       "df/dx = df/dq·dq/dx."]),
-        Section(f"Forward: {n.y} = {n.x} ⋆ {n.w}", notes=size_notes(g), formulas=g.formulas(), grids=fwd_grids,
-                equations=forward, env=shown_env, steps=True),
-        Section(f"Step 1, local gradients of {forward[0].lhs}",
-                notes=[f"Differentiate the sum {forward[0]} term by term."], lines=local_gradient_lines(forward[0])),
+        Section(
+            "The chain rule on a small graph: f = (x + y)·z",
+            lines=chain_rule_lines(**chain),
+            notes=["Each node multiplies the gradient that reaches it by its local gradient: df/dx = df/dq·dq/dx."],
+        ),
+        Section(
+            f"Forward: {n.y} = {n.x} ⋆ {n.w}",
+            notes=size_notes(g),
+            formulas=g.formulas(),
+            grids=fwd_grids,
+            equations=forward,
+            env=shown_env,
+            steps=True,
+        ),
+        Section(
+            f"Step 1, local gradients of {forward[0].lhs}",
+            notes=[f"Differentiate the sum {forward[0]} term by term."],
+            lines=local_gradient_lines(forward[0]),
+        ),
         Section(
             f"Step 2, the chain rule for {n.grad(n.w)}: dL/d{n.w}[i] = Σ_k dL/d{n.y}[k]·d{n.y}[k]/d{n.w}[i]",
             notes=[f"{n.grad(n.y)} comes from the next layer; every output that {n.w}[i] touched contributes."],
             grids=[*_with_op(inputs, "⋆"), *_with_op(grads, "="), *grads_w],
-            equations=grad_w_eqs, env=shown_env, steps=True,
+            equations=grad_w_eqs,
+            env=shown_env,
+            steps=True,
         ),
     ]
     sections.append(
         Section(
             f"Step 2, the chain rule for {n.grad(n.x)}: dL/d{n.x}[i] = Σ_k dL/d{n.y}[k]·d{n.y}[k]/d{n.x}[i]",
-            notes=[f"An input feeds every window that covers it: corners one, the middle up to "
-                   f"{int(np.prod(g.kernel))} (one per kernel tap)."],
+            notes=[
+                f"An input feeds every window that covers it: corners one, the middle up to "
+                f"{int(np.prod(g.kernel))} (one per kernel tap)."
+            ],
             grids=[*_with_op(grads, "·"), *_with_op(kernels, "→"), *grads_x],
-            equations=grad_x_eqs, env=shown_env, steps=True,
+            equations=grad_x_eqs,
+            env=shown_env,
+            steps=True,
         )
     )
     sections += _conclusions(g, n, symbolic, layer, grad, as_conv, as_full, result, first)
@@ -193,7 +218,11 @@ def _grid_set(
     """One grid per leading index (channel, or filter and channel) of an array, symbols or numbers."""
     grids = []
     for lead in np.ndindex(*leads):
-        suffix = ", ".join(f"{w} {i + 1}" for w, i, m in zip(("filter", "channel") if len(leads) == 2 else ("channel",), lead, leads) if m > 1)
+        suffix = ", ".join(
+            f"{w} {i + 1}"
+            for w, i, m in zip(("filter", "channel") if len(leads) == 2 else ("channel",), lead, leads)
+            if m > 1
+        )
         label = name + (f" ({suffix})" if suffix else "")
         grids.append(symbol_grid(array, label, lead, size) if symbolic else value_grid(name, label, values[lead], lead))
     return _with_op(grids, op)
@@ -214,7 +243,11 @@ def _conclusions(
     s, d, nd = g.stride, g.dilation, g.nd
     reach = tuple(di * (k - 1) for k, di in zip(g.kernel, d, strict=True))
     gname = n.grad(n.y)
-    G, X, W = Array(gname, (layer.out_channels,), nd), Array(n.x, (layer.in_channels,), nd), Array(n.w, (layer.out_channels, layer.in_channels), nd)
+    G, X, W = (
+        Array(gname, (layer.out_channels,), nd),
+        Array(n.x, (layer.in_channels,), nd),
+        Array(n.w, (layer.out_channels, layer.in_channels), nd),
+    )
     up_size = tuple(p - r for p, r in zip(g.padded, reach, strict=True))
     if symbolic:
         spread = np.full(up_size, "0", dtype=object)  # dL/dO with s - 1 zeros between its entries
@@ -227,8 +260,12 @@ def _conclusions(
         taps = spread[tuple(slice(0, (o - 1) * si + 1) for o, si in zip(g.out, s, strict=True))]
         x_grid = symbol_grid(X, f"{n.x}, padded", (0,), g.size, g.padding, "⋆")
         g_grid = text_grid(gname, f"{gname} as the kernel", taps, op="=")
-        w_grid = symbol_grid(Array(n.grad(n.w), (layer.out_channels, layer.in_channels), nd), n.grad(n.w), (0, 0), g.kernel)
-        full_grid = text_grid(gname, f"{gname}, padded by d·(k - 1)" + (" and zero-inserted" if max(s) > 1 else ""), full, op="⋆")
+        w_grid = symbol_grid(
+            Array(n.grad(n.w), (layer.out_channels, layer.in_channels), nd), n.grad(n.w), (0, 0), g.kernel
+        )
+        full_grid = text_grid(
+            gname, f"{gname}, padded by d·(k - 1)" + (" and zero-inserted" if max(s) > 1 else ""), full, op="⋆"
+        )
         rot_grid = text_grid(n.w, f"rot180({n.w})", rot, op="=")
         gx_grid = symbol_grid(Array(n.grad(n.x), (layer.in_channels,), nd), n.grad(n.x), (0,), g.size)
     else:
@@ -236,25 +273,35 @@ def _conclusions(
         x_grid = value_grid(n.x, f"{n.x}, padded", as_conv["x_pad"][0], op="⋆")
         g_grid = value_grid(gname, f"{gname} as the kernel", taps, op="=")
         w_grid = value_grid(n.grad(n.w), n.grad(n.w), as_conv["grad_w"][0, 0])
-        full_grid = value_grid(gname, f"{gname}, padded by d·(k - 1)" + (" and zero-inserted" if max(s) > 1 else ""),
-                               as_full["full"][0], op="⋆")
+        full_grid = value_grid(
+            gname,
+            f"{gname}, padded by d·(k - 1)" + (" and zero-inserted" if max(s) > 1 else ""),
+            as_full["full"][0],
+            op="⋆",
+        )
         rot_grid = value_grid(n.w, f"rot180({n.w})", as_full["w_rot"][0, 0], op="=")
         gx_grid = value_grid(n.grad(n.x), n.grad(n.x), as_full["grad_x"][0])
-    stride_note = (f" With stride {show(s)} the taps of {gname} are {show(s)} apart (zeros between them)." if max(s) > 1 else "")
+    stride_note = (
+        f" With stride {show(s)} the taps of {gname} are {show(s)} apart (zeros between them)." if max(s) > 1 else ""
+    )
     dil_note = f" With dilation {show(d)} the input steps {show(d)} at a time." if max(d) > 1 else ""
     pad_note = f" Then the padding {show(g.padding)} is cut off again." if any(lo or hi for lo, hi in g.padding) else ""
     return [
         Section(
             f"Conclusion: {n.grad(n.w)} = Convolution({n.x}, {gname})",
-            notes=[f"{n.grad(n.w)} is the convolution of the input {n.x} with the loss gradient {gname} from the next "
-                   f"layer, computed here with the engine's conv and checked against autograd.{stride_note}{dil_note} {first}".strip()],
+            notes=[
+                f"{n.grad(n.w)} is the convolution of the input {n.x} with the loss gradient {gname} from the next "
+                f"layer, computed here with the engine's conv and checked against autograd.{stride_note}{dil_note} {first}".strip()
+            ],
             grids=[x_grid, g_grid, w_grid],
         ),
         Section(
             f"Conclusion: {n.grad(n.x)} = Full convolution(rot180({n.w}), {gname})",
-            notes=[f"Step 1: rotate {n.w} by 180° (flip it vertically, then horizontally). Step 2: pad {gname} with "
-                   f"d·(k - 1) = {show(reach)} zeros on every side and convolve: every partial overlap counts "
-                   f"(a 'full' convolution).{stride_note}{pad_note} {first}".strip()],
+            notes=[
+                f"Step 1: rotate {n.w} by 180° (flip it vertically, then horizontally). Step 2: pad {gname} with "
+                f"d·(k - 1) = {show(reach)} zeros on every side and convolve: every partial overlap counts "
+                f"(a 'full' convolution).{stride_note}{pad_note} {first}".strip()
+            ],
             grids=[full_grid, rot_grid, gx_grid],
         ),
     ]

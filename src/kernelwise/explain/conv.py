@@ -56,12 +56,18 @@ def check_conv(
         }
     x, w, b, grad = env[names.x], env[names.w], env.get(names.b), env[names.grad(names.y)]
     result = engine.conv(x, w, b, g.stride, padding, g.dilation, grad)
-    engine.check(f"{names.y} (forward)", evaluate(conv_equations(g, C, O, b is not None, names), env, (O, *g.out)), result["y"])
+    engine.check(
+        f"{names.y} (forward)", evaluate(conv_equations(g, C, O, b is not None, names), env, (O, *g.out)), result["y"]
+    )
     grad_w = evaluate(conv_grad_weight_equations(g, C, O, names), env, w.shape)
     engine.check(names.grad(names.w), grad_w, result["grad_w"])
-    engine.check(names.grad(names.x), evaluate(conv_grad_input_equations(g, C, O, names), env, x.shape), result["grad_x"])
+    engine.check(
+        names.grad(names.x), evaluate(conv_grad_input_equations(g, C, O, names), env, x.shape), result["grad_x"]
+    )
     if b is not None:
-        engine.check(names.grad(names.b), evaluate(conv_grad_bias_equations(g, O, names), env, b.shape), result["grad_b"])
+        engine.check(
+            names.grad(names.b), evaluate(conv_grad_bias_equations(g, O, names), env, b.shape), result["grad_b"]
+        )
     return result
 
 
@@ -79,7 +85,9 @@ def layer_grids(layer: Layer, g: Geometry, names: Names, y: np.ndarray | None = 
     grids[-1].op = "⋆"
     for o in range(O):
         for c in range(C):
-            label = f"Kernel {names.w}" + (f", filter {o + 1}" if O > 1 else "") + (f", channel {c + 1}" if C > 1 else "")
+            label = (
+                f"Kernel {names.w}" + (f", filter {o + 1}" if O > 1 else "") + (f", channel {c + 1}" if C > 1 else "")
+            )
             if layer.w is None:
                 grids.append(symbol_grid(W, label, (o, c), g.kernel))
             else:
@@ -146,7 +154,7 @@ def explain_conv(
         >>> e = explain_conv(values="edge")
         >>> e.sections[1].grids[-1].cells[0]
         ['0', '0', '4', '4', '0', '0']
-        >>> str(explain_conv().sections[2].equations[1])
+        >>> str(explain_conv().sections[1].equations[1])
         'Z[1,2] = A[1,2]·W[1,1] + A[1,3]·W[1,2] + A[2,2]·W[2,1] + A[2,3]·W[2,2] + B'
     """
     v = parse_values(values, "symbols", CONV_KEYS)
@@ -159,7 +167,11 @@ def explain_conv(
     if layer.x is not None:
         b = layer.b if bias else None
         grad = v.arrays.get("grad")
-        grad = np.asarray(grad, float).reshape(O, *g.out) if grad is not None else random_ints(v.seed + 3, (O, *g.out), -2, 2)
+        grad = (
+            np.asarray(grad, float).reshape(O, *g.out)
+            if grad is not None
+            else random_ints(v.seed + 3, (O, *g.out), -2, 2)
+        )
         env = {names.x: layer.x, names.w: layer.w, names.grad(names.y): grad}
         if b is not None:
             env[names.b] = b
@@ -172,9 +184,15 @@ def explain_conv(
     shape_note = f"{names.x}: ({C}, {', '.join(map(str, g.size))}) -> {names.y}: ({O}, {', '.join(map(str, g.out))})"
     sections = [
         Section("Output size", notes=[shape_note, *size_notes(g)], formulas=formulas),
-        Section(f"{names.x} ⋆ {names.w} + {names.b} = {names.y}" if bias else f"{names.x} ⋆ {names.w} = {names.y}",
-                grids=layer_grids(layer, g, names, y), notes=_channel_notes(C, O, names)),
-        Section("Sliding the window, one output at a time", equations=eqs, env=env, steps=True),
+        Section(
+            (f"{names.x} ⋆ {names.w} + {names.b} = {names.y}" if bias else f"{names.x} ⋆ {names.w} = {names.y}")
+            + ": sliding the window, one output at a time",
+            notes=_channel_notes(C, O, names),
+            grids=layer_grids(layer, g, names, y),
+            equations=eqs,
+            env=env,
+            steps=True,
+        ),
     ]
     symmetric = all(lo == hi for lo, hi in g.padding)
     page = conv_page(layer, g, padding, names, bias, v.seed) if C == O == 1 and symmetric else None
@@ -187,7 +205,7 @@ def explain_conv(
         "dilation": list(g.dilation),
         "checked": "every formula evaluated on random numbers equals the engine's forward and autograd's backward",
     }
-    return Explanation("conv", "Convolution, one window at a time", sections, figure=2, page=page, data=data)
+    return Explanation("conv", "Convolution, one window at a time", sections, figure=1, page=page, data=data)
 
 
 def _channel_notes(C: int, O: int, names: Names) -> list[str]:
@@ -202,6 +220,17 @@ def _channel_notes(C: int, O: int, names: Names) -> list[str]:
     if C > 1 or O > 1:
         notes.append(f"Indices: {names.x}[c,i,j], {names.w}[filter,c,i,j], {names.y}[filter,i,j], 1-based.")
     return notes
+
+
+def page_settings(g: Geometry) -> dict[str, list[int]]:
+    """Settings per dim for the page, which always walks 2-D grids: a 1-D signal is one row (k = 1 along it)."""
+    lead = {"kernel": [1], "stride": [1], "padding": [0], "dilation": [1]} if g.nd == 1 else dict.fromkeys(("kernel", "stride", "padding", "dilation"), [])
+    return {
+        "kernel": [*lead["kernel"], *g.kernel],
+        "stride": [*lead["stride"], *g.stride],
+        "padding": [*lead["padding"], *(lo for lo, _ in g.padding)],
+        "dilation": [*lead["dilation"], *g.dilation],
+    }
 
 
 def conv_page(layer: Layer, g: Geometry, padding: Any, names: Names, bias: bool, seed: int) -> dict[str, Any]:
@@ -222,12 +251,8 @@ def conv_page(layer: Layer, g: Geometry, padding: Any, names: Names, bias: bool,
         "kernel": np.atleast_2d(w[0, 0]).tolist(),
         "bias": float(b[0]),
         "grad": np.atleast_2d(grad[0]).tolist(),
-        "settings": {
-            "kernel": list(g.kernel),
-            "stride": list(g.stride),
-            "padding": [lo for lo, _ in g.padding],
-            "dilation": list(g.dilation),
-        },
+        "use_bias": bias,
+        "settings": page_settings(g),
         "engine": {
             "output": np.atleast_2d(result["y"][0]).tolist(),
             "grad_input": np.atleast_2d(result["grad_x"][0]).tolist(),

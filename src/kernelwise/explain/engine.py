@@ -179,7 +179,9 @@ def grad_weight_as_conv(
     """
     fn = {1: F.conv1d, 2: F.conv2d}[x.ndim - 1]
     x_pad = pad(x, padding)
-    y = fn(_tensor(x_pad[:, None], False), _tensor(grad[:, None], False), None, dilation, 0, stride).numpy()  # (C, O, ...)
+    y = fn(
+        _tensor(x_pad[:, None], False), _tensor(grad[:, None], False), None, dilation, 0, stride
+    ).numpy()  # (C, O, ...)
     y = y[(slice(None), slice(None), *(slice(0, k) for k in kernel))]
     return {"x_pad": x_pad, "grad_w": np.ascontiguousarray(y.swapaxes(0, 1))}
 

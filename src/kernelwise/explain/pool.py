@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .conv import show, size_notes
+from .conv import page_settings, show, size_notes
 from .report import Explanation, Section, value_grid
 from .symbolic import REDUCERS, Geometry, Names, Sym, evaluate, pool_equations, pool_grad_equations, pool_winners
 from .values import parse_values, resolve_layer
@@ -38,11 +38,18 @@ def check_pool(
         >>> _ = check_pool(Geometry.make((5, 5), 3, stride=2, padding=1), 2, "max")
     """
     if env is None:
-        env = {names.x: engine.rng_normal(generator, channels, *g.size), names.grad(names.y): engine.rng_normal(generator, channels, *g.out)}
+        env = {
+            names.x: engine.rng_normal(generator, channels, *g.size),
+            names.grad(names.y): engine.rng_normal(generator, channels, *g.out),
+        }
     x, grad = env[names.x], env[names.grad(names.y)]
     padding = tuple(lo for lo, _ in g.padding)
     result = engine.pool(x, reducer, g.kernel, g.stride, padding, g.dilation, grad)
-    engine.check(f"{names.y} ({reducer} pooling)", evaluate(pool_equations(g, channels, reducer, names=names), env, result["y"].shape), result["y"])
+    engine.check(
+        f"{names.y} ({reducer} pooling)",
+        evaluate(pool_equations(g, channels, reducer, names=names), env, result["y"].shape),
+        result["y"],
+    )
     routed = evaluate(pool_grad_equations(g, channels, reducer, x, names=names), env, x.shape)
     engine.check(f"{names.grad(names.x)} ({reducer} pooling)", routed, result["grad_x"])
     return result
@@ -87,7 +94,9 @@ def explain_pool(
     layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, None, kernel=False)
     stride = stride or preset.get("stride") or layer.kernel
     if "mean" in modes and dilation not in (1, (1,), (1, 1)):
-        raise ValueError(f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={dilation}; use --mode max/min")
+        raise ValueError(
+            f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={dilation}; use --mode max/min"
+        )
     g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
     if any(lo > k // 2 for (lo, _), k in zip(g.padding, g.kernel, strict=True)):
         raise ValueError(f"padding={show(g.padding)} must be at most half of kernel_size={show(g.kernel)} (as PyTorch)")
@@ -98,8 +107,11 @@ def explain_pool(
     sections = [
         Section(
             "Output size",
-            notes=[f"{names.x}: ({C}, {', '.join(map(str, g.size))}) -> {names.y}: ({C}, {', '.join(map(str, g.out))}); "
-                   "pooling keeps the number of channels.", *size_notes(g, "cells around the input")],
+            notes=[
+                f"{names.x}: ({C}, {', '.join(map(str, g.size))}) -> {names.y}: ({C}, {', '.join(map(str, g.out))}); "
+                "pooling keeps the number of channels.",
+                *size_notes(g, "cells around the input"),
+            ],
             formulas=g.formulas(),
         )
     ]
@@ -125,8 +137,13 @@ def explain_pool(
             grids.append(value_grid(names.y, label, result["y"][c], (c,)))
         notes = ["[ ] marks the input that wins each window."] if reducer != "mean" else []
         if any(lo or hi for lo, hi in g.padding):
-            notes.append({"max": "Padding is -∞: it never wins.", "min": "Padding is +∞: it never wins.",
-                          "mean": "Padding is 0 and counts in the divisor (count_include_pad=True)."}[reducer])
+            notes.append(
+                {
+                    "max": "Padding is -∞: it never wins.",
+                    "min": "Padding is +∞: it never wins.",
+                    "mean": "Padding is 0 and counts in the divisor (count_include_pad=True).",
+                }[reducer]
+            )
         sections.append(Section(TITLES[reducer], notes, grids, eqs, env, steps=True))
         back = pool_grad_equations(g, C, reducer, layer.x, names=names)
         for eq in back:
@@ -134,15 +151,22 @@ def explain_pool(
         backward.append((reducer, back, result["grad_x"]))
     gname, gx = names.grad(names.y), names.grad(names.x)
     for reducer, back, grad_x in backward:
-        how = ("each dL/dZ goes to the input that won its window; the others get 0"
-               if reducer != "mean" else "each dL/dZ is spread evenly over its window: dL/dZ / (number of taps)")
-        grids = [value_grid(gname, gname + (f", channel {c + 1}" if C > 1 else ""), grad[c], (c,), op="→") for c in range(C)]
+        how = (
+            "each dL/dZ goes to the input that won its window; the others get 0"
+            if reducer != "mean"
+            else "each dL/dZ is spread evenly over its window: dL/dZ / (number of taps)"
+        )
+        grids = [
+            value_grid(gname, gname + (f", channel {c + 1}" if C > 1 else ""), grad[c], (c,), op="→") for c in range(C)
+        ]
         grids += [value_grid(gx, gx + (f", channel {c + 1}" if C > 1 else ""), grad_x[c], (c,)) for c in range(C)]
         sections.append(Section(f"Backward of {reducer} pooling: {how}", [], grids, back, env))
     data = {r: {"output": res["y"].tolist(), "grad_input": res["grad_x"].tolist()} for r, res in results.items()}
     data["grad_output"] = grad.tolist()
-    page = pool_page(layer.x, grad, g, names, results) if C == 1 and g.nd == 2 and _symmetric(g) else None
-    return Explanation("pool", "Pooling: max, mean and min over a window grid", sections, figure=1, page=page, data=data)
+    page = pool_page(layer.x, grad, g, names, results) if C == 1 and _symmetric(g) else None
+    return Explanation(
+        "pool", "Pooling: max, mean and min over a window grid", sections, figure=1, page=page, data=data
+    )
 
 
 def _symmetric(g: Geometry) -> bool:
@@ -160,12 +184,7 @@ def pool_page(
         "input": np.atleast_2d(x[0]).tolist(),
         "grad": np.atleast_2d(grad[0]).tolist(),
         "reducers": list(results),
-        "settings": {
-            "kernel": list(g.kernel),
-            "stride": list(g.stride),
-            "padding": [lo for lo, _ in g.padding],
-            "dilation": list(g.dilation),
-        },
+        "settings": page_settings(g),
         "engine": {
             r: {"output": np.atleast_2d(res["y"][0]).tolist(), "grad_input": np.atleast_2d(res["grad_x"][0]).tolist()}
             for r, res in results.items()

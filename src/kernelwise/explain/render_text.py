@@ -27,7 +27,10 @@ def grid_lines(grid: Grid, marks: bool = True) -> list[str]:
         [1]  -2
          30   4
     """
-    cells = [[f"[{c}]" if marks and (r, j) in grid.marks else c for j, c in enumerate(row)] for r, row in enumerate(grid.cells)]
+    cells = [
+        [f"[{c}]" if marks and (r, j) in grid.marks else c for j, c in enumerate(row)]
+        for r, row in enumerate(grid.cells)
+    ]
     width = max((len(c) for row in cells for c in row), default=1)
     body = [" ".join(c.rjust(width) for c in row) for row in cells]
     return [grid.label, *body]

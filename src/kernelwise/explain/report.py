@@ -114,9 +114,7 @@ def value_grid(
     return Grid(name, label, cells, shown, lead, offset, size, marks or [], op)
 
 
-def symbol_grid(
-    array: Array, label: str, lead: Index, size: Index, padding: Pairs | None = None, op: str = ""
-) -> Grid:
+def symbol_grid(array: Array, label: str, lead: Index, size: Index, padding: Pairs | None = None, op: str = "") -> Grid:
     """A grid of symbols ``A[1,1]`` ... (the slides' first pictures); padding cells show 0."""
     rows = (1, *size) if len(size) == 1 else size
     pairs = (((0, 0), *padding) if len(size) == 1 else tuple(padding)) if padding else ((0, 0), (0, 0))
@@ -163,11 +161,25 @@ class Section:
 
 
 @dataclass
+class Picture:
+    """An array drawn as an image by the figures: a photo, a feature map, a filter.
+
+    ``box`` (x, y, w, h) outlines a part of it; pictures with the same ``row`` are drawn side by side.
+    """
+
+    label: str
+    pixels: np.ndarray
+    box: tuple[int, int, int, int] | None = None
+    row: str = ""
+
+
+@dataclass
 class Explanation:
     """Everything one sub-command shows, in the order shown.
 
     ``figure`` is the index of the section that ``--png``/``--gif`` draw; ``page`` the initial data of
-    the ``--html`` page (None where the topic has no interactive page); ``data`` extra numbers for ``--json``.
+    the ``--html`` page (None where the topic has no interactive page); ``data`` extra numbers for ``--json``;
+    ``pictures`` what the figures draw as images (a photo, feature maps), instead of the section, when given.
     """
 
     topic: str
@@ -176,6 +188,7 @@ class Explanation:
     figure: int = 0
     page: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    pictures: list[Picture] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,12 +18,16 @@ from .symbolic import Array, Geometry, Names, conv_equations, downsample_equatio
 from .values import parse_values, random_ints, resolve_layer
 
 
-def _grids(name: str, label: str, values: np.ndarray | None, array: Array, shape: tuple[int, ...], op: str) -> list[Grid]:
+def _grids(
+    name: str, label: str, values: np.ndarray | None, array: Array, shape: tuple[int, ...], op: str
+) -> list[Grid]:
     C = shape[0]
     out = []
     for c in range(C):
         lab = label + (f", channel {c + 1}" if C > 1 else "")
-        out.append(symbol_grid(array, lab, (c,), shape[1:]) if values is None else value_grid(name, lab, values[c], (c,)))
+        out.append(
+            symbol_grid(array, lab, (c,), shape[1:]) if values is None else value_grid(name, lab, values[c], (c,))
+        )
     out[-1].op = op
     return out
 
@@ -75,9 +79,15 @@ def explain_stride(
         y = engine.conv(x, w, b, g1.stride, padding, g1.dilation)["y"]
         dropped = engine.downsample(y, s, grad)  # Z = downsample(Y) and, by autograd, dL/dY = upsample_zeros(dL/dZ)
         env = {"Y": y, "Z": strided["y"], "dL/dZ": grad}
-        engine.check("Z = Y with the intermediates dropped", evaluate(downsample_equations(y.shape[1:], s, O), env, strided["y"].shape), strided["y"])
+        engine.check(
+            "Z = Y with the intermediates dropped",
+            evaluate(downsample_equations(y.shape[1:], s, O), env, strided["y"].shape),
+            strided["y"],
+        )
         engine.check("downsample(Y) (engine)", dropped["y"], strided["y"])
-        engine.check("dL/dY (zero insertion)", evaluate(upsample_equations(y.shape[1:], s, O), env, y.shape), dropped["grad_x"])
+        engine.check(
+            "dL/dY (zero insertion)", evaluate(upsample_equations(y.shape[1:], s, O), env, y.shape), dropped["grad_x"]
+        )
         through_full = engine.conv(x, w, b, g1.stride, padding, g1.dilation, dropped["grad_x"])
         engine.check("dL/dA through the stride-1 convolution", through_full["grad_x"], strided["grad_x"])
         if case is not None:
@@ -91,8 +101,12 @@ def explain_stride(
             eq.value = float(shown["z"][eq.lhs.index])
     y_grids = _grids("Y", "Stride-1 output Y", shown.get("y"), Y, (O, *g1.out), "→")
     for grid in y_grids:  # mark the entries the stride keeps
-        grid.marks = [(r, c) for r in range(grid.shape[0]) for c in range(grid.shape[1])
-                      if (gs.nd == 1 or r % s[0] == 0) and c % s[-1] == 0]
+        grid.marks = [
+            (r, c)
+            for r in range(grid.shape[0])
+            for c in range(grid.shape[1])
+            if (gs.nd == 1 or r % s[0] == 0) and c % s[-1] == 0
+        ]
     z_grids = _grids("Z", f"Stride-{show(s)} output Z", shown.get("z"), Z, (O, *gs.out), "")
     drop = downsample_equations(g1.out, s, O)
     lift = upsample_equations(g1.out, s, O)
@@ -104,9 +118,11 @@ def explain_stride(
             eq.value = float(shown["grad_y"][eq.lhs.index])
     back_grids = []
     if not symbolic:
-        back_grids = (_grids("dL/dZ", "dL/dZ", shown["grad"], Z, (O, *gs.out), "→")
-                      + _grids("dL/dY", "dL/dY = dL/dZ with zeros inserted", shown["grad_y"], Y, (O, *g1.out), "→")
-                      + _grids("dL/dA", "dL/dA", shown["grad_x"], A, (C, *g1.size), ""))
+        back_grids = (
+            _grids("dL/dZ", "dL/dZ", shown["grad"], Z, (O, *gs.out), "→")
+            + _grids("dL/dY", "dL/dY = dL/dZ with zeros inserted", shown["grad_y"], Y, (O, *g1.out), "→")
+            + _grids("dL/dA", "dL/dA", shown["grad_x"], A, (C, *g1.size), "")
+        )
     else:
         G = Array("dL/dZ", (O,), gs.nd)
         back_grids = _grids("dL/dZ", "dL/dZ", None, G, (O, *gs.out), "→")
@@ -120,16 +136,31 @@ def explain_stride(
             back_grids.append(Grid("dL/dY", lab, cells, lead=(o,)))
     sections = [
         Section(f"Output size with stride {show(s)}", notes=size_notes(gs), formulas=gs.formulas()),
-        Section(f"Stride {show(s)}: start at the same place, move {show(s)} elements at a time",
-                grids=layer_grids(layer, gs, names, shown.get("z")), equations=walk, env=env, steps=True),
-        Section("Stride-1 output, then drop the intermediates (downsampling)",
-                notes=["Stride 1 gives the larger output Y; [ ] marks the entries that stride "
-                       f"{show(s)} keeps."], formulas=g1.formulas(), grids=y_grids + z_grids,
-                equations=drop, env=down_env),
-        Section("Backward: the dropped entries get zero gradient (zero-insertion upsampling)",
-                notes=["dL/dY = upsample_zeros(dL/dZ): s - 1 zeros between entries; then dL/dA is the stride-1 "
-                       "convolution's input gradient for dL/dY (checked against autograd of the strided convolution)."],
-                grids=back_grids, equations=lift, env=down_env),
+        Section(
+            f"Stride {show(s)}: start at the same place, move {show(s)} elements at a time",
+            grids=layer_grids(layer, gs, names, shown.get("z")),
+            equations=walk,
+            env=env,
+            steps=True,
+        ),
+        Section(
+            "Stride-1 output, then drop the intermediates (downsampling)",
+            notes=[f"Stride 1 gives the larger output Y; [ ] marks the entries that stride {show(s)} keeps."],
+            formulas=g1.formulas(),
+            grids=y_grids + z_grids,
+            equations=drop,
+            env=down_env,
+        ),
+        Section(
+            "Backward: the dropped entries get zero gradient (zero-insertion upsampling)",
+            notes=[
+                "dL/dY = upsample_zeros(dL/dZ): s - 1 zeros between entries; then dL/dA is the stride-1 "
+                "convolution's input gradient for dL/dY (checked against autograd of the strided convolution)."
+            ],
+            grids=back_grids,
+            equations=lift,
+            env=down_env,
+        ),
     ]
     data = {k: val.tolist() for k, val in shown.items()} if not symbolic else {}
     return Explanation("stride", "Stride as downsampling, its backward as upsampling", sections, figure=1, data=data)

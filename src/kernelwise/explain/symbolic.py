@@ -58,9 +58,7 @@ def number(v: float) -> str:
 
 
 # --------------------------------------------------------------------------- the window walker
-def padding_pairs(
-    padding: Any, kernel: Index, stride: Index, dilation: Index, name: str = "padding"
-) -> Pairs:
+def padding_pairs(padding: Any, kernel: Index, stride: Index, dilation: Index, name: str = "padding") -> Pairs:
     """Padding as (before, after) pairs per dim: an int or tuple, or 'valid', 'same' or 'full' (as the engine)."""
     nd = len(kernel)
     if isinstance(padding, str):
@@ -372,9 +370,9 @@ class Names:
 
 
 # --------------------------------------------------------------------------- convolution
-def conv_equations(g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = Names()) -> list[
-    Equation
-]:
+def conv_equations(
+    g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = Names()
+) -> list[Equation]:
     """Z[o, p] = Σ_c Σ_t A[c, p·s + t·d - P]·W[o, c, t] + B[o]: one sum per input channel, one map per filter."""
     A = Array(names.x, (in_channels,), g.nd)
     W = Array(names.w, (out_channels, in_channels), g.nd)
@@ -392,9 +390,9 @@ def conv_equations(g: Geometry, in_channels: int, out_channels: int, bias: bool 
     return eqs
 
 
-def conv_grad_weight_equations(g: Geometry, in_channels: int, out_channels: int, names: Names = Names()) -> list[
-    Equation
-]:
+def conv_grad_weight_equations(
+    g: Geometry, in_channels: int, out_channels: int, names: Names = Names()
+) -> list[Equation]:
     """dL/dW[o, c, t] = Σ_p dL/dZ[o, p]·A[c, p·s + t·d - P]: the input correlated with the output gradient."""
     A = Array(names.x, (in_channels,), g.nd)
     G = Array(names.grad(names.y), (out_channels,), g.nd)
@@ -442,9 +440,9 @@ def scatter_equations(
     return eqs
 
 
-def conv_grad_input_equations(g: Geometry, in_channels: int, out_channels: int, names: Names = Names()) -> list[
-    Equation
-]:
+def conv_grad_input_equations(
+    g: Geometry, in_channels: int, out_channels: int, names: Names = Names()
+) -> list[Equation]:
     """dL/dA[c, i] = Σ over (o, p, t) that reach i of dL/dZ[o, p]·W[o, c, t] (e.g. dL/dX22 = dL/dO11·F22 + ...)."""
     W = Array(names.w, (out_channels, in_channels), g.nd)
     return scatter_equations(
@@ -526,9 +524,9 @@ def pool_grad_equations(
 
 
 # --------------------------------------------------------------------------- stride as resampling
-def downsample_equations(shape: Index, factor: Index, channels: int, full: str = "Y", strided: str = "Z") -> list[
-    Equation
-]:
+def downsample_equations(
+    shape: Index, factor: Index, channels: int, full: str = "Y", strided: str = "Z"
+) -> list[Equation]:
     """Z[p] = Y[p·s]: the strided output keeps every s-th entry of the stride-1 output."""
     nd = len(shape)
     Y, Z = Array(full, (channels,), nd), Array(strided, (channels,), nd)
@@ -540,9 +538,9 @@ def downsample_equations(shape: Index, factor: Index, channels: int, full: str =
     ]
 
 
-def upsample_equations(shape: Index, factor: Index, channels: int, full: str = "dL/dY", strided: str = "dL/dZ") -> (
-    list[Equation]
-):
+def upsample_equations(
+    shape: Index, factor: Index, channels: int, full: str = "dL/dY", strided: str = "dL/dZ"
+) -> list[Equation]:
     """dL/dY[i] = dL/dZ[i/s] where s divides i, else 0: zero insertion (the adjoint of dropping)."""
     nd = len(shape)
     Y, Z = Array(full, (channels,), nd), Array(strided, (channels,), nd)

@@ -25,7 +25,9 @@ from .values import parse_values, random_ints, resolve_layer, shaped
 TRANSPOSE_KEYS = ("input", "kernel")
 
 
-def transpose_geometry(size: tuple[int, ...], kernel: tuple[int, ...], stride: Any, padding: Any, output_padding: Any, dilation: Any) -> tuple[Geometry, tuple[int, ...]]:
+def transpose_geometry(
+    size: tuple[int, ...], kernel: tuple[int, ...], stride: Any, padding: Any, output_padding: Any, dilation: Any
+) -> tuple[Geometry, tuple[int, ...]]:
     """The convolution whose input gradient the transposed convolution is, and the output size.
 
     Output size per dim: (n - 1)·s - 2P + d·(k - 1) + output_padding + 1.
@@ -41,9 +43,14 @@ def transpose_geometry(size: tuple[int, ...], kernel: tuple[int, ...], stride: A
     for o, si, di in zip(op, s, d, strict=True):
         if o >= si and o >= di:
             raise ValueError(f"output_padding={op} must be smaller than the stride {s} or the dilation {d}")
-    out = tuple((n - 1) * si - 2 * pi + di * (k - 1) + o + 1 for n, k, si, pi, di, o in zip(size, kernel, s, p, d, op, strict=True))
+    out = tuple(
+        (n - 1) * si - 2 * pi + di * (k - 1) + o + 1
+        for n, k, si, pi, di, o in zip(size, kernel, s, p, d, op, strict=True)
+    )
     if min(out) < 1:
-        raise ValueError(f"the output size {out} is not positive (input_size={size}, kernel_size={kernel}, stride={s}, padding={p})")
+        raise ValueError(
+            f"the output size {out} is not positive (input_size={size}, kernel_size={kernel}, stride={s}, padding={p})"
+        )
     return Geometry.make(out, kernel, s, p, d), out
 
 
@@ -78,8 +85,10 @@ def explain_transpose(
             raise ValueError("--values: give the kernel too (kernel=...)")
         layer.w = shaped(v.arrays["kernel"], 2, layer.nd, "kernel", f"{layer.nd + 2}-D (C_in, C_out, *kernel)")
         if layer.w.shape[0] != Ci:
-            raise ValueError(f"--values: the kernel of shape {layer.w.shape} expects {layer.w.shape[0]} input channels "
-                             f"(kernel.shape[0]), the input {layer.x.shape} has {Ci}")
+            raise ValueError(
+                f"--values: the kernel of shape {layer.w.shape} expects {layer.w.shape[0]} input channels "
+                f"(kernel.shape[0]), the input {layer.x.shape} has {Ci}"
+            )
         if out_channels not in (None, layer.w.shape[1]):
             raise ValueError(f"--out-channels {out_channels} disagrees with the given kernel of shape {layer.w.shape}")
         if kernel_size is not None and ntuple(kernel_size, layer.nd, "kernel_size") != layer.w.shape[2:]:
@@ -90,7 +99,10 @@ def explain_transpose(
     g, out = transpose_geometry(layer.size, layer.kernel, stride, padding, output_padding, dilation)
     rng = engine.rng_normal
     reach = tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation, strict=True))
-    up_size = tuple((n - 1) * s + 1 + o for n, s, o in zip(layer.size, g.stride, ntuple(output_padding, g.nd, "output_padding"), strict=True))
+    up_size = tuple(
+        (n - 1) * s + 1 + o
+        for n, s, o in zip(layer.size, g.stride, ntuple(output_padding, g.nd, "output_padding"), strict=True)
+    )
     shown: dict[str, np.ndarray] = {}
     for x, w in ((rng(generator, Ci, *layer.size), rng(generator, Ci, Co, *g.kernel)), (layer.x, layer.w)):
         if x is None:
@@ -116,8 +128,11 @@ def explain_transpose(
             eq.value = float(shown["y"][eq.lhs.index])
     first = ", channel 1" if Ci > 1 or Co > 1 else ""
     if symbolic:
-        grids = [symbol_grid(X, f"Input X{first}", (0,), layer.size, op="⊛"), symbol_grid(W, f"Kernel W{first}", (0, 0), g.kernel, op="="),
-                 symbol_grid(Y, f"Output Y{first}", (0,), out)]
+        grids = [
+            symbol_grid(X, f"Input X{first}", (0,), layer.size, op="⊛"),
+            symbol_grid(W, f"Kernel W{first}", (0, 0), g.kernel, op="="),
+            symbol_grid(Y, f"Output Y{first}", (0,), out),
+        ]
         spread = np.full(up_size, "0", dtype=object)
         for i in np.ndindex(*layer.size):
             spread[tuple(a * s for a, s in zip(i, g.stride, strict=True))] = str(X((0,), i))
@@ -126,42 +141,83 @@ def explain_transpose(
             rot = np.empty(g.kernel, dtype=object)
             for t in np.ndindex(*g.kernel):
                 rot[t] = str(W((0, 0), tuple(k - 1 - ti for k, ti in zip(g.kernel, t, strict=True))))
-            full = np.pad(spread, [(r - lo, r - lo) for r, (lo, _) in zip(reach, g.padding, strict=True)], constant_values="0")
-            up_grids += [text_grid("X", "padded by d·(k - 1) - P", full, op="⋆"), text_grid("W", "rot180(W)", rot, op="="),
-                         symbol_grid(Y, "Y", (0,), out)]
+            full = np.pad(
+                spread, [(r - lo, r - lo) for r, (lo, _) in zip(reach, g.padding, strict=True)], constant_values="0"
+            )
+            up_grids += [
+                text_grid("X", "padded by d·(k - 1) - P", full, op="⋆"),
+                text_grid("W", "rot180(W)", rot, op="="),
+                symbol_grid(Y, "Y", (0,), out),
+            ]
     else:
-        grids = [value_grid("X", f"Input X{first}", shown["x"][0], (0,), op="⊛"), value_grid("W", f"Kernel W{first}", shown["w"][0, 0], (0, 0), op="="),
-                 value_grid("Y", f"Output Y{first}", shown["y"][0], (0,))]
+        grids = [
+            value_grid("X", f"Input X{first}", shown["x"][0], (0,), op="⊛"),
+            value_grid("W", f"Kernel W{first}", shown["w"][0, 0], (0, 0), op="="),
+            value_grid("Y", f"Output Y{first}", shown["y"][0], (0,)),
+        ]
         up_grids = [value_grid("X", "X with s - 1 zeros between entries", shown["up"][0], op="→")]
         if "full" in shown:
-            up_grids += [value_grid("X", "padded by d·(k - 1) - P", shown["full"][0], op="⋆"),
-                         value_grid("W", "rot180(W)", shown["w_rot"][0, 0], op="="), value_grid("Y", "Y", shown["y"][0])]
+            up_grids += [
+                value_grid("X", "padded by d·(k - 1) - P", shown["full"][0], op="⋆"),
+                value_grid("W", "rot180(W)", shown["w_rot"][0, 0], op="="),
+                value_grid("Y", "Y", shown["y"][0]),
+            ]
     formulas = [
         line
         for dim, n, s, (p, _), d, k, o, m in zip(
-            ("length",) if g.nd == 1 else ("height", "width"), layer.size, g.stride, g.padding, g.dilation, g.kernel,
-            ntuple(output_padding, g.nd, "output_padding"), out, strict=True)
-        for line in (f"Output {dim} = (n - 1)·S - 2P + d·(k - 1) + output_padding + 1",
-                     f"{' ' * len(f'Output {dim}')} = ({n} - 1)·{s} - 2·{p} + {d}·({k} - 1) + {o} + 1 = {m}")
+            ("length",) if g.nd == 1 else ("height", "width"),
+            layer.size,
+            g.stride,
+            g.padding,
+            g.dilation,
+            g.kernel,
+            ntuple(output_padding, g.nd, "output_padding"),
+            out,
+            strict=True,
+        )
+        for line in (
+            f"Output {dim} = (n - 1)·S - 2P + d·(k - 1) + output_padding + 1",
+            f"{' ' * len(f'Output {dim}')} = ({n} - 1)·{s} - 2·{p} + {d}·({k} - 1) + {o} + 1 = {m}",
+        )
     ]
     sections = [
-        Section("Output size", lines=formulas,
-                notes=[f"X: ({Ci}, {', '.join(map(str, layer.size))}) -> Y: ({Co}, {', '.join(map(str, out))}): the transposed "
-                       "convolution upsamples; the convolution with the same settings maps Y's size back to X's."]),
-        Section("Every input scatters a scaled copy of the kernel; overlaps add", grids=grids, equations=eqs,
-                env=None if symbolic else {"X": shown["x"], "W": shown["w"]}, steps=True,
-                notes=["Y[i] = Σ X[p]·W[t] over the input positions p and taps t with p·s + t·d - P = i."]),
-        Section("As upsampling + convolution", grids=up_grids,
-                notes=[f"Insert s - 1 = {show(tuple(s - 1 for s in g.stride))} zeros between the entries of X, pad by "
-                       f"d·(k - 1) - P = {show(tuple(r - lo for r, (lo, _) in zip(reach, g.padding, strict=True)))} and "
-                       "convolve with the kernel rotated by 180° (checked against the engine's conv_transpose)."
-                       if "full" in shown else "Here P > d·(k - 1): the upsampled input would be cropped rather than "
-                       "padded, so only the zero insertion is shown."]),
-        Section("As the gradient of a convolution",
-                notes=[f"conv(A, W, stride={show(g.stride)}, padding={show(g.padding)}) maps ({Co}, {', '.join(map(str, out))}) "
-                       f"to ({Ci}, {', '.join(map(str, layer.size))}); its dL/dA given dL/dO = X is exactly Y "
-                       "(checked with autograd). That is why the layer is called transposed: its matrix is the "
-                       "transpose of the convolution's."]),
+        Section(
+            "Output size",
+            lines=formulas,
+            notes=[
+                f"X: ({Ci}, {', '.join(map(str, layer.size))}) -> Y: ({Co}, {', '.join(map(str, out))}): the transposed "
+                "convolution upsamples; the convolution with the same settings maps Y's size back to X's."
+            ],
+        ),
+        Section(
+            "Every input scatters a scaled copy of the kernel; overlaps add",
+            grids=grids,
+            equations=eqs,
+            env=None if symbolic else {"X": shown["x"], "W": shown["w"]},
+            steps=True,
+            notes=["Y[i] = Σ X[p]·W[t] over the input positions p and taps t with p·s + t·d - P = i."],
+        ),
+        Section(
+            "As upsampling + convolution",
+            grids=up_grids,
+            notes=[
+                f"Insert s - 1 = {show(tuple(s - 1 for s in g.stride))} zeros between the entries of X, pad by "
+                f"d·(k - 1) - P = {show(tuple(r - lo for r, (lo, _) in zip(reach, g.padding, strict=True)))} and "
+                "convolve with the kernel rotated by 180° (checked against the engine's conv_transpose)."
+                if "full" in shown
+                else "Here P > d·(k - 1): the upsampled input would be cropped rather than "
+                "padded, so only the zero insertion is shown."
+            ],
+        ),
+        Section(
+            "As the gradient of a convolution",
+            notes=[
+                f"conv(A, W, stride={show(g.stride)}, padding={show(g.padding)}) maps ({Co}, {', '.join(map(str, out))}) "
+                f"to ({Ci}, {', '.join(map(str, layer.size))}); its dL/dA given dL/dO = X is exactly Y "
+                "(checked with autograd). That is why the layer is called transposed: its matrix is the "
+                "transpose of the convolution's."
+            ],
+        ),
     ]
     data = {k: val.tolist() for k, val in shown.items()} if not symbolic else {}
     return Explanation("transpose", "Transposed convolution", sections, figure=1, data=data)

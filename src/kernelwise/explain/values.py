@@ -66,7 +66,9 @@ def parse_array(text: str, key: str) -> np.ndarray:
     try:
         if text.startswith("["):
             return np.array(json.loads(text), dtype=np.float64)
-        channels = [[[float(v) for v in row.replace(",", " ").split()] for row in ch.split("/")] for ch in text.split("//")]
+        channels = [
+            [[float(v) for v in row.replace(",", " ").split()] for row in ch.split("/")] for ch in text.split("//")
+        ]
         a = np.array(channels, dtype=np.float64)
     except (ValueError, json.JSONDecodeError) as e:
         raise ValueError(f"--values {key}={text!r}: not a list of numbers or a rectangular array ({e})") from None
@@ -99,8 +101,7 @@ def parse_values(text: str | None, default: str = "symbols", allowed: tuple[str,
     if "=" not in text:
         if text not in PRESETS:
             raise ValueError(
-                f"--values {text!r}: not 'symbols', 'random[:SEED]', key=array pairs or a preset "
-                f"({', '.join(PRESETS)})"
+                f"--values {text!r}: not 'symbols', 'random[:SEED]', key=array pairs or a preset ({', '.join(PRESETS)})"
             )
         preset = PRESETS[text]
         unknown = set(preset) - set(allowed) - {"settings"}
@@ -219,7 +220,9 @@ def resolve_layer(
         raise ValueError("--values: give the kernel too (kernel=...)")
     w = shaped(raw_w, 2, nd, "kernel", f"{nd + 2}-D (O, C, {'k' if nd == 1 else 'kh, kw'})")
     if w.shape[1] != C:
-        raise ValueError(f"--values: the kernel of shape {w.shape} has {w.shape[1]} channels, the input {x.shape} has {C}")
+        raise ValueError(
+            f"--values: the kernel of shape {w.shape} has {w.shape[1]} channels, the input {x.shape} has {C}"
+        )
     _agree("kernel_size", _size(kernel_size, nd, "kernel_size"), w.shape[2:], "the given kernel")
     _agree("out_channels", out_channels, w.shape[0], "the given kernel")
     layer.kernel, layer.out_channels, layer.w = w.shape[2:], w.shape[0], w

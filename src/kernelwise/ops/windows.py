@@ -11,9 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 
-def windows(
-    x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]
-) -> np.ndarray:
+def windows(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]) -> np.ndarray:
     """A read-only view of every window of an already padded ``x``.
 
     Shape: (N, C, *spatial) -> (N, C, *out, *kernel) with out = floor((size - d(k-1) - 1)/s) + 1.
@@ -24,8 +22,10 @@ def windows(
     out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation, strict=True))
     st = x.strides[-nd:]
     shape = x.shape[:-nd] + out + tuple(kernel)
-    strides = x.strides[:-nd] + tuple(a * s for a, s in zip(st, stride, strict=True)) + tuple(
-        a * d for a, d in zip(st, dilation, strict=True)
+    strides = (
+        x.strides[:-nd]
+        + tuple(a * s for a, s in zip(st, stride, strict=True))
+        + tuple(a * d for a, d in zip(st, dilation, strict=True))
     )
     return as_strided(x, shape=shape, strides=strides, writeable=False)
 

@@ -1,0 +1,129 @@
+"""Timing helpers of the benchmark suite: thread counts, the GEMM peak, interleaved best-of timing.
+
+The machine the suite runs on may be shared, so a single timing says little. Every case is
+timed as a pair: kernelwise and PyTorch alternate, run after run (the order flips each round,
+so neither always runs on a warm cache), and each keeps its best run. The ratio of the two
+bests is what the suite reports; both saw the same machine at the same moments.
+
+Example:
+    >>> import numpy as np
+    >>> best = interleaved_best({"a": lambda: np.ones(10).sum()}, repeats=2)
+    >>> sorted(best), best["a"] > 0
+    (['a'], True)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+def load_torch() -> Any:
+    """PyTorch if it can be imported, else None: the suite then times kernelwise alone."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+@dataclass(frozen=True)
+class BlasInfo:
+    """What runs NumPy's matmul: the BLAS library, its kernel architecture and thread count."""
+
+    library: str
+    architecture: str
+    threads: int
+
+    def __str__(self) -> str:
+        return f"{self.library} ({self.architecture} kernels, {self.threads} threads)"
+
+
+def blas_info() -> BlasInfo:
+    """The BLAS behind NumPy as threadpoolctl reports it (unknown fields say so)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return BlasInfo("unknown BLAS", "unknown", os.cpu_count() or 1)
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            name = f"{pool.get('internal_api', 'BLAS')} {pool.get('version', '')}".strip()
+            return BlasInfo(name, str(pool.get("architecture", "unknown")), int(pool.get("num_threads", 1)))
+    return BlasInfo("unknown BLAS", "unknown", os.cpu_count() or 1)
+
+
+@contextmanager
+def thread_limit(threads: int | None, torch: Any = None):  # noqa: ANN201  (a context manager)
+    """Run NumPy's BLAS and PyTorch with the same number of threads (``None``: BLAS's own count).
+
+    Yields the thread count in effect. PyTorch's previous setting is restored afterwards.
+    """
+    limiter = None
+    if threads is not None:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError as e:
+            raise RuntimeError("threads: setting the BLAS thread count needs threadpoolctl") from e
+        limiter = threadpool_limits(limits=threads, user_api="blas")
+    count = threads if threads is not None else blas_info().threads
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        if torch is not None:
+            torch.set_num_threads(count)
+        yield count
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+        if limiter is not None:
+            limiter.restore_original_limits()
+
+
+def interleaved_best(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Best wall time (seconds) of each function, the functions taking turns run after run.
+
+    Each is first called ``warmup`` times (caches, lazy set-up); then ``repeats`` rounds run every
+    function once, in an order that flips each round.
+    """
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    best = dict.fromkeys(names, math.inf)
+    for r in range(max(repeats, 1)):
+        for name in names if r % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            fns[name]()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def gemm_peak(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 matmul rate in GFLOP/s: NumPy ``a @ b`` on size×size matrices, best of ``repeats``.
+
+    A GEMM of n×n by n×n is 2n³ floating-point operations (a multiply and an add per term).
+    """
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    seconds = interleaved_best({"gemm": lambda: a @ b}, repeats=repeats)["gemm"]
+    return 2 * size**3 / seconds / 1e9
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """exp(mean(log v)): the mean of ratios that treats 2× slower and 2× faster symmetrically.
+
+    Example:
+        >>> round(geometric_mean([0.5, 2.0]), 6)
+        1.0
+    """
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    if not values:
+        return math.nan
+    return math.exp(sum(math.log(v) for v in values) / len(values))

@@ -1,0 +1,117 @@
+"""``kernelwise explain image FILE``: what an image is for a computer.
+
+A matrix I of shape (M, N) with I[i][j] = intensity(pixel(i, j)) for a grayscale picture, and one such
+matrix per channel for a colour one: I[c][i][j], shape (C, H, W) = (3, M, N) for RGB. Large pictures
+are shown through a crop (``--crop x,y,w,h``, as pixel columns and rows); the whole picture goes into
+the figures.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+import kernelwise as kw
+
+from .report import Explanation, Grid, Picture, Section, value_grid
+
+CHANNEL_NAMES = {1: ("intensity",), 2: ("intensity", "alpha"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "alpha")}
+MODES = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA", "1": "L", "I": "L", "I;16": "L", "F": "L"}
+
+
+def read_image(path: str | os.PathLike, grayscale: bool = False) -> tuple[np.ndarray, str, list[str]]:
+    """The picture as uint8 (C, H, W) channels, its mode, and what was converted."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            original = img.copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path} is not an image file Pillow can read ({e.__class__.__name__})") from None
+    notes = []
+    mode = "L" if grayscale else MODES.get(original.mode, "RGBA" if "A" in original.mode else "RGB")
+    if mode != original.mode:
+        notes.append(f"converted from mode {original.mode} to {mode}")
+    pixels = np.asarray(original.convert(mode), dtype=np.uint8)
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+    return pixels, mode, notes
+
+
+def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
+    """``x,y,w,h`` (column, row, width, height in pixels) as ints.
+
+    Example:
+        >>> parse_crop("10,20,8,4")
+        (10, 20, 8, 4)
+    """
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in str(text).replace(" ", "").split(","))
+    except ValueError:
+        raise ValueError(f"--crop {text!r}: expected x,y,w,h (four integers: column, row, width, height)") from None
+    if x < 0 or y < 0 or w < 1 or h < 1:
+        raise ValueError(f"--crop {text!r}: x and y must be >= 0, w and h >= 1")
+    return x, y, w, h
+
+
+def explain_image(
+    path: str | os.PathLike, crop: Any = None, grayscale: bool = False, max_size: int = 16
+) -> Explanation:
+    """The intensity matrix of a picture (or of a crop of it) and its channels.
+
+    Args:
+        path: an image file Pillow can read.
+        crop: ``(x, y, w, h)`` or ``"x,y,w,h"``; default: the whole picture if it is at most
+            ``max_size`` pixels on each side, else a ``max_size`` × ``max_size`` crop from its centre.
+        grayscale: convert to one channel first.
+    """
+    pixels, mode, notes = read_image(path, grayscale)
+    C, H, W = pixels.shape
+    box = parse_crop(crop) if isinstance(crop, str | type(None)) else tuple(int(v) for v in crop)
+    if box is None:
+        w, h = min(W, max_size), min(H, max_size)
+        box = ((W - w) // 2, (H - h) // 2, w, h)
+        if (w, h) != (W, H):
+            notes.append(f"showing a {w}×{h} crop from the centre (--crop x,y,w,h picks another)")
+    x, y, w, h = box
+    if x + w > W or y + h > H:
+        raise ValueError(f"--crop {x},{y},{w},{h} goes outside the {W}×{H} picture")
+    part = pixels[:, y : y + h, x : x + w]
+    tensor = kw.tensor(pixels.astype(np.float32) / 255)  # what a network reads: floats in [0, 1], (C, H, W)
+    names = CHANNEL_NAMES.get(C, tuple(f"channel {c + 1}" for c in range(C)))
+    grids: list[Grid] = []
+    for c in range(C):
+        label = f"I[{c}] ({names[c]})" if C > 1 else "I"
+        grids.append(value_grid(f"I{c}", label, part[c].astype(float), (c,)))
+    name = os.path.basename(str(path))
+    picture = Picture(f"{name} ({W}×{H})", pixels.transpose(1, 2, 0) if C > 1 else pixels[0], box, "picture")
+    crops = [Picture(grid.label, part[c], None, "crop") for c, grid in enumerate(grids)]
+    shape = f"(C, H, W) = ({C}, {H}, {W})"
+    sections = [
+        Section(
+            "What is an image? For a computer, a matrix",
+            notes=[
+                f"{os.path.basename(str(path))}: {W}×{H} pixels, mode {mode}: {C} channel{'s' if C > 1 else ''}, shape {shape}.",
+                "I[c][i][j] = intensity of channel c at pixel (i, j): row i from the top, column j from the left, "
+                "0 (dark) to 255 (bright)."
+                if C > 1
+                else "I[i][j] = intensity(pixel(i, j)): row i from the top, column j "
+                "from the left, 0 (black) to 255 (white).",
+                *notes,
+                f"A network reads it as a float tensor of shape {tensor.shape}, each value divided by 255.",
+            ],
+        ),
+        Section(
+            f"Pixels of columns {x}..{x + w - 1}, rows {y}..{y + h - 1}"
+            + (", one matrix per channel" if C > 1 else ""),
+            grids=grids,
+        ),
+    ]
+    data = {"shape": [C, H, W], "mode": mode, "crop": list(box), "matrix": part.tolist()}
+    return Explanation("image", "What is an image?", sections, figure=1, data=data, pictures=[picture, *crops])

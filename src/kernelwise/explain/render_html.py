@@ -1,0 +1,48 @@
+"""``--html``: one self-contained page (inline script and styles, no network requests).
+
+The page has forward/backward tabs, a step slider with a play button, the equation of the highlighted
+cell, and controls for input size, kernel size, stride, padding and dilation that recompute in the page
+(its script mirrors the equation generator; see :mod:`kernelwise.explain._page`). The initial numbers
+are the engine's, embedded as JSON.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+
+from ._page import CSS, HTML, SCRIPT
+from .report import Explanation
+
+INTRO = {
+    "conv": "Every output is a sum of products of the window under the kernel; step through them, or change the "
+    "settings and watch the output size and the sums change. Backward: every dL/dW and dL/dA entry as a sum.",
+    "pool": "Every output is the max, mean or min of its window. Backward: max and min send each gradient to the "
+    "input that won the window; mean spreads it evenly.",
+}
+
+
+def page_html(explanation: Explanation) -> str:
+    """The page as one string."""
+    page = explanation.page
+    if page is None:
+        raise ValueError(
+            f"--html: '{explanation.topic}' has no interactive page; it exists for conv, stride-free pooling and "
+            "the convolutions of one input channel and one filter with symmetric padding (use --png or --gif)"
+        )
+    data = json.dumps(page, ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
+    title = html.escape(explanation.title)
+    return (
+        HTML.replace("__CSS__", CSS)
+        .replace("__SCRIPT__", SCRIPT)
+        .replace("__TITLE__", title)
+        .replace("__INTRO__", html.escape(INTRO.get(page["mode"], "")))
+        .replace("__DATA__", data)
+    )
+
+
+def render_html(explanation: Explanation, path: str | os.PathLike) -> None:
+    """Write the page of ``explanation`` to ``path``."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page_html(explanation))
