@@ -136,3 +136,23 @@ def test_train_lenet5_on_the_mnist_sample_for_a_few_steps(mnist_sample, tmp_path
                     "--max-steps", "20", "--out", str(out), "--no-progress")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "metrics.json").read_text())["input_shape"] == [1, 28, 28]
+
+
+def test_train_on_a_folder_of_images(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, shade in (("dark", 40), ("light", 210)):
+        folder = tmp_path / "pictures" / label
+        folder.mkdir(parents=True)
+        for i in range(10):
+            pixels = np.clip(shade + rng.normal(0, 20, (12, 12, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    out = tmp_path / "run"
+    result = kw_cli("train", "--dataset", "images", "--data-dir", str(tmp_path / "pictures"), "--epochs", "2",
+                    "--out", str(out), "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "metrics.json").read_text())
+    assert meta["model"] == "small_vgg" and meta["class_names"] == ["dark", "light"] and meta["input_shape"] == [3, 12, 12]
+    predicted = kw_cli("predict", str(out), str(tmp_path / "pictures" / "light" / "0.png"))
+    assert predicted.returncode == 0, predicted.stderr

@@ -60,7 +60,7 @@ def save(path: str | os.PathLike, model: Any, config: dict[str, Any]) -> None:
     for key in ("model", "input_shape", "num_classes"):
         if key not in config:
             raise ValueError(f"config: missing {key!r} (needed to rebuild the model when loading)")
-    tensors = {name: np.ascontiguousarray(t.numpy()) for name, t in model.state_dict().items()}
+    tensors = {name: np.array(t.numpy(), order="C") for name, t in model.state_dict().items()}  # keeps 0-d shapes
     for name, array in tensors.items():
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ValueError(f"save: parameter {name!r} has non-finite values; refusing to write {path}")

@@ -55,6 +55,7 @@ def _train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        schedule=args.schedule,
         seed=args.seed,
         max_steps=args.max_steps,
     ).resolved()
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     from .models import MODELS
-    from .runs import OPTIMIZERS, RECIPES
+    from .runs import OPTIMIZERS, RECIPES, SCHEDULES
 
     train = sub.add_parser("train", help="train a CNN and write a run directory")
     train.add_argument("--model", choices=list(MODELS), help="default: the dataset's usual model")
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", choices=OPTIMIZERS)
     train.add_argument("--lr", type=float)
     train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule (default: cosine)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL)")

@@ -178,7 +178,7 @@ MODELS: dict[str, ModelSpec] = {
     "lenet5": ModelSpec(lenet5, (1, 28, 28), "mnist"),
     "mnist1d_cnn": ModelSpec(mnist1d_cnn, (1, None), "mnist1d", min_size=12),
     "small_vgg": ModelSpec(small_vgg, (3, None, None), "cifar10", min_size=8),
-    "small_resnet": ModelSpec(small_resnet, (3, 32, 32), "cifar10"),
+    "small_resnet": ModelSpec(small_resnet, (3, None, None), "cifar10", min_size=8),
 }
 
 

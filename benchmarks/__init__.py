@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m benchmarks.conv`` and ``python -m benchmarks.train`` (the suite is ``kernelwise.bench``)."""
