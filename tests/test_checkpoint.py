@@ -284,7 +284,7 @@ def test_checkpoint_loads_into_the_equivalent_pytorch_model(tmp_path, name, shap
 
 
 def test_batchnorm_model_round_trip_keeps_scalar_buffers(tmp_path):
-    path, model = _saved(tmp_path, "small_vgg", [3, 16, 16])
+    path, _ = _saved(tmp_path, "small_vgg", [3, 16, 16])
     tensors, _ = checkpoint.read(path)
     assert tensors["1.num_batches_tracked"].shape == () and tensors["1.num_batches_tracked"].dtype == np.int64
     loaded, _ = checkpoint.load(path)

@@ -153,6 +153,7 @@ def test_train_on_a_folder_of_images(tmp_path):
                     "--out", str(out), "--no-progress")  # fmt: skip
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "metrics.json").read_text())
-    assert meta["model"] == "small_vgg" and meta["class_names"] == ["dark", "light"] and meta["input_shape"] == [3, 12, 12]
+    assert meta["model"] == "small_vgg" and meta["class_names"] == ["dark", "light"]
+    assert meta["input_shape"] == [3, 12, 12]
     predicted = kw_cli("predict", str(out), str(tmp_path / "pictures" / "light" / "0.png"))
     assert predicted.returncode == 0, predicted.stderr
