@@ -18,31 +18,6 @@ class UsageError(Exception):
     """A mistake on the command line or in its inputs: reported in one line."""
 
 
-def _demo(args: argparse.Namespace) -> int:
-    """The recitation's first worked example: a vertical-edge kernel on a step image."""
-    import kernelwise as kw
-    import kernelwise.nn.functional as F
-
-    image = np.zeros((8, 8), dtype=np.float32)
-    image[:, 4:] = 1.0
-    kernel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
-    x = kw.tensor(image[None, None])
-    w = kw.tensor(kernel[None, None], requires_grad=True)
-    out = F.conv2d(x, w)
-    print("Input A (8×8 step image):")
-    print(_matrix(image))
-    print("\nKernel W (vertical edges):")
-    print(_matrix(kernel))
-    size = F.conv_output_size(8, 3)
-    print(f"\nOutput size: floor((W_in - W_k + 2P) / S) + 1 = floor((8 - 3 + 0) / 1) + 1 = {size}")
-    print("\nZ = A ⋆ W: the edge lights up in the middle columns")
-    print(_matrix(out.numpy()[0, 0]))
-    out.sum().backward()
-    print("\nBackward with dL/dZ = 1: dL/dW = A ⋆ dL/dZ (the correlation of the input with the gradient)")
-    print(_matrix(w.grad.numpy()[0, 0]))
-    return 0
-
-
 def _train(args: argparse.Namespace) -> int:
     from .runs import RunConfig, train_run
 
@@ -125,12 +100,6 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _matrix(a: np.ndarray) -> str:
-    cells = [[f"{v:g}" for v in row] for row in np.atleast_2d(a)]
-    width = max(len(c) for row in cells for c in row)
-    return "\n".join("  " + " ".join(c.rjust(width) for c in row) for row in cells)
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr and exit status 2."""
 
@@ -143,9 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    demo = sub.add_parser("demo", help="the recitation's edge-detection example, forward and backward")
-    demo.set_defaults(run=_demo)
-
     from .models import MODELS
     from .runs import OPTIMIZERS, RECIPES, SCHEDULES
 
@@ -158,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", choices=OPTIMIZERS)
     train.add_argument("--lr", type=float)
     train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule (default: cosine)")
+    train.add_argument(
+        "--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule (default: cosine)"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL)")
@@ -181,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--input-shape", type=int, nargs="+", metavar="N", help="C H W (default: the model's)")
     summary.add_argument("--num-classes", type=int, default=10)
     summary.set_defaults(run=_summary)
+
+    from .explain.cli import add_explain_parser
+
+    add_explain_parser(sub)
     return parser
 
 

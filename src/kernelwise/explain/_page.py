@@ -74,7 +74,11 @@ function taps(g, o) {
   }
   return list;
 }
-function outputs(g) { const l = []; for (let r = 0; r < g.out[0]; r++) for (let c = 0; c < g.out[1]; c++) l.push([r, c]); return l; }
+function outputs(g) {
+  const list = [];
+  for (let r = 0; r < g.out[0]; r++) for (let c = 0; c < g.out[1]; c++) list.push([r, c]);
+  return list;
+}
 
 // ------------------------------------------------------------------ equations (same text as Python)
 const sym = (name, r, c, pad) => ({ name, r, c, pad: !!pad });
@@ -99,7 +103,8 @@ function termText(t, env, div) {
   return div === 1 ? body : body + "/" + div;
 }
 function rhs(eq, env) {
-  if (eq.op === "max" || eq.op === "min") return eq.op + "(" + eq.terms.map((t) => termText(t, env, t.div)).join(", ") + ")";
+  if (eq.op === "max" || eq.op === "min") return eq.op + "(" + eq.terms.map((t) => termText(t, env,
+    t.div)).join(", ") + ")";
   if (!eq.terms.length && !eq.bias) return "0";
   const divs = new Set(eq.terms.map((t) => t.div));
   const common = divs.size === 1 && eq.terms.length > 1 && eq.terms[0].div > 1 ? eq.terms[0].div : 1;
@@ -119,29 +124,36 @@ const eqText = (eq) => symText(eq.lhs) + " = " + rhs(eq, null);
 function convForward(g) {
   return outputs(g).map((o) => ({
     lhs: sym(N.y, o[0], o[1]), op: "sum", bias: DATA.use_bias ? { name: N.b, bare: true } : null,
-    terms: taps(g, o).map((t) => ({ f: [sym(N.x, t.pos[0], t.pos[1], !t.inside), sym(N.w, t.tap[0], t.tap[1])], div: 1 })),
+    terms: taps(g, o).map((t) => ({ f: [sym(N.x, t.pos[0], t.pos[1], !t.inside), sym(N.w, t.tap[0], t.tap[1])],
+      div: 1 })),
   }));
 }
 function convGradWeight(g) {
   const eqs = [];
-  for (let i = 0; i < g.kernel[0]; i++) for (let j = 0; j < g.kernel[1]; j++) eqs.push({ lhs: sym(G(N.w), i, j), op: "sum", terms: [] });
+  for (let i = 0; i < g.kernel[0]; i++) {
+    for (let j = 0; j < g.kernel[1]; j++) eqs.push({ lhs: sym(G(N.w), i, j), op: "sum", terms: [] });
+  }
   for (const o of outputs(g)) {
     for (const t of taps(g, o)) {
-      eqs[t.tap[0] * g.kernel[1] + t.tap[1]].terms.push({ f: [sym(G(N.y), o[0], o[1]), sym(N.x, t.pos[0], t.pos[1], !t.inside)], div: 1 });
+      eqs[t.tap[0] * g.kernel[1] + t.tap[1]].terms.push({ f: [sym(G(N.y), o[0], o[1]), sym(N.x, t.pos[0],
+        t.pos[1], !t.inside)], div: 1 });
     }
   }
   return eqs;
 }
 function inputEquations(g) {
   const eqs = [];
-  for (let r = 0; r < g.size[0]; r++) for (let c = 0; c < g.size[1]; c++) eqs.push({ lhs: sym(G(N.x), r, c), op: "sum", terms: [] });
+  for (let r = 0; r < g.size[0]; r++) {
+    for (let c = 0; c < g.size[1]; c++) eqs.push({ lhs: sym(G(N.x), r, c), op: "sum", terms: [] });
+  }
   return eqs;
 }
 function convGradInput(g) {
   const eqs = inputEquations(g);
   for (const o of outputs(g)) {
     for (const t of taps(g, o)) {
-      if (t.inside) eqs[t.pos[0] * g.size[1] + t.pos[1]].terms.push({ f: [sym(G(N.y), o[0], o[1]), sym(N.w, t.tap[0], t.tap[1])], div: 1 });
+      if (t.inside) eqs[t.pos[0] * g.size[1] + t.pos[1]].terms.push({ f: [sym(G(N.y), o[0], o[1]), sym(N.w,
+        t.tap[0], t.tap[1])], div: 1 });
     }
   }
   return eqs;
@@ -159,9 +171,11 @@ function poolForward(g, reducer) {
   return outputs(g).map((o) => {
     const all = taps(g, o);
     if (reducer === "mean") {
-      return { lhs: sym(N.y, o[0], o[1]), op: "sum", terms: all.map((t) => ({ f: [sym(N.x, t.pos[0], t.pos[1], !t.inside)], div: all.length })) };
+      return { lhs: sym(N.y, o[0], o[1]), op: "sum", terms: all.map((t) => ({ f: [sym(N.x, t.pos[0], t.pos[1],
+        !t.inside)], div: all.length })) };
     }
-    return { lhs: sym(N.y, o[0], o[1]), op: reducer, terms: all.filter((t) => t.inside).map((t) => ({ f: [sym(N.x, t.pos[0], t.pos[1])], div: 1 })) };
+    return { lhs: sym(N.y, o[0], o[1]), op: reducer, terms: all.filter((t) => t.inside).map((t) => ({
+      f: [sym(N.x, t.pos[0], t.pos[1])], div: 1 })) };
   });
 }
 function poolGradInput(g, reducer) {
@@ -169,7 +183,8 @@ function poolGradInput(g, reducer) {
   for (const o of outputs(g)) {
     const all = taps(g, o);
     if (reducer === "mean") {
-      for (const t of all) if (t.inside) eqs[t.pos[0] * g.size[1] + t.pos[1]].terms.push({ f: [sym(G(N.y), o[0], o[1])], div: all.length });
+      for (const t of all) if (t.inside) eqs[t.pos[0] * g.size[1] + t.pos[1]].terms.push({ f: [sym(G(N.y), o[0],
+        o[1])], div: all.length });
     } else {
       const p = winner(g, o, reducer);
       eqs[p[0] * g.size[1] + p[1]].terms.push({ f: [sym(G(N.y), o[0], o[1])], div: 1 });
@@ -181,7 +196,10 @@ function poolGradInput(g, reducer) {
 // ------------------------------------------------------------------ computing everything
 function fill(rows, cols, old, f) {
   const m = [];
-  for (let r = 0; r < rows; r++) { m.push([]); for (let c = 0; c < cols; c++) m[r].push(old && r < old.length && c < old[0].length ? old[r][c] : f(r, c)); }
+  for (let r = 0; r < rows; r++) {
+    m.push([]);
+    for (let c = 0; c < cols; c++) m[r].push(old && r < old.length && c < old[0].length ? old[r][c] : f(r, c));
+  }
   return m;
 }
 function matrix(eqs, rows, cols, env) {
@@ -191,12 +209,17 @@ function matrix(eqs, rows, cols, env) {
 }
 function validate(g) {
   const st = state.settings;
-  for (const k of ["kernel", "stride", "dilation"]) if (st[k].some((v) => !(v >= 1))) return k + " must be at least 1";
+  for (const k of ["kernel", "stride", "dilation"]) {
+    if (st[k].some((v) => !(v >= 1))) return k + " must be at least 1";
+  }
   if (st.padding.some((v) => !(v >= 0))) return "padding must be at least 0";
-  if (g.out.some((n) => n < 1)) return "the kernel does not fit: output size " + g.out.join("×") + " (make the kernel, dilation or stride smaller)";
+  if (g.out.some((n) => n < 1)) return "the kernel does not fit: output size " + g.out.join("×") +
+    " (make the kernel, dilation or stride smaller)";
   if (DATA.mode === "pool") {
-    if (st.padding.some((p, i) => p > Math.floor(st.kernel[i] / 2))) return "padding must be at most half the kernel size (as PyTorch)";
-    if (state.reducer === "mean" && st.dilation.some((d) => d !== 1)) return "mean pooling has no dilation (as PyTorch's avg_pool)";
+    const half = st.padding.some((p, i) => p > Math.floor(st.kernel[i] / 2));
+    if (half) return "padding must be at most half the kernel size (as PyTorch)";
+    const dilated = st.dilation.some((d) => d !== 1);
+    if (state.reducer === "mean" && dilated) return "mean pooling has no dilation (as PyTorch's avg_pool)";
   }
   return null;
 }
@@ -234,7 +257,8 @@ function formulaLines(g) {
       : "floor((" + short + "_in - d·(" + short + "_k - 1) - 1 + 2P) / S) + 1";
     const filled = d === 1 ? "floor((" + n + " - " + kk + " + 2·" + p + ") / " + s + ") + 1"
       : "floor((" + n + " - " + d + "·(" + kk + " - 1) - 1 + 2·" + p + ") / " + s + ") + 1";
-    lines.push(lhs + " = " + general, " ".repeat(lhs.length) + " = " + filled + " = floor(" + span + " / " + s + ") + 1 = " + out);
+    lines.push(lhs + " = " + general, " ".repeat(lhs.length) + " = " + filled + " = floor(" + span + " / " + s +
+      ") + 1 = " + out);
   });
   return lines;
 }
@@ -248,11 +272,13 @@ function grids() {
   const padValue = DATA.mode === "pool" ? { max: -Infinity, min: Infinity, mean: 0 }[state.reducer] : 0;
   const input = grid(N.x, "Input " + N.x + (p[0] || p[1] ? " (padded)" : ""), state.input, p, padValue);
   if (state.tab === "forward") {
-    if (DATA.mode === "conv") return [{ ...input, op: "⋆" }, grid(N.w, "Kernel " + N.w, state.kernel, null, 0, "="), grid(N.y, "Output " + N.y, state.output)];
+    if (DATA.mode === "conv") return [{ ...input, op: "⋆" }, grid(N.w, "Kernel " + N.w, state.kernel, null, 0,
+      "="), grid(N.y, "Output " + N.y, state.output)];
     return [{ ...input, op: "→" }, grid(N.y, state.reducer + " " + N.y, state.output)];
   }
   const list = [input, grid(G(N.y), G(N.y), state.grad)];
-  if (DATA.mode === "conv") list.push(grid(N.w, "Kernel " + N.w, state.kernel), grid(G(N.w), G(N.w), state.grad_weight));
+  if (DATA.mode === "conv") list.push(grid(N.w, "Kernel " + N.w, state.kernel), grid(G(N.w), G(N.w),
+    state.grad_weight));
   list.push(grid(G(N.x), G(N.x), state.grad_input));
   return list;
 }
@@ -270,15 +296,25 @@ function render() {
   slider.max = Math.max(eqs.length - 1, 0);
   state.step = Math.min(state.step, Math.max(eqs.length - 1, 0));
   slider.value = state.step;
-  document.getElementById("steplabel").textContent = eqs.length ? "step " + (state.step + 1) + " of " + eqs.length : "";
-  if (state.error) { document.getElementById("equation").textContent = ""; document.getElementById("outsize").textContent = ""; return; }
+  document.getElementById("steplabel").textContent = eqs.length ? "step " + (state.step + 1) + " of " +
+    eqs.length : "";
+  if (state.error) {
+    document.getElementById("equation").textContent = "";
+    document.getElementById("outsize").textContent = "";
+    return;
+  }
   document.getElementById("outsize").textContent = formulaLines(state.g).join("\n");
   const eq = eqs[state.step];
   const env = arrays();
   for (const gr of grids()) {
     const hl = new Map();
     if (eq) {
-      for (const t of eq.terms) t.f.forEach((s, k) => { const c = cellOf(gr, s); if (c && !hl.has(c.join())) hl.set(c.join(), "hl-" + Math.min(k, 1)); });
+      for (const t of eq.terms) {
+        t.f.forEach((s, k) => {
+          const c = cellOf(gr, s);
+          if (c && !hl.has(c.join())) hl.set(c.join(), "hl-" + Math.min(k, 1));  // first / second factor
+        });
+      }
       const c = cellOf(gr, eq.lhs);
       if (c) hl.set(c.join(), "hl-out");
     }
@@ -308,7 +344,12 @@ function render() {
     }
     wrap.appendChild(table);
     box.appendChild(wrap);
-    if (gr.op) { const op = document.createElement("span"); op.className = "op"; op.textContent = gr.op; box.appendChild(op); }
+    if (gr.op) {
+      const op = document.createElement("span");
+      op.className = "op";
+      op.textContent = gr.op;
+      box.appendChild(op);
+    }
   }
   if (eq) {
     const numbers = rhs(eq, env), val = number(evaluate(eq, env));
@@ -322,14 +363,17 @@ function render() {
 }
 function same(a, b) {
   if (!a || !b || a.length !== b.length) return false;
-  return a.every((row, r) => row.length === b[r].length && row.every((v, c) => Math.abs(v - b[r][c]) <= 1e-9 * (1 + Math.abs(b[r][c]))));
+  return a.every((row, r) => row.length === b[r].length && row.every((v, c) =>
+    Math.abs(v - b[r][c]) <= 1e-9 * (1 + Math.abs(b[r][c]))));
 }
 function checkText() {
   const e = DATA.mode === "conv" ? DATA.engine : DATA.engine[state.reducer];
   const changed = JSON.stringify([state.settings, state.input]) !== JSON.stringify([DATA.settings, DATA.input]);
   if (changed) return "recomputed in this page for the new settings";
-  const ok = same(state.output, e.output) && same(state.grad_input, e.grad_input) && (DATA.mode !== "conv" || same(state.grad_weight, e.grad_weight));
-  return ok ? "✓ these numbers equal the kernelwise engine's (forward and autograd)" : "✗ differs from the engine's numbers";
+  const ok = same(state.output, e.output) && same(state.grad_input, e.grad_input) && (DATA.mode !== "conv" ||
+    same(state.grad_weight, e.grad_weight));
+  return ok ? "✓ these numbers equal the kernelwise engine's (forward and autograd)" :
+    "✗ differs from the engine's numbers";
 }
 
 // ------------------------------------------------------------------ controls
@@ -376,7 +420,12 @@ function init() {
   size.addEventListener("change", () => setSetting("size", size.value));
   const reducer = document.getElementById("reducer");
   if (DATA.mode === "pool") {
-    for (const r of DATA.reducers) { const o = document.createElement("option"); o.value = r; o.textContent = r; reducer.appendChild(o); }
+    for (const r of DATA.reducers) {
+      const o = document.createElement("option");
+      o.value = r;
+      o.textContent = r;
+      reducer.appendChild(o);
+    }
     reducer.addEventListener("change", () => { state.reducer = reducer.value; render(); });
   } else {
     reducer.parentElement.style.display = "none";
@@ -396,14 +445,17 @@ HTML = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy"
+  content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>__TITLE__</title>
 <style>__CSS__</style>
 </head>
 <body>
 <h1>__TITLE__</h1>
 <p>__INTRO__</p>
-<div class="tabs"><button data-tab="forward" class="active">Forward</button><button data-tab="backward">Backward</button></div>
+<div class="tabs">
+  <button data-tab="forward" class="active">Forward</button><button data-tab="backward">Backward</button>
+</div>
 <div class="controls">
   <label>input size <input id="size" type="number" min="1" max="16"></label>
   <label>kernel size <input id="kernel" type="number" min="1" max="7"></label>

@@ -16,16 +16,13 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .conv import CONV_KEYS, check_conv, layer_grids, show, size_notes
+from .conv import CONV_KEYS, check_conv, conv_formulas, conv_page, layer_grids, show, size_notes
 from .report import Explanation, Grid, Section, symbol_grid, text_grid, value_grid
 from .symbolic import (
     Array,
     Equation,
     Geometry,
     Names,
-    conv_equations,
-    conv_grad_input_equations,
-    conv_grad_weight_equations,
     number,
 )
 from .values import PRESETS, parse_values, random_ints, resolve_layer
@@ -74,6 +71,7 @@ def local_gradient_lines(eq: Equation) -> list[str]:
     """d(output)/d(weight) = the input it multiplies, and d(output)/d(input) = the weight (one output's sum).
 
     Example:
+        >>> from kernelwise.explain.symbolic import conv_equations
         >>> g = Geometry.make((3, 3), 2)
         >>> local_gradient_lines(conv_equations(g, 1, 1, False, SLIDES)[0])[0]
         'dO[1,1]/dF[1,1] = X[1,1]   dO[1,1]/dF[1,2] = X[1,2]   dO[1,1]/dF[2,1] = X[2,1]   dO[1,1]/dF[2,2] = X[2,2]'
@@ -118,7 +116,8 @@ def explain_backward(
     g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
     C, O = layer.in_channels, layer.out_channels
     n = SLIDES
-    check_conv(g, C, O, padding, n, generator=generator)  # the formulas, on random numbers
+    written = conv_formulas(g, C, O, False, n)
+    check_conv(g, C, O, padding, n, generator=generator, formulas=written)  # the formulas, on random numbers
     symbolic = layer.x is None
     rng = engine.rng_normal
     x = rng(generator, C, *g.size) if symbolic else layer.x
@@ -127,16 +126,14 @@ def explain_backward(
     if "grad" in v.arrays:
         grad = np.asarray(v.arrays["grad"], float).reshape(O, *g.out)
     env = {n.x: x, n.w: w, n.grad(n.y): grad}
-    result = check_conv(g, C, O, padding, n, env)  # the formulas on these numbers, and autograd's gradients
+    result = check_conv(g, C, O, padding, n, env, formulas=written)  # on these numbers, and autograd's gradients
     as_conv = engine.grad_weight_as_conv(x, grad, g.kernel, g.stride, g.padding, g.dilation)
     engine.check("dL/dF = X ⋆ dL/dO", as_conv["grad_w"], result["grad_w"])
     as_full = engine.grad_input_as_full_conv(grad, w, g.size, g.stride, g.padding, g.dilation)
     engine.check("dL/dX = full convolution of rot180(F) with dL/dO", as_full["grad_x"], result["grad_x"])
     shown_env = None if symbolic else env
 
-    forward = conv_equations(g, C, O, False, n)
-    grad_w_eqs = conv_grad_weight_equations(g, C, O, n)
-    grad_x_eqs = conv_grad_input_equations(g, C, O, n)
+    forward, grad_w_eqs, grad_x_eqs = written["y"], written["grad_w"], written["grad_x"]
     if not symbolic:
         for eqs, key in ((forward, "y"), (grad_w_eqs, "grad_w"), (grad_x_eqs, "grad_x")):
             for eq in eqs:
@@ -201,7 +198,9 @@ def explain_backward(
         "grad_output": grad.tolist(),
         "symbolic": symbolic,
     }
-    return Explanation("backward", "Backpropagation through a convolution", sections, figure=4, data=data)
+    symmetric = all(lo == hi for lo, hi in g.padding)
+    page = conv_page(layer, g, padding, n, False, v.seed) if C == O == 1 and symmetric else None
+    return Explanation("backward", "Backpropagation through a convolution", sections, figure=4, page=page, data=data)
 
 
 def _with_op(grids: list[Grid], op: str) -> list[Grid]:
@@ -291,7 +290,8 @@ def _conclusions(
             f"Conclusion: {n.grad(n.w)} = Convolution({n.x}, {gname})",
             notes=[
                 f"{n.grad(n.w)} is the convolution of the input {n.x} with the loss gradient {gname} from the next "
-                f"layer, computed here with the engine's conv and checked against autograd.{stride_note}{dil_note} {first}".strip()
+                f"layer, computed here with the engine's conv and checked against autograd."
+                f"{stride_note}{dil_note} {first}".strip()
             ],
             grids=[x_grid, g_grid, w_grid],
         ),

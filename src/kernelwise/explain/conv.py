@@ -14,7 +14,9 @@ import numpy as np
 from . import engine
 from .report import Explanation, Grid, Section, symbol_grid, value_grid
 from .symbolic import (
+    SLIDE_NAMES,
     Array,
+    Equation,
     Geometry,
     Names,
     conv_equations,
@@ -28,46 +30,58 @@ from .values import Layer, parse_values, random_ints, resolve_layer
 CONV_KEYS = ("input", "kernel", "bias", "grad")
 
 
+def conv_formulas(
+    g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = SLIDE_NAMES
+) -> dict[str, list[Equation]]:
+    """Every written-out formula of a convolution: the outputs and the gradients of input, weight and bias."""
+    C, O = in_channels, out_channels
+    return {
+        "y": conv_equations(g, C, O, bias, names),
+        "grad_w": conv_grad_weight_equations(g, C, O, names),
+        "grad_x": conv_grad_input_equations(g, C, O, names),
+        "grad_b": conv_grad_bias_equations(g, O, names) if bias else [],
+    }
+
+
 def check_conv(
     g: Geometry,
     in_channels: int,
     out_channels: int,
     padding: Any,
-    names: Names = Names(),
+    names: Names = SLIDE_NAMES,
     env: dict[str, np.ndarray] | None = None,
     generator: Any = 0,
+    formulas: dict[str, list[Equation]] | None = None,
 ) -> dict[str, np.ndarray | None]:
     """Check the written-out forward and backward formulas against the engine and autograd.
 
-    Without ``env`` the numbers are random (float64, standard normal); with it, those numbers. Raises
-    :class:`~kernelwise.explain.engine.FormulaMismatch` on any disagreement; returns the engine's results.
+    Without ``env`` the numbers are random (float64, standard normal; with a bias unless ``formulas``
+    have none); with it, those numbers. ``formulas`` (from :func:`conv_formulas`) are built when not
+    given. Raises :class:`~kernelwise.explain.engine.FormulaMismatch` on any disagreement; returns the
+    engine's results.
 
     Example:
         >>> _ = check_conv(Geometry.make((5, 5), 3, stride=2, padding=1, dilation=1), 2, 3, 1)
     """
     C, O = in_channels, out_channels
+    bias = (names.b in env) if env is not None else (formulas is None or bool(formulas["grad_b"]))
+    formulas = formulas or conv_formulas(g, C, O, bias, names)
     if env is None:
         rng = engine.rng_normal
         env = {
             names.x: rng(generator, C, *g.size),
             names.w: rng(generator, O, C, *g.kernel),
-            names.b: rng(generator, O),
             names.grad(names.y): rng(generator, O, *g.out),
         }
+        if bias:
+            env[names.b] = rng(generator, O)
     x, w, b, grad = env[names.x], env[names.w], env.get(names.b), env[names.grad(names.y)]
     result = engine.conv(x, w, b, g.stride, padding, g.dilation, grad)
-    engine.check(
-        f"{names.y} (forward)", evaluate(conv_equations(g, C, O, b is not None, names), env, (O, *g.out)), result["y"]
-    )
-    grad_w = evaluate(conv_grad_weight_equations(g, C, O, names), env, w.shape)
-    engine.check(names.grad(names.w), grad_w, result["grad_w"])
-    engine.check(
-        names.grad(names.x), evaluate(conv_grad_input_equations(g, C, O, names), env, x.shape), result["grad_x"]
-    )
+    engine.check(f"{names.y} (forward)", evaluate(formulas["y"], env, (O, *g.out)), result["y"])
+    engine.check(names.grad(names.w), evaluate(formulas["grad_w"], env, w.shape), result["grad_w"])
+    engine.check(names.grad(names.x), evaluate(formulas["grad_x"], env, x.shape), result["grad_x"])
     if b is not None:
-        engine.check(
-            names.grad(names.b), evaluate(conv_grad_bias_equations(g, O, names), env, b.shape), result["grad_b"]
-        )
+        engine.check(names.grad(names.b), evaluate(formulas["grad_b"], env, b.shape), result["grad_b"])
     return result
 
 
@@ -119,7 +133,8 @@ def size_notes(g: Geometry, pad: str = "zeros around the input (shown as 0)") ->
         notes.append(f"Padding {show(g.padding)}: {pad} let the window sit on the border too.")
     if any(d > 1 for d in g.dilation):
         notes.append(
-            f"Dilation {show(g.dilation)}: the taps of the kernel are d apart, so a kernel of size k spans d·(k - 1) + 1 inputs."
+            f"Dilation {show(g.dilation)}: the taps of the kernel are d apart, so a kernel of size k spans "
+            "d·(k - 1) + 1 inputs."
         )
     if any(s > 1 for s in g.stride):
         notes.append(f"Stride {show(g.stride)}: the window moves {show(g.stride)} positions at a time.")
@@ -137,7 +152,7 @@ def explain_conv(
     dims: int | None = None,
     values: str | None = None,
     bias: bool = True,
-    names: Names = Names(),
+    names: Names = SLIDE_NAMES,
     generator: Any = 0,
 ) -> Explanation:
     """The convolution of the slides, for any settings: grids, output-size formula, every output written out.
@@ -161,7 +176,8 @@ def explain_conv(
     layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, out_channels)
     g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
     C, O = layer.in_channels, layer.out_channels
-    check_conv(g, C, O, padding, names, generator=generator)  # the formulas, on random numbers
+    written = conv_formulas(g, C, O, bias, names)
+    check_conv(g, C, O, padding, names, generator=generator, formulas=written)  # the formulas, on random numbers
     env = None
     y = None
     if layer.x is not None:
@@ -175,8 +191,8 @@ def explain_conv(
         env = {names.x: layer.x, names.w: layer.w, names.grad(names.y): grad}
         if b is not None:
             env[names.b] = b
-        y = check_conv(g, C, O, padding, names, env)["y"]  # and on the numbers shown
-    eqs = conv_equations(g, C, O, bias, names)
+        y = check_conv(g, C, O, padding, names, env, formulas=written)["y"]  # and on the numbers shown
+    eqs = written["y"]
     if y is not None:
         for eq in eqs:
             eq.value = float(y[eq.lhs.index])
@@ -224,12 +240,12 @@ def _channel_notes(C: int, O: int, names: Names) -> list[str]:
 
 def page_settings(g: Geometry) -> dict[str, list[int]]:
     """Settings per dim for the page, which always walks 2-D grids: a 1-D signal is one row (k = 1 along it)."""
-    lead = {"kernel": [1], "stride": [1], "padding": [0], "dilation": [1]} if g.nd == 1 else dict.fromkeys(("kernel", "stride", "padding", "dilation"), [])
+    one_row = g.nd == 1  # a signal is one row: along the rows k = 1, s = 1, P = 0, d = 1
     return {
-        "kernel": [*lead["kernel"], *g.kernel],
-        "stride": [*lead["stride"], *g.stride],
-        "padding": [*lead["padding"], *(lo for lo, _ in g.padding)],
-        "dilation": [*lead["dilation"], *g.dilation],
+        "kernel": [1, *g.kernel] if one_row else list(g.kernel),
+        "stride": [1, *g.stride] if one_row else list(g.stride),
+        "padding": [0, *(lo for lo, _ in g.padding)] if one_row else [lo for lo, _ in g.padding],
+        "dilation": [1, *g.dilation] if one_row else list(g.dilation),
     }
 
 

@@ -97,7 +97,8 @@ def explain_image(
         Section(
             "What is an image? For a computer, a matrix",
             notes=[
-                f"{os.path.basename(str(path))}: {W}×{H} pixels, mode {mode}: {C} channel{'s' if C > 1 else ''}, shape {shape}.",
+                f"{os.path.basename(str(path))}: {W}×{H} pixels, mode {mode}: {C} channel{'s' if C > 1 else ''}, "
+                f"shape {shape}.",
                 "I[c][i][j] = intensity of channel c at pixel (i, j): row i from the top, column j from the left, "
                 "0 (dark) to 255 (bright)."
                 if C > 1

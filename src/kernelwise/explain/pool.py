@@ -14,7 +14,17 @@ import numpy as np
 from . import engine
 from .conv import page_settings, show, size_notes
 from .report import Explanation, Section, value_grid
-from .symbolic import REDUCERS, Geometry, Names, Sym, evaluate, pool_equations, pool_grad_equations, pool_winners
+from .symbolic import (
+    REDUCERS,
+    SLIDE_NAMES,
+    Geometry,
+    Names,
+    Sym,
+    evaluate,
+    pool_equations,
+    pool_grad_equations,
+    pool_winners,
+)
 from .values import parse_values, resolve_layer
 
 POOL_KEYS = ("input", "grad")
@@ -25,7 +35,7 @@ def check_pool(
     g: Geometry,
     channels: int,
     reducer: str,
-    names: Names = Names(),
+    names: Names = SLIDE_NAMES,
     env: dict[str, np.ndarray] | None = None,
     generator: Any = 0,
 ) -> dict[str, np.ndarray | None]:
@@ -65,7 +75,7 @@ def explain_pool(
     dims: int | None = None,
     values: str | None = None,
     modes: tuple[str, ...] = REDUCERS,
-    names: Names = Names(),
+    names: Names = SLIDE_NAMES,
     generator: Any = 0,
 ) -> Explanation:
     """Max, mean and min pooling, forward and backward, with every window written out.

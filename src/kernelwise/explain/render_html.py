@@ -28,8 +28,9 @@ def page_html(explanation: Explanation) -> str:
     page = explanation.page
     if page is None:
         raise ValueError(
-            f"--html: '{explanation.topic}' has no interactive page; it exists for conv, stride-free pooling and "
-            "the convolutions of one input channel and one filter with symmetric padding (use --png or --gif)"
+            f"--html: '{explanation.topic}' with these settings has no interactive page; pages exist for conv, "
+            "stride, backward and pool with one input channel and one filter and the same padding on both sides "
+            "(use --png or --gif)"
         )
     data = json.dumps(page, ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
     title = html.escape(explanation.title)

@@ -122,7 +122,7 @@ def pictures_figure(pictures: list[Picture], title: str) -> Any:
         rows.setdefault(p.row, []).append(p)
     ncols = max(len(r) for r in rows.values())
     fig, axes = plt.subplots(len(rows), ncols, figsize=(min(2.0 * ncols + 1, 20), 2.2 * len(rows) + 0.6), squeeze=False)
-    for i, (row, items) in enumerate(rows.items()):
+    for i, items in enumerate(rows.values()):
         for j in range(ncols):
             ax = axes[i][j]
             ax.axis("off")
@@ -186,7 +186,10 @@ def render_gif(
     dpi: int = 70,
     ms: int = 700,
 ) -> int:
-    """Write one frame per step of the figure section (at most ``max_steps``) as an animated GIF; returns the frame count."""
+    """Write one frame per step of the figure section (at most ``max_steps``) as an animated GIF.
+
+    Returns the number of frames.
+    """
     index = explanation.figure if section is None else section
     if not 0 <= index < len(explanation.sections):
         raise ValueError(f"--section {index + 1}: this explanation has sections 1 to {len(explanation.sections)}")

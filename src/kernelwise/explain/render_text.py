@@ -119,6 +119,26 @@ def _pieces(text: str) -> list[str]:
     return pieces
 
 
+def _pack(line: str, width: int) -> list[str]:
+    """A preformatted line, broken between its columns (three spaces) when it is wider than ``width``.
+
+    Example:
+        >>> _pack("a = 1   b = 2   c = 3", 14)
+        ['  a = 1', '  b = 2', '  c = 3']
+    """
+    if len(line) + 2 <= width:
+        return ["  " + line]
+    indent = " " * (2 + len(line) - len(line.lstrip()))
+    out, current = [], ""
+    for part in line.strip().split("   "):
+        if current and len(indent) + len(current) + 3 + len(part) > width:
+            out.append(indent + current)
+            current = part
+        else:
+            current = f"{current}   {part}" if current else part
+    return [*out, indent + current]
+
+
 def section_lines(section: Section, max_steps: int | None = 12, width: int = WIDTH) -> list[str]:
     """One section: title, notes, formulas, grids, then up to ``max_steps`` equations (with numbers when known)."""
     lines = [section.title, "-" * min(len(section.title), width)]
@@ -126,7 +146,8 @@ def section_lines(section: Section, max_steps: int | None = 12, width: int = WID
         lines += textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    ")
     for f in section.formulas:  # the formula, then the same with the numbers filled in
         lines += [f"  {line}" for line in f["lines"]]
-    lines += [f"  {line}" for line in section.lines]
+    for line in section.lines:  # preformatted; a long one breaks between its columns (three spaces)
+        lines += _pack(line, width)
     if section.notes or section.formulas or section.lines:
         lines.append("")
     if section.grids:

@@ -53,7 +53,7 @@ def stacked_convs(
 
 
 def mlp_equations(C: int, H: int, k: int, s: int, T: int) -> list[Equation]:
-    """h[j, t] = W1[j, c·k + i]·x[c, t·s + i] summed over c, i, + b1[j] (before the ReLU): the MLP's neuron j at window t."""
+    """h[j, t] = Σ_c Σ_i W1[j, c·k + i]·x[c, t·s + i] + b1[j] (before the ReLU): the MLP's neuron j at window t."""
     x, W1, h, b = Array("x", (C,), 1), Array("W1", (H,), 1), Array("h_MLP", (H,), 1), Array("b1", (H,), 0)
     return [
         Equation(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .conv import CONV_KEYS, check_conv, layer_grids, show, size_notes
+from .conv import CONV_KEYS, check_conv, conv_page, layer_grids, show, size_notes
 from .report import Explanation, Grid, Section, symbol_grid, value_grid
 from .symbolic import Array, Geometry, Names, conv_equations, downsample_equations, evaluate, upsample_equations
 from .values import parse_values, random_ints, resolve_layer
@@ -62,7 +62,7 @@ def explain_stride(
     if gs.stride == (1,) * gs.nd:
         raise ValueError("--stride 1 has nothing to drop: give a stride of 2 or more")
     C, O, s = layer.in_channels, layer.out_channels, gs.stride
-    names, full = Names("A", "W", "Z", "B"), Names("A", "W", "Y", "B")
+    names = Names("A", "W", "Z", "B")
     rng = engine.rng_normal
     checks = [None, layer]  # on random numbers, then on the numbers shown (unless symbolic)
     shown: dict[str, Any] = {}
@@ -163,4 +163,8 @@ def explain_stride(
         ),
     ]
     data = {k: val.tolist() for k, val in shown.items()} if not symbolic else {}
-    return Explanation("stride", "Stride as downsampling, its backward as upsampling", sections, figure=1, data=data)
+    symmetric = all(lo == hi for lo, hi in gs.padding)
+    page = conv_page(layer, gs, padding, names, True, v.seed) if C == O == 1 and symmetric else None
+    return Explanation(
+        "stride", "Stride as downsampling, its backward as upsampling", sections, figure=1, page=page, data=data
+    )

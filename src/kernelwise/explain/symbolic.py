@@ -27,8 +27,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -113,7 +114,7 @@ class Geometry:
             if d * (k - 1) + 1 > n + lo + hi:
                 raise ValueError(
                     f"kernel_size={kernel} with dilation={dilation} spans {d * (k - 1) + 1} positions, more than "
-                    f"the padded input (input_size={size}, padding={pairs}): no window fits"
+                    f"the {n + lo + hi} of the padded input (input_size={size}, padding={padding}): no window fits"
                 )
         return cls(size, kernel, stride, pairs, dilation)
 
@@ -146,10 +147,9 @@ class Geometry:
             taps.append(Tap(t, pos, self.inside(pos)))
         return taps
 
-    def windows(self) -> Iterator[tuple[Index, list[Tap]]]:
+    def windows(self) -> list[tuple[Index, list[Tap]]]:
         """Every output position (row-major, as the kernel slides) with the taps of its window."""
-        for o in np.ndindex(*self.out):
-            yield o, self.window(o)
+        return _walk(self)
 
     def formulas(self) -> list[dict[str, Any]]:
         """The output-size formula of each dim with the numbers filled in, and what the floor drops.
@@ -210,9 +210,14 @@ class Geometry:
         return rows
 
 
+@functools.lru_cache(maxsize=16)
+def _walk(g: Geometry) -> list[tuple[Index, list[Tap]]]:
+    """The walk of :meth:`Geometry.windows`, computed once per geometry (it is read many times)."""
+    return [(o, g.window(o)) for o in np.ndindex(*g.out)]
+
+
 # --------------------------------------------------------------------------- equations
-@dataclass(frozen=True)
-class Sym:
+class Sym(NamedTuple):
     """One entry of a named array, e.g. ``A[1,2]``; ``index`` is 0-based and covers every dim of the array.
 
     ``show`` lists the positions of ``index`` that are printed (channel dims of size 1 are left out);
@@ -239,8 +244,7 @@ class Sym:
         return float(np.asarray(env[self.name])[self.index])
 
 
-@dataclass(frozen=True)
-class Term:
+class Term(NamedTuple):
     """A product of entries, divided by ``divisor`` (mean pooling); ``group`` is the input channel it belongs to."""
 
     factors: tuple[Sym, ...]
@@ -332,11 +336,60 @@ class Equation:
         return d
 
 
+class Equations(list):
+    """A list of equations that keeps, once computed, the index arrays :func:`evaluate` gathers with."""
+
+    compiled: Any = None
+
+
+def _compile(equations: Sequence[Equation]) -> tuple[list[Equation], list[tuple[np.ndarray, np.ndarray, list]]]:
+    """The sums of ``equations`` as index arrays: per kind of product, its equation, divisor and factor indices."""
+    sums = [eq for eq in equations if eq.op == "sum"]
+    groups: dict[tuple[str, ...], tuple[list[int], list[int], list[tuple[Sym, ...]]]] = {}
+    for i, eq in enumerate(sums):
+        for t in eq.terms:
+            rows, divisors, factors = groups.setdefault(tuple(f.name for f in t.factors), ([], [], []))
+            rows.append(i)
+            divisors.append(t.divisor)
+            factors.append(t.factors)
+    compiled = []
+    for names, (rows, divisors, factors) in groups.items():
+        columns = []
+        for k, name in enumerate(names):
+            syms = [f[k] for f in factors]
+            padding = np.array([s.padding for s in syms])
+            width = max(len(s.index) for s in syms)
+            index = np.array([(0,) * width if s.padding else s.index for s in syms], dtype=np.intp).reshape(
+                len(syms), width
+            )
+            columns.append((name, tuple(index.T), padding))
+        compiled.append((np.asarray(rows), 1.0 / np.asarray(divisors, dtype=float), columns))
+    return sums, compiled
+
+
 def evaluate(equations: Sequence[Equation], env: Mapping[str, np.ndarray], shape: Index) -> np.ndarray:
-    """Evaluate every equation into an array of ``shape`` indexed by the left-hand sides (NaN where none)."""
+    """Evaluate every equation into an array of ``shape`` indexed by the left-hand sides (NaN where none).
+
+    The same arithmetic as :meth:`Equation.evaluate`, done for all the sums at once: every product is
+    gathered from the arrays by the indices the equations name (0 for padding) and added to its
+    equation with ``bincount``. Max and min equations are evaluated one by one.
+    """
     out = np.full(shape, np.nan)
     for eq in equations:
-        out[eq.lhs.index] = eq.evaluate(env)
+        if eq.op != "sum":
+            out[eq.lhs.index] = eq.evaluate(env)
+    compiled = getattr(equations, "compiled", None) or _compile(equations)
+    if isinstance(equations, Equations):
+        equations.compiled = compiled
+    sums, groups = compiled
+    total = np.zeros(len(sums))
+    for rows, inverse_divisors, columns in groups:
+        products = inverse_divisors.copy()
+        for name, index, padding in columns:
+            products *= np.where(padding, 0.0, np.asarray(env[name], dtype=float)[index])
+        total += np.bincount(rows, weights=products, minlength=len(sums))
+    for i, eq in enumerate(sums):
+        out[eq.lhs.index] = total[i] + (eq.bias.value(env) if eq.bias is not None else 0.0)
     return out
 
 
@@ -351,9 +404,14 @@ class Array:
     def __init__(self, name: str, lead: Sequence[int], nd: int) -> None:
         self.name = name
         self.show = tuple(i for i, n in enumerate(lead) if n > 1) + tuple(range(len(lead), len(lead) + nd))
+        self._made: dict[tuple[Index, Index, bool], Sym] = {}  # each entry once: equations share them
 
     def __call__(self, lead: Index, pos: Index = (), padding: bool = False) -> Sym:
-        return Sym(self.name, (*lead, *pos), self.show, padding)
+        key = (lead, pos, padding)
+        sym = self._made.get(key)
+        if sym is None:
+            sym = self._made[key] = Sym(self.name, (*lead, *pos), self.show, padding)
+        return sym
 
 
 @dataclass(frozen=True)
@@ -369,16 +427,19 @@ class Names:
         return f"dL/d{name}"
 
 
+SLIDE_NAMES = Names()  # A, W, Z, B
+
+
 # --------------------------------------------------------------------------- convolution
 def conv_equations(
-    g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = Names()
+    g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """Z[o, p] = Σ_c Σ_t A[c, p·s + t·d - P]·W[o, c, t] + B[o]: one sum per input channel, one map per filter."""
     A = Array(names.x, (in_channels,), g.nd)
     W = Array(names.w, (out_channels, in_channels), g.nd)
     Z = Array(names.y, (out_channels,), g.nd)
     B = Array(names.b, (out_channels,), 0)
-    eqs = []
+    eqs = Equations()
     for oc in range(out_channels):
         for o, taps in g.windows():
             terms = [
@@ -391,13 +452,13 @@ def conv_equations(
 
 
 def conv_grad_weight_equations(
-    g: Geometry, in_channels: int, out_channels: int, names: Names = Names()
+    g: Geometry, in_channels: int, out_channels: int, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """dL/dW[o, c, t] = Σ_p dL/dZ[o, p]·A[c, p·s + t·d - P]: the input correlated with the output gradient."""
     A = Array(names.x, (in_channels,), g.nd)
     G = Array(names.grad(names.y), (out_channels,), g.nd)
     GW = Array(names.grad(names.w), (out_channels, in_channels), g.nd)
-    eqs = []
+    eqs = Equations()
     for oc in range(out_channels):
         for c in range(in_channels):
             terms: dict[Index, list[Term]] = {t: [] for t in np.ndindex(*g.kernel)}
@@ -408,11 +469,13 @@ def conv_grad_weight_equations(
     return eqs
 
 
-def conv_grad_bias_equations(g: Geometry, out_channels: int, names: Names = Names()) -> list[Equation]:
+def conv_grad_bias_equations(g: Geometry, out_channels: int, names: Names = SLIDE_NAMES) -> list[Equation]:
     """dL/dB[o] = Σ_p dL/dZ[o, p]: the bias touches every output of its filter once."""
     G = Array(names.grad(names.y), (out_channels,), g.nd)
     GB = Array(names.grad(names.b), (out_channels,), 0)
-    return [Equation(GB((oc,)), [Term((G((oc,), o),)) for o in np.ndindex(*g.out)]) for oc in range(out_channels)]
+    return Equations(
+        Equation(GB((oc,)), [Term((G((oc,), o),)) for o in np.ndindex(*g.out)]) for oc in range(out_channels)
+    )
 
 
 def scatter_equations(
@@ -428,7 +491,7 @@ def scatter_equations(
     Walks the windows and sends each product to the input position under its tap: the gradient of a
     convolution with respect to its input, and the transposed convolution.
     """
-    eqs = []
+    eqs = Equations()
     for c in range(dst_channels):
         terms: dict[Index, list[Term]] = {i: [] for i in np.ndindex(*g.size)}
         for k in range(src_channels):
@@ -441,7 +504,7 @@ def scatter_equations(
 
 
 def conv_grad_input_equations(
-    g: Geometry, in_channels: int, out_channels: int, names: Names = Names()
+    g: Geometry, in_channels: int, out_channels: int, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """dL/dA[c, i] = Σ over (o, p, t) that reach i of dL/dZ[o, p]·W[o, c, t] (e.g. dL/dX22 = dL/dO11·F22 + ...)."""
     W = Array(names.w, (out_channels, in_channels), g.nd)
@@ -460,14 +523,14 @@ REDUCERS = ("max", "mean", "min")
 
 
 def pool_equations(
-    g: Geometry, channels: int, reducer: str, count_include_pad: bool = True, names: Names = Names()
+    g: Geometry, channels: int, reducer: str, count_include_pad: bool = True, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """Z[c, p] = max / mean / min of the window of p (padding: -∞ for max, +∞ for min never wins; 0 for mean)."""
     if reducer not in REDUCERS:
         raise ValueError(f"reducer={reducer!r} is not one of {REDUCERS}")
     A = Array(names.x, (channels,), g.nd)
     Z = Array(names.y, (channels,), g.nd)
-    eqs = []
+    eqs = Equations()
     for c in range(channels):
         for o, taps in g.windows():
             if reducer == "mean":
@@ -499,7 +562,7 @@ def pool_grad_equations(
     reducer: str,
     x: np.ndarray | None = None,
     count_include_pad: bool = True,
-    names: Names = Names(),
+    names: Names = SLIDE_NAMES,
 ) -> list[Equation]:
     """Where each dL/dZ goes: to the winner of its window (max, min) or spread evenly over it (mean).
 
@@ -520,7 +583,7 @@ def pool_grad_equations(
                         terms[(c, t.pos)].append(Term((G((c,), o),), divisor=count))
             else:
                 terms[(c, winners[(c, o)])].append(Term((G((c,), o),)))
-    return [Equation(GA((c,), i), ts) for (c, i), ts in terms.items()]
+    return Equations(Equation(GA((c,), i), ts) for (c, i), ts in terms.items())
 
 
 # --------------------------------------------------------------------------- stride as resampling
@@ -531,11 +594,11 @@ def downsample_equations(
     nd = len(shape)
     Y, Z = Array(full, (channels,), nd), Array(strided, (channels,), nd)
     out = tuple(-(-n // f) for n, f in zip(shape, factor, strict=True))
-    return [
+    return Equations(
         Equation(Z((c,), p), [Term((Y((c,), tuple(i * f for i, f in zip(p, factor, strict=True))),))])
         for c in range(channels)
         for p in np.ndindex(*out)
-    ]
+    )
 
 
 def upsample_equations(
@@ -544,7 +607,7 @@ def upsample_equations(
     """dL/dY[i] = dL/dZ[i/s] where s divides i, else 0: zero insertion (the adjoint of dropping)."""
     nd = len(shape)
     Y, Z = Array(full, (channels,), nd), Array(strided, (channels,), nd)
-    eqs = []
+    eqs = Equations()
     for c in range(channels):
         for i in np.ndindex(*shape):
             kept = all(a % f == 0 for a, f in zip(i, factor, strict=True))

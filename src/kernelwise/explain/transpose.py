@@ -185,7 +185,8 @@ def explain_transpose(
             "Output size",
             lines=formulas,
             notes=[
-                f"X: ({Ci}, {', '.join(map(str, layer.size))}) -> Y: ({Co}, {', '.join(map(str, out))}): the transposed "
+                f"X: ({Ci}, {', '.join(map(str, layer.size))}) -> Y: ({Co}, {', '.join(map(str, out))}): "
+                "the transposed "
                 "convolution upsamples; the convolution with the same settings maps Y's size back to X's."
             ],
         ),
@@ -212,7 +213,8 @@ def explain_transpose(
         Section(
             "As the gradient of a convolution",
             notes=[
-                f"conv(A, W, stride={show(g.stride)}, padding={show(g.padding)}) maps ({Co}, {', '.join(map(str, out))}) "
+                f"conv(A, W, stride={show(g.stride)}, padding={show(g.padding)}) "
+                f"maps ({Co}, {', '.join(map(str, out))}) "
                 f"to ({Ci}, {', '.join(map(str, layer.size))}); its dL/dA given dL/dO = X is exactly Y "
                 "(checked with autograd). That is why the layer is called transposed: its matrix is the "
                 "transpose of the convolution's."

@@ -1,0 +1,343 @@
+"""The ``--html`` page in a real headless Chromium, driven through the DevTools protocol over a pipe.
+
+No Python package is needed: Chromium is started with ``--remote-debugging-pipe`` and spoken to with
+JSON messages on file descriptors 3 and 4. The tests skip (saying so) when no Chromium is installed
+(Debian: ``apt-get install chromium``; or set KERNELWISE_CHROMIUM to a Chromium/Chrome binary).
+
+Checked: the page loads without console errors and requests nothing but itself; its script's numbers
+equal the engine's (forward and autograd) and its equation texts equal Python's for the initial
+settings; stepping (next button, slider) moves the highlighted cell and changes the equation; changing
+a control recomputes the output size. A screenshot is kept in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kernelwise as kw
+import kernelwise.nn.functional as F
+from kernelwise.explain import explain_conv, explain_pool, render_html
+from kernelwise.explain.symbolic import Geometry
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-pipe",
+]
+
+
+def find_chromium() -> str | None:
+    candidates = [os.environ.get("KERNELWISE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "chrome"]
+    for name in filter(None, candidates):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class Chromium:
+    """A headless Chromium and one page, spoken to with the DevTools protocol over a pipe (fds 3 and 4)."""
+
+    def __init__(self, executable: str) -> None:
+        self.profile = tempfile.mkdtemp(prefix="kernelwise-chromium-")
+        to_browser, self._write = os.pipe()
+        self._read_fd, from_browser = os.pipe()
+
+        def child_fds() -> None:  # in the child: its pipe ends become fds 3 (commands in) and 4 (answers out)
+            a, b = os.dup(to_browser), os.dup(from_browser)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.process = subprocess.Popen(
+            [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            preexec_fn=child_fds,
+            close_fds=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_browser)
+        os.close(from_browser)
+        self._id, self._buffer, self.events = 0, b"", []
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.send(f"{domain}.enable", session=True)
+
+    def _message(self, timeout: float) -> dict:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._read_fd], [], [], timeout)
+            if not ready:
+                raise TimeoutError("no answer from Chromium")
+            chunk = os.read(self._read_fd, 1 << 16)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, _, self._buffer = self._buffer.partition(b"\0")
+        return json.loads(message)
+
+    def send(self, method: str, params: dict | None = None, session: bool = False, timeout: float = 30) -> dict:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = self.session
+        os.write(self._write, json.dumps(message).encode() + b"\0")
+        while True:
+            answer = self._message(timeout)
+            if answer.get("id") == self._id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+            self.events.append(answer)
+
+    def wait_for(self, event: str, timeout: float = 30) -> dict:
+        end = time.monotonic() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if e.get("method") == event:
+                    return self.events.pop(i)
+            self.events.append(self._message(max(end - time.monotonic(), 0.01)))
+
+    def open(self, path: Path) -> None:
+        self.events.clear()
+        self.send("Page.navigate", {"url": path.as_uri()}, session=True)
+        self.wait_for("Page.loadEventFired")
+
+    def js(self, expression: str):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def click(self, selector: str) -> None:
+        """A real mouse click in the middle of the element."""
+        box = self.js(
+            f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect(); "
+            "return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1},
+                session=True,
+            )
+
+    def errors(self) -> list[str]:
+        """Console errors, uncaught exceptions and error log entries seen so far."""
+        found = []
+        for e in self.events:
+            method, params = e.get("method"), e.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                found.append(str(params["exceptionDetails"]))
+            elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+                found.append(str(params.get("args")))
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                found.append(params["entry"]["text"])
+        return found
+
+    def requests(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+
+    def screenshot(self, path: Path) -> None:
+        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
+            self.send("Browser.close", timeout=5)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        os.close(self._write)
+        os.close(self._read_fd)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the DevTools pipe driver is written for Linux")
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium found (install it with: apt-get install chromium, or set KERNELWISE_CHROMIUM)")
+    chromium = Chromium(executable)
+    yield chromium
+    chromium.close()
+
+
+def engine_conv(page: dict) -> dict:
+    """The engine's forward and autograd gradients for the page's numbers (one channel, one filter)."""
+    nd = page["nd"]
+    x = np.array(page["input"], dtype=np.float64)[None]
+    w = np.array(page["kernel"], dtype=np.float64)[None, None]
+    grad = np.array(page["grad"], dtype=np.float64)[None]
+    if nd == 1:
+        x, w, grad = x[:, 0], w[:, :, 0], grad[:, 0]
+    settings = {k: tuple(v[-nd:]) for k, v in page["settings"].items()}
+    X, W = kw.tensor(x, requires_grad=True), kw.tensor(w, requires_grad=True)
+    B = kw.tensor(np.array([page["bias"]]), requires_grad=True)
+    conv = F.conv1d if nd == 1 else F.conv2d
+    y = conv(X, W, B, settings["stride"], settings["padding"], settings["dilation"])
+    y.backward(kw.tensor(grad))
+    rows = np.atleast_2d
+    return {
+        "output": rows(y.numpy()[0]),
+        "grad_input": rows(X.grad.numpy()[0]),
+        "grad_weight": rows(W.grad.numpy()[0, 0]),
+    }
+
+
+def highlighted(browser: Chromium, grid: str) -> list[int] | None:
+    return browser.js(
+        f"(() => {{ const td = document.querySelector('.grid[data-name=\"{grid}\"] td.hl-out'); "
+        "return td ? [Number(td.dataset.r), Number(td.dataset.c)] : null; })()"
+    )
+
+
+def test_conv_page_numbers_and_equations_equal_the_engine_and_python(browser, tmp_path):
+    e = explain_conv(values="edge")
+    path = tmp_path / "conv.html"
+    render_html(e, path)
+    browser.open(path)
+    assert browser.errors() == []
+    assert set(browser.requests()) == {path.as_uri()}, "the page must not load anything else"
+    state = browser.js(
+        "(() => { const s = kw.state; return {output: s.output, grad_input: s.grad_input, "
+        "grad_weight: s.grad_weight}; })()"
+    )
+    expected = engine_conv(e.page)
+    for key in ("output", "grad_input", "grad_weight"):
+        np.testing.assert_allclose(state[key], expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    assert state["output"][0] == [0, 0, 4, 4, 0, 0]
+    js_text = browser.js("kw.state.forward.map(kw.eqText)")
+    python_text = [str(q) for q in e.sections[1].equations]
+    assert js_text == python_text
+    js_numbers = browser.js("kw.state.forward.map((q) => kw.rhs(q, kw.arrays()))")
+    assert js_numbers == [q.rhs(e.sections[1].env) for q in e.sections[1].equations]
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    assert browser.js("kw.formulaLines(kw.state.g)") == [line for f in e.sections[0].formulas for line in f["lines"]]
+
+
+def test_backward_tab_equations_equal_python(browser, tmp_path):
+    from kernelwise.explain.symbolic import conv_grad_input_equations, conv_grad_weight_equations
+
+    e = explain_conv(input_size=4, kernel_size=2, stride=2, padding=1, values="random:3")
+    path = tmp_path / "backward.html"
+    render_html(e, path)
+    browser.open(path)
+    browser.click("button[data-tab=backward]")
+    g = Geometry.make((4, 4), 2, 2, 1)
+    python_text = [str(q) for q in conv_grad_weight_equations(g, 1, 1) + conv_grad_input_equations(g, 1, 1)]
+    assert browser.js("kw.state.backward.map(kw.eqText)") == python_text
+    assert browser.js("kw.state.tab") == "backward"
+    assert browser.js("document.getElementById('equation').textContent").startswith("dL/dW[1,1] = dL/dZ[1,1]·0")
+    expected = engine_conv(e.page)
+    np.testing.assert_allclose(browser.js("kw.state.grad_input"), expected["grad_input"], rtol=1e-12, atol=1e-12)
+    assert browser.errors() == []
+
+
+def test_stepping_moves_the_highlight_and_changes_the_equation(browser, tmp_path):
+    path = tmp_path / "step.html"
+    render_html(explain_conv(values="edge"), path)
+    browser.open(path)
+    first_cell, first_eq = highlighted(browser, "Z"), browser.js("document.getElementById('equation').textContent")
+    assert first_cell == [0, 0] and first_eq.startswith("Z[1,1] = ")
+    browser.click("#next")
+    assert highlighted(browser, "Z") == [0, 1]
+    assert browser.js("document.getElementById('equation').textContent").startswith("Z[1,2] = ")
+    browser.js(
+        "(() => { const s = document.getElementById('step'); s.value = 8; s.dispatchEvent(new Event('input')); })()"
+    )
+    assert highlighted(browser, "Z") == [1, 2]
+    equation = browser.js("document.getElementById('equation').textContent")
+    assert equation.startswith("Z[2,3] = A[2,3]·W[1,1]") and equation.endswith("= 4")
+    assert browser.js("document.getElementById('steplabel').textContent") == "step 9 of 36"
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "explain_conv_page.png")
+    assert (ARTIFACTS / "explain_conv_page.png").stat().st_size > 1000
+    assert browser.errors() == []
+
+
+def test_changing_a_control_recomputes_the_output_size(browser, tmp_path):
+    path = tmp_path / "controls.html"
+    render_html(explain_conv(values="edge"), path)
+    browser.open(path)
+    assert "= floor(5 / 1) + 1 = 6" in browser.js("document.getElementById('outsize').textContent")
+    for name, value in (("kernel", 2), ("stride", 2), ("padding", 1)):
+        browser.js(
+            f"(() => {{ const el = document.getElementById('{name}'); el.value = {value}; "
+            "el.dispatchEvent(new Event('change')); })()"
+        )
+    g = Geometry.make((8, 8), 2, 2, 1)
+    text = browser.js("document.getElementById('outsize').textContent")
+    assert text.split("\n") == [line for f in g.formulas() for line in f["lines"]]
+    assert "= floor(8 / 2) + 1 = 5" in text
+    rows = browser.js("document.querySelectorAll('.grid[data-name=\"Z\"] tr').length")
+    assert rows == 5
+    assert (
+        browser.js("kw.state.forward.map(kw.eqText)")[0]
+        == "Z[1,1] = 0·W[1,1] + 0·W[1,2] + 0·W[2,1] + A[1,1]·W[2,2] + B"
+    )
+    assert browser.js("document.getElementById('check').textContent").startswith("recomputed")
+    browser.js(
+        "(() => { const el = document.getElementById('kernel'); el.value = 12; "
+        "el.dispatchEvent(new Event('change')); })()"
+    )
+    assert "does not fit" in browser.js("document.getElementById('error').textContent")
+    assert browser.errors() == []
+
+
+def test_pool_page_numbers_equal_the_engine(browser, tmp_path):
+    e = explain_pool()
+    path = tmp_path / "pool.html"
+    render_html(e, path)
+    browser.open(path)
+    x = kw.tensor(np.array(e.page["input"], dtype=np.float64)[None, None], requires_grad=True)
+    grad = kw.tensor(np.array(e.page["grad"], dtype=np.float64)[None, None])
+    pools = {"max": F.max_pool2d, "mean": F.avg_pool2d, "min": F.min_pool2d}
+    for reducer, pool in pools.items():
+        browser.js(
+            f"(() => {{ const el = document.getElementById('reducer'); el.value = '{reducer}'; "
+            "el.dispatchEvent(new Event('change')); })()"
+        )
+        x.grad = None
+        y = pool(x, 2)
+        y.backward(grad)
+        np.testing.assert_allclose(browser.js("kw.state.output"), y.numpy()[0, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(browser.js("kw.state.grad_input"), x.grad.numpy()[0, 0], rtol=1e-12, atol=1e-12)
+        section = next(s for s in e.sections if s.title.lower().startswith(reducer))
+        assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in section.equations]
+    assert browser.js("kw.state.output") == [[4, 0], [6, 3]]
+    assert browser.errors() == []
+
+
+def test_one_dimensional_page(browser, tmp_path):
+    e = explain_conv(dims=1, input_size=7, kernel_size=3, padding=1, dilation=2, values="random:2")
+    path = tmp_path / "conv1d.html"
+    render_html(e, path)
+    browser.open(path)
+    expected = engine_conv(e.page)
+    np.testing.assert_allclose(browser.js("kw.state.output"), expected["output"], rtol=1e-12, atol=1e-12)
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in e.sections[1].equations]
+    assert browser.errors() == []
