@@ -15,12 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import nn
 from ..data import DataLoader, load_dataset
 from ..models import build_model
-from ..runs import RECIPES, make_optimizer, make_scheduler
+from ..runs import RECIPES, SCHEDULES, make_optimizer, make_scheduler
 from ..tensor import no_grad
 from ..tensor import tensor as kw_tensor
 from .mirror import to_torch
@@ -49,7 +47,9 @@ def _accuracy(predict: Any, loader: DataLoader) -> float:
     return correct / total
 
 
-def run_case(name: str, data_dir: str | None = None, torch: Any = None, seed: int = 0) -> dict[str, Any]:
+def run_case(
+    name: str, data_dir: str | None = None, torch: Any = None, seed: int = 0, schedule: str | None = None
+) -> dict[str, Any]:
     """Train case ``name`` with kernelwise (and PyTorch in lockstep when given); return the figures."""
     dataset, steps = CASES[name]
     recipe = RECIPES[dataset]
@@ -59,13 +59,18 @@ def run_case(name: str, data_dir: str | None = None, torch: Any = None, seed: in
     model = build_model(recipe["model"], input_shape=tuple(info.input_shape), num_classes=info.num_classes,
                         generator=seed)  # fmt: skip
     opt = make_optimizer(recipe["optimizer"], model.parameters(), recipe["lr"])
-    schedule = make_scheduler("cosine", opt, epochs)
+    lr_schedule = make_scheduler(schedule or recipe["schedule"], opt, epochs)
     loss_fn = nn.CrossEntropyLoss()
     twin = t_opt = t_schedule = None
     if torch is not None:
         twin = to_torch(model, torch)
         t_opt = _torch_optimizer(torch, recipe["optimizer"], twin.parameters(), recipe["lr"])
-        t_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(t_opt, T_max=epochs)
+        if lr_schedule is not None:
+            t_schedule = type(lr_schedule).__name__
+            t_schedule = {
+                "CosineAnnealingLR": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(t_opt, T_max=epochs),
+                "StepLR": lambda: torch.optim.lr_scheduler.StepLR(t_opt, lr_schedule.step_size, lr_schedule.gamma),
+            }[t_schedule]()
     seconds = {"kernelwise": 0.0, "pytorch": 0.0}
     done = 0
     for _ in range(epochs):
@@ -88,7 +93,8 @@ def run_case(name: str, data_dir: str | None = None, torch: Any = None, seed: in
             done += 1
             if steps is not None and done >= steps:
                 break
-        schedule.step()
+        if lr_schedule is not None:
+            lr_schedule.step()
         if t_schedule is not None:
             t_schedule.step()
     test_loader = DataLoader(test, batch_size=500)
@@ -112,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="MNIST IDX files (default: ../shared/data/mnist-5k beside the checkout)")  # fmt: skip
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--schedule", choices=SCHEDULES, help="default: each recipe's")
     parser.add_argument("--no-torch", action="store_true", help="kernelwise only")
     args = parser.parse_args(argv)
     torch = None
@@ -124,7 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("PyTorch is not installed: kernelwise figures only")
     print(f"{'case':<8} {'model':<12} {'steps':>6} {'kernelwise':>11} {'PyTorch':>9} {'kw s':>7} {'torch s':>8}")
     for name in args.cases:
-        r = run_case(name, data_dir=args.data_dir if CASES[name][0] == "mnist" else None, torch=torch, seed=args.seed)
+        r = run_case(
+            name,
+            data_dir=args.data_dir if CASES[name][0] == "mnist" else None,
+            torch=torch,
+            seed=args.seed,
+            schedule=args.schedule,
+        )
         torch_acc = f"{r['pytorch']:.2%}" if "pytorch" in r else "-"
         torch_s = f"{r['pytorch_seconds']:.1f}" if "pytorch" in r else "-"
         print(f"{r['case']:<8} {r['model']:<12} {r['steps']:>6} {r['kernelwise']:>11.2%} {torch_acc:>9} "
