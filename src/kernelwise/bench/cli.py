@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,14 +36,23 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.suite in ("conv", "all"):
         from .conv import run_conv_suite
 
-        run_conv_suite(repeats=args.repeats or 5, threads=args.threads, tiny=args.tiny, torch=torch, cases=args.cases)
+        run_conv_suite(
+            repeats=args.repeats or 5,
+            threads=args.threads,
+            tiny=args.tiny,
+            torch=torch,
+            cases=args.cases,
+            file=sys.stdout,
+        )
     if args.suite in ("train", "all"):
         from .train import run_train_suite
 
         options: dict[str, Any] = {"repeats": args.repeats or 3, "memory": not args.no_memory}
         if args.steps is not None:
             options["steps"] = args.steps
-        run_train_suite(threads=args.threads, tiny=args.tiny, torch=torch, data_dir=args.data_dir, **options)
+        run_train_suite(
+            threads=args.threads, tiny=args.tiny, torch=torch, data_dir=args.data_dir, file=sys.stdout, **options
+        )
     return 0
 
 

@@ -2,15 +2,15 @@
 
 Run it with ``python -m benchmarks.conv`` or ``kernelwise bench conv``. Every case times one
 forward and one backward (every gradient: input, weight and bias) in kernelwise and in PyTorch
-on the same float32 arrays, interleaved, best of ``repeats`` runs, both on the same number of
-threads; see :mod:`kernelwise.bench.timing`.
+on the same float32 arrays, interleaved, best of ``repeats`` turns of 3 runs, both on the same
+number of threads; see :mod:`kernelwise.bench.timing`.
 
 FLOPs of a convolution, counted as the direct method does them (2 per multiply-add):
 forward 2·N·O·L·Cg·K (L output positions, K kernel taps), and the backward computes dL/dX
 and dL/dW with as many again each, so one run is 3 × 2·N·O·L·Cg·K.
 
 Example:
-    >>> result = run_conv_suite(tiny=True, repeats=1, torch=False, file=None)
+    >>> result = run_conv_suite(tiny=True, repeats=1, threads=1, torch=False, file=None)
     >>> len(result.cases) == len(CONV_CASES) + len(POOL_CASES), result.cases[0].kw_seconds > 0
     (True, True)
 """
@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .report import CaseResult, SuiteResult, conv_table, setting
-from .timing import blas_info, gemm_peak, interleaved_best, load_torch, thread_limit
+from .timing import SETTLE_SECONDS, blas_info, gemm_peak, interleaved_best, load_torch, thread_limit
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ class PoolCase:
     @property
     def name(self) -> str:
         size = "×".join(map(str, self.size))
-        return f"max_pool2d {self.batch}, {self.channels}, {size}, {self.kernel}×{self.kernel}/{self.stride} p{self.padding}"
+        kernel = f"{self.kernel}×{self.kernel}/{self.stride} p{self.padding}"
+        return f"max_pool2d {self.batch}, {self.channels}, {size}, {kernel}"
 
     def flops(self) -> float:
         return 0.0
@@ -123,7 +124,11 @@ def _arrays(case: ConvCase | PoolCase, rng: np.random.Generator) -> dict[str, np
 
 
 def _kernelwise_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray]) -> tuple[Callable[[], Any], Callable]:
-    """A function running one forward + backward in kernelwise, and one returning (output, *gradients)."""
+    """A function running one forward + backward in kernelwise, and one returning (output, *gradients).
+
+    The second leaves the ReLU out: at its kink, a rounding-level difference of an output near 0 decides
+    whether a whole dL/dY value passes, which would say nothing about the convolution's accuracy.
+    """
     import kernelwise as kw
     import kernelwise.nn.functional as F
 
@@ -131,19 +136,20 @@ def _kernelwise_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray]) -
     grad = arrays["grad"]
     state: dict[str, Any] = {}
 
-    def step() -> None:
+    def step(relu: bool = True) -> None:
         for t in inputs.values():
             t.grad = None
         if isinstance(case, PoolCase):
             y = F.max_pool2d(inputs["x"], case.kernel, case.stride, case.padding)
         else:
             conv = F.conv1d if len(case.size) == 1 else F.conv2d
-            y = F.relu(conv(inputs["x"], inputs["w"], inputs["b"], case.stride, case.padding))
+            y = conv(inputs["x"], inputs["w"], inputs["b"], case.stride, case.padding)
+            y = F.relu(y) if relu else y
         y.backward(grad)
         state["y"] = y
 
     def results() -> list[np.ndarray]:
-        step()
+        step(relu=False)
         return [state["y"].data] + [t.grad.data for t in inputs.values()]
 
     return step, results
@@ -156,19 +162,20 @@ def _torch_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray], torch:
     grad = torch.from_numpy(arrays["grad"])
     state: dict[str, Any] = {}
 
-    def step() -> None:
+    def step(relu: bool = True) -> None:
         for t in inputs.values():
             t.grad = None
         if isinstance(case, PoolCase):
             y = F.max_pool2d(inputs["x"], case.kernel, case.stride, case.padding)
         else:
             conv = F.conv1d if len(case.size) == 1 else F.conv2d
-            y = F.relu(conv(inputs["x"], inputs["w"], inputs["b"], case.stride, case.padding))
+            y = conv(inputs["x"], inputs["w"], inputs["b"], case.stride, case.padding)
+            y = F.relu(y) if relu else y
         y.backward(grad)
         state["y"] = y
 
     def results() -> list[np.ndarray]:
-        step()
+        step(relu=False)
         return [state["y"].detach().numpy()] + [t.grad.numpy() for t in inputs.values()]
 
     return step, results
@@ -189,7 +196,7 @@ def _method(case: ConvCase | PoolCase) -> str:
     except ImportError:
         return ""
     if isinstance(case, PoolCase):
-        return "reshape" if case.kernel == case.stride and case.padding == 0 else "windows"
+        return "taps"  # ops/pool.py: one pass per window tap, then one scatter (bincount) back
     nd = len(case.size)
     return choose_method(
         (case.batch, case.in_channels, *case.size),
@@ -207,17 +214,17 @@ def run_conv_suite(
     tiny: bool = False,
     torch: bool | None = None,
     cases: str | None = None,
-    file: TextIO | None = sys.stdout,
+    file: TextIO | None = None,
 ) -> SuiteResult:
     """Time every conv and pooling case in kernelwise and PyTorch; print the table to ``file``.
 
     Args:
-        repeats: runs per case and framework (interleaved); the best counts.
+        repeats: turns per case and framework (interleaved), each a burst of 3 runs; the best run counts.
         threads: thread count for NumPy's BLAS and PyTorch (default: BLAS's current count).
         tiny: shrink every case to 2 samples and at most 8×8 (proves the suite runs; the times mean little).
         torch: compare with PyTorch (None: if it is installed; False: kernelwise only).
         cases: only the cases whose name contains this text.
-        file: where the table goes (None: nowhere).
+        file: where the table goes as it is measured (e.g. ``sys.stdout``; None: nowhere).
 
     Returns:
         a :class:`~kernelwise.bench.report.SuiteResult` with one record per case.
@@ -247,7 +254,7 @@ def run_conv_suite(
             if torch_module is not None:
                 torch_step, torch_results = _torch_step(case, arrays, torch_module)
                 fns["torch"] = torch_step
-            best = interleaved_best(fns, repeats=repeats)
+            best = interleaved_best(fns, repeats=repeats, pause=0.0 if tiny else SETTLE_SECONDS, burst=1 if tiny else 3)
             record = CaseResult(case.name, best["kernelwise"], flops=case.flops(), method=_method(case))
             if torch_module is not None:
                 record.torch_seconds = best["torch"]

@@ -16,7 +16,7 @@ class CaseResult:
     ``flops`` is the work of one run (forward and backward) counted as the direct method does,
     2 per multiply-add, so GFLOP/s of different methods compare; 0 where FLOPs mean little (pooling).
     ``error`` is the largest difference to PyTorch over the output and every gradient, relative to
-    the largest magnitude of each (NaN without PyTorch).
+    the largest magnitude of each, of the convolution without its ReLU (NaN without PyTorch).
     """
 
     name: str
@@ -101,7 +101,10 @@ def conv_table(result: SuiteResult) -> str:
         row = [c.name, c.method, _cell(c.kw_seconds * 1e3, ".2f")]
         if with_torch:
             row += [_cell(c.torch_seconds * 1e3, ".2f"), _cell(c.ratio, ".2f")]
-        row += [_cell(c.gflops(), ".0f"), _cell(c.gflops() / result.peak_gflops * 100, ".0f") + ("%" if c.flops else "")]
+        row += [
+            _cell(c.gflops(), ".0f"),
+            _cell(c.gflops() / result.peak_gflops * 100, ".0f") + ("%" if c.flops else ""),
+        ]
         if with_torch:
             row += [_cell(c.error, ".1e")]
         rows.append(row)
@@ -109,8 +112,7 @@ def conv_table(result: SuiteResult) -> str:
     if with_torch:
         worst = max(result.cases, key=lambda c: c.ratio)
         lines.append(
-            f"geometric mean of the ratios: {result.geometric_mean_ratio:.2f}; "
-            f"worst: {worst.ratio:.2f} ({worst.name})"
+            f"geometric mean of the ratios: {result.geometric_mean_ratio:.2f}; worst: {worst.ratio:.2f} ({worst.name})"
         )
     return "\n".join(lines)
 

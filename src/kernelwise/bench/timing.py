@@ -26,11 +26,18 @@ import numpy as np
 
 
 def load_torch() -> Any:
-    """PyTorch if it can be imported, else None: the suite then times kernelwise alone."""
+    """PyTorch if it can be imported, else None: the suite then times kernelwise alone.
+
+    One small PyTorch matmul runs right after the import: until PyTorch has run a parallel
+    region, NumPy's multi-threaded OpenBLAS GEMMs in the same process can be 100-1000× slower
+    (measured with PyTorch 2.13 and NumPy 2.4's OpenBLAS 0.3.31; PyTorch issue #158005 is alike).
+    """
     try:
         import torch
     except ImportError:
         return None
+    a = torch.ones(256, 256)
+    (a @ a).sum().item()
     return torch
 
 
@@ -60,7 +67,7 @@ def blas_info() -> BlasInfo:
 
 
 @contextmanager
-def thread_limit(threads: int | None, torch: Any = None):  # noqa: ANN201  (a context manager)
+def thread_limit(threads: int | None, torch: Any = None):
     """Run NumPy's BLAS and PyTorch with the same number of threads (``None``: BLAS's own count).
 
     Yields the thread count in effect. PyTorch's previous setting is restored afterwards.
@@ -85,11 +92,21 @@ def thread_limit(threads: int | None, torch: Any = None):  # noqa: ANN201  (a co
             limiter.restore_original_limits()
 
 
-def interleaved_best(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
-    """Best wall time (seconds) of each function, the functions taking turns run after run.
+# OpenBLAS's idle threads spin for about 2^28 cycles (~0.1 s) after a GEMM before they sleep, and
+# they would take the core that PyTorch's second OpenMP thread needs (and PyTorch's spinning threads
+# NumPy's): a pause before each framework's turn lets the other framework's threads go to sleep first.
+# The first run after a pause pays for waking threads up, so each turn is a burst of runs.
+SETTLE_SECONDS = 0.2
 
-    Each is first called ``warmup`` times (caches, lazy set-up); then ``repeats`` rounds run every
-    function once, in an order that flips each round.
+
+def interleaved_best(
+    fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1, pause: float = 0.0, burst: int = 1
+) -> dict[str, float]:
+    """Best wall time (seconds) of each function, the functions taking turns.
+
+    Each is first called ``warmup`` times (caches, lazy set-up); then ``repeats`` rounds give every
+    function one turn, in an order that flips each round: sleep ``pause`` seconds (see
+    ``SETTLE_SECONDS``), then run it ``burst`` times back to back, each run timed.
     """
     names = list(fns)
     for _ in range(warmup):
@@ -98,9 +115,12 @@ def interleaved_best(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup
     best = dict.fromkeys(names, math.inf)
     for r in range(max(repeats, 1)):
         for name in names if r % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            fns[name]()
-            best[name] = min(best[name], time.perf_counter() - start)
+            if pause:
+                time.sleep(pause)
+            for _ in range(max(burst, 1)):
+                start = time.perf_counter()
+                fns[name]()
+                best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 

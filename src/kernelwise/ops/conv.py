@@ -29,6 +29,7 @@ import numpy as np
 
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor, conv_output_size, ntuple
+from .fastconv import check_method, choose_method, conv_backward, conv_forward
 from .windows import col2im, windows
 
 __all__ = [
@@ -205,7 +206,9 @@ class ConvNd(Function):
     """O = X ⋆ W + b for any number of spatial dimensions (conv1d and conv2d both use it).
 
     Inputs: X (N, C, *spatial), W (O, Cg, *k), b (O,) or None. ``padding`` holds one
-    (before, after) pair per spatial dimension.
+    (before, after) pair per spatial dimension. ``method`` picks the algorithm: "windows" is
+    the plain path below (the readable one); "matmul", "im2col", "shifted" and "winograd" are
+    the fast paths of :mod:`kernelwise.ops.fastconv`; None lets ``choose_method`` pick by shape.
     """
 
     def forward(
@@ -217,7 +220,20 @@ class ConvNd(Function):
         padding: Pairs,
         dilation: tuple[int, ...],
         groups: int,
+        method: str | None = None,
     ) -> np.ndarray:
+        if method is None:  # the fastest algorithm for these shapes (the reasons are in choose_method)
+            method = choose_method(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
+        else:
+            check_method(method, x.shape, w.shape, stride, padding, dilation, groups)
+        self.method = method
+        if method != "windows":  # a fast path of fastconv.py: the same sums, fewer copies
+            y, saved = conv_forward(method, x, w, b, stride, padding, dilation)
+            if self.requires_grad:
+                if not self.needs_input_grad[1]:
+                    saved["x"] = None  # only dL/dW reads the input
+                self.saved = saved
+            return y
         x_pad = _pad(x, padding)  # (N, C, *(spatial + 2P))
         y = _correlate(x_pad, w, stride, dilation, groups)  # (N, O, *out)
         if b is not None:
@@ -230,6 +246,8 @@ class ConvNd(Function):
         return y
 
     def backward(self, grad_out: np.ndarray) -> tuple:
+        if self.method != "windows":
+            return conv_backward(self.saved, grad_out, self.needs_input_grad)
         stride, padding, dilation, groups = self.options
         nd = len(stride)
         grad_x = grad_w = grad_b = None

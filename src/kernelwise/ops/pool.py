@@ -17,6 +17,13 @@ Ties: the winner is the first tap in row-major window order (np.argmax/argmin),
 the rule of PyTorch's CPU kernel, which only replaces its running best on a
 strictly larger value. Pooling keeps the number of channels.
 
+Max and min pooling run a faster path by default (``method="taps"``): instead of
+copying every window (K values per output) and reducing it, one pass per tap t
+updates the running extremum, y = max(y, x_t), and the winner, arg = t where x_t
+beat every earlier tap; backward adds every dL/dy onto its window's winner, one
+tap at a time (see ``_scatter_to_winners``). ``method="windows"`` is the plain
+path above, the specification the tests hold the fast one to.
+
 Example (the recitation's 2×2 pooling with stride 2):
     >>> import kernelwise as kw
     >>> x = kw.tensor([[[[4.0, 8, 3, 9], [16, 10, 0, 7], [6, 12, 13, 8], [67, 18, 3, 7]]]])
@@ -97,8 +104,94 @@ def _window_counts(
     return cols.sum(axis=tuple(range(-nd, 0)))
 
 
+def _tap_regions(
+    kernel_size: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], out_size: tuple[int, ...]
+) -> list[tuple[slice, ...]]:
+    """Where tap t of every window lies in the padded input: x_t[o] = x_pad[o·S + t·d], one slice per dimension."""
+    return [
+        tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out_size, stride, strict=True)
+        )
+        for tap in np.ndindex(*kernel_size)
+    ]
+
+
+def _extremum_by_taps(
+    xp: np.ndarray,
+    reducer: str,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out_size: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """y = max (min) over the window taps, one tap at a time, and arg = the index of the first tap reaching it.
+
+    Same values and tie rule as np.argmax over each window (the plain path); a NaN wins its window
+    (the first NaN, as np.argmax). Shape: padded (N, C, *spatial) -> y, arg (N, C, *out).
+    """
+    pick, beats = (np.maximum, np.greater) if reducer == "max" else (np.minimum, np.less)
+    taps = [xp[(Ellipsis, *region)] for region in _tap_regions(kernel_size, stride, dilation, out_size)]
+    y = np.array(taps[0], copy=True)  # running extremum, (N, C, *out)
+    spare = np.empty_like(y)
+    arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(taps) - 1))  # running winner: tap 0 so far
+    for t in range(1, len(taps)):
+        pick(y, taps[t], out=spare)  # y_t = max(y_{t-1}, x_t)
+        won = beats(spare, y)  # x_t beat every earlier tap (a tie keeps the earlier one)
+        np.maximum(arg, won * arg.dtype.type(t), out=arg)  # arg = t where x_t won (t exceeds every earlier arg)
+        y, spare = spare, y
+    if y.dtype.kind == "f":
+        nan = np.isnan(y)  # a NaN propagated into y but never "won" a comparison: point at the first NaN tap
+        if nan.any():
+            cols = windows(xp, kernel_size, stride, dilation)[
+                (Ellipsis, *(slice(o) for o in out_size), *(slice(None),) * len(out_size))
+            ]
+            arg[nan] = np.isnan(cols[nan].reshape(-1, len(taps))).argmax(axis=-1)
+    return y, arg
+
+
+def _scatter_to_winners(
+    grad_out: np.ndarray,
+    arg: np.ndarray,
+    padded_shape: tuple[int, ...],
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> np.ndarray:
+    """dL/dx_pad[o·S + t·d] += dL/dy[o] for the tap t that won window o: the adjoint of picking the winner.
+
+    Windows that do not overlap (S ≥ the dilated kernel) need no adding: one masked write per tap. Where
+    they overlap, position p = q·S + r is split by its phase r = p mod S: tap t of window o lands in phase
+    (t·d) mod S at q = o + (t·d) // S, so each tap's share is one add into a contiguous block of its phase
+    array, and each phase is written once into its strided grid of the padded input.
+    """
+    nd = len(kernel_size)
+    out_size = grad_out.shape[-nd:]
+    grad = np.zeros(padded_shape, dtype=grad_out.dtype)
+    taps = list(np.ndindex(*kernel_size))
+    if all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel_size)):
+        for t, region in enumerate(_tap_regions(kernel_size, stride, dilation, out_size)):
+            np.multiply(grad_out, arg == t, out=grad[(Ellipsis, *region)])  # dL/dy where tap t won, 0 elsewhere
+        return grad
+    phase_shape = (*padded_shape[:-nd], *(-(-n // s) for n, s in zip(padded_shape[-nd:], stride)))
+    phases: dict[tuple[int, ...], np.ndarray] = {}
+    for t, tap in enumerate(taps):
+        phase = tuple(i * d % s for i, d, s in zip(tap, dilation, stride))
+        block = tuple(slice(i * d // s, i * d // s + o) for i, d, s, o in zip(tap, dilation, stride, out_size))
+        if phase not in phases:
+            phases[phase] = np.zeros(phase_shape, dtype=grad_out.dtype)
+        phases[phase][(Ellipsis, *block)] += grad_out * (arg == t)  # dL/dy where tap t won, at o + (t·d) // S
+    for phase, values in phases.items():
+        target = grad[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride)))]  # p = q·S + r
+        target[...] = values[(Ellipsis, *(slice(n) for n in target.shape[-nd:]))]
+    return grad
+
+
 class WindowPool(Function):
-    """y[o] = reduce over the window of o of x (max, min or mean), N-d; see the module docstring."""
+    """y[o] = reduce over the window of o of x (max, min or mean), N-d; see the module docstring.
+
+    ``method``: "taps" (max and min: one pass per window tap, the default) or "windows" (the plain
+    path: copy the windows, reduce with argmax/argmin); mean pooling always sums the window view.
+    """
 
     def forward(
         self,
@@ -111,7 +204,10 @@ class WindowPool(Function):
         reducer: str,
         count_include_pad: bool = True,
         divisor_override: int | None = None,
+        method: str = "taps",
     ) -> np.ndarray:
+        if method not in ("taps", "windows"):
+            raise ValueError(f"method={method!r}: expected 'taps' or 'windows'")
         nd = len(kernel_size)
         spatial = x.shape[-nd:]
         # pad P on the left; on the right P, or more where ceil_mode's last window needs it:
@@ -121,7 +217,11 @@ class WindowPool(Function):
             for n, k, s, p, d, o in zip(spatial, kernel_size, stride, padding, dilation, out_size, strict=True)
         ]
         widths = [(0, 0)] * (x.ndim - nd) + list(zip(padding, right, strict=True))
-        xp = np.pad(x, widths, constant_values=_pad_value(reducer, x.dtype)) if any(map(any, widths)) else x
+        if any(map(any, widths)):  # np.full and one assignment: np.pad's Python overhead is larger than the copy
+            xp = np.full([n + lo + hi for n, (lo, hi) in zip(x.shape, widths)], _pad_value(reducer, x.dtype), x.dtype)
+            xp[tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths))] = x
+        else:
+            xp = x
         keep = (Ellipsis, *(slice(o) for o in out_size), *(slice(None),) * nd)
         cols = windows(xp, kernel_size, stride, dilation)[keep]  # (N, C, *out, *kernel), a view
         taps = tuple(range(-nd, 0))
@@ -133,6 +233,9 @@ class WindowPool(Function):
                 divisor = _window_counts(spatial, kernel_size, stride, padding, out_size, count_include_pad, x.dtype)
             y = cols.sum(axis=taps) / divisor  # y = Σ_window x / divisor
             arg = None
+        elif method == "taps":
+            y, arg = _extremum_by_taps(xp, reducer, kernel_size, stride, dilation, out_size)  # y = max over taps
+            divisor = None
         else:
             flat = cols.reshape((*cols.shape[:-nd], math.prod(kernel_size)))  # (N, C, *out, K)
             arg = _ARG[reducer](flat, axis=-1)  # (N, C, *out): index of the winning tap
@@ -141,7 +244,7 @@ class WindowPool(Function):
         if self.requires_grad:
             self.kernel_size, self.stride, self.dilation = kernel_size, stride, dilation
             self.padded_shape, self.x_shape, self.padding = xp.shape, x.shape, padding
-            self.arg, self.divisor = arg, divisor
+            self.arg, self.divisor, self.method = arg, divisor, method
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
@@ -149,6 +252,12 @@ class WindowPool(Function):
         if self.arg is None:
             g = grad_out / self.divisor  # dL/dx_i = dL/dy / divisor, the same for every tap i of the window
             cols = np.broadcast_to(g[(Ellipsis, *(None,) * nd)], g.shape + self.kernel_size)  # (N, C, *out, *kernel)
+        elif self.method == "taps":
+            grad_xp = _scatter_to_winners(
+                grad_out, self.arg, self.padded_shape, self.kernel_size, self.stride, self.dilation
+            )
+            crop = tuple(slice(p, p + n) for p, n in zip(self.padding, self.x_shape[-nd:], strict=True))
+            return grad_xp[(Ellipsis, *crop)]  # dL/dx = dL/dy at each window's winner, the padding's share dropped
         else:
             flat = np.zeros((*grad_out.shape, math.prod(self.kernel_size)), dtype=grad_out.dtype)  # (N, C, *out, K)
             np.put_along_axis(flat, self.arg[..., None], grad_out[..., None], axis=-1)  # dL/dy to the winner only

@@ -1,0 +1,117 @@
+"""The benchmark suite runs (once, on tiny sizes): with PyTorch, without it, and from the command line.
+
+These are not timed tests: the times of tiny cases mean nothing. What is checked is that every case
+runs in both frameworks, that both compute the same numbers, and that the tables come out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+
+import numpy as np
+import pytest
+
+from kernelwise.bench import CONV_CASES, POOL_CASES, add_bench_parser, run_conv_suite, run_train_suite
+from kernelwise.bench.cli import main as bench_main
+from kernelwise.bench.timing import geometric_mean, interleaved_best
+from kernelwise.bench.train import _measure_memory
+
+
+def test_conv_suite_tiny_without_torch_prints_kernelwise_only() -> None:
+    out = io.StringIO()
+    result = run_conv_suite(tiny=True, repeats=1, threads=1, torch=False, file=out)
+    assert len(result.cases) == len(CONV_CASES) + len(POOL_CASES)
+    assert all(c.kw_seconds > 0 and math.isnan(c.ratio) for c in result.cases)
+    text = out.getvalue()
+    assert "PyTorch not installed" in text and "PyTorch ms" not in text
+    assert "geometric mean" not in text
+    assert result.peak_gflops > 0
+
+
+def test_conv_suite_tiny_with_torch_agrees_with_torch() -> None:
+    pytest.importorskip("torch")
+    out = io.StringIO()
+    result = run_conv_suite(tiny=True, repeats=1, torch=True, threads=1, file=out)
+    assert all(c.torch_seconds > 0 and math.isfinite(c.ratio) for c in result.cases)
+    # output and every gradient within float32 rounding of PyTorch's, relative to each array's scale
+    assert max(c.error for c in result.cases) < 1e-4
+    text = out.getvalue()
+    assert "| ratio" in text and "geometric mean of the ratios" in text
+    assert "1 threads for NumPy's BLAS and for PyTorch" in text
+
+
+def test_conv_suite_methods_name_the_dispatched_paths() -> None:
+    result = run_conv_suite(tiny=True, repeats=1, threads=1, torch=False, file=None)
+    conv = ["im2col", "im2col", "winograd", "winograd", "im2col", "winograd", "matmul", "im2col"]
+    assert [c.method for c in result.cases] == [*conv, "taps", "taps"]
+
+
+def test_conv_suite_selects_cases_by_name() -> None:
+    result = run_conv_suite(tiny=True, repeats=1, threads=1, torch=False, cases="conv1d", file=None)
+    assert [c.name.split()[0] for c in result.cases] == ["conv1d"]
+
+
+def test_error_conv_suite_unknown_case() -> None:
+    with pytest.raises(ValueError, match="matches no case"):
+        run_conv_suite(tiny=True, torch=False, cases="conv7d", file=None)
+
+
+def test_train_suite_tiny_with_and_without_torch() -> None:
+    out = io.StringIO()
+    result = run_train_suite(tiny=True, threads=1, torch=None, memory=False, file=out)
+    assert [c.items for c in result.cases] == [128, 20]
+    assert all(c.kw_seconds > 0 for c in result.cases)
+    assert "LeNet-5" in out.getvalue() and "MNIST-1D" in out.getvalue()
+    alone = run_train_suite(tiny=True, threads=1, torch=False, memory=False, file=None)
+    assert all(math.isnan(c.ratio) for c in alone.cases)
+
+
+def test_memory_run_of_kernelwise_reports_its_peak() -> None:
+    memory = _measure_memory("kernelwise", "mnist1d", None, True, 1)
+    assert 10 < memory["imports_mb"] <= memory["peak_mb"] < 2000
+
+
+def test_bench_command_line_runs_a_tiny_conv_case(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        bench_main(["conv", "--tiny", "--no-torch", "--threads", "1", "--repeats", "1", "--cases", "max_pool2d 2, 6"])
+        == 0
+    )
+    assert "max_pool2d 2, 6, 8×8, 2×2/2 p0" in capsys.readouterr().out
+
+
+def test_add_bench_parser_hooks_into_a_command_line() -> None:
+    parser = argparse.ArgumentParser(prog="kernelwise")
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "train", "--tiny", "--steps", "5", "--no-memory"])
+    assert (args.suite, args.tiny, args.steps, args.no_memory) == ("train", True, 5, True)
+    assert callable(args.run)
+
+
+def test_error_bench_command_line_repeats_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["conv", "--repeats", "0", "--no-torch"])
+    assert exit_info.value.code == 1
+    assert "--repeats: must be a positive integer" in capsys.readouterr().err
+
+
+def test_interleaved_best_keeps_the_fastest_run() -> None:
+    calls = []
+    times = iter([0.0, 0.02, 0.0, 0.0])
+
+    def slow_then_fast() -> None:
+        import time
+
+        calls.append(1)
+        time.sleep(next(times))
+
+    best = interleaved_best({"f": slow_then_fast}, repeats=3, warmup=1)
+    assert len(calls) == 4 and best["f"] < 0.015
+
+
+def test_geometric_mean_of_ratios() -> None:
+    assert geometric_mean([2.0, 0.5, 1.0]) == pytest.approx(1.0)
+    assert geometric_mean([1.0, 4.0]) == pytest.approx(2.0)
+    assert math.isnan(geometric_mean([float("nan")]))
+    assert np.isfinite(geometric_mean([1e-3, 1e3]))

@@ -1,0 +1,389 @@
+"""The fast paths of convolution (ops/fastconv.py) and max/min pooling (ops/pool.py), against the references.
+
+Every conv path is forced by name through ``ConvNd.apply(..., method=...)``, so each is tested on its own,
+whatever the dispatcher would pick. Tolerances: float64 1e-10 (relative and absolute: the paths only
+reorder the sums); float32 rtol 1e-4 and atol 1e-5 times the largest magnitude of the expected array,
+1e-4 times for Winograd, whose own error bound is tested separately against float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import kernelwise as kw
+from kernelwise.ops import fastconv
+from kernelwise.ops import pool as P
+from kernelwise.ops.conv import ConvNd
+from kernelwise.ops.reference import conv_backward_reference, conv_reference
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+FAST = ("matmul", "im2col", "shifted", "winograd")
+
+
+def _pairs(padding: Any, nd: int) -> tuple[tuple[int, int], ...]:
+    items = padding if isinstance(padding, tuple) else (padding,) * nd
+    return tuple(p if isinstance(p, tuple) else (p, p) for p in items)
+
+
+def run(method: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g_seed: int = 1, **options: Any) -> list:
+    """Output and (dL/dX, dL/dW, dL/db) of ConvNd by ``method`` for a random dL/dO."""
+    nd = w.ndim - 2
+    stride = options.get("stride", (1,) * nd)
+    padding = _pairs(options.get("padding", 0), nd)
+    dilation = options.get("dilation", (1,) * nd)
+    tensors = [None if a is None else kw.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = ConvNd.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=1, method=method)
+    g = np.random.default_rng(g_seed).standard_normal(y.shape).astype(x.dtype)
+    y.backward(g)
+    return [y.data, g] + [None if t is None else t.grad.data for t in tensors]
+
+
+def torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: np.ndarray, **options: Any) -> list:
+    """The same with torch (padding as pairs goes through F.pad first)."""
+    nd = w.ndim - 2
+    pairs = _pairs(options.get("padding", 0), nd)
+    flat = [p for lo_hi in reversed(pairs) for p in lo_hi]  # F.pad wants the last dimension first
+    tensors = [None if a is None else torch.from_numpy(a.copy()).requires_grad_(True) for a in (x, w, b)]
+    conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}[nd]
+    stride, dilation = options.get("stride", 1), options.get("dilation", 1)
+    y = conv(torch.nn.functional.pad(tensors[0], flat), tensors[1], tensors[2], stride=stride, dilation=dilation)
+    y.backward(torch.from_numpy(g))
+    return [y.detach().numpy()] + [None if t is None else t.grad.numpy() for t in tensors]
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: Any, what: str, atol32: float = 1e-5) -> None:
+    assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype} (no silent upcast)"
+    assert actual.shape == expected.shape, what
+    if dtype == np.float64:
+        np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-10, err_msg=what)
+    else:
+        scale = max(1.0, float(np.abs(expected).max(initial=0)))
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=atol32 * scale, err_msg=what)
+
+
+def arrays(seed: int, xs: tuple, ws: tuple, dtype: Any, bias: bool = True) -> tuple:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
+    return x, w, b
+
+
+# (method, input shape, weight shape, options): shapes each method can take, with the awkward cases
+CASES = [
+    ("matmul", (2, 3, 4, 5), (4, 3, 1, 1), {}),
+    ("matmul", (3, 5, 7), (2, 5, 1), {}),
+    ("matmul", (1, 2, 3, 2, 2), (3, 2, 1, 1, 1), {}),
+    ("im2col", (2, 3, 7, 6), (4, 3, 3, 2), {"padding": 1}),
+    ("im2col", (2, 1, 9, 9), (3, 1, 5, 5), {"padding": 2}),
+    ("im2col", (2, 3, 9, 8), (2, 3, 3, 3), {"stride": (2, 3), "padding": (1, 0), "dilation": (1, 2)}),
+    ("im2col", (3, 4, 11), (5, 4, 3), {"stride": (2,), "padding": 1}),
+    ("im2col", (2, 2, 7), (3, 2, 2), {"padding": ((1, 0),), "dilation": (3,)}),
+    ("im2col", (1, 2, 4, 5, 4), (2, 2, 2, 3, 2), {"stride": (1, 2, 1), "padding": 1}),
+    ("im2col", (2, 3, 8, 8), (4, 3, 1, 1), {"stride": (2, 2)}),
+    ("shifted", (2, 3, 6, 7), (4, 3, 3, 3), {"padding": 1}),
+    ("shifted", (2, 2, 5, 6), (3, 2, 2, 3), {}),
+    ("shifted", (1, 3, 6, 5), (2, 3, 3, 2), {"padding": ((0, 1), (2, 0))}),
+    ("shifted", (3, 2, 4, 4), (2, 2, 4, 4), {"padding": ((1, 2), (2, 1))}),
+    ("shifted", (2, 4, 5, 5), (3, 4, 1, 1), {"padding": 1}),
+    ("shifted", (1, 2, 3, 8), (2, 2, 3, 1), {}),
+    ("shifted", (2, 16, 4, 4), (8, 16, 3, 3), {"padding": 1}),
+    ("winograd", (2, 3, 7, 9), (4, 3, 3, 3), {"padding": 1}),
+    ("winograd", (1, 2, 5, 6), (3, 2, 3, 3), {}),
+    ("winograd", (2, 2, 9, 4), (2, 2, 3, 3), {"padding": 2}),
+    ("winograd", (2, 1, 1, 4), (3, 1, 3, 3), {"padding": ((0, 2), (2, 2))}),
+    ("winograd", (1, 3, 6, 5), (2, 3, 3, 3), {"padding": ((2, 0), (0, 1))}),
+    ("winograd", (1, 16, 5, 4), (16, 16, 3, 3), {"padding": 1}),
+]
+IDS = [f"{m}-{'x'.join(map(str, xs))}-{'x'.join(map(str, ws))}" for m, xs, ws, _ in CASES]
+
+
+@pytest.mark.parametrize(("method", "xs", "ws", "options"), CASES, ids=IDS)
+def test_fast_path_matches_the_loop_reference_in_float64(method: str, xs: tuple, ws: tuple, options: dict) -> None:
+    x, w, b = arrays(0, xs, ws, np.float64)
+    y, g, grad_x, grad_w, grad_b = run(method, x, w, b, **options)
+    ref_options = {k: v for k, v in options.items() if k != "padding"} | {
+        "padding": _pairs(options.get("padding", 0), x.ndim - 2)
+    }
+    assert_close(y, conv_reference(x, w, b, **ref_options), np.float64, "output")
+    ref_x, ref_w, ref_b = conv_backward_reference(x, w, g, **ref_options)
+    assert_close(grad_x, ref_x, np.float64, "dL/dX")
+    assert_close(grad_w, ref_w, np.float64, "dL/dW")
+    assert_close(grad_b, ref_b, np.float64, "dL/db")
+
+
+@pytest.mark.parametrize(("method", "xs", "ws", "options"), CASES, ids=IDS)
+def test_fast_path_matches_torch_in_float32(method: str, xs: tuple, ws: tuple, options: dict) -> None:
+    x, w, b = arrays(1, xs, ws, np.float32)
+    y, g, grad_x, grad_w, grad_b = run(method, x, w, b, **options)
+    expected = torch_conv(x, w, b, g, **options)
+    atol32 = 1e-4 if method == "winograd" else 1e-5
+    for name, actual, want in zip(("output", "dL/dX", "dL/dW", "dL/db"), (y, grad_x, grad_w, grad_b), expected):
+        assert_close(actual, want, np.float32, name, atol32)
+
+
+@pytest.mark.parametrize("method", FAST)
+def test_fast_path_passes_gradcheck(method: str) -> None:
+    shapes = {
+        "matmul": ((2, 3, 3, 2), (2, 3, 1, 1)),
+        "im2col": ((2, 2, 5, 4), (3, 2, 3, 2)),
+        "shifted": ((2, 2, 4, 5), (3, 2, 3, 3)),
+        "winograd": ((2, 2, 5, 6), (3, 2, 3, 3)),
+    }
+    xs, ws = shapes[method]
+    stride = (2, 1) if method == "im2col" else (1, 1)
+    padding = ((0, 0), (0, 0)) if method == "matmul" else ((1, 0), (1, 1))
+    x, w, b = (kw.Tensor(a, requires_grad=True) for a in arrays(3, xs, ws, np.float64))
+
+    def conv(x: kw.Tensor, w: kw.Tensor, b: kw.Tensor) -> kw.Tensor:
+        return ConvNd.apply(x, w, b, stride=stride, padding=padding, dilation=(1, 1), groups=1, method=method)
+
+    assert kw.gradcheck(conv, [x, w, b])
+
+
+@pytest.mark.parametrize("method", FAST)
+def test_fast_path_without_bias_and_with_only_some_gradients(method: str) -> None:
+    xs, ws = ((2, 3, 5, 5), (2, 3, 1, 1)) if method == "matmul" else ((2, 3, 5, 5), (2, 3, 3, 3))
+    x, w, _ = arrays(4, xs, ws, np.float64)
+    expected_x, expected_w, _ = conv_backward_reference(
+        x, w, np.ones((2, 2, *((5, 5) if method == "matmul" else (3, 3))))
+    )
+    for wants in ((True, False), (False, True)):
+        xt, wt = kw.Tensor(x, requires_grad=wants[0]), kw.Tensor(w, requires_grad=wants[1])
+        y = ConvNd.apply(xt, wt, None, stride=(1, 1), padding=((0, 0),) * 2, dilation=(1, 1), groups=1, method=method)
+        y.sum().backward()
+        assert (xt.grad is not None) == wants[0] and (wt.grad is not None) == wants[1]
+        if wants[0]:
+            assert_close(xt.grad.data, expected_x, np.float64, "dL/dX")
+        else:
+            assert_close(wt.grad.data, expected_w, np.float64, "dL/dW")
+
+
+def test_fast_paths_take_non_contiguous_inputs() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 6, 3, 2)).astype(np.float32).transpose(3, 2, 0, 1)  # (2, 3, 6, 6), transposed
+    w = rng.standard_normal((3, 3, 4, 16)).astype(np.float32).transpose(3, 2, 1, 0)[:, :, ::-1]  # (16, 4, 3, 3)
+    x, w = x[:, :, :, :], w[:4, :3]  # (2, 3, 6, 6) and (4, 3, 3, 3), neither contiguous
+    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+    for method in ("im2col", "shifted", "winograd"):
+        y, g, grad_x, grad_w, _ = run(method, x, w, None, padding=1)
+        expected = torch_conv(np.ascontiguousarray(x), np.ascontiguousarray(w), None, g, padding=1)
+        for name, actual, want in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), expected):
+            assert_close(actual, want, np.float32, f"{method} {name}", 1e-4)
+
+
+# --------------------------------------------------------------------------- Winograd's float32 error
+# F(4×4, 3×3) computes the same sums through transforms whose entries reach 8 and 1/24, so its rounding
+# error exceeds the direct sum's. Bound, elementwise: |Winograd_f32 - exact| ≤ c·eps·(|X| ⋆ |W|), the
+# correlation of the absolute values (and likewise for dL/dX and dL/dW with |dL/dO|). Measured worst c
+# over random shapes, paddings, scales and offsets: 170 (output), 81 (dL/dX), 22 (dL/dW); with 64-256
+# channels 13-23. The direct paths stay under 2. The test holds Winograd to c = 500.
+WINOGRAD_C = 500
+
+
+def _exact_and_bound(x: np.ndarray, w: np.ndarray, g: np.ndarray, padding: tuple) -> tuple[list, list]:
+    """float64 conv, dL/dX, dL/dW by the plain path, and the same of |X|, |W|, |dL/dO| (the error scale)."""
+
+    def conv(x: np.ndarray, w: np.ndarray, g: np.ndarray) -> list:
+        xt, wt = (
+            kw.Tensor(x.astype(np.float64), requires_grad=True),
+            kw.Tensor(w.astype(np.float64), requires_grad=True),
+        )
+        y = ConvNd.apply(xt, wt, None, stride=(1, 1), padding=padding, dilation=(1, 1), groups=1, method="windows")
+        y.backward(g.astype(np.float64))
+        return [y.data, xt.grad.data, wt.grad.data]
+
+    return conv(x, w, g), conv(np.abs(x), np.abs(w), np.abs(g))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_winograd_float32_error_stays_within_its_bound(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    N, C, O = (int(v) for v in rng.integers(1, 24, size=3))
+    H, W = (int(v) for v in rng.integers(3, 14, size=2))
+    padding = tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3))) for _ in range(2))
+    scale = 10.0 ** rng.uniform(-3, 3)
+    x = (scale * (rng.standard_normal((N, C, H, W)) + rng.uniform(-1, 1))).astype(np.float32)  # with an offset
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    y, saved = fastconv.conv_forward("winograd", x, w, None, (1, 1), padding, (1, 1))
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    grad_x, grad_w, _ = fastconv.conv_backward(saved, g, (True, True, False))
+    exact, bound = _exact_and_bound(x, w, g, padding)
+    eps = np.finfo(np.float32).eps
+    for name, actual, want, b in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), exact, bound):
+        assert actual.dtype == np.float32
+        assert np.all(np.abs(actual - want) <= WINOGRAD_C * eps * b), f"{name}: Winograd error above its bound"
+
+
+def test_winograd_error_bound_is_not_vacuous() -> None:
+    """The bound catches a real error: a Winograd output off by 1e-3 of |X| ⋆ |W| in one place fails it."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 4, 8, 8)).astype(np.float32), rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    y, _ = fastconv.conv_forward("winograd", x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    exact, bound = _exact_and_bound(x, w, np.ones_like(y), ((1, 1), (1, 1)))
+    eps = np.finfo(np.float32).eps
+    assert np.all(np.abs(y - exact[0]) <= WINOGRAD_C * eps * bound[0])
+    y[0, 1, 3, 4] += 1e-3 * bound[0][0, 1, 3, 4]
+    assert not np.all(np.abs(y - exact[0]) <= WINOGRAD_C * eps * bound[0])
+
+
+# --------------------------------------------------------------------------- the dispatcher
+def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int = 1, dtype: Any = np.float32) -> str:
+    nd = len(ws) - 2
+    return fastconv.choose_method(xs, ws, (stride,) * nd, ((padding, padding),) * nd, (1,) * nd, groups, dtype)
+
+
+@pytest.mark.parametrize(
+    ("xs", "ws", "stride", "padding", "expected"),
+    [
+        ((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, "im2col"),  # LeNet conv1: 1 channel, im2col's K = 25 wins
+        ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, "im2col"),  # LeNet conv2: 6 channels
+        ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "winograd"),
+        ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
+        ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),  # stride 2
+        ((8, 256, 14, 14), (256, 256, 3, 3), 1, 1, "winograd"),
+        ((8, 64, 28, 28), (64, 64, 5, 5), 1, 2, "shifted"),  # not 3×3
+        ((8, 64, 28, 28), (8, 64, 3, 3), 1, 1, "shifted"),  # 3×3 with few output channels
+        ((8, 64, 28, 28), (64, 64, 3, 3), 1, 3, "shifted"),  # padding 3 > 2
+        ((8, 128, 28, 28), (256, 128, 1, 1), 1, 0, "matmul"),
+        ((100, 25, 19), (25, 25, 3), 2, 1, "im2col"),  # 1-d
+    ],
+)
+def test_dispatcher_picks_the_intended_method(xs: tuple, ws: tuple, stride: int, padding: int, expected: str) -> None:
+    assert _choose(xs, ws, stride, padding) == expected
+
+
+def test_dispatcher_keeps_grouped_and_float64_convolutions_on_the_plain_path() -> None:
+    assert _choose((2, 4, 8, 8), (4, 2, 3, 3), groups=2) == "windows"
+    assert _choose((2, 32, 8, 8), (32, 32, 3, 3), padding=1, dtype=np.float64) == "windows"
+
+
+def test_conv2d_uses_the_dispatched_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kw.nn.functional.conv2d goes through choose_method: a path that would return garbage is noticed."""
+    calls = []
+    original = fastconv.conv_forward
+
+    def spy(method: str, *args: Any) -> Any:
+        calls.append(method)
+        return original(method, *args)
+
+    monkeypatch.setattr("kernelwise.ops.conv.conv_forward", spy)
+    x = kw.Tensor(np.ones((1, 16, 4, 4), dtype=np.float32))
+    kw.nn.functional.conv2d(x, kw.Tensor(np.ones((2, 16, 3, 3), dtype=np.float32)), padding=1)
+    assert calls == ["shifted"]
+
+
+@pytest.mark.parametrize(
+    ("method", "xs", "ws", "stride", "groups", "match"),
+    [
+        ("fft", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1, "expected one of"),
+        ("im2col", (1, 2, 4, 4), (2, 1, 3, 3), 1, 2, "needs groups=1"),
+        ("matmul", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1, "needs a 1×1 kernel"),
+        ("shifted", (1, 2, 4, 4), (2, 2, 3, 3), 2, 1, "stride 1"),
+        ("shifted", (1, 2, 4), (2, 2, 3), 1, 1, "2-d convolution"),
+        ("winograd", (1, 2, 6, 6), (2, 2, 5, 5), 1, 1, "needs a 3×3 kernel"),
+        ("winograd", (1, 2, 6, 6), (2, 2, 3, 3), 2, 1, "stride 1"),
+    ],
+)
+def test_error_method_that_cannot_compute_the_convolution(method, xs, ws, stride, groups, match) -> None:
+    x, w = kw.Tensor(np.ones(xs, np.float32)), kw.Tensor(np.ones(ws, np.float32))
+    nd = len(ws) - 2
+    with pytest.raises(ValueError, match=match):
+        ConvNd.apply(
+            x, w, None, stride=(stride,) * nd, padding=((0, 0),) * nd, dilation=(1,) * nd, groups=groups, method=method
+        )
+
+
+def test_error_winograd_padding_above_two() -> None:
+    x, w = kw.Tensor(np.ones((1, 2, 4, 4), np.float32)), kw.Tensor(np.ones((2, 2, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="padding of at most 2"):
+        ConvNd.apply(x, w, None, stride=(1, 1), padding=((3, 3), (0, 0)), dilation=(1, 1), groups=1, method="winograd")
+
+
+# --------------------------------------------------------------------------- max/min pooling: taps vs windows
+POOLS = [  # kernel, stride, padding, dilation, ceil_mode
+    ((2, 2), (2, 2), (0, 0), (1, 1), False),
+    ((3, 3), (2, 2), (1, 1), (1, 1), False),
+    ((3, 2), (1, 2), (1, 0), (2, 1), True),
+    ((2, 3), (3, 1), (0, 1), (1, 1), True),
+]
+
+
+def _pool(x: np.ndarray, reducer: str, method: str, options: tuple, g_seed: int = 0) -> tuple:
+    kernel, stride, padding, dilation, ceil = options
+    out = tuple(P.pool_output_size(*a, ceil) for a in zip(x.shape[-2:], kernel, stride, padding, dilation))
+    xt = kw.Tensor(x, requires_grad=x.dtype.kind == "f")
+    y = P.WindowPool.apply(
+        xt,
+        kernel_size=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        out_size=out,
+        reducer=reducer,
+        method=method,
+    )
+    if x.dtype.kind != "f":
+        return y.data, None
+    y.backward(np.random.default_rng(g_seed).standard_normal(y.shape).astype(x.dtype))
+    return y.data, xt.grad.data
+
+
+@pytest.mark.parametrize("options", POOLS)
+@pytest.mark.parametrize("reducer", ["max", "min"])
+def test_pool_taps_path_equals_the_windows_path_with_ties(options: tuple, reducer: str) -> None:
+    """Many ties (values 0..2): the winner, hence where the gradient goes, must be the same tap."""
+    x = np.random.default_rng(1).integers(0, 3, size=(2, 3, 9, 8)).astype(np.float32)
+    y_taps, grad_taps = _pool(x, reducer, "taps", options)
+    y_windows, grad_windows = _pool(x, reducer, "windows", options)
+    np.testing.assert_array_equal(y_taps, y_windows)
+    np.testing.assert_allclose(grad_taps, grad_windows, rtol=1e-6, atol=1e-6)  # float64 vs float32 sums of ≤ 6 terms
+
+
+@pytest.mark.parametrize("options", POOLS[:2])
+def test_pool_taps_path_propagates_nan_like_the_windows_path(options: tuple) -> None:
+    x = np.random.default_rng(2).standard_normal((1, 2, 8, 8))
+    x[0, 0, 1, 1] = x[0, 1, 4, 5] = x[0, 1, 4, 4] = np.nan
+    for reducer in ("max", "min"):
+        y_taps, grad_taps = _pool(x, reducer, "taps", options)
+        y_windows, grad_windows = _pool(x, reducer, "windows", options)
+        np.testing.assert_array_equal(y_taps, y_windows)  # NaN where a window holds one: NaN == NaN here
+        np.testing.assert_allclose(grad_taps, grad_windows, rtol=1e-12, atol=1e-15)  # overlapping windows add
+
+
+def test_pool_taps_path_on_integers_and_float64() -> None:
+    x = np.random.default_rng(3).integers(-50, 50, size=(2, 2, 7, 7))
+    for dtype in (np.int32, np.int64, np.float64):
+        y_taps, _ = _pool(x.astype(dtype), "max", "taps", POOLS[1])
+        y_windows, _ = _pool(x.astype(dtype), "max", "windows", POOLS[1])
+        assert y_taps.dtype == dtype
+        np.testing.assert_array_equal(y_taps, y_windows)
+
+
+def test_pool_taps_path_matches_torch_in_float32() -> None:
+    x = np.random.default_rng(4).permutation(8 * 3 * 12 * 12).reshape(8, 3, 12, 12).astype(np.float32) / 7
+    for kernel, stride, padding in ((2, 2, 0), (3, 2, 1)):
+        xt, tt = kw.Tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_(True)
+        y, ty = (
+            kw.nn.functional.max_pool2d(xt, kernel, stride, padding),
+            torch.nn.functional.max_pool2d(tt, kernel, stride, padding),
+        )
+        np.testing.assert_array_equal(y.data, ty.detach().numpy())
+        g = np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)
+        y.backward(g)
+        ty.backward(torch.from_numpy(g))
+        assert xt.grad.dtype == np.float32
+        np.testing.assert_allclose(xt.grad.data, tt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_error_pool_unknown_method() -> None:
+    with pytest.raises(ValueError, match="method='argmax'"):
+        P.WindowPool.apply(
+            kw.ones(1, 1, 4, 4), kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), out_size=(2, 2),
+            reducer="max", method="argmax",
+        )  # fmt: skip
