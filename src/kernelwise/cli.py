@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .explain.cli import add_explain_parser
 
     add_explain_parser(sub)
+
+    from .bench import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
