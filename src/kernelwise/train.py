@@ -77,7 +77,8 @@ def fit(
             correct += int((logits.data.argmax(axis=1) == y.data).sum())
             steps += 1
             if progress:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - start):.0f}")
+                rate = seen / (time.perf_counter() - start)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False)  # redrawn at its own pace
             if max_steps is not None and steps >= max_steps:
                 break
         seconds = time.perf_counter() - start
