@@ -78,7 +78,8 @@ def fit(
             steps += 1
             if progress:
                 rate = seen / (time.perf_counter() - start)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False)  # redrawn at its own pace
+                # refresh=False: the bar redraws at its own pace, not once per batch
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False)
             if max_steps is not None and steps >= max_steps:
                 break
         seconds = time.perf_counter() - start
