@@ -123,62 +123,51 @@ def _arrays(case: ConvCase | PoolCase, rng: np.random.Generator) -> dict[str, np
     }
 
 
-def _kernelwise_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray]) -> tuple[Callable[[], Any], Callable]:
-    """A function running one forward + backward in kernelwise, and one returning (output, *gradients).
+def _step(
+    case: ConvCase | PoolCase, inputs: dict[str, Any], grad: Any, F: Any, to_numpy: Callable[[Any], np.ndarray]
+) -> tuple[Callable[[], Any], Callable]:
+    """A function running one forward + backward, and one returning (output, *gradients) as arrays.
 
-    The second leaves the ReLU out: at its kink, a rounding-level difference of an output near 0 decides
-    whether a whole dL/dY value passes, which would say nothing about the convolution's accuracy.
+    The same code drives both frameworks: ``F`` is kernelwise's or PyTorch's functional module.
+    The second function leaves the ReLU out: at its kink, a rounding-level difference of an output
+    near 0 decides whether a whole dL/dY value passes, which would say nothing about the
+    convolution's accuracy.
     """
+    state: dict[str, Any] = {}
+
+    def step(relu: bool = True) -> None:
+        for t in inputs.values():
+            t.grad = None
+        if isinstance(case, PoolCase):
+            y = F.max_pool2d(inputs["x"], case.kernel, case.stride, case.padding)
+        else:
+            conv = F.conv1d if len(case.size) == 1 else F.conv2d
+            y = conv(inputs["x"], inputs["w"], inputs["b"], case.stride, case.padding)
+            y = F.relu(y) if relu else y
+        y.backward(grad)
+        state["y"] = y
+
+    def results() -> list[np.ndarray]:
+        step(relu=False)
+        return [to_numpy(state["y"])] + [to_numpy(t.grad) for t in inputs.values()]
+
+    return step, results
+
+
+def _kernelwise_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray]) -> tuple[Callable[[], Any], Callable]:
+    """:func:`_step` in kernelwise."""
     import kernelwise as kw
     import kernelwise.nn.functional as F
 
     inputs = {k: kw.Tensor(v, requires_grad=True) for k, v in arrays.items() if k != "grad"}
-    grad = arrays["grad"]
-    state: dict[str, Any] = {}
-
-    def step(relu: bool = True) -> None:
-        for t in inputs.values():
-            t.grad = None
-        if isinstance(case, PoolCase):
-            y = F.max_pool2d(inputs["x"], case.kernel, case.stride, case.padding)
-        else:
-            conv = F.conv1d if len(case.size) == 1 else F.conv2d
-            y = conv(inputs["x"], inputs["w"], inputs["b"], case.stride, case.padding)
-            y = F.relu(y) if relu else y
-        y.backward(grad)
-        state["y"] = y
-
-    def results() -> list[np.ndarray]:
-        step(relu=False)
-        return [state["y"].data] + [t.grad.data for t in inputs.values()]
-
-    return step, results
+    return _step(case, inputs, arrays["grad"], F, lambda t: t.data)
 
 
 def _torch_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray], torch: Any) -> tuple[Callable, Callable]:
-    """The same in PyTorch."""
-    F = torch.nn.functional
+    """:func:`_step` in PyTorch."""
     inputs = {k: torch.from_numpy(v.copy()).requires_grad_(True) for k, v in arrays.items() if k != "grad"}
     grad = torch.from_numpy(arrays["grad"])
-    state: dict[str, Any] = {}
-
-    def step(relu: bool = True) -> None:
-        for t in inputs.values():
-            t.grad = None
-        if isinstance(case, PoolCase):
-            y = F.max_pool2d(inputs["x"], case.kernel, case.stride, case.padding)
-        else:
-            conv = F.conv1d if len(case.size) == 1 else F.conv2d
-            y = conv(inputs["x"], inputs["w"], inputs["b"], case.stride, case.padding)
-            y = F.relu(y) if relu else y
-        y.backward(grad)
-        state["y"] = y
-
-    def results() -> list[np.ndarray]:
-        step(relu=False)
-        return [state["y"].detach().numpy()] + [t.grad.numpy() for t in inputs.values()]
-
-    return step, results
+    return _step(case, inputs, grad, torch.nn.functional, lambda t: t.detach().numpy())
 
 
 def _max_relative_difference(ours: list[np.ndarray], theirs: list[np.ndarray]) -> float:
