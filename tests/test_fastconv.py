@@ -22,7 +22,7 @@ from kernelwise.ops.reference import conv_backward_reference, conv_reference
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-FAST = ("matmul", "im2col", "shifted", "winograd")
+FAST = ("matmul", "im2col", "chwn", "shifted", "winograd")
 
 
 def _pairs(padding: Any, nd: int) -> tuple[tuple[int, int], ...]:
@@ -86,6 +86,13 @@ CASES = [
     ("im2col", (2, 2, 7), (3, 2, 2), {"padding": ((1, 0),), "dilation": (3,)}),
     ("im2col", (1, 2, 4, 5, 4), (2, 2, 2, 3, 2), {"stride": (1, 2, 1), "padding": 1}),
     ("im2col", (2, 3, 8, 8), (4, 3, 1, 1), {"stride": (2, 2)}),
+    ("chwn", (2, 3, 7, 6), (4, 3, 3, 2), {"padding": 1}),
+    ("chwn", (3, 1, 9, 9), (3, 1, 5, 5), {"padding": 2}),
+    ("chwn", (2, 3, 9, 8), (2, 3, 3, 3), {"stride": (2, 3), "padding": (1, 0), "dilation": (1, 2)}),
+    ("chwn", (3, 4, 11), (5, 4, 3), {"stride": (2,), "padding": 1}),
+    ("chwn", (2, 2, 7), (3, 2, 2), {"padding": ((1, 0),), "dilation": (3,)}),
+    ("chwn", (2, 2, 4, 5, 4), (2, 2, 2, 3, 2), {"stride": (1, 2, 1), "padding": ((1, 0), (0, 2), (1, 1))}),
+    ("chwn", (2, 3, 8, 8), (4, 3, 1, 1), {"stride": (2, 2)}),
     ("shifted", (2, 3, 6, 7), (4, 3, 3, 3), {"padding": 1}),
     ("shifted", (2, 2, 5, 6), (3, 2, 2, 3), {}),
     ("shifted", (1, 3, 6, 5), (2, 3, 3, 2), {"padding": ((0, 1), (2, 0))}),
@@ -132,11 +139,12 @@ def test_fast_path_passes_gradcheck(method: str) -> None:
     shapes = {
         "matmul": ((2, 3, 3, 2), (2, 3, 1, 1)),
         "im2col": ((2, 2, 5, 4), (3, 2, 3, 2)),
+        "chwn": ((3, 2, 5, 4), (3, 2, 2, 3)),
         "shifted": ((2, 2, 4, 5), (3, 2, 3, 3)),
         "winograd": ((2, 2, 5, 6), (3, 2, 3, 3)),
     }
     xs, ws = shapes[method]
-    stride = (2, 1) if method == "im2col" else (1, 1)
+    stride = {"im2col": (2, 1), "chwn": (1, 2)}.get(method, (1, 1))
     padding = ((0, 0), (0, 0)) if method == "matmul" else ((1, 0), (1, 1))
     x, w, b = (kw.Tensor(a, requires_grad=True) for a in arrays(3, xs, ws, np.float64))
 
@@ -170,7 +178,7 @@ def test_fast_paths_take_non_contiguous_inputs() -> None:
     w = rng.standard_normal((3, 3, 4, 16)).astype(np.float32).transpose(3, 2, 1, 0)[:, :, ::-1]  # (16, 4, 3, 3)
     x, w = x[:, :, :, :], w[:4, :3]  # (2, 3, 6, 6) and (4, 3, 3, 3), neither contiguous
     assert not x.flags.c_contiguous and not w.flags.c_contiguous
-    for method in ("im2col", "shifted", "winograd"):
+    for method in ("im2col", "chwn", "shifted", "winograd"):
         y, g, grad_x, grad_w, _ = run(method, x, w, None, padding=1)
         expected = torch_conv(np.ascontiguousarray(x), np.ascontiguousarray(w), None, g, padding=1)
         for name, actual, want in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), expected):
@@ -242,7 +250,7 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
     ("xs", "ws", "stride", "padding", "expected"),
     [
         ((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, "im2col"),  # LeNet conv1: 1 channel, im2col's K = 25 wins
-        ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, "im2col"),  # LeNet conv2: 6 channels
+        ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, "chwn"),  # LeNet conv2: rows of 10 outputs, batch 64
         ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "winograd"),
         ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
         ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),  # stride 2
@@ -251,7 +259,9 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
         ((8, 64, 28, 28), (8, 64, 3, 3), 1, 1, "shifted"),  # 3×3 with few output channels
         ((8, 64, 28, 28), (64, 64, 3, 3), 1, 3, "shifted"),  # padding 3 > 2
         ((8, 128, 28, 28), (256, 128, 1, 1), 1, 0, "matmul"),
-        ((100, 25, 19), (25, 25, 3), 2, 1, "im2col"),  # 1-d
+        ((100, 25, 19), (25, 25, 3), 2, 1, "chwn"),  # 1-d, 10 outputs
+        ((4, 25, 19), (25, 25, 3), 2, 1, "im2col"),  # batch 4: batch-last runs too short
+        ((100, 25, 79), (25, 25, 3), 2, 1, "im2col"),  # 40 outputs: rows long enough
     ],
 )
 def test_dispatcher_picks_the_intended_method(xs: tuple, ws: tuple, stride: int, padding: int, expected: str) -> None:
@@ -283,6 +293,7 @@ def test_conv2d_uses_the_dispatched_path(monkeypatch: pytest.MonkeyPatch) -> Non
     [
         ("fft", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1, "expected one of"),
         ("im2col", (1, 2, 4, 4), (2, 1, 3, 3), 1, 2, "needs groups=1"),
+        ("chwn", (1, 2, 4, 4), (2, 1, 3, 3), 1, 2, "needs groups=1"),
         ("matmul", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1, "needs a 1×1 kernel"),
         ("shifted", (1, 2, 4, 4), (2, 2, 3, 3), 2, 1, "stride 1"),
         ("shifted", (1, 2, 4), (2, 2, 3), 1, 1, "2-d convolution"),

@@ -207,7 +207,7 @@ class ConvNd(Function):
 
     Inputs: X (N, C, *spatial), W (O, Cg, *k), b (O,) or None. ``padding`` holds one
     (before, after) pair per spatial dimension. ``method`` picks the algorithm: "windows" is
-    the plain path below (the readable one); "matmul", "im2col", "shifted" and "winograd" are
+    the plain path below (the readable one); "matmul", "im2col", "chwn", "shifted" and "winograd" are
     the fast paths of :mod:`kernelwise.ops.fastconv`; None lets ``choose_method`` pick by shape.
     """
 

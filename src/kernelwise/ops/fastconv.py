@@ -19,6 +19,9 @@ wins on every shape, so :func:`choose_method` picks one per shape (the reasons a
 * ``im2col``: one copy of every window as a column of ``cols`` (K, N·L), then one GEMM each for
   O, dL/dW and dL/dcols; dL/dX adds dL/dcols back onto the windows (col2im, k² adds: for stride 1
   on the padded grid, in long contiguous runs).
+* ``chwn``: im2col on a batch-last (C, *spatial, N) copy of X: a tap's values along an output
+  row are then ow·N contiguous numbers instead of ow, so the copy and col2im run in long runs
+  where output rows are short (NumPy pays ~20 ns per run); X and O pay one transpose each.
 * ``shifted``: stride 1 in 2-d without an im2col buffer. On the channels-last padded input,
   flattened over (n, y, x), the window tap (i, j) of output position m is row m + i·Wp + j, so
   one kernel row's kw taps are kw consecutive rows: a plain reshape turns them into a matrix of
@@ -52,7 +55,7 @@ __all__ = [
 
 Pairs = tuple[tuple[int, int], ...]  # (before, after) padding of each spatial dimension
 
-METHODS = ("windows", "matmul", "im2col", "shifted", "winograd")
+METHODS = ("windows", "matmul", "im2col", "chwn", "shifted", "winograd")
 
 
 # --------------------------------------------------------------------------- choosing a method
@@ -79,6 +82,10 @@ def choose_method(
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins.
+    * output rows shorter than 16 with a batch of at least 16 (LeNet's second convolution, the
+      MNIST-1D CNN): "chwn". The NCHW im2col copies runs of ow numbers, and NumPy's ~20 ns per run
+      dominates when ow is 5-10; batch-last runs are N times longer (1.4-1.5× faster fwd+bwd on
+      LeNet's 64, 6→16, 14×14; slower on its 28-wide first layer, where the two transposes cost more).
     * everything else (few channels, strides, dilation, 1-d and 3-d): "im2col".
 
     Example:
@@ -88,6 +95,8 @@ def choose_method(
         'shifted'
         >>> choose_method((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
         'im2col'
+        >>> choose_method((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+        'chwn'
     """
     nd = len(w_shape) - 2
     C, O, kernel = x_shape[1], w_shape[0], w_shape[2:]
@@ -100,6 +109,9 @@ def choose_method(
         return "winograd"
     if nd == 2 and plain and C >= 16:
         return "shifted"
+    out_last = (x_shape[-1] + sum(padding[-1]) - dilation[-1] * (kernel[-1] - 1) - 1) // stride[-1] + 1
+    if out_last < 16 and x_shape[0] >= 16:
+        return "chwn"
     return "im2col"
 
 
@@ -268,6 +280,73 @@ def _col2im_on_grid(
     grad_x_pad = grad_flat[: N * C * P].reshape(N, C, *padded)
     inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(padding, padded))
     return np.ascontiguousarray(grad_x_pad[(Ellipsis, *inside)])  # (N, C, *spatial): the padding's share dropped
+
+
+# --------------------------------------------------------------------------- im2col, batch last
+def _batch_last(x: np.ndarray, padding: Pairs) -> np.ndarray:
+    """X (N, C, *spatial) as a zero-padded (C, *padded, N) array: batch last, the padding a frame of zeros."""
+    N, C, spatial, nd = x.shape[0], x.shape[1], x.shape[2:], x.ndim - 2
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, padding))
+    xb = np.empty((C, *padded, N), dtype=x.dtype)
+    for a, (lo, hi) in enumerate(padding):  # zero the frame only: the inside is overwritten next
+        before, after = [slice(None)] * (nd + 2), [slice(None)] * (nd + 2)
+        before[1 + a], after[1 + a] = slice(0, lo), slice(padded[a] - hi, padded[a])
+        xb[tuple(before)] = 0
+        xb[tuple(after)] = 0
+    xb[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(spatial, padding)))] = x.transpose(
+        1, *range(2, 2 + nd), 0
+    )
+    return xb
+
+
+def _chwn_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+) -> tuple[np.ndarray, dict]:
+    """O = W_mat @ cols + b with the columns ordered (*out, n): im2col on a batch-last copy of X.
+
+    On the (C, *padded, N) copy, tap t of the windows along an output row is one run of ow·N
+    numbers (N for a stride > 1) where the NCHW layout has ow: the copy runs at memory speed when
+    output rows are short (LeNet's 10, MNIST-1D's 5-19). The price: X moved batch-last and O back.
+    """
+    nd = w.ndim - 2
+    N, C, O, kernel = x.shape[0], x.shape[1], w.shape[0], w.shape[2:]
+    xb = _batch_last(x, padding)  # (C, *padded, N)
+    out = tuple((p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(xb.shape[1:-1], kernel, stride, dilation))
+    st = xb.strides[1:-1]
+    taps, positions = (a * d for a, d in zip(st, dilation)), (a * s for a, s in zip(st, stride))
+    view = np.lib.stride_tricks.as_strided(  # view[c, *t, *o, n] = Xb[c, o·s + t·d, n]
+        xb, shape=(C, *kernel, *out, N), strides=(xb.strides[0], *taps, *positions, xb.itemsize), writeable=False
+    )
+    cols = np.ascontiguousarray(view).reshape(C * math.prod(kernel), -1)  # (K, L·N): the one copy
+    w_mat = w.reshape(O, -1)  # (O, K)
+    y = (w_mat @ cols).reshape(O, *out, N)  # O = X ⋆ W: (O, K) @ (K, L·N), batch last
+    y = _add_bias(y.transpose(nd + 1, 0, *range(1, nd + 1)), b, (N, O, *out), nd)  # batch first again, + b[o]
+    return y, {"x": cols, "w": w_mat, "padded": xb.shape[1:-1], "options": (kernel, stride, padding, dilation)}
+
+
+def _chwn_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool]) -> tuple:
+    cols, w_mat = saved["x"], saved["w"]
+    kernel, stride, padding, dilation = saved["options"]
+    N, O, out, nd = g.shape[0], g.shape[1], g.shape[2:], g.ndim - 2
+    g_mat = np.ascontiguousarray(g.transpose(1, *range(2, 2 + nd), 0)).reshape(O, -1)  # dL/dO batch last: (O, L·N)
+    grad_x = grad_w = None
+    if needs[1]:
+        grad_w = (g_mat @ cols.T).reshape(O, -1, *kernel)  # dL/dW = X ⋆ dL/dO: (O, L·N) @ (L·N, K)
+    if needs[0]:
+        C, padded = w_mat.shape[1] // math.prod(kernel), saved["padded"]
+        grad_cols = (w_mat.T @ g_mat).reshape(C, *kernel, *out, N)  # dL/dcols = Wᵀ @ dL/dO
+        grad_xb = np.zeros((C, *padded, N), dtype=g.dtype)
+        for tap in np.ndindex(*kernel):  # col2im: dL/dXb[c, o·s + t·d, n] += dL/dcols[c, t, o, n], runs of ow·N
+            region = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out, stride))
+            grad_xb[(slice(None), *region)] += grad_cols[(slice(None), *tap)]
+        inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(padding, padded))
+        grad_x = np.ascontiguousarray(grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1)))
+    return grad_x, grad_w
 
 
 # --------------------------------------------------------------------------- shifted GEMM (2-d, stride 1)
@@ -496,6 +575,8 @@ def conv_forward(
         y, saved = _matmul_forward(x, w, b)
     elif method == "im2col":
         y, saved = _im2col_forward(x, w, b, stride, padding, dilation)
+    elif method == "chwn":
+        y, saved = _chwn_forward(x, w, b, stride, padding, dilation)
     elif method == "shifted":
         y, saved = _shifted_forward(x, w, b, padding)
     elif method == "winograd":
@@ -514,6 +595,7 @@ def conv_backward(saved: dict, grad_out: np.ndarray, needs: tuple[bool, bool, bo
     backward = {
         "matmul": _matmul_backward,
         "im2col": _im2col_backward,
+        "chwn": _chwn_backward,
         "shifted": _shifted_backward,
         "winograd": _winograd_backward,
     }
