@@ -367,6 +367,35 @@ def test_pool_taps_path_propagates_nan_like_the_windows_path(options: tuple) -> 
         np.testing.assert_allclose(grad_taps, grad_windows, rtol=1e-12, atol=1e-15)  # overlapping windows add
 
 
+@pytest.mark.parametrize(
+    ("shape", "kernel", "stride", "padding", "dilation"),
+    [
+        ((2, 3, 11), (3,), (2,), (1,), (1,)),  # 1-d, overlapping
+        ((2, 3, 10), (2,), (2,), (0,), (1,)),  # 1-d, windows apart
+        ((3, 9, 8), (3, 3), (2, 2), (1, 1), (1, 1)),  # unbatched (C, H, W)
+        ((2, 2, 7, 6, 7), (3, 2, 3), (2, 1, 2), (1, 0, 1), (1, 1, 1)),  # 3-d, overlapping
+        ((2, 2, 9, 9), (2, 2), (2, 2), (0, 0), (2, 2)),  # dilation 2 = stride: two taps share a phase
+        ((1, 2, 12, 12), (4, 4), (3, 3), (2, 2), (1, 1)),  # stride 3
+    ],
+)
+def test_pool_taps_path_equals_the_windows_path_in_1d_3d_unbatched(shape, kernel, stride, padding, dilation) -> None:
+    x = np.random.default_rng(6).integers(0, 4, size=shape).astype(np.float64)  # ties everywhere
+    nd = len(kernel)
+    out = tuple(P.pool_output_size(*a) for a in zip(x.shape[-nd:], kernel, stride, padding, dilation))
+    g = np.random.default_rng(7).standard_normal(x.shape[:-nd] + out)
+    results = []
+    for method in ("taps", "windows"):
+        xt = kw.Tensor(x, requires_grad=True)
+        y = P.WindowPool.apply(
+            xt, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, out_size=out, reducer="max",
+            method=method,
+        )  # fmt: skip
+        y.backward(g)
+        results.append((y.data, xt.grad.data))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-15)
+
+
 def test_pool_taps_path_on_integers_and_float64() -> None:
     x = np.random.default_rng(3).integers(-50, 50, size=(2, 2, 7, 7))
     for dtype in (np.int32, np.int64, np.float64):

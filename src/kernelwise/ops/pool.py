@@ -20,9 +20,13 @@ strictly larger value. Pooling keeps the number of channels.
 Max and min pooling run a faster path by default (``method="taps"``): instead of
 copying every window (K values per output) and reducing it, one pass per tap t
 updates the running extremum, y = max(y, x_t), and the winner, arg = t where x_t
-beat every earlier tap; backward adds every dL/dy onto its window's winner, one
-tap at a time (see ``_scatter_to_winners``). ``method="windows"`` is the plain
-path above, the specification the tests hold the fast one to.
+beat every earlier tap; backward writes every dL/dy onto its window's winner, one
+tap at a time. Where windows lie apart (S ≥ d·(k - 1) + 1, e.g. 2×2 with stride 2)
+each tap is a strided view of x and each share one masked write; where they overlap
+(3×3 with stride 2) the input is first split by the phase of the stride, so that each
+tap is one contiguous run and each share one contiguous add (see ``_PhaseGrid``).
+``method="windows"`` is the plain path above, the specification the tests hold the
+fast one to.
 
 Example (the recitation's 2×2 pooling with stride 2):
     >>> import kernelwise as kw
@@ -104,6 +108,78 @@ def _window_counts(
     return cols.sum(axis=tuple(range(-nd, 0)))
 
 
+class _PhaseGrid:
+    """Where every window tap of a strided pooling lies, as one contiguous run each: the "taps" layout.
+
+    Window o's tap t reads padded position o·S + t·d. Position p = q·S + r along each axis is moved
+    to phase r at q (r = p mod S, q < ceil(padded / S)); each phase, flattened with the leading
+    (batch, channel) axes, is one row of M = lead·Πq values. On it, tap t of every window is the run
+    starting at Σ ((t·d) // S)·step of phase (t·d) mod S: one contiguous slice, where the strided
+    tap views of the plain layout make one short run per output row (NumPy pays ~20 ns per run).
+    Positions o ≥ out of the q-grid are computed too and cropped at the end.
+    """
+
+    def __init__(
+        self,
+        lead: int,
+        padded: tuple[int, ...],
+        kernel_size: tuple[int, ...],
+        stride: tuple[int, ...],
+        dilation: tuple[int, ...],
+        out_size: tuple[int, ...],
+    ) -> None:
+        nd = len(padded)
+        self.stride, self.out_size, self.lead = stride, out_size, lead
+        self.q = tuple(-(-n // s) for n, s in zip(padded, stride))  # the windows' grid: positions per phase
+        self.M = lead * math.prod(self.q)
+        step = [math.prod(self.q[a + 1 :]) for a in range(nd)]  # neighbours' distance on the q-grid
+        phases = {phase: i for i, phase in enumerate(np.ndindex(*stride))}  # the row of each phase
+        self.taps = [  # (row, offset) of each tap, in row-major window order
+            (
+                phases[tuple(t * d % s for t, d, s in zip(tap, dilation, stride))],
+                sum((t * d // s) * st for t, d, s, st in zip(tap, dilation, stride, step)),
+            )
+            for tap in np.ndindex(*kernel_size)
+        ]
+        self.tail = max(offset for _, offset in self.taps)  # how far the last run reaches past M
+
+    def _phase_slices(self, padding: tuple[int, ...], spatial: tuple[int, ...]) -> list[tuple[tuple, tuple]]:
+        """For each phase r, in row order: (its slice of x, where those positions sit in the phase's plane)."""
+        pairs = []
+        for phase in np.ndindex(*self.stride):
+            # phase r holds padded positions q·S + r, i.e. x positions q·S + r - P, the first at q = ceil((P - r) / S)
+            first = [-(-(p - r) // s) if p > r else 0 for p, r, s in zip(padding, phase, self.stride)]
+            start = [f * s + r - p for f, r, s, p in zip(first, phase, self.stride, padding)]
+            count = [len(range(a, n, s)) for a, n, s in zip(start, spatial, self.stride)]
+            source = (slice(None), *(slice(a, None, s) for a, s in zip(start, self.stride)))
+            pairs.append((source, (slice(None), *(slice(f, f + c) for f, c in zip(first, count)))))
+        return pairs
+
+    def split(self, x: np.ndarray, padding: tuple[int, ...], fill: Any) -> np.ndarray:
+        """x (lead, *spatial), padded with ``fill`` before by ``padding``: the phase rows (ΠS, M + tail)."""
+        spatial = x.shape[1:]
+        covered = all(p == 0 and n == q * s for p, n, q, s in zip(padding, spatial, self.q, self.stride))
+        rows = np.empty((math.prod(self.stride), self.M + self.tail), dtype=x.dtype)
+        rows[:, 0 if not covered else self.M :] = fill  # the padding, and what the last runs read past the grid
+        planes = rows[:, : self.M].reshape(len(rows), self.lead, *self.q)
+        for plane, (source, target) in zip(planes, self._phase_slices(padding, spatial)):
+            plane[target] = x[source]  # one strided copy per phase
+        return rows
+
+    def merge(self, rows: np.ndarray, padding: tuple[int, ...], spatial: tuple[int, ...]) -> np.ndarray:
+        """The adjoint of ``split`` without the padding: phase rows back to x positions (lead, *spatial)."""
+        x = np.empty((self.lead, *spatial), dtype=rows.dtype)
+        planes = rows[:, : self.M].reshape(len(rows), self.lead, *self.q)
+        for plane, (source, target) in zip(planes, self._phase_slices(padding, spatial)):
+            x[source] = plane[target]  # every x position belongs to exactly one phase
+        return x
+
+    def crop(self, grid_values: np.ndarray) -> np.ndarray:
+        """Values on the q-grid (M,) -> (lead, *out): the windows that exist."""
+        grid = grid_values.reshape(self.lead, *self.q)
+        return np.ascontiguousarray(grid[(slice(None), *(slice(o) for o in self.out_size))])
+
+
 def _tap_regions(
     kernel_size: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], out_size: tuple[int, ...]
 ) -> list[tuple[slice, ...]]:
@@ -116,22 +192,15 @@ def _tap_regions(
     ]
 
 
-def _extremum_by_taps(
-    xp: np.ndarray,
-    reducer: str,
-    kernel_size: tuple[int, ...],
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    out_size: tuple[int, ...],
-) -> tuple[np.ndarray, np.ndarray]:
+def _extremum_by_taps(taps: list[np.ndarray], reducer: str) -> tuple[np.ndarray, np.ndarray]:
     """y = max (min) over the window taps, one tap at a time, and arg = the index of the first tap reaching it.
 
-    Same values and tie rule as np.argmax over each window (the plain path); a NaN wins its window
-    (the first NaN, as np.argmax). Shape: padded (N, C, *spatial) -> y, arg (N, C, *out).
+    ``taps[t]`` holds tap t of every window (any layout, the same for all taps). Same values and
+    tie rule as np.argmax over each window (the plain path); a NaN wins its window (the first NaN,
+    as np.argmax).
     """
     pick, beats = (np.maximum, np.greater) if reducer == "max" else (np.minimum, np.less)
-    taps = [xp[(Ellipsis, *region)] for region in _tap_regions(kernel_size, stride, dilation, out_size)]
-    y = np.array(taps[0], copy=True)  # running extremum, (N, C, *out)
+    y = np.array(taps[0], copy=True)  # running extremum
     spare = np.empty_like(y)
     arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(taps) - 1))  # running winner: tap 0 so far
     for t in range(1, len(taps)):
@@ -142,48 +211,23 @@ def _extremum_by_taps(
     if y.dtype.kind == "f":
         nan = np.isnan(y)  # a NaN propagated into y but never "won" a comparison: point at the first NaN tap
         if nan.any():
-            cols = windows(xp, kernel_size, stride, dilation)[
-                (Ellipsis, *(slice(o) for o in out_size), *(slice(None),) * len(out_size))
-            ]
-            arg[nan] = np.isnan(cols[nan].reshape(-1, len(taps))).argmax(axis=-1)
+            arg[nan] = np.isnan(np.stack([tap[nan] for tap in taps])).argmax(axis=0)
     return y, arg
 
 
-def _scatter_to_winners(
-    grad_out: np.ndarray,
-    arg: np.ndarray,
-    padded_shape: tuple[int, ...],
-    kernel_size: tuple[int, ...],
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-) -> np.ndarray:
-    """dL/dx_pad[o·S + t·d] += dL/dy[o] for the tap t that won window o: the adjoint of picking the winner.
+def _scatter_to_phases(grad_out: np.ndarray, arg: np.ndarray, grid: _PhaseGrid) -> np.ndarray:
+    """dL/dx_pad[o·S + t·d] += dL/dy[o] for the tap t that won window o, on the phase rows of overlapping windows.
 
-    Windows that do not overlap (S ≥ the dilated kernel) need no adding: one masked write per tap. Where
-    they overlap, position p = q·S + r is split by its phase r = p mod S: tap t of window o lands in phase
-    (t·d) mod S at q = o + (t·d) // S, so each tap's share is one add into a contiguous block of its phase
-    array, and each phase is written once into its strided grid of the padded input.
+    Each tap's share is one add of a contiguous run (see ``_PhaseGrid``). Shape: dL/dy (lead, *out) ->
+    the phase rows of dL/dx_pad.
     """
-    nd = len(kernel_size)
-    out_size = grad_out.shape[-nd:]
-    grad = np.zeros(padded_shape, dtype=grad_out.dtype)
-    taps = list(np.ndindex(*kernel_size))
-    if all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel_size)):
-        for t, region in enumerate(_tap_regions(kernel_size, stride, dilation, out_size)):
-            np.multiply(grad_out, arg == t, out=grad[(Ellipsis, *region)])  # dL/dy where tap t won, 0 elsewhere
-        return grad
-    phase_shape = (*padded_shape[:-nd], *(-(-n // s) for n, s in zip(padded_shape[-nd:], stride)))
-    phases: dict[tuple[int, ...], np.ndarray] = {}
-    for t, tap in enumerate(taps):
-        phase = tuple(i * d % s for i, d, s in zip(tap, dilation, stride))
-        block = tuple(slice(i * d // s, i * d // s + o) for i, d, s, o in zip(tap, dilation, stride, out_size))
-        if phase not in phases:
-            phases[phase] = np.zeros(phase_shape, dtype=grad_out.dtype)
-        phases[phase][(Ellipsis, *block)] += grad_out * (arg == t)  # dL/dy where tap t won, at o + (t·d) // S
-    for phase, values in phases.items():
-        target = grad[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride)))]  # p = q·S + r
-        target[...] = values[(Ellipsis, *(slice(n) for n in target.shape[-nd:]))]
-    return grad
+    g = np.zeros((grid.lead, *grid.q), dtype=grad_out.dtype)  # dL/dy on the q-grid, 0 where no window is
+    g[(slice(None), *(slice(o) for o in grid.out_size))] = grad_out
+    g = g.reshape(grid.M)
+    rows = np.zeros((math.prod(grid.stride), grid.M + grid.tail), dtype=g.dtype)
+    for t, (phase, offset) in enumerate(grid.taps):
+        rows[phase, offset : offset + grid.M] += g * (arg == t)  # dL/dx_pad[o·S + t·d] += dL/dy[o] where t won
+    return rows
 
 
 class WindowPool(Function):
@@ -209,62 +253,73 @@ class WindowPool(Function):
         if method not in ("taps", "windows"):
             raise ValueError(f"method={method!r}: expected 'taps' or 'windows'")
         nd = len(kernel_size)
-        spatial = x.shape[-nd:]
+        lead, spatial = x.shape[:-nd], x.shape[-nd:]
         # pad P on the left; on the right P, or more where ceil_mode's last window needs it:
         # the windows span (out - 1)·S + d·(k - 1) + 1 padded positions
         right = [
             max(p, (o - 1) * s + d * (k - 1) + 1 - n - p)
             for n, k, s, p, d, o in zip(spatial, kernel_size, stride, padding, dilation, out_size, strict=True)
         ]
-        widths = [(0, 0)] * (x.ndim - nd) + list(zip(padding, right, strict=True))
-        if any(map(any, widths)):  # np.full and one assignment: np.pad's Python overhead is larger than the copy
-            xp = np.full([n + lo + hi for n, (lo, hi) in zip(x.shape, widths)], _pad_value(reducer, x.dtype), x.dtype)
-            xp[tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths))] = x
+        padded = tuple(n + p + r for n, p, r in zip(spatial, padding, right, strict=True))
+        overlap = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
+        self.kernel_size, self.stride, self.dilation, self.method = kernel_size, stride, dilation, method
+        self.padded_shape, self.x_shape, self.padding, self.grid = (*lead, *padded), x.shape, padding, None
+        arg = divisor = None
+        if reducer != "mean" and method == "taps" and overlap:  # taps on the phase grid: one run each
+            self.grid = grid = _PhaseGrid(math.prod(lead), padded, kernel_size, stride, dilation, out_size)
+            rows = grid.split(x.reshape(grid.lead, *spatial), padding, _pad_value(reducer, x.dtype))
+            y, arg = _extremum_by_taps([rows[r, t : t + grid.M] for r, t in grid.taps], reducer)  # y = max over taps
+            y = grid.crop(y).reshape(*lead, *out_size)
         else:
-            xp = x
-        keep = (Ellipsis, *(slice(o) for o in out_size), *(slice(None),) * nd)
-        cols = windows(xp, kernel_size, stride, dilation)[keep]  # (N, C, *out, *kernel), a view
-        taps = tuple(range(-nd, 0))
-
-        if reducer == "mean":
-            if divisor_override is not None:
-                divisor = np.asarray(divisor_override, dtype=x.dtype)
+            if padding != (0,) * nd or padded != spatial:  # np.full and one assignment: np.pad costs more
+                xp = np.full((*lead, *padded), _pad_value(reducer, x.dtype), x.dtype)
+                xp[(Ellipsis, *(slice(p, p + n) for p, n in zip(padding, spatial)))] = x
             else:
-                divisor = _window_counts(spatial, kernel_size, stride, padding, out_size, count_include_pad, x.dtype)
-            y = cols.sum(axis=taps) / divisor  # y = Σ_window x / divisor
-            arg = None
-        elif method == "taps":
-            y, arg = _extremum_by_taps(xp, reducer, kernel_size, stride, dilation, out_size)  # y = max over taps
-            divisor = None
-        else:
-            flat = cols.reshape((*cols.shape[:-nd], math.prod(kernel_size)))  # (N, C, *out, K)
-            arg = _ARG[reducer](flat, axis=-1)  # (N, C, *out): index of the winning tap
-            y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]  # y = max (min) over the window
-            divisor = None
+                xp = x
+            if reducer != "mean" and method == "taps":  # windows apart: the taps are strided views of x
+                taps = [xp[(Ellipsis, *region)] for region in _tap_regions(kernel_size, stride, dilation, out_size)]
+                y, arg = _extremum_by_taps(taps, reducer)  # y = max over taps
+            else:
+                keep = (Ellipsis, *(slice(o) for o in out_size), *(slice(None),) * nd)
+                cols = windows(xp, kernel_size, stride, dilation)[keep]  # (N, C, *out, *kernel), a view
+                if reducer == "mean":
+                    if divisor_override is not None:
+                        divisor = np.asarray(divisor_override, dtype=x.dtype)
+                    else:
+                        divisor = _window_counts(
+                            spatial, kernel_size, stride, padding, out_size, count_include_pad, x.dtype
+                        )
+                    y = cols.sum(axis=tuple(range(-nd, 0))) / divisor  # y = Σ_window x / divisor
+                else:
+                    flat = cols.reshape((*cols.shape[:-nd], math.prod(kernel_size)))  # (N, C, *out, K)
+                    arg = _ARG[reducer](flat, axis=-1)  # (N, C, *out): index of the winning tap
+                    y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]  # y = max (min) over the window
         if self.requires_grad:
-            self.kernel_size, self.stride, self.dilation = kernel_size, stride, dilation
-            self.padded_shape, self.x_shape, self.padding = xp.shape, x.shape, padding
-            self.arg, self.divisor, self.method = arg, divisor, method
+            self.arg, self.divisor = arg, divisor
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         nd = len(self.kernel_size)
+        lead, spatial = grad_out.shape[:-nd], self.x_shape[-nd:]
+        crop = (Ellipsis, *(slice(p, p + n) for p, n in zip(self.padding, spatial, strict=True)))
+        if self.grid is not None:  # overlapping windows: adds on the phase rows
+            rows = _scatter_to_phases(grad_out.reshape(self.grid.lead, *grad_out.shape[-nd:]), self.arg, self.grid)
+            return self.grid.merge(rows, self.padding, spatial).reshape(*lead, *spatial)
+        if self.method == "taps" and self.arg is not None:  # windows apart: each tap's share is one masked write
+            regions = _tap_regions(self.kernel_size, self.stride, self.dilation, grad_out.shape[-nd:])
+            grad_xp = np.zeros(self.padded_shape, dtype=grad_out.dtype)
+            for t, region in enumerate(regions):
+                np.multiply(grad_out, self.arg == t, out=grad_xp[(Ellipsis, *region)])  # dL/dy where tap t won
+            return grad_xp[crop]  # dL/dx = dL/dy at each window's winner, the padding's share dropped
         if self.arg is None:
             g = grad_out / self.divisor  # dL/dx_i = dL/dy / divisor, the same for every tap i of the window
             cols = np.broadcast_to(g[(Ellipsis, *(None,) * nd)], g.shape + self.kernel_size)  # (N, C, *out, *kernel)
-        elif self.method == "taps":
-            grad_xp = _scatter_to_winners(
-                grad_out, self.arg, self.padded_shape, self.kernel_size, self.stride, self.dilation
-            )
-            crop = tuple(slice(p, p + n) for p, n in zip(self.padding, self.x_shape[-nd:], strict=True))
-            return grad_xp[(Ellipsis, *crop)]  # dL/dx = dL/dy at each window's winner, the padding's share dropped
         else:
             flat = np.zeros((*grad_out.shape, math.prod(self.kernel_size)), dtype=grad_out.dtype)  # (N, C, *out, K)
             np.put_along_axis(flat, self.arg[..., None], grad_out[..., None], axis=-1)  # dL/dy to the winner only
             cols = flat.reshape(grad_out.shape + self.kernel_size)  # (N, C, *out, *kernel)
         grad_xp = col2im(cols, self.padded_shape, self.kernel_size, self.stride, self.dilation)  # windows added back
-        crop = tuple(slice(p, p + n) for p, n in zip(self.padding, self.x_shape[-nd:], strict=True))
-        return grad_xp[(Ellipsis, *crop)]  # drop the padding's gradient
+        return grad_xp[crop]  # drop the padding's gradient
 
 
 def adaptive_windows(size: int, output_size: int) -> list[tuple[int, int]]:
