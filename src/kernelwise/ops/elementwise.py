@@ -22,6 +22,23 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+_ZEROS: dict[np.dtype, np.ndarray] = {}  # per dtype: one read-only buffer of zeros, grown as needed
+
+
+def zeros_like_view(x: np.ndarray) -> np.ndarray:
+    """A read-only array of zeros shaped like ``x``, a view of one cached buffer (no allocation per call).
+
+    ``np.maximum(x, 0)`` against a scalar misses NumPy's SIMD loop: on NumPy 2.4 it is 3-4× slower
+    than against an array of zeros (195 µs against 55 µs for 301,056 float32).
+    """
+    buffer = _ZEROS.get(x.dtype)
+    if buffer is None or buffer.size < x.size:
+        buffer = np.zeros(x.size, dtype=x.dtype)
+        buffer.flags.writeable = False
+        _ZEROS[x.dtype] = buffer
+    return buffer[: x.size].reshape(x.shape)
+
+
 class Cast(Function):
     """y = x as another dtype; float-to-float casts pass the gradient back in x's dtype."""
 
@@ -242,7 +259,7 @@ class ReLU(Function):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out = np.maximum(x, 0)
+        out = np.maximum(x, zeros_like_view(x))  # max(x, 0)
         if self.requires_grad:
             self.positive = out > 0
         return out

@@ -306,8 +306,16 @@ class WindowPool(Function):
             rows = _scatter_to_phases(grad_out.reshape(self.grid.lead, *grad_out.shape[-nd:]), self.arg, self.grid)
             return self.grid.merge(rows, self.padding, spatial).reshape(*lead, *spatial)
         if self.method == "taps" and self.arg is not None:  # windows apart: each tap's share is one masked write
-            regions = _tap_regions(self.kernel_size, self.stride, self.dilation, grad_out.shape[-nd:])
-            grad_xp = np.zeros(self.padded_shape, dtype=grad_out.dtype)
+            out = grad_out.shape[-nd:]
+            regions = _tap_regions(self.kernel_size, self.stride, self.dilation, out)
+            tiled = (
+                self.kernel_size == self.stride
+                and all(  # every position in one window: each written once
+                    d == 1 and o * s == n
+                    for d, o, s, n in zip(self.dilation, out, self.stride, self.padded_shape[-nd:])
+                )
+            )
+            grad_xp = (np.empty if tiled else np.zeros)(self.padded_shape, dtype=grad_out.dtype)
             for t, region in enumerate(regions):
                 np.multiply(grad_out, self.arg == t, out=grad_xp[(Ellipsis, *region)])  # dL/dy where tap t won
             return grad_xp[crop]  # dL/dx = dL/dy at each window's winner, the padding's share dropped
