@@ -171,6 +171,21 @@ def _add_bias(y_view: np.ndarray, b: np.ndarray | None, out_shape: tuple[int, ..
     return y
 
 
+def _cols_with_ones(view: np.ndarray, K: int, b: np.ndarray | None) -> np.ndarray:
+    """The im2col matrix (K, M) copied from ``view``, and a last row of ones when there is a bias.
+
+    The bias is the weight of a constant input 1: with W_b = [W_mat | b] and a row of ones under
+    ``cols``, one GEMM gives W_mat @ cols + b, and dL/dW_b = dL/dO @ colsᵀ gives dL/db = Σ dL/dO
+    in its last column; no separate pass over the output for either.
+    """
+    M = view.size // K
+    cols = np.empty((K + (b is not None), M), dtype=view.dtype)
+    cols[:K].reshape(view.shape)[...] = view  # the one copy
+    if b is not None:
+        cols[K] = 1
+    return cols
+
+
 def _gemm_rows(rows: int) -> int:
     """How many rows to give a GEMM's left operand that has ``rows``: 8 for 3-7, else ``rows``.
 
@@ -186,6 +201,17 @@ def _rows_of(y_view: np.ndarray, rows: int) -> np.ndarray:
     out = np.zeros((_gemm_rows(rows), math.prod(y_view.shape[1:])), dtype=y_view.dtype)
     out[:rows].reshape(y_view.shape)[...] = y_view
     return out
+
+
+def _grad_weight_bias(g_rows: np.ndarray, w_mat: np.ndarray, cols: np.ndarray, kernel: tuple[int, ...]) -> tuple:
+    """dL/dW = dL/dO @ colsᵀ (X ⋆ dL/dO), and dL/db = Σ dL/dO from the row of ones under ``cols`` if any.
+
+    Shape: dL/dO as rows (≥ O, M) (zero rows beyond O), W (O, K), cols (K [+ 1], M) -> (O, C, *k), (O,) or None.
+    """
+    O, K = w_mat.shape
+    grad = (g_rows @ cols.T)[:O]  # (O, K [+ 1]): [dL/dW_mat | dL/db]
+    grad_b = np.ascontiguousarray(grad[:, K]) if cols.shape[0] > K else None
+    return np.ascontiguousarray(grad[:, :K]).reshape(O, -1, *kernel), grad_b
 
 
 # --------------------------------------------------------------------------- matmul (1×1)
@@ -234,11 +260,12 @@ def _im2col_forward(
     view = windows(x_pad, kernel, stride, dilation)  # (N, C, *out, *k): a view
     out = view.shape[2 : 2 + nd]
     view = view.transpose(1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))  # (C, *k, N, *out)
-    cols = np.ascontiguousarray(view).reshape(C * math.prod(kernel), -1)  # (K, N·L): the one copy
+    cols = _cols_with_ones(view, C * math.prod(kernel), b)  # (K [+ 1], N·L)
     w_mat = w.reshape(O, -1)  # (O, K)
-    y = (_rows_of(w_mat, O) @ cols)[:O]  # O = X ⋆ W: (O, K) @ (K, N·L) -> (O, N·L)
+    w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
+    y = (_rows_of(w_b, O) @ cols)[:O]  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, N·L) -> (O, N·L)
     y = y.reshape(O, N, *out).transpose(1, 0, *range(2, 2 + nd))  # (N, O, *out), a view
-    y = _add_bias(y, b, (N, O, *out), nd)
+    y = np.ascontiguousarray(y)  # the layout change
     return y, {"x": cols, "w": w_mat, "padded": x_pad.shape, "options": (kernel, stride, padding, dilation)}
 
 
@@ -249,9 +276,9 @@ def _im2col_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool])
     nd = len(out)
     g_rows = _rows_of(g.transpose(1, 0, *range(2, 2 + nd)), O)  # (O, N·L) (+ zero rows for the GEMM)
     g_mat = g_rows[:O]
-    grad_x = grad_w = None
+    grad_x = grad_w = grad_b = None
     if needs[1]:
-        grad_w = (g_rows @ cols.T)[:O].reshape(O, -1, *kernel)  # dL/dW = X ⋆ dL/dO: (O, N·L) @ (N·L, K)
+        grad_w, grad_b = _grad_weight_bias(g_rows, w_mat, cols, kernel)  # X ⋆ dL/dO, and Σ dL/dO
     if needs[0] and all(s == 1 for s in stride):
         grad_x = _col2im_on_grid(g, w_mat, saved["padded"], kernel, padding, dilation)
     elif needs[0]:
@@ -261,7 +288,7 @@ def _im2col_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool])
         grad_cols = grad_cols.transpose(1 + nd, 0, *range(2 + nd, 2 + 2 * nd), *range(1, 1 + nd))  # (N, C, *out, *k)
         grad_x_pad = col2im(grad_cols, (N, C, *saved["padded"][2:]), kernel, stride, dilation)  # windows added back
         grad_x = grad_x_pad[(Ellipsis, *(slice(lo, n - hi) for (lo, hi), n in zip(padding, saved["padded"][2:])))]
-    return grad_x, grad_w
+    return grad_x, grad_w, grad_b
 
 
 def _col2im_on_grid(
@@ -340,10 +367,11 @@ def _chwn_forward(
     view = np.lib.stride_tricks.as_strided(  # view[c, *t, *o, n] = Xb[c, o·s + t·d, n]
         xb, shape=(C, *kernel, *out, N), strides=(xb.strides[0], *taps, *positions, xb.itemsize), writeable=False
     )
-    cols = np.ascontiguousarray(view).reshape(C * math.prod(kernel), -1)  # (K, L·N): the one copy
+    cols = _cols_with_ones(view, C * math.prod(kernel), b)  # (K [+ 1], L·N)
     w_mat = w.reshape(O, -1)  # (O, K)
-    y = (_rows_of(w_mat, O) @ cols)[:O].reshape(O, *out, N)  # O = X ⋆ W: (O, K) @ (K, L·N), batch last
-    y = _add_bias(y.transpose(nd + 1, 0, *range(1, nd + 1)), b, (N, O, *out), nd)  # batch first again, + b[o]
+    w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
+    y = (_rows_of(w_b, O) @ cols)[:O].reshape(O, *out, N)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, L·N), batch last
+    y = np.ascontiguousarray(y.transpose(nd + 1, 0, *range(1, nd + 1)))  # batch first again
     return y, {"x": cols, "w": w_mat, "padded": xb.shape[1:-1], "options": (kernel, stride, padding, dilation)}
 
 
@@ -353,9 +381,9 @@ def _chwn_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool]) -
     N, O, out, nd = g.shape[0], g.shape[1], g.shape[2:], g.ndim - 2
     g_rows = _rows_of(g.transpose(1, *range(2, 2 + nd), 0), O)  # dL/dO batch last: (O, L·N) (+ zero rows)
     g_mat = g_rows[:O]
-    grad_x = grad_w = None
+    grad_x = grad_w = grad_b = None
     if needs[1]:
-        grad_w = (g_rows @ cols.T)[:O].reshape(O, -1, *kernel)  # dL/dW = X ⋆ dL/dO: (O, L·N) @ (L·N, K)
+        grad_w, grad_b = _grad_weight_bias(g_rows, w_mat, cols, kernel)  # X ⋆ dL/dO, and Σ dL/dO
     if needs[0]:
         C, padded = w_mat.shape[1] // math.prod(kernel), saved["padded"]
         grad_cols = (w_mat.T @ g_mat).reshape(C, *kernel, *out, N)  # dL/dcols = Wᵀ @ dL/dO
@@ -365,7 +393,7 @@ def _chwn_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool]) -
             grad_xb[(slice(None), *region)] += grad_cols[(slice(None), *tap)]
         inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(padding, padded))
         grad_x = np.ascontiguousarray(grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1)))
-    return grad_x, grad_w
+    return grad_x, grad_w, grad_b
 
 
 # --------------------------------------------------------------------------- shifted GEMM (2-d, stride 1)
@@ -618,10 +646,11 @@ def conv_backward(saved: dict, grad_out: np.ndarray, needs: tuple[bool, bool, bo
         "shifted": _shifted_backward,
         "winograd": _winograd_backward,
     }
-    grad_x, grad_w = backward[saved["method"]](saved, grad_out, needs) if needs[0] or needs[1] else (None, None)
-    nd = grad_out.ndim - 2
-    grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd))) if needs[2] else None  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
-    return grad_x, grad_w, grad_b
+    grads = backward[saved["method"]](saved, grad_out, needs) if needs[0] or needs[1] else (None, None)
+    grad_x, grad_w, grad_b = grads if len(grads) == 3 else (*grads, None)  # im2col's GEMM gives dL/db too
+    if needs[2] and grad_b is None:
+        grad_b = grad_out.sum(axis=(0, *range(2, 2 + grad_out.ndim - 2)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
+    return grad_x, grad_w, grad_b if needs[2] else None
 
 
 # --------------------------------------------------------------------------- memory
