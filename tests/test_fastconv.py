@@ -172,6 +172,27 @@ def test_fast_path_without_bias_and_with_only_some_gradients(method: str) -> Non
             assert_close(wt.grad.data, expected_w, np.float64, "dL/dW")
 
 
+@pytest.mark.parametrize("method", FAST)
+@pytest.mark.parametrize("trainable", ["bias", "weight and bias", "input and bias"])
+def test_fast_path_bias_gradient_whichever_tensors_train(method: str, trainable: str) -> None:
+    """dL/db = Σ dL/dO, whether it comes out of the dL/dW GEMM (im2col's row of ones) or from a sum."""
+    xs, ws = ((4, 3, 5, 5), (6, 3, 1, 1)) if method == "matmul" else ((4, 3, 6, 5), (6, 3, 3, 3))
+    x, w, b = arrays(8, xs, ws, np.float64)
+    xt, wt, bt = (
+        kw.Tensor(a, requires_grad=name in trainable) for a, name in ((x, "input"), (w, "weight"), (b, "bias"))
+    )
+    y = ConvNd.apply(xt, wt, bt, stride=(1, 1), padding=((0, 0),) * 2, dilation=(1, 1), groups=1, method=method)
+    g = np.random.default_rng(9).standard_normal(y.shape)
+    y.backward(g)
+    np.testing.assert_allclose(bt.grad.data, g.sum(axis=(0, 2, 3)), rtol=1e-12)
+    assert (wt.grad is not None) == ("weight" in trainable) and (xt.grad is not None) == ("input" in trainable)
+    expected = conv_backward_reference(x, w, g)  # (dL/dX, dL/dW, dL/db) by the loop reference
+    if "weight" in trainable:
+        assert_close(wt.grad.data, expected[1], np.float64, "dL/dW")
+    if "input" in trainable:
+        assert_close(xt.grad.data, expected[0], np.float64, "dL/dX")
+
+
 def test_fast_paths_take_non_contiguous_inputs() -> None:
     rng = np.random.default_rng(5)
     x = rng.standard_normal((6, 6, 3, 2)).astype(np.float32).transpose(3, 2, 0, 1)  # (2, 3, 6, 6), transposed
