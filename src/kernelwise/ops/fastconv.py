@@ -197,9 +197,10 @@ def _gemm_rows(rows: int) -> int:
 
 
 def _rows_of(y_view: np.ndarray, rows: int) -> np.ndarray:
-    """``y_view`` (O, *rest) copied into a zero (_gemm_rows(O), prod(rest)) matrix: a GEMM's left operand."""
-    out = np.zeros((_gemm_rows(rows), math.prod(y_view.shape[1:])), dtype=y_view.dtype)
+    """``y_view`` (O, *rest) copied into a (_gemm_rows(O), prod(rest)) matrix, zero rows below: a GEMM's operand."""
+    out = np.empty((_gemm_rows(rows), math.prod(y_view.shape[1:])), dtype=y_view.dtype)
     out[:rows].reshape(y_view.shape)[...] = y_view
+    out[rows:] = 0
     return out
 
 
