@@ -531,13 +531,16 @@ _G = np.array(
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])
 
 
-def _transform_tiles(matrix: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+def _transform_tiles(matrix: np.ndarray, tiles: np.ndarray, last: bool = False) -> np.ndarray:
     """out[p, q] = Σ_i Σ_j matrix[p, i] · matrix[q, j] · tiles[i, j]: M · tile · Mᵀ for every tile at once.
 
-    Shape: (a, a, R) -> (b, b, R) for a (b, a) matrix; two GEMMs, one per tile axis (separable).
+    Shape: (a, a, R) -> (b, b, R) for a (b, a) matrix, or (b, R, b) with ``last`` (the tile's second
+    axis innermost, where the output is laid out next); two GEMMs, one per tile axis (separable).
     """
     a, R = tiles.shape[0], tiles.shape[2]
     rows = (matrix @ tiles.reshape(a, a * R)).reshape(-1, a, R)  # along the tile's rows: (b, a, R)
+    if last:
+        return np.matmul(rows.transpose(0, 2, 1), matrix.T)  # along its columns, the result innermost: (b, R, b)
     return np.matmul(matrix, rows)  # along its columns, for each transformed row: (b, b, R)
 
 
@@ -548,6 +551,8 @@ def _winograd_correlate(
 
     ``top``, ``left`` (0-2) are the zero rows/columns before X; Y covers ``out`` = (oh, ow) positions.
     Returns Y (N, O, oh, ow) and the transformed input tiles V (36, T, C), T = N·th·tw, for dL/dW.
+    The products M[ξ] are computed as (O, T) and Aᵀ M A leaves each tile's columns innermost, so
+    that laying the tiles out as (N, O, y, x) copies runs of whole output rows (4·tw) instead of 4.
     """
     N, C, H, W = x.shape
     O, dt = w.shape[0], x.dtype
@@ -564,9 +569,9 @@ def _winograd_correlate(
     D = np.ascontiguousarray(tiles).reshape(6, 6, -1)  # (6, 6, T·C): the one copy
     V = _transform_tiles(_BT.astype(dt), D).reshape(36, -1, C)  # V = Bᵀ D B for every tile and channel
     U_t = (np.kron(_G, _G).astype(dt) @ w.reshape(-1, 9).T).reshape(36, O, C)  # U = G W Gᵀ, as Uᵀ per ξ
-    M = np.matmul(V, U_t.transpose(0, 2, 1))  # M[ξ] = V[ξ] @ U[ξ]: 36 GEMMs (T, C) @ (C, O), the ⊙ summed over c
-    Y = _transform_tiles(_AT.astype(dt), M.reshape(6, 6, -1))  # Y = Aᵀ M A: (4, 4, T·O)
-    Y = Y.reshape(4, 4, N, th, tw, O).transpose(2, 5, 3, 0, 4, 1)  # (N, O, ty, a, tx, b): a view
+    M = np.matmul(U_t, V.transpose(0, 2, 1))  # M[ξ]ᵀ = U[ξ]ᵀ @ V[ξ]ᵀ: 36 GEMMs (O, C) @ (C, T), the ⊙ summed over c
+    Y = _transform_tiles(_AT.astype(dt), M.reshape(6, 6, -1), last=True)  # Y = Aᵀ M A: (4, O·T, 4)
+    Y = Y.reshape(4, O, N, th, tw, 4).transpose(2, 1, 3, 0, 4, 5)  # (N, O, ty, a, tx, b): a view
     y = _add_bias(Y, b, (N, O, th, 4, tw, 4), 4).reshape(N, O, 4 * th, 4 * tw)  # one pass: tiles laid out, + b[o]
     if (4 * th, 4 * tw) != out:
         y = np.ascontiguousarray(y[:, :, : out[0], : out[1]])  # the last tiles reach past the output: crop
@@ -593,14 +598,14 @@ def _winograd_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool
         # the adjoint of the forward, tile by tile: dL/dM = A dL/dY Aᵀ, dL/dU[ξ] = V[ξ]ᵀ dL/dM[ξ], dL/dW = Gᵀ dL/dU G
         oh, ow = g.shape[2:]
         th, tw = -(-oh // 4), -(-ow // 4)
-        g_pad = np.zeros((N, 4 * th, 4 * tw, O), dtype=dt)  # dL/dO channels-last, zero beyond the cropped tiles
-        g_pad[:, :oh, :ow] = g.transpose(0, 2, 3, 1)
-        g_tiles = g_pad.reshape(N, th, 4, tw, 4, O).transpose(
-            2, 4, 0, 1, 3, 5
-        )  # [a, b, n, ty, tx] = (4·ty + a, 4·tx + b)
-        g_tiles = np.ascontiguousarray(g_tiles).reshape(4, 4, -1)  # (4, 4, T·O)
-        dM = _transform_tiles(_AT.T.astype(dt), g_tiles).reshape(36, -1, O)  # (36, T, O)
-        dU_t = np.matmul(dM.transpose(0, 2, 1), V)  # dL/dU[ξ]ᵀ = dL/dM[ξ]ᵀ @ V[ξ]: (36, O, C), summed over tiles
+        g_pad = g
+        if (4 * th, 4 * tw) != (oh, ow):
+            g_pad = np.zeros((N, O, 4 * th, 4 * tw), dtype=dt)  # dL/dO, zero beyond the cropped tiles
+            g_pad[:, :, :oh, :ow] = g
+        g_tiles = g_pad.reshape(N, O, th, 4, tw, 4).transpose(3, 5, 1, 0, 2, 4)  # [a, b, o, n, ty, tx]
+        g_tiles = np.ascontiguousarray(g_tiles).reshape(4, 4, -1)  # (4, 4, O·T)
+        dM = _transform_tiles(_AT.T.astype(dt), g_tiles).reshape(36, O, -1)  # dL/dM = A dL/dY Aᵀ: (36, O, T)
+        dU_t = np.matmul(dM, V)  # dL/dU[ξ]ᵀ = dL/dM[ξ] @ V[ξ]: (36, O, C), summed over tiles
         grad_w = (dU_t.reshape(36, -1).T @ np.kron(_G, _G).astype(dt)).reshape(O, C, 3, 3)  # dL/dW = X ⋆ dL/dO
     return grad_x, grad_w
 
