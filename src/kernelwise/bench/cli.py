@@ -12,7 +12,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "suite", nargs="?", default="all", choices=("conv", "train", "all"), help="which suite (default: all)"
     )
-    parser.add_argument("--repeats", type=int, help="timed runs per case, interleaved (default: conv 5, train 3)")
+    parser.add_argument("--repeats", type=int, help="timed runs per case, interleaved (default: conv 5, train 5)")
     parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and PyTorch (default: BLAS's count)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: proves the suite runs, times mean little")
     parser.add_argument("--no-torch", action="store_true", help="kernelwise only, even if PyTorch is installed")
@@ -47,7 +47,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.suite in ("train", "all"):
         from .train import run_train_suite
 
-        options: dict[str, Any] = {"repeats": args.repeats or 3, "memory": not args.no_memory}
+        options: dict[str, Any] = {"repeats": args.repeats or 5, "memory": not args.no_memory}
         if args.steps is not None:
             options["steps"] = args.steps
         run_train_suite(

@@ -246,7 +246,7 @@ def _measure_memory(framework: str, case: str, data_dir: str | None, tiny: bool,
 
 # --------------------------------------------------------------------------- the suite
 def run_train_suite(
-    repeats: int = 3,
+    repeats: int = 5,
     threads: int | None = None,
     tiny: bool = False,
     torch: bool | None = None,
