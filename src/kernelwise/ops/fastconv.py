@@ -204,6 +204,16 @@ def _rows_of(y_view: np.ndarray, rows: int) -> np.ndarray:
     return out
 
 
+def _times_cols(w_mat: np.ndarray, b: np.ndarray | None, cols: np.ndarray) -> np.ndarray:
+    """O = W_mat @ cols + b in one GEMM: [W_mat | b] @ [cols; 1] (cols from ``_cols_with_ones``).
+
+    Shape: W (O, K), b (O,) or None, cols (K [+ 1], M) -> (O, M).
+    """
+    O = w_mat.shape[0]
+    w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
+    return (_rows_of(w_b, O) @ cols)[:O]
+
+
 def _grad_weight_bias(g_rows: np.ndarray, w_mat: np.ndarray, cols: np.ndarray, kernel: tuple[int, ...]) -> tuple:
     """dL/dW = dL/dO @ colsᵀ (X ⋆ dL/dO), and dL/db = Σ dL/dO from the row of ones under ``cols`` if any.
 
@@ -237,7 +247,7 @@ def _matmul_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool])
     if needs[1]:
         grad_w = np.matmul(g_mat, x.transpose(0, 2, 1)).sum(axis=0)  # dL/dW = Σ_n dL/dO[n] @ X[n]ᵀ: X ⋆ dL/dO
         grad_w = grad_w.reshape(saved["w_shape"])  # (O, C, 1, ...)
-    return grad_x, grad_w
+    return grad_x, grad_w, None
 
 
 # --------------------------------------------------------------------------- im2col
@@ -252,8 +262,8 @@ def _im2col_forward(
     """O = W_mat @ cols + b: every window of the padded X a column of ``cols`` (K, N·L), one GEMM.
 
     The columns are ordered (c, *taps) × (n, *out), so the copy reads rows of X contiguously
-    (stride 1) and one GEMM serves the whole batch; its (O, N, L) result is transposed to
-    (N, O, L) by the bias addition, the one pass every output needs anyway.
+    (stride 1) and one GEMM serves the whole batch, the bias included (a row of ones under
+    ``cols``); its (O, N, L) result is transposed to (N, O, L) in one copy.
     """
     nd = w.ndim - 2
     N, C, O, kernel = x.shape[0], x.shape[1], w.shape[0], w.shape[2:]
@@ -263,8 +273,7 @@ def _im2col_forward(
     view = view.transpose(1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))  # (C, *k, N, *out)
     cols = _cols_with_ones(view, C * math.prod(kernel), b)  # (K [+ 1], N·L)
     w_mat = w.reshape(O, -1)  # (O, K)
-    w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
-    y = (_rows_of(w_b, O) @ cols)[:O]  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, N·L) -> (O, N·L)
+    y = _times_cols(w_mat, b, cols)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, N·L) -> (O, N·L)
     y = y.reshape(O, N, *out).transpose(1, 0, *range(2, 2 + nd))  # (N, O, *out), a view
     y = np.ascontiguousarray(y)  # the layout change
     return y, {"x": cols, "w": w_mat, "padded": x_pad.shape, "options": (kernel, stride, padding, dilation)}
@@ -370,8 +379,7 @@ def _chwn_forward(
     )
     cols = _cols_with_ones(view, C * math.prod(kernel), b)  # (K [+ 1], L·N)
     w_mat = w.reshape(O, -1)  # (O, K)
-    w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
-    y = (_rows_of(w_b, O) @ cols)[:O].reshape(O, *out, N)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, L·N), batch last
+    y = _times_cols(w_mat, b, cols).reshape(O, *out, N)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, L·N), batch last
     y = np.ascontiguousarray(y.transpose(nd + 1, 0, *range(1, nd + 1)))  # batch first again
     return y, {"x": cols, "w": w_mat, "padded": xb.shape[1:-1], "options": (kernel, stride, padding, dilation)}
 
@@ -500,7 +508,7 @@ def _shifted_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool]
                 taps = x_flat[start : start + q * kw * C].reshape(q, kw * C)  # row t: X[t·kw + r + i·Wp + j]
                 grad_w[i] += taps.T @ g_r  # dL/dW = X ⋆ dL/dO: (kw·C, q) @ (q, O)
         grad_w = grad_w.reshape(kh, kw, C, O).transpose(3, 2, 0, 1)  # (O, C, kh, kw)
-    return grad_x, grad_w
+    return grad_x, grad_w, None
 
 
 # --------------------------------------------------------------------------- Winograd F(4×4, 3×3)
@@ -607,7 +615,7 @@ def _winograd_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool
         dM = _transform_tiles(_AT.T.astype(dt), g_tiles).reshape(36, O, -1)  # dL/dM = A dL/dY Aᵀ: (36, O, T)
         dU_t = np.matmul(dM, V)  # dL/dU[ξ]ᵀ = dL/dM[ξ] @ V[ξ]: (36, O, C), summed over tiles
         grad_w = (dU_t.reshape(36, -1).T @ np.kron(_G, _G).astype(dt)).reshape(O, C, 3, 3)  # dL/dW = X ⋆ dL/dO
-    return grad_x, grad_w
+    return grad_x, grad_w, None
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -652,8 +660,9 @@ def conv_backward(saved: dict, grad_out: np.ndarray, needs: tuple[bool, bool, bo
         "shifted": _shifted_backward,
         "winograd": _winograd_backward,
     }
-    grads = backward[saved["method"]](saved, grad_out, needs) if needs[0] or needs[1] else (None, None)
-    grad_x, grad_w, grad_b = grads if len(grads) == 3 else (*grads, None)  # im2col's GEMM gives dL/db too
+    grad_x, grad_w, grad_b = (  # the im2col paths' dL/dW GEMM gives dL/db too; the others return None for it
+        backward[saved["method"]](saved, grad_out, needs) if needs[0] or needs[1] else (None, None, None)
+    )
     if needs[2] and grad_b is None:
         grad_b = grad_out.sum(axis=(0, *range(2, 2 + grad_out.ndim - 2)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
     return grad_x, grad_w, grad_b if needs[2] else None
