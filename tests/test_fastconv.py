@@ -270,8 +270,10 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
 @pytest.mark.parametrize(
     ("xs", "ws", "stride", "padding", "expected"),
     [
-        ((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, "im2col"),  # LeNet conv1: 1 channel, im2col's K = 25 wins
+        ((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, "chwn"),  # LeNet conv1: 1 channel, batch 64
+        ((8, 1, 28, 28), (6, 1, 5, 5), 1, 2, "im2col"),  # batch 8: batch-last runs too short
         ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, "chwn"),  # LeNet conv2: rows of 10 outputs, batch 64
+        ((32, 3, 64, 64), (16, 3, 7, 7), 2, 3, "chwn"),  # a 3-channel stem with stride 2
         ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "winograd"),
         ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
         ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),  # stride 2
@@ -448,3 +450,77 @@ def test_error_pool_unknown_method() -> None:
             kw.ones(1, 1, 4, 4), kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), out_size=(2, 2),
             reducer="max", method="argmax",
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- batch-last layout between layers
+def _batch_last(x: np.ndarray) -> np.ndarray:
+    """The values of x (N, C, *spatial) in memory ordered (C, *spatial, N): a view, as the chwn path returns."""
+    return np.ascontiguousarray(np.moveaxis(x, 0, -1)).transpose(x.ndim - 1, *range(x.ndim - 1))
+
+
+def test_chwn_returns_its_output_and_input_gradient_as_batch_last_views() -> None:
+    x, w, b = arrays(11, (16, 3, 9, 8), (4, 3, 3, 3), np.float64)
+    y, g, grad_x, grad_w, grad_b = run("chwn", x, w, b, padding=1)
+    for name, a in (("output", y), ("dL/dX", grad_x)):
+        assert np.moveaxis(a, 0, -1).flags.c_contiguous, f"{name}: memory not (C, H, W, N)"
+    ref = conv_reference(x, w, b, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+    assert_close(y, ref, np.float64, "output")
+    want = conv_backward_reference(x, w, g, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+    for name, actual, expected in zip(("dL/dX", "dL/dW", "dL/db"), (grad_x, grad_w, grad_b), want):
+        assert_close(actual, expected, np.float64, name)
+
+
+APART = [POOLS[0], ((2, 2), (3, 3), (0, 0), (1, 1), False), ((2, 2), (2, 2), (1, 1), (1, 1), False)]
+
+
+@pytest.mark.parametrize("options", APART)
+@pytest.mark.parametrize("grad_layout", ["batch-last", "C"])
+def test_relu_and_pool_keep_the_batch_last_layout_and_its_values(options: tuple, grad_layout: str) -> None:
+    """Tiled, apart-with-gaps and padded windows; dL/dy arriving in either layout: values as on C-ordered input."""
+    x = np.random.default_rng(12).integers(-3, 4, size=(5, 3, 8, 8)).astype(np.float32)  # ties and zeros
+    xb = _batch_last(x)
+    relu = kw.nn.functional.relu(kw.Tensor(xb))
+    assert np.moveaxis(relu.data, 0, -1).flags.c_contiguous
+    np.testing.assert_array_equal(relu.data, np.maximum(x, 0))
+    y_c, grad_c = _pool(x, "max", "taps", options)
+    kernel, stride, padding, dilation, ceil = options
+    out = tuple(P.pool_output_size(*a, ceil) for a in zip(x.shape[-2:], kernel, stride, padding, dilation))
+    xt = kw.Tensor(xb, requires_grad=True)
+    y = P.WindowPool.apply(
+        xt, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, out_size=out, reducer="max"
+    )
+    g = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)  # what _pool fed to backward
+    y.backward(_batch_last(g) if grad_layout == "batch-last" else g)
+    np.testing.assert_array_equal(y.data, y_c)
+    np.testing.assert_array_equal(xt.grad.data, grad_c)
+    if padding == (0, 0):  # the taps are views of x itself: the result keeps its layout
+        assert np.moveaxis(y.data, 0, -1).flags.c_contiguous
+        assert np.moveaxis(xt.grad.data, 0, -1).flags.c_contiguous
+
+
+def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:
+    """conv (chwn) → ReLU → max pool → conv (chwn) → ReLU → max pool → winograd conv, all gradients vs PyTorch."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((16, 1, 20, 20)).astype(np.float32)
+    shapes = [(6, 1, 5, 5), (16, 6, 3, 3), (16, 16, 3, 3)]
+    ws = [rng.standard_normal(s).astype(np.float32) * 0.3 for s in shapes]
+    bs = [rng.standard_normal(s[0]).astype(np.float32) for s in shapes]
+    F = kw.nn.functional
+    assert _choose((16, 1, 20, 20), shapes[0], padding=2) == "chwn"
+    assert _choose((16, 6, 10, 10), shapes[1]) == "chwn"
+    assert _choose((16, 16, 4, 4), shapes[2], padding=1) == "winograd"
+
+    def net(lib: Any, x: Any, ws: list, bs: list) -> Any:
+        h = lib.max_pool2d(lib.relu(lib.conv2d(x, ws[0], bs[0], padding=2)), 2)
+        h = lib.max_pool2d(lib.relu(lib.conv2d(h, ws[1], bs[1])), 2)
+        return lib.conv2d(h, ws[2], bs[2], padding=1)
+
+    kt = [kw.Tensor(a, requires_grad=True) for a in (x, *ws, *bs)]
+    tt = [torch.from_numpy(a.copy()).requires_grad_(True) for a in (x, *ws, *bs)]
+    y, ty = net(F, kt[0], kt[1:4], kt[4:]), net(torch.nn.functional, tt[0], tt[1:4], tt[4:])
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(g)
+    ty.backward(torch.from_numpy(g))
+    assert_close(y.data, ty.detach().numpy(), np.float32, "output", 1e-4)
+    for name, a, t in zip(("x", "w1", "w2", "w3", "b1", "b2", "b3"), kt, tt):
+        assert_close(a.grad.data, t.grad.numpy(), np.float32, f"dL/d{name}", 1e-4)

@@ -563,3 +563,18 @@ def test_creation_helpers():
 def test_negative_size_is_value_error():
     with pytest.raises(ValueError, match="non-negative"):
         kw.zeros(2, -1)
+
+
+def test_contiguous_copies_only_a_non_contiguous_tensor_and_passes_the_gradient() -> None:
+    memory = np.arange(24, dtype=np.float32).reshape(3, 4, 2)
+    t = kw.Tensor(memory.transpose(2, 0, 1), requires_grad=True)  # (2, 3, 4), batch last in memory
+    tt = torch.from_numpy(memory.copy()).permute(2, 0, 1).requires_grad_(True)
+    assert t.is_contiguous() is tt.is_contiguous() is False
+    c, tc = t.contiguous(), tt.contiguous()
+    assert c.is_contiguous() and c.data.flags.c_contiguous and tc.is_contiguous()
+    np.testing.assert_array_equal(c.data, tc.detach().numpy())
+    (c * kw.tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))).sum().backward()
+    (tc * torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)).sum().backward()
+    np.testing.assert_array_equal(t.grad.data, tt.grad.numpy())
+    already = kw.ones(2, 3)
+    assert already.is_contiguous() and already.contiguous() is already

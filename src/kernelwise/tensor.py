@@ -642,8 +642,16 @@ class Tensor:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1 :])
 
+    def is_contiguous(self) -> bool:
+        """Whether the values lie in memory in C order (row-major) with no gaps.
+
+        Not always: the batch-last convolution returns a view of (O, *out, N) memory (see ops/layout.py).
+        """
+        return bool(self.data.flags.c_contiguous)
+
     def contiguous(self) -> Tensor:
-        return self
+        """This tensor if it is contiguous, else a C-ordered copy (differentiable, as ``clone``)."""
+        return self if self.is_contiguous() else self.clone()
 
 
 def _index_arrays(index: Any) -> Any:

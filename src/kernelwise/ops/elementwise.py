@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Function
+from .layout import zeros_like_view
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -20,23 +21,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
-
-
-_ZEROS: dict[np.dtype, np.ndarray] = {}  # per dtype: one read-only buffer of zeros, grown as needed
-
-
-def zeros_like_view(x: np.ndarray) -> np.ndarray:
-    """A read-only array of zeros shaped like ``x``, a view of one cached buffer (no allocation per call).
-
-    ``np.maximum(x, 0)`` against a scalar misses NumPy's SIMD loop: on NumPy 2.4 it is 3-4× slower
-    than against an array of zeros (195 µs against 55 µs for 301,056 float32).
-    """
-    buffer = _ZEROS.get(x.dtype)
-    if buffer is None or buffer.size < x.size:
-        buffer = np.zeros(x.size, dtype=x.dtype)
-        buffer.flags.writeable = False
-        _ZEROS[x.dtype] = buffer
-    return buffer[: x.size].reshape(x.shape)
 
 
 class Cast(Function):

@@ -21,7 +21,9 @@ wins on every shape, so :func:`choose_method` picks one per shape (the reasons a
   on the padded grid, in long contiguous runs).
 * ``chwn``: im2col on a batch-last (C, *spatial, N) copy of X: a tap's values along an output
   row are then ow·N contiguous numbers instead of ow, so the copy and col2im run in long runs
-  where output rows are short (NumPy pays ~20 ns per run); X and O pay one transpose each.
+  (NumPy pays ~20 ns per run). O is returned as an (N, O, *out) view of its batch-last memory
+  and dL/dX likewise; ReLU and pooling keep that layout (see ``layout.py``), so between two such
+  layers no transposing copy runs at all.
 * ``shifted``: stride 1 in 2-d without an im2col buffer. On the channels-last padded input,
   flattened over (n, y, x), the window tap (i, j) of output position m is row m + i·Wp + j, so
   one kernel row's kw taps are kw consecutive rows: a plain reshape turns them into a matrix of
@@ -82,11 +84,12 @@ def choose_method(
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins.
-    * output rows shorter than 16 with a batch of at least 16 (LeNet's second convolution, the
-      MNIST-1D CNN): "chwn". The NCHW im2col copies runs of ow numbers, and NumPy's ~20 ns per run
-      dominates when ow is 5-10; batch-last runs are N times longer (1.4-1.5× faster fwd+bwd on
-      LeNet's 64, 6→16, 14×14; slower on its 28-wide first layer, where the two transposes cost more).
-    * everything else (few channels, strides, dilation, 1-d and 3-d): "im2col".
+    * a batch of at least 16 with fewer than 16 input channels or output rows shorter than 16
+      (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies runs of ow
+      numbers, and NumPy's ~20 ns per run dominates when ow is 5-28; batch-last runs are N times
+      longer (1.4-1.5× faster fwd+bwd on LeNet's 64, 6→16, 14×14). Its output stays batch-last,
+      which the ReLU and pooling after it keep: a LeNet-5 training step 9.0 → 8.1 ms.
+    * everything else (many channels with strides or dilation, small batches, 1-d and 3-d): "im2col".
 
     Example:
         >>> choose_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
@@ -94,6 +97,8 @@ def choose_method(
         >>> choose_method((8, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
         'shifted'
         >>> choose_method((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+        'chwn'
+        >>> choose_method((8, 1, 28, 28), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
         'im2col'
         >>> choose_method((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
         'chwn'
@@ -110,7 +115,7 @@ def choose_method(
     if nd == 2 and plain and C >= 16:
         return "shifted"
     out_last = (x_shape[-1] + sum(padding[-1]) - dilation[-1] * (kernel[-1] - 1) - 1) // stride[-1] + 1
-    if out_last < 16 and x_shape[0] >= 16:
+    if x_shape[0] >= 16 and (C < 16 or out_last < 16):
         return "chwn"
     return "im2col"
 
@@ -366,7 +371,9 @@ def _chwn_forward(
 
     On the (C, *padded, N) copy, tap t of the windows along an output row is one run of ow·N
     numbers (N for a stride > 1) where the NCHW layout has ow: the copy runs at memory speed when
-    output rows are short (LeNet's 10, MNIST-1D's 5-19). The price: X moved batch-last and O back.
+    output rows are short (LeNet's 10-28, MNIST-1D's 5-19). The price: X moved batch-last (a
+    contiguous copy when X is itself the batch-last output of such a layer); O is not moved back
+    but returned as a view of its batch-last memory.
     """
     nd = w.ndim - 2
     N, C, O, kernel = x.shape[0], x.shape[1], w.shape[0], w.shape[2:]
@@ -380,7 +387,7 @@ def _chwn_forward(
     cols = _cols_with_ones(view, C * math.prod(kernel), b)  # (K [+ 1], L·N)
     w_mat = w.reshape(O, -1)  # (O, K)
     y = _times_cols(w_mat, b, cols).reshape(O, *out, N)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, L·N), batch last
-    y = np.ascontiguousarray(y.transpose(nd + 1, 0, *range(1, nd + 1)))  # batch first again
+    y = y.transpose(nd + 1, 0, *range(1, nd + 1))  # (N, O, *out): a view, its memory stays batch-last
     return y, {"x": cols, "w": w_mat, "padded": xb.shape[1:-1], "options": (kernel, stride, padding, dilation)}
 
 
@@ -401,7 +408,7 @@ def _chwn_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool]) -
             region = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out, stride))
             grad_xb[(slice(None), *region)] += grad_cols[(slice(None), *tap)]
         inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(padding, padded))
-        grad_x = np.ascontiguousarray(grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1)))
+        grad_x = grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1))  # (N, C, *spatial), a view
     return grad_x, grad_w, grad_b
 
 
@@ -632,6 +639,8 @@ def conv_forward(
 
     Shape: X (N, C, *spatial), W (O, C, *k), b (O,) or None -> (N, O, *out). groups = 1.
     """
+    if method != "chwn":  # the other paths read X in NCHW order: a batch-last X is transposed once here
+        x = np.ascontiguousarray(x)
     if method == "matmul":
         y, saved = _matmul_forward(x, w, b)
     elif method == "im2col":
@@ -660,6 +669,8 @@ def conv_backward(saved: dict, grad_out: np.ndarray, needs: tuple[bool, bool, bo
         "shifted": _shifted_backward,
         "winograd": _winograd_backward,
     }
+    if saved["method"] != "chwn":  # as in conv_forward: the other paths read dL/dO in NCHW order
+        grad_out = np.ascontiguousarray(grad_out)
     grad_x, grad_w, grad_b = (  # the im2col paths' dL/dW GEMM gives dL/db too; the others return None for it
         backward[saved["method"]](saved, grad_out, needs) if needs[0] or needs[1] else (None, None, None)
     )

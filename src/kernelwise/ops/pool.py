@@ -46,6 +46,7 @@ import numpy as np
 
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor, conv_output_size, ntuple
+from .layout import axis_order, empty_in_order, in_order
 from .windows import col2im, windows
 
 _ARG = {"max": np.argmax, "min": np.argmin}  # the winning tap of a window (first one among ties)
@@ -200,9 +201,9 @@ def _extremum_by_taps(taps: list[np.ndarray], reducer: str) -> tuple[np.ndarray,
     as np.argmax).
     """
     pick, beats = (np.maximum, np.greater) if reducer == "max" else (np.minimum, np.less)
-    y = np.array(taps[0], copy=True)  # running extremum
+    y = np.array(taps[0], copy=True)  # running extremum (in the taps' axis order, as every array here)
     spare = np.empty_like(y)
-    arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(taps) - 1))  # running winner: tap 0 so far
+    arg = np.zeros_like(y, dtype=np.min_scalar_type(len(taps) - 1))  # running winner: tap 0 so far
     for t in range(1, len(taps)):
         pick(y, taps[t], out=spare)  # y_t = max(y_{t-1}, x_t)
         won = beats(spare, y)  # x_t beat every earlier tap (a tie keeps the earlier one)
@@ -315,7 +316,11 @@ class WindowPool(Function):
                     for d, o, s, n in zip(self.dilation, out, self.stride, self.padded_shape[-nd:])
                 )
             )
-            grad_xp = (np.empty if tiled else np.zeros)(self.padded_shape, dtype=grad_out.dtype)
+            order = axis_order(self.arg)  # x's axis order (batch-last after a batch-last convolution): keep it
+            grad_xp = empty_in_order(self.padded_shape, order, grad_out.dtype)
+            if not tiled:
+                grad_xp[...] = 0
+            grad_out = in_order(grad_out, order)  # one transposing copy where dL/dy comes in another order
             for t, region in enumerate(regions):
                 np.multiply(grad_out, self.arg == t, out=grad_xp[(Ellipsis, *region)])  # dL/dy where tap t won
             return grad_xp[crop]  # dL/dx = dL/dy at each window's winner, the padding's share dropped

@@ -1,0 +1,73 @@
+"""Memory layout: the order in which an array's axes run through memory, kept from layer to layer.
+
+Every op accepts arrays of any strides. One layout is worth keeping, though: the batch-last
+convolution (``fastconv``'s "chwn" path) computes O in a (O, *out, N) array and returns it as an
+(N, O, *out) view of that memory, the way PyTorch's ``channels_last`` tensors are NCHW-shaped
+views of NHWC memory. ReLU and max/min pooling allocate their results in their input's axis
+order (``np.empty_like`` and the helpers below), and the next batch-last convolution reads that
+memory in long contiguous runs, so no transposing copy runs between the layers of a small CNN.
+
+Example:
+    >>> import numpy as np
+    >>> memory = np.zeros((6, 28, 28, 64), np.float32)  # (C, H, W, N): the batch last
+    >>> x = memory.transpose(3, 0, 1, 2)  # an (N, C, H, W) view of it
+    >>> axis_order(x), axis_order(np.zeros((2, 3)))
+    ((1, 2, 3, 0), (0, 1))
+    >>> y = empty_in_order((64, 6, 14, 14), axis_order(x), np.float32)
+    >>> y.shape, y.transpose(1, 2, 3, 0).flags.c_contiguous
+    ((64, 6, 14, 14), True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_ZEROS: dict[np.dtype, np.ndarray] = {}  # per dtype: one read-only buffer of zeros, grown as needed
+
+
+def axis_order(x: np.ndarray) -> tuple[int, ...]:
+    """The axes of ``x`` from the one with the largest stride to the smallest: (0, 1, ...) in C order."""
+    if x.flags.c_contiguous:
+        return tuple(range(x.ndim))
+    return tuple(sorted(range(x.ndim), key=lambda a: -abs(x.strides[a])))  # stable: equal strides keep C order
+
+
+def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
+    """The permutation that undoes ``order``: memory.transpose(_inverse(order)) has the axes back in place."""
+    return tuple(sorted(range(len(order)), key=order.__getitem__))
+
+
+def empty_in_order(shape: tuple[int, ...], order: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised array of ``shape`` whose axes run through memory in ``order`` (see :func:`axis_order`)."""
+    if order == tuple(range(len(shape))):
+        return np.empty(shape, dtype=dtype)
+    memory = np.empty([shape[a] for a in order], dtype=dtype)
+    return memory.transpose(_inverse(order))
+
+
+def in_order(x: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """``x`` itself if its axes run in ``order``, else a copy of it that does (one transposing copy)."""
+    if axis_order(x) == order:
+        return x
+    out = empty_in_order(x.shape, order, x.dtype)
+    np.copyto(out, x)
+    return out
+
+
+def zeros_like_view(x: np.ndarray) -> np.ndarray:
+    """A read-only array of zeros shaped like ``x``, in x's axis order, a view of one cached buffer.
+
+    ``np.maximum(x, 0)`` against a scalar misses NumPy's SIMD loop: on NumPy 2.4 it is 3-4× slower
+    than against an array of zeros (195 µs against 55 µs for 301,056 float32). The zeros follow
+    x's axis order so that both operands run through memory the same way.
+    """
+    buffer = _ZEROS.get(x.dtype)
+    if buffer is None or buffer.size < x.size:
+        buffer = np.zeros(x.size, dtype=x.dtype)
+        buffer.flags.writeable = False
+        _ZEROS[x.dtype] = buffer
+    order = axis_order(x)
+    zeros = buffer[: x.size].reshape([x.shape[a] for a in order])
+    return zeros if order == tuple(range(x.ndim)) else zeros.transpose(_inverse(order))
