@@ -44,7 +44,7 @@ import os
 
 import numpy as np
 
-from .windows import col2im, windows
+from .windows import col2im, tap_regions, windows
 
 __all__ = [
     "METHODS",
@@ -404,9 +404,8 @@ def _chwn_backward(saved: dict, g: np.ndarray, needs: tuple[bool, bool, bool]) -
         C, padded = w_mat.shape[1] // math.prod(kernel), saved["padded"]
         grad_cols = (w_mat.T @ g_mat).reshape(C, *kernel, *out, N)  # dL/dcols = Wᵀ @ dL/dO
         grad_xb = np.zeros((C, *padded, N), dtype=g.dtype)
-        for tap in np.ndindex(*kernel):  # col2im: dL/dXb[c, o·s + t·d, n] += dL/dcols[c, t, o, n], runs of ow·N
-            region = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out, stride))
-            grad_xb[(slice(None), *region)] += grad_cols[(slice(None), *tap)]
+        for tap, region in zip(np.ndindex(*kernel), tap_regions(kernel, stride, dilation, out)):
+            grad_xb[(slice(None), *region)] += grad_cols[(slice(None), *tap)]  # dL/dXb[c, o·s + t·d, n] += dL/dcols
         inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(padding, padded))
         grad_x = grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1))  # (N, C, *spatial), a view
     return grad_x, grad_w, grad_b

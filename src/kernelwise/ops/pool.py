@@ -47,7 +47,7 @@ import numpy as np
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor, conv_output_size, ntuple
 from .layout import axis_order, empty_in_order, in_order
-from .windows import col2im, windows
+from .windows import col2im, tap_regions, windows
 
 _ARG = {"max": np.argmax, "min": np.argmin}  # the winning tap of a window (first one among ties)
 
@@ -181,18 +181,6 @@ class _PhaseGrid:
         return np.ascontiguousarray(grid[(slice(None), *(slice(o) for o in self.out_size))])
 
 
-def _tap_regions(
-    kernel_size: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], out_size: tuple[int, ...]
-) -> list[tuple[slice, ...]]:
-    """Where tap t of every window lies in the padded input: x_t[o] = x_pad[o·S + t·d], one slice per dimension."""
-    return [
-        tuple(
-            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out_size, stride, strict=True)
-        )
-        for tap in np.ndindex(*kernel_size)
-    ]
-
-
 def _extremum_by_taps(taps: list[np.ndarray], reducer: str) -> tuple[np.ndarray, np.ndarray]:
     """y = max (min) over the window taps, one tap at a time, and arg = the index of the first tap reaching it.
 
@@ -278,7 +266,7 @@ class WindowPool(Function):
             else:
                 xp = x
             if reducer != "mean" and method == "taps":  # windows apart: the taps are strided views of x
-                taps = [xp[(Ellipsis, *region)] for region in _tap_regions(kernel_size, stride, dilation, out_size)]
+                taps = [xp[(Ellipsis, *region)] for region in tap_regions(kernel_size, stride, dilation, out_size)]
                 y, arg = _extremum_by_taps(taps, reducer)  # y = max over taps
             else:
                 keep = (Ellipsis, *(slice(o) for o in out_size), *(slice(None),) * nd)
@@ -308,7 +296,7 @@ class WindowPool(Function):
             return self.grid.merge(rows, self.padding, spatial).reshape(*lead, *spatial)
         if self.method == "taps" and self.arg is not None:  # windows apart: each tap's share is one masked write
             out = grad_out.shape[-nd:]
-            regions = _tap_regions(self.kernel_size, self.stride, self.dilation, out)
+            regions = tap_regions(self.kernel_size, self.stride, self.dilation, out)
             tiled = (
                 self.kernel_size == self.stride
                 and all(  # every position in one window: each written once

@@ -7,6 +7,8 @@ strided add per tap (k² adds for a k×k kernel), the adjoint of taking windows.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -30,6 +32,25 @@ def windows(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dil
     return as_strided(x, shape=shape, strides=strides, writeable=False)
 
 
+@lru_cache(maxsize=256)
+def tap_regions(
+    kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], out: tuple[int, ...]
+) -> tuple[tuple[slice, ...], ...]:
+    """Where tap t of every window lies in the padded input, for each tap in row-major order.
+
+    x_t[o] = x_pad[o·s + t·d]: one slice per spatial dimension (cached: a layer asks for the same
+    slices every step).
+
+    Example:
+        >>> tap_regions((2,), (2,), (1,), (3,))  # 2-wide windows, stride 2, 3 outputs
+        ((slice(0, 5, 2),), (slice(1, 6, 2),))
+    """
+    return tuple(
+        tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out, stride, strict=True))
+        for tap in np.ndindex(*kernel)
+    )
+
+
 def col2im(
     cols: np.ndarray,
     padded_shape: tuple[int, ...],
@@ -44,10 +65,6 @@ def col2im(
     nd = len(kernel)
     out = cols.shape[-2 * nd : -nd]
     x = np.zeros(padded_shape, dtype=cols.dtype)
-    for tap in np.ndindex(*kernel):
-        # x[..., i·d + o·s] += cols[..., o, i] for every output position o of this tap i
-        region = tuple(
-            slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in zip(tap, dilation, out, stride, strict=True)
-        )
-        x[(Ellipsis, *region)] += cols[(Ellipsis, *([slice(None)] * nd), *tap)]
+    for tap, region in zip(np.ndindex(*kernel), tap_regions(kernel, stride, dilation, out)):
+        x[(Ellipsis, *region)] += cols[(Ellipsis, *([slice(None)] * nd), *tap)]  # x[i·d + o·s] += cols[o, i]
     return x
