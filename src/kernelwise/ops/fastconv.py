@@ -88,7 +88,7 @@ def choose_method(
       (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies runs of ow
       numbers, and NumPy's ~20 ns per run dominates when ow is 5-28; batch-last runs are N times
       longer (1.4-1.5× faster fwd+bwd on LeNet's 64, 6→16, 14×14). Its output stays batch-last,
-      which the ReLU and pooling after it keep: a LeNet-5 training step 9.0 → 8.1 ms.
+      which the ReLU and pooling after it keep: a LeNet-5 training step 8.2 → 7.2 ms.
     * everything else (many channels with strides or dilation, small batches, 1-d and 3-d): "im2col".
 
     Example:
