@@ -8,6 +8,7 @@ reorder the sums); float32 rtol 1e-4 and atol 1e-5 times the largest magnitude o
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -524,3 +525,50 @@ def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:
     assert_close(y.data, ty.detach().numpy(), np.float32, "output", 1e-4)
     for name, a, t in zip(("x", "w1", "w2", "w3", "b1", "b2", "b3"), kt, tt):
         assert_close(a.grad.data, t.grad.numpy(), np.float32, f"dL/d{name}", 1e-4)
+
+
+def test_backward_receives_the_gradient_in_the_layout_of_the_output() -> None:
+    """The engine hands dL/dy to a Function in y's memory layout, whatever layout the consumer returned."""
+    seen = []
+
+    class BatchLastCopy(kw.Function):
+        def forward(self, x: np.ndarray) -> np.ndarray:
+            return _batch_last(x)
+
+        def backward(self, grad_out: np.ndarray) -> np.ndarray:
+            seen.append(np.moveaxis(grad_out, 0, -1).flags.c_contiguous)
+            return grad_out
+
+    x = kw.Tensor(np.random.default_rng(14).standard_normal((4, 3, 5)).astype(np.float32), requires_grad=True)
+    y = BatchLastCopy.apply(x)
+    g = np.arange(60, dtype=np.float32).reshape(4, 3, 5)  # C order
+    y.backward(g)
+    assert seen == [True]
+    np.testing.assert_array_equal(x.grad.data, g)
+    assert x.grad.data.flags.c_contiguous  # and the leaf's gradient in the leaf's layout
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_binary_ops_on_operands_of_two_layouts(op: str) -> None:
+    rng = np.random.default_rng(15)
+    a_c, b_c = (rng.uniform(0.5, 2, (16, 3, 4, 5)).astype(np.float32) for _ in range(2))
+    a = kw.Tensor(_batch_last(a_c), requires_grad=True)
+    b = kw.Tensor(b_c, requires_grad=True)
+    ta, tb = (torch.from_numpy(v.copy()).requires_grad_(True) for v in (a_c, b_c))
+    fn = getattr(operator, {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv"}[op])
+    y, ty = fn(a, b), fn(ta, tb)
+    assert np.moveaxis(y.data, 0, -1).flags.c_contiguous  # the result takes the first operand's layout
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-6)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(g)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(a.grad.data, ta.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_on_a_batch_last_input_keeps_its_layout_and_its_mask() -> None:
+    x_c = np.random.default_rng(16).standard_normal((16, 3, 6, 6)).astype(np.float32)
+    y_c = kw.nn.functional.dropout(kw.Tensor(x_c), 0.4, generator=7)
+    y_b = kw.nn.functional.dropout(kw.Tensor(_batch_last(x_c)), 0.4, generator=7)
+    np.testing.assert_array_equal(y_b.data, y_c.data)  # the same elements dropped: the draws stay in C order
+    assert np.moveaxis(y_b.data, 0, -1).flags.c_contiguous

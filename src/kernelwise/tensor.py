@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .ops.layout import in_layout_of
+
 _grad_enabled = True
 
 float16 = np.dtype("float16")
@@ -416,6 +418,7 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
+            g = in_layout_of(g, node.data)  # dL/dy in y's memory layout (ops/layout.py): same-order passes
             fn = node._ctx
             if fn is None or node._retain:
                 g_copy = np.array(g, dtype=node.dtype)

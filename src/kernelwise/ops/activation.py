@@ -19,6 +19,7 @@ from ..random import generator as _generator
 from ..tensor import Function, Tensor, _axis_tuple
 from ._args import check_float, check_tensor
 from .elementwise import ReLU, Sigmoid, Tanh
+from .layout import in_layout_of
 
 _SQRT_2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -301,7 +302,7 @@ class Dropout(Function):
     """y = x ⊙ m, m = keep / (1 - p) with keep ~ Bernoulli(1 - p); dX = dY ⊙ m."""
 
     def forward(self, x: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
-        keep = rng.random(x.shape) >= p  # each element kept with probability 1 - p
+        keep = in_layout_of(rng.random(x.shape) >= p, x)  # each element kept with probability 1 - p
         scale = 0.0 if p == 1 else 1.0 / (1.0 - p)  # inverted dropout: E[y] = x
         mask = keep.astype(x.dtype) * x.dtype.type(scale)
         if self.requires_grad:

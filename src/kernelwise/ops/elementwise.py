@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Function
-from .layout import zeros_like_view
+from .layout import in_layout_of, zeros_like_view
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -39,7 +39,7 @@ class Add(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.shapes = np.shape(a), np.shape(b)
-        return a + b
+        return a + in_layout_of(b, a)  # (operands in one memory layout: see ops/layout.py)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         sa, sb = self.shapes
@@ -51,7 +51,7 @@ class Sub(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.shapes = np.shape(a), np.shape(b)
-        return a - b
+        return a - in_layout_of(b, a)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         sa, sb = self.shapes
@@ -63,6 +63,7 @@ class Mul(Function):
     """y = a · b; dy/da = b, dy/db = a."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        b = in_layout_of(b, a)
         if self.requires_grad:
             self.a, self.b = a, b
         return a * b
@@ -78,6 +79,7 @@ class Div(Function):
     """y = a / b; dy/da = 1/b, dy/db = -a/b²."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        b = in_layout_of(b, a)
         if self.requires_grad:
             self.a, self.b = a, b
         with np.errstate(divide="ignore", invalid="ignore"):  # x/0 is ±inf or nan, as in PyTorch

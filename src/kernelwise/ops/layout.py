@@ -7,6 +7,11 @@ views of NHWC memory. ReLU and max/min pooling allocate their results in their i
 order (``np.empty_like`` and the helpers below), and the next batch-last convolution reads that
 memory in long contiguous runs, so no transposing copy runs between the layers of a small CNN.
 
+Where two layouts meet, one operand is copied into the other's (:func:`in_layout_of`): the autograd
+engine hands every Function its dL/dy in the layout of its output y, and +, -, ·, / and dropout
+bring their second operand to the first one's layout. NumPy would otherwise run such a pass
+without SIMD, in short inner loops (up to 14× slower).
+
 Example:
     >>> import numpy as np
     >>> memory = np.zeros((6, 28, 28, 64), np.float32)  # (C, H, W, N): the batch last
@@ -45,6 +50,47 @@ def empty_in_order(shape: tuple[int, ...], order: tuple[int, ...], dtype: Any) -
         return np.empty(shape, dtype=dtype)
     memory = np.empty([shape[a] for a in order], dtype=dtype)
     return memory.transpose(_inverse(order))
+
+
+def dense_order(x: np.ndarray) -> tuple[int, ...] | None:
+    """The axis order of ``x`` when its values fill one contiguous block of memory, else None.
+
+    None for views with gaps or repeats (a slice, ``np.broadcast_to``): those have no layout to keep.
+    """
+    if x.flags.c_contiguous:
+        return tuple(range(x.ndim))
+    order = axis_order(x)
+    return order if x.transpose(order).flags.c_contiguous else None
+
+
+def in_layout_of(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``a`` laid out in memory as ``ref`` is: one transposing copy when both are dense blocks of one
+    shape whose axes run in different orders, else ``a`` itself.
+
+    NumPy runs an elementwise operation on operands of different axis orders without SIMD and in
+    short inner loops: 0.36 ms for a (64, 16, 32, 32) float32 product in one layout, 5.0 ms across
+    two, 1.8 ms with one operand copied first. Axes of length 1 do not count.
+
+    Example:
+        >>> import numpy as np
+        >>> ref = np.zeros((4, 3, 2), np.float32).transpose(2, 0, 1)  # (2, 4, 3), axis 0 last in memory
+        >>> a = np.ones((2, 4, 3), np.float32)
+        >>> in_layout_of(a, ref).strides == ref.strides, in_layout_of(a, a) is a
+        (True, True)
+    """
+    if (
+        a.shape != ref.shape
+        or a.ndim < 2
+        or a.strides == ref.strides
+        or (a.flags.c_contiguous and ref.flags.c_contiguous)
+    ):
+        return a
+    want, have = dense_order(ref), dense_order(a)
+    if want is None or have is None or want == have:
+        return a
+    if [d for d in want if a.shape[d] > 1] == [d for d in have if a.shape[d] > 1]:
+        return a
+    return in_order(a, want)
 
 
 def in_order(x: np.ndarray, order: tuple[int, ...]) -> np.ndarray:

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor, conv_output_size, ntuple
-from .layout import axis_order, empty_in_order, in_order
+from .layout import axis_order, empty_in_order
 from .windows import col2im, tap_regions, windows
 
 _ARG = {"max": np.argmax, "min": np.argmin}  # the winning tap of a window (first one among ties)
@@ -308,7 +308,6 @@ class WindowPool(Function):
             grad_xp = empty_in_order(self.padded_shape, order, grad_out.dtype)
             if not tiled:
                 grad_xp[...] = 0
-            grad_out = in_order(grad_out, order)  # one transposing copy where dL/dy comes in another order
             for t, region in enumerate(regions):
                 np.multiply(grad_out, self.arg == t, out=grad_xp[(Ellipsis, *region)])  # dL/dy where tap t won
             return grad_xp[crop]  # dL/dx = dL/dy at each window's winner, the padding's share dropped
