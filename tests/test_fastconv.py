@@ -274,7 +274,8 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
         ((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, "chwn"),  # LeNet conv1: 1 channel, batch 64
         ((8, 1, 28, 28), (6, 1, 5, 5), 1, 2, "im2col"),  # batch 8: batch-last runs too short
         ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, "chwn"),  # LeNet conv2: rows of 10 outputs, batch 64
-        ((32, 3, 64, 64), (16, 3, 7, 7), 2, 3, "chwn"),  # a 3-channel stem with stride 2
+        ((32, 3, 64, 64), (8, 3, 7, 7), 2, 3, "chwn"),  # a 3-channel stem with stride 2, few outputs
+        ((64, 3, 32, 32), (16, 3, 3, 3), 1, 1, "im2col"),  # 16 outputs: the next layer reads NCHW
         ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "winograd"),
         ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
         ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),  # stride 2

@@ -84,11 +84,14 @@ def choose_method(
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins.
-    * a batch of at least 16 with fewer than 16 input channels or output rows shorter than 16
-      (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies runs of ow
-      numbers, and NumPy's ~20 ns per run dominates when ow is 5-28; batch-last runs are N times
-      longer (1.4-1.5× faster fwd+bwd on LeNet's 64, 6→16, 14×14). Its output stays batch-last,
-      which the ReLU and pooling after it keep: a LeNet-5 training step 8.2 → 7.2 ms.
+    * a batch of at least 16 with output rows shorter than 16, or with fewer than 16 input and
+      output channels (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies
+      runs of ow numbers, and NumPy's ~20 ns per run dominates when ow is 5-28; batch-last runs are
+      N times longer (1.4-1.5× faster fwd+bwd on LeNet's 64, 6→16, 14×14). Its output stays
+      batch-last, which the ReLU and pooling after it keep: a LeNet-5 training step 8.2 → 7.2 ms.
+      With 16 or more output channels the next convolution will read NCHW ("shifted",
+      "winograd"), and moving a (64, 16, 32, 32) activation there and its gradient back costs
+      more than the short runs save: a 3→16 channel first layer stays on "im2col".
     * everything else (many channels with strides or dilation, small batches, 1-d and 3-d): "im2col".
 
     Example:
@@ -115,7 +118,7 @@ def choose_method(
     if nd == 2 and plain and C >= 16:
         return "shifted"
     out_last = (x_shape[-1] + sum(padding[-1]) - dilation[-1] * (kernel[-1] - 1) - 1) // stride[-1] + 1
-    if x_shape[0] >= 16 and (C < 16 or out_last < 16):
+    if x_shape[0] >= 16 and (out_last < 16 or (C < 16 and O < 16)):
         return "chwn"
     return "im2col"
 
