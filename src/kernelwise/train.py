@@ -16,13 +16,14 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import nn
+from . import nn, trainstate
 from .tensor import Tensor, no_grad
 
 
@@ -37,6 +38,9 @@ def fit(
     callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
     progress: bool = True,
     max_steps: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool | trainstate.TrainingState = False,
+    state_extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` for ``epochs`` epochs (or ``max_steps`` optimizer steps); return the history.
 
@@ -46,45 +50,41 @@ def fit(
     ``train_loss``, ``train_accuracy``, ``images_per_second``, ``seconds``, ``lr`` and
     ``test_loss``/``test_accuracy``.
 
+    With ``checkpoint_dir``, the full training state (weights, optimizer, scheduler, every
+    random generator, counters and history; see :mod:`kernelwise.trainstate`) is committed
+    there at the end of every epoch, so an interrupted run loses at most the epoch in
+    progress. ``resume=True`` first restores the newest state in ``checkpoint_dir`` (or pass
+    a loaded :class:`~kernelwise.trainstate.TrainingState`) and trains on from the epoch after
+    it: the result is bit-identical to never stopping. Pass the same objects, built the same
+    way; ``epochs`` may be larger than before. ``state_extra`` (JSON data) is stored with
+    each state. The returned history holds the restored epochs too.
+
     Raises:
-        ValueError: epochs < 1; FloatingPointError: the loss became NaN or infinite.
+        ValueError: epochs < 1; FloatingPointError: the loss became NaN or infinite;
+        trainstate.StateError: the state to resume is missing, corrupt or does not fit;
+        files.FileWriteError: a state could not be written (the previous one stays intact).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: must be a positive integer, got {epochs!r}")
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     history: list[dict[str, Any]] = []
-    steps = 0
-    for epoch in range(1, epochs + 1):
+    steps = done = 0
+    if resume is not False:
+        state = resume if isinstance(resume, trainstate.TrainingState) else _latest_state(checkpoint_dir)
+        trainstate.apply(state, model, optimizer, scheduler, train_loader)
+        history, steps, done = list(state.history), state.steps, state.epoch
+    for epoch in range(done + 1, epochs + 1):
+        if max_steps is not None and steps >= max_steps:
+            break
         model.train()
-        seen = correct = 0
-        loss_sum = 0.0
         bar = _progress(train_loader, f"epoch {epoch}/{epochs}", progress)
         start = time.perf_counter()
-        for x, y in bar:
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"the loss became {value} at epoch {epoch}, step {steps + 1}; try a smaller learning rate"
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            n = len(y)
-            seen += n
-            loss_sum += value * n
-            correct += int((logits.data.argmax(axis=1) == y.data).sum())
-            steps += 1
+        try:
+            seen, correct, loss_sum, steps = _epoch(model, bar, optimizer, loss_fn, epoch, steps, max_steps, start)
+        finally:
             if progress:
-                rate = seen / (time.perf_counter() - start)
-                # refresh=False: the bar redraws at its own pace, not once per batch
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False)
-            if max_steps is not None and steps >= max_steps:
-                break
+                bar.close()
         seconds = time.perf_counter() - start
-        if progress:
-            bar.close()
         metrics: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": loss_sum / max(seen, 1),
@@ -99,11 +99,61 @@ def fit(
             result = evaluate(model, test_loader, loss_fn)
             metrics["test_loss"], metrics["test_accuracy"] = result["loss"], result["accuracy"]
         history.append(metrics)
+        if checkpoint_dir is not None:
+            state = trainstate.capture(
+                model, optimizer, scheduler, train_loader, epoch=epoch, steps=steps, history=history, extra=state_extra
+            )
+            trainstate.save(checkpoint_dir, state)
         for callback in callbacks:
             callback(metrics)
+    return history
+
+
+def _epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    optimizer: Any,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    epoch: int,
+    steps: int,
+    max_steps: int | None,
+    start: float,
+) -> tuple[int, int, float, int]:
+    """One pass over the batches: forward, loss, backward, step. Returns (seen, correct, loss sum, steps)."""
+    seen = correct = 0
+    loss_sum = 0.0
+    for x, y in batches:
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the loss became {value} at epoch {epoch}, step {steps + 1}; try a smaller learning rate"
+            )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        n = len(y)
+        seen += n
+        loss_sum += value * n
+        correct += int((logits.data.argmax(axis=1) == y.data).sum())
+        steps += 1
+        if hasattr(batches, "set_postfix"):  # the progress bar
+            rate = seen / (time.perf_counter() - start)
+            # refresh=False: the bar redraws at its own pace, not once per batch
+            batches.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False)
         if max_steps is not None and steps >= max_steps:
             break
-    return history
+    return seen, correct, loss_sum, steps
+
+
+def _latest_state(checkpoint_dir: str | os.PathLike | None) -> trainstate.TrainingState:
+    if checkpoint_dir is None:
+        raise ValueError("fit: resume=True needs checkpoint_dir, the folder the states were saved in")
+    state = trainstate.load_latest(checkpoint_dir)
+    if state is None:
+        raise trainstate.StateError(f"no training state to resume in {checkpoint_dir}")
+    return state
 
 
 def evaluate(
