@@ -18,9 +18,28 @@ class UsageError(Exception):
     """A mistake on the command line or in its inputs: reported in one line."""
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .runs import RunConfig, train_run
+# What a resumed run may change: the rest of the run's settings come from its directory.
+_RESUME_OPTIONS = {"resume", "epochs", "no_progress", "threads", "out", "run", "command", "debug"}
 
+
+def _train(args: argparse.Namespace) -> int:
+    from .runs import RunConfig, resume_run, train_run
+
+    if args.resume is not None:
+        changed = sorted(
+            f"--{name.replace('_', '-')}"
+            for name, value in vars(args).items()
+            if name not in _RESUME_OPTIONS and value != _train_defaults().get(name)
+        )
+        if changed:
+            raise UsageError(
+                f"{', '.join(changed)} cannot be combined with --resume: a resumed run keeps its own settings "
+                "(only --epochs may be raised)"
+            )
+        if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+            raise UsageError("--out cannot differ from --resume: a run is resumed in its own directory")
+        resume_run(args.resume, epochs=args.epochs, progress=not args.no_progress, log=lambda m: print(m, flush=True))
+        return 0
     config = RunConfig(
         dataset=args.dataset,
         model=args.model,
@@ -35,8 +54,13 @@ def _train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
     ).resolved()
     out = args.out or f"runs/{config.dataset}-{config.model}"
-    train_run(config, out, progress=not args.no_progress, log=lambda m: print(m, flush=True))
+    train_run(config, out, progress=not args.no_progress, log=lambda m: print(m, flush=True), force=args.force)
     return 0
+
+
+def _train_defaults() -> dict[str, object]:
+    """The train command's defaults, option by option (to tell which options a user gave)."""
+    return vars(build_parser().parse_args(["train"]))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -130,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL)")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last complete epoch (bit-identical to never stopping); "
+        "--epochs may be raised to train longer",
+    )
+    train.add_argument("--force", action="store_true", help="replace an existing run in --out (deleted whole)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
@@ -169,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0
-    except KeyboardInterrupt:
-        print("kernelwise: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(str(e) or "kernelwise: interrupted", file=sys.stderr)  # a run says how to resume
         return 130
     except (UsageError, ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as e:
         if args.debug:

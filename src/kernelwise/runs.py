@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint, nn, optim
+from . import checkpoint, nn, optim, trainstate
+from .files import PARTIAL, write_text_atomic
 from .models import MODELS, build_model
+from .tensor import Tensor
 from .train import evaluate, fit
 
 # The default recipe per dataset: model, epochs, batch size, optimizer, learning rate and schedule.
@@ -64,6 +67,8 @@ class RunConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(RECIPES)}")
         recipe = RECIPES[self.dataset]
         filled = replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
+        if filled.data_dir is not None:  # absolute, so that the run's data is found from any folder
+            filled = replace(filled, data_dir=os.path.abspath(os.path.expanduser(filled.data_dir)))
         if filled.model not in MODELS:
             raise ValueError(f"unknown model {filled.model!r}; choose one of {', '.join(MODELS)}")
         if filled.schedule not in SCHEDULES:
@@ -120,16 +125,156 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+OUTPUTS = ("model.safetensors", "metrics.json", "curves.png", "confusion.png", "samples")  # made from the last state
+# What a run directory holds; --force deletes only these, and refuses a folder with anything else.
+RUN_ENTRIES = ("config.json", "checkpoint", ".write-check", *OUTPUTS)
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked (exists, not writable, nothing to resume, ...)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says how far the saved state goes and how to resume."""
+
+
+def prepare_run_dir(out: str | os.PathLike, force: bool = False) -> Path:
+    """Create the run directory ``out`` and check it is writable, before any training.
+
+    An existing non-empty directory is refused, unless ``force``: then it must hold a
+    kernelwise run only (nothing but :data:`RUN_ENTRIES`), which is deleted whole.
+    """
+    run = Path(out)
+    if run.exists() and not run.is_dir():
+        raise RunError(f"the run directory {run} exists and is not a folder")
+    if run.is_dir() and any(run.iterdir()):
+        if not force:
+            raise RunError(
+                f"{run} already holds a run: continue it with `kernelwise train --resume {run}`, "
+                "replace it with --force, or choose another --out"
+            )
+        foreign = sorted(p.name for p in run.iterdir() if p.name not in RUN_ENTRIES and not p.name.endswith(PARTIAL))
+        if foreign:
+            raise RunError(
+                f"--force replaces only a kernelwise run directory, and {run} also holds "
+                f"{', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}; choose another --out"
+            )
+        for entry in run.iterdir():
+            _remove(entry)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"cannot create the run directory {run}: {e.strerror or e}") from None
+    _check_writable(run)
+    return run
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _check_writable(run: Path) -> None:
+    try:
+        write_text_atomic(run / ".write-check", "")
+        (run / ".write-check").unlink()
+    except OSError as e:
+        raise RunError(f"cannot write to the run directory {run}: {e.strerror or e}") from None
+
+
+def blas_threads() -> int | None:
+    """How many threads NumPy's BLAS runs (None when threadpoolctl cannot tell)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
 def train_run(
     config: RunConfig,
     out: str | os.PathLike,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Train as ``config`` says and write the run directory ``out``; return the metrics."""
+    """Train as ``config`` says and write the run directory ``out``; return the metrics.
+
+    ``out`` is created and checked writable first; an existing run there is refused unless
+    ``force`` (which replaces it whole). The full training state is committed to
+    ``out/checkpoint`` after every epoch, so :func:`resume_run` can continue after Ctrl-C,
+    ``kill -9`` or a full disk. Ctrl-C raises :class:`TrainingInterrupted`.
+    """
+    cfg = config.resolved()
+    run = prepare_run_dir(out, force)
+    return _train(cfg, run, progress, log)
+
+
+def resume_run(
+    run_dir: str | os.PathLike,
+    epochs: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last complete epoch; return the metrics.
+
+    With the same ``epochs`` the result is bit-identical to the run never interrupted.
+    A larger ``epochs`` trains longer: the schedule is then the one for the new length,
+    taken up at the epoch reached (as if that length had been planned from epoch 1 on).
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise RunError(f"run directory not found: {run}")
+    try:
+        saved = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        cfg = RunConfig(**saved["config"]).resolved()
+    except FileNotFoundError:
+        raise RunError(f"{run} has no config.json: not a run directory kernelwise can resume") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise RunError(f"{run / 'config.json'} is malformed: {e}") from None
+    _check_writable(run)
+    state = trainstate.load_latest(run / "checkpoint")
+    done = state.epoch if state is not None else 0
+    if epochs is not None:
+        if not isinstance(epochs, int) or epochs < 1:
+            raise RunError(f"--epochs must be a positive integer, got {epochs}")
+        if epochs < done:
+            raise RunError(f"--epochs {epochs} is fewer than the {done} epochs {run} has already trained")
+        if epochs != cfg.epochs and state is not None:
+            _restart_schedule(state, cfg, epochs)
+        cfg = replace(cfg, epochs=epochs)
+    return _train(cfg, run, progress, log, state)
+
+
+def _restart_schedule(state: trainstate.TrainingState, cfg: RunConfig, epochs: int) -> None:
+    """Set the saved learning rate and scheduler to where a schedule of ``epochs`` epochs is at ``state.epoch``."""
+    probe = make_optimizer(cfg.optimizer, [nn.Parameter(Tensor(np.zeros(1, np.float32)))], cfg.lr, cfg.momentum)
+    scheduler = make_scheduler(cfg.schedule, probe, epochs)
+    for _ in range(state.epoch):
+        if scheduler is not None:
+            scheduler.step()
+    assert state.optimizer is not None
+    for group in state.optimizer["param_groups"]:
+        group["lr"] = probe.param_groups[0]["lr"]
+    state.scheduler = scheduler.state_dict() if scheduler is not None else None
+
+
+def _train(
+    cfg: RunConfig,
+    run: Path,
+    progress: bool,
+    log: Callable[[str], None],
+    state: trainstate.TrainingState | None = None,
+) -> dict[str, Any]:
     from .data import DataLoader, load_dataset
 
-    cfg = config.resolved()
     train_set, test_set, info = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     input_shape = tuple(int(n) for n in info.input_shape)
     model = build_model(cfg.model, input_shape=input_shape, num_classes=info.num_classes, generator=cfg.seed)
@@ -137,35 +282,6 @@ def train_run(
     scheduler = make_scheduler(cfg.schedule, opt, cfg.epochs)
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=cfg.seed)
     test_loader = DataLoader(test_set, batch_size=256)
-    params = sum(p.numel() for p in model.parameters())
-    log(
-        f"training {cfg.model} ({params:,} parameters) on {cfg.dataset}: {len(train_set):,} train / "
-        f"{len(test_set):,} test images of shape {input_shape}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
-        f"{cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), seed {cfg.seed}"
-    )
-
-    def report(m: dict[str, Any]) -> None:
-        log(
-            f"epoch {m['epoch']:>3}/{cfg.epochs}  train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.2%}  "
-            f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.2%}  "
-            f"{m['images_per_second']:,.0f} img/s  ({m['seconds']:.1f} s)"
-        )
-
-    history = fit(
-        model,
-        train_loader,
-        opt,
-        nn.CrossEntropyLoss(),
-        epochs=cfg.epochs,
-        test_loader=test_loader,
-        scheduler=scheduler,
-        callbacks=[report],
-        progress=progress,
-        max_steps=cfg.max_steps,
-    )
-    final = evaluate(model, test_loader, num_classes=info.num_classes)
-    total_images = sum(m["images_per_second"] * m["seconds"] for m in history)
-    total_seconds = sum(m["seconds"] for m in history)
     meta = {
         "model": cfg.model,
         "dataset": cfg.dataset,
@@ -176,6 +292,68 @@ def train_run(
         "std": np.asarray(info.std, dtype=float).tolist(),
         "config": asdict(cfg),
     }
+    # The last state is the run's truth: outputs made from an earlier one would sit beside a newer model.
+    for name in OUTPUTS:
+        _remove(run / name)
+    write_text_atomic(run / "config.json", json.dumps({"config": asdict(cfg), "meta": meta}, indent=2) + "\n")
+    params = sum(p.numel() for p in model.parameters())
+    threads = blas_threads()
+    log(
+        f"training {cfg.model} ({params:,} parameters) on {cfg.dataset}: {len(train_set):,} train / "
+        f"{len(test_set):,} test images of shape {input_shape}, {_plural(cfg.epochs, 'epoch')}, "
+        f"batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), seed {cfg.seed}"
+        + (f", {_plural(threads, 'thread')}" if threads else "")
+    )
+    from .data.advice import small_split_warning
+
+    if warning := small_split_warning(test_set, info.classes):
+        log(f"warning: {warning}")
+    if state is not None:
+        log(f"resuming {run} after epoch {state.epoch}/{cfg.epochs}")
+
+    def report(m: dict[str, Any]) -> None:
+        log(
+            f"epoch {m['epoch']:>3}/{cfg.epochs}  train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.2%}  "
+            f"test loss {m['test_loss']:.4f} acc {m['test_accuracy']:.2%}  "
+            f"{m['images_per_second']:,.0f} img/s  ({m['seconds']:.1f} s)"
+        )
+
+    try:
+        history = fit(
+            model,
+            train_loader,
+            opt,
+            nn.CrossEntropyLoss(),
+            epochs=cfg.epochs,
+            test_loader=test_loader,
+            scheduler=scheduler,
+            callbacks=[report],
+            progress=progress,
+            max_steps=cfg.max_steps,
+            checkpoint_dir=run / "checkpoint",
+            resume=state if state is not None else False,
+        )
+        return _write_outputs(run, model, meta, history, test_loader, test_set, log)
+    except KeyboardInterrupt:
+        done = trainstate.latest_epoch(run / "checkpoint") or 0
+        raise TrainingInterrupted(
+            f"interrupted after epoch {done}/{cfg.epochs}; resume with: kernelwise train --resume {run}"
+        ) from None
+
+
+def _write_outputs(
+    run: Path,
+    model: nn.Module,
+    meta: dict[str, Any],
+    history: list[dict[str, Any]],
+    test_loader: Any,
+    test_set: Any,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The finished run's files: metrics.json, curves.png, samples/ and, last, model.safetensors."""
+    final = evaluate(model, test_loader, num_classes=meta["num_classes"])
+    total_images = sum(m["images_per_second"] * m["seconds"] for m in history)
+    total_seconds = sum(m["seconds"] for m in history)
     metrics = {
         **meta,
         "history": history,
@@ -183,19 +361,19 @@ def train_run(
         "test_loss": final["loss"],
         "per_class_accuracy": final["per_class_accuracy"],
         "train_images_per_second": total_images / total_seconds if total_seconds else None,
-        "seed": cfg.seed,
+        "seed": meta["config"]["seed"],
         "versions": versions(),
     }
-    run = Path(out)
-    run.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(run / "model.safetensors", model, meta)
-    _write_atomic(run / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    images = len(meta["input_shape"]) == 3
+    # The model goes last: a run directory with model.safetensors is a finished one.
+    write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     _write_atomic(run / "curves.png", lambda p: plot_curves(history, p))
-    if len(input_shape) == 3:
+    if images:
         write_samples(test_set, meta, run / "samples")
+    checkpoint.save(run / "model.safetensors", model, meta)
     log(
         f"test accuracy {final['accuracy']:.2%}; wrote {run / 'model.safetensors'}, metrics.json, curves.png"
-        + (", samples/" if len(input_shape) == 3 else "")
+        + (", samples/" if images else "")
     )
     return metrics
 
@@ -254,6 +432,12 @@ def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
         raise FileNotFoundError(f"run directory not found: {run}")
     path = run / "model.safetensors"
     if not path.is_file():
+        if (run / "config.json").is_file():  # a run that has not finished
+            done = trainstate.latest_epoch(run / "checkpoint") or 0
+            raise RunError(
+                f"the training in {run} stopped after epoch {done} before it finished; "
+                f"resume it with: kernelwise train --resume {run}"
+            )
         raise FileNotFoundError(f"{run} has no model.safetensors (train one with: kernelwise train --out {run})")
     return checkpoint.load(path)
 
