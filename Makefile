@@ -19,7 +19,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 # Train the default CNN on the bundled digits, then classify a few test digits it saved as PNG files.
 demo: $(VENV)/.installed
-	$(BIN)/kernelwise train --out runs/demo
+	$(BIN)/kernelwise train --out runs/demo --force  # a fresh run each time
 	$(BIN)/kernelwise predict runs/demo runs/demo/samples/*.png
 
 test: $(VENV)/.installed-test
