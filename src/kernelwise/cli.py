@@ -7,11 +7,14 @@ Every mistake a user can make ends in one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
 
 import numpy as np
+
+from .threads import add_threads_argument, thread_limit
 
 
 class UsageError(Exception):
@@ -40,10 +43,11 @@ def _train(args: argparse.Namespace) -> int:
             raise UsageError("--out cannot differ from --resume: a run is resumed in its own directory")
         resume_run(args.resume, epochs=args.epochs, progress=not args.no_progress, log=lambda m: print(m, flush=True))
         return 0
+    dataset, data_dir = _data_source(args.dataset, args.data_dir)
     config = RunConfig(
-        dataset=args.dataset,
+        dataset=dataset,
         model=args.model,
-        data_dir=args.data_dir,
+        data_dir=data_dir,
         epochs=args.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
@@ -56,6 +60,37 @@ def _train(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{config.dataset}-{config.model}"
     train_run(config, out, progress=not args.no_progress, log=lambda m: print(m, flush=True), force=args.force)
     return 0
+
+
+def _data_source(dataset: str | None, data_dir: str | None, run_dataset: str | None = None) -> tuple[str, str | None]:
+    """The dataset to load and its folder (absolute), from ``--dataset`` and ``--data-dir``.
+
+    ``--data-dir`` must exist. Without ``--dataset`` the dataset is the one whose files the folder
+    holds (:func:`~kernelwise.data.advice.infer_dataset`); when they fit none, a run's own dataset
+    (``run_dataset``, for ``evaluate``) or else an error. With neither: ``run_dataset`` or digits.
+    """
+    from .data.advice import infer_dataset
+
+    if data_dir is None:
+        return dataset or run_dataset or "digits", None
+    folder = os.path.abspath(os.path.expanduser(data_dir))
+    if not os.path.isdir(folder):
+        raise UsageError(f"folder not found: {data_dir}")
+    if dataset is None:
+        dataset = infer_dataset(folder, prefer=run_dataset) or run_dataset
+        if dataset is None:
+            raise UsageError(
+                f"cannot tell which dataset {data_dir} holds (no MNIST IDX files, CIFAR-10 batches, MNIST-1D "
+                "cache or class folders of images in it): pass --dataset"
+            )
+        if run_dataset is None:
+            print(f"dataset: {dataset} (from the files in {data_dir}; --dataset chooses another)", flush=True)
+    return dataset, folder
+
+
+def _run_folder(path: str) -> str:
+    """The run directory of a command-line RUN_DIR argument, which may name its model.safetensors."""
+    return os.path.dirname(os.path.abspath(path)) if os.path.isfile(path) else path
 
 
 def _train_defaults() -> dict[str, object]:
@@ -71,8 +106,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .train import evaluate
 
     model, meta = load_run(args.run_dir)
-    dataset = args.dataset or meta["dataset"]
-    _, test_set, info = load_dataset(dataset, data_dir=args.data_dir, seed=meta.get("config", {}).get("seed", 0))
+    config = meta.get("config") or {}
+    dataset, data_dir = _data_source(args.dataset, args.data_dir, run_dataset=meta["dataset"])
+    if args.data_dir is None and dataset == meta["dataset"] and config.get("data_dir"):
+        data_dir = config["data_dir"]  # the folder the run was trained from (stored absolute)
+        if not os.path.isdir(data_dir):
+            raise UsageError(f"folder not found: {data_dir} (the run's data; give another with --data-dir)")
+    _, test_set, info = load_dataset(dataset, data_dir=data_dir, seed=config.get("seed", 0))
     if list(info.input_shape) != list(meta["input_shape"]) or info.num_classes != meta["num_classes"]:
         raise UsageError(
             f"dataset {dataset} gives inputs {tuple(info.input_shape)} with {info.num_classes} classes; "
@@ -81,16 +121,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(model, DataLoader(test_set, batch_size=256), num_classes=meta["num_classes"])
     names = [str(c) for c in meta.get("class_names") or range(meta["num_classes"])]
     print(
-        f"{meta['model']} on {dataset} test set ({result['count']:,} images): accuracy {result['accuracy']:.2%}, "
-        f"loss {result['loss']:.4f}"
+        f"{meta['model']} on {dataset} test set ({result['count']:,} images, {_threads_text()}): "
+        f"accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f}"
     )
     print("per-class accuracy:")
     for name, acc, row in zip(names, result["per_class_accuracy"], result["confusion"], strict=True):
         print(f"  {name:>12}  {acc:7.2%}  ({row.sum():,} images)")
-    picture = Path(args.run_dir) / "confusion.png"
+    picture = Path(_run_folder(args.run_dir)) / "confusion.png"
     confusion_figure(result["confusion"], names, picture, f"{meta['model']} on {dataset}: {result['accuracy']:.2%}")
     print(f"confusion matrix: {picture}")
     return 0
+
+
+def _threads_text() -> str:
+    """How many threads NumPy's BLAS runs now, e.g. ``2 BLAS threads``."""
+    from .threads import blas_info
+
+    count = blas_info().threads
+    return f"{count} BLAS thread{'s' if count != 1 else ''}"
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -113,15 +161,55 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from .data.datasets import INPUT_SHAPES
     from .models import MODELS, build_model
+    from .runs import load_run
     from .summary import format_summary, summarize
 
+    if args.run_dir is None and args.model is None:
+        raise UsageError("summary of what? give a run directory (kernelwise summary RUN_DIR) or --model NAME")
+    if args.run_dir is not None and args.model is not None:
+        raise UsageError("give a run directory or --model, not both: a run's model is its own")
+    if args.run_dir is not None:
+        if args.input_shape:
+            raise UsageError("--input-shape goes with --model; a run's input shape is its own")
+        model, meta = load_run(args.run_dir)
+        shape = tuple(meta["input_shape"])
+        print(format_summary(f"{meta['model']} from {args.run_dir}", summarize(model, shape), shape))
+        return 0
     if args.model not in MODELS:
         raise UsageError(f"unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
-    shape = tuple(args.input_shape) if args.input_shape else tuple(n or 32 for n in MODELS[args.model].input_shape)
+    dataset = MODELS[args.model].default_dataset
+    shape = tuple(args.input_shape) if args.input_shape else INPUT_SHAPES[dataset]
     model = build_model(args.model, input_shape=shape, num_classes=args.num_classes, generator=0)
-    print(format_summary(args.model, summarize(model, shape), shape))
+    name = args.model if args.input_shape else f"{args.model} (on {dataset})"
+    print(format_summary(name, summarize(model, shape), shape))
     return 0
+
+
+def _recipe_table(recipes: dict[str, dict[str, object]]) -> str:
+    """The recipes as a table for ``train --help``: what each option left out defaults to, per dataset."""
+    from .data.datasets import INPUT_SHAPES
+
+    head = ("dataset", "model", "epochs", "batch", "optimizer", "lr", "schedule", "input")
+    rows = [
+        (
+            name,
+            str(r["model"]),
+            str(r["epochs"]),
+            str(r["batch_size"]),
+            str(r["optimizer"]),
+            f"{r['lr']:g}",
+            str(r["schedule"]),
+            str(INPUT_SHAPES.get(name, "the pictures' size")),
+        )
+        for name, r in recipes.items()
+    ]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [head, *rows]]
+    return "recipes (what --model, --epochs, --batch-size, --optimizer, --lr and --schedule default to):\n  " + (
+        "\n  ".join(lines)
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,27 +220,48 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kernelwise", description="A CNN framework on NumPy that shows its work.")
+    from .data import DATASETS
+    from .models import MODELS
+
+    parser = _Parser(
+        prog="kernelwise",
+        description="A CNN framework on NumPy that shows its work.",
+        epilog=f"models: {', '.join(MODELS)}; datasets: {', '.join(DATASETS)}. "
+        "Each command has its own --help (the training recipes: kernelwise train --help).",
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    from .models import MODELS
     from .runs import OPTIMIZERS, RECIPES, SCHEDULES
 
-    train = sub.add_parser("train", help="train a CNN and write a run directory")
-    train.add_argument("--model", choices=list(MODELS), help="default: the dataset's usual model")
-    train.add_argument("--dataset", default="digits", choices=list(RECIPES), help="default: digits")
-    train.add_argument("--data-dir", help="folder with the dataset's files (else the download cache)")
-    train.add_argument("--epochs", type=int, help="default: the dataset's recipe")
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--optimizer", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument(
-        "--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule (default: cosine)"
+    recipe = "default: the dataset's recipe (below)"
+    train = sub.add_parser(
+        "train",
+        help="train a CNN and write a run directory",
+        description="Train a CNN and write a run directory (model.safetensors, metrics.json, curves.png, samples/).",
+        epilog=_recipe_table(RECIPES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--model", choices=list(MODELS), help=recipe)
+    train.add_argument(
+        "--dataset",
+        choices=list(RECIPES),
+        help="default: the one whose files --data-dir holds (MNIST IDX files, CIFAR-10 batches, class folders "
+        "of images), else digits",
+    )
+    train.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder with the dataset's files (default: the download cache, $KERNELWISE_DATA or ~/.cache/kernelwise)",
+    )
+    train.add_argument("--epochs", type=int, help=recipe)
+    train.add_argument("--batch-size", type=int, help=recipe)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"{recipe}; sgd has momentum 0.9")
+    train.add_argument("--lr", type=float, help=f"learning rate ({recipe})")
+    train.add_argument("--weight-decay", type=float, default=0.0, help="default: 0 (adamw: 0.01)")
+    train.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule ({recipe})")
+    train.add_argument("--seed", type=int, default=0, help="weights, shuffling, the digits/images split (default: 0)")
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: no limit)")
     train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL)")
     train.add_argument(
         "--resume",
@@ -162,23 +271,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--force", action="store_true", help="replace an existing run in --out (deleted whole)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_argument(train)
     train.set_defaults(run=_train)
 
+    run_help = "a run directory (or its model.safetensors)"
     evaluate = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a run")
-    evaluate.add_argument("run_dir")
-    evaluate.add_argument("--dataset", choices=list(RECIPES), help="default: the dataset it was trained on")
-    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help=run_help)
+    evaluate.add_argument(
+        "--dataset",
+        choices=list(RECIPES),
+        help="default: the dataset it was trained on (or the one whose files --data-dir holds)",
+    )
+    evaluate.add_argument("--data-dir", metavar="DIR", help="default: the folder the run was trained from")
+    add_threads_argument(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = sub.add_parser("predict", help="class and top-3 probabilities for image files")
-    predict.add_argument("run_dir")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help=run_help)
     predict.add_argument("images", nargs="+", metavar="IMAGE")
+    add_threads_argument(predict)
     predict.set_defaults(run=_predict)
 
     summary = sub.add_parser("summary", help="per-layer output shapes, parameters and FLOPs of a model")
-    summary.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
-    summary.add_argument("--input-shape", type=int, nargs="+", metavar="N", help="C H W (default: the model's)")
-    summary.add_argument("--num-classes", type=int, default=10)
+    summary.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help=f"{run_help}: its model and input shape")
+    summary.add_argument("--model", help=f"instead of a run: one of {', '.join(MODELS)}")
+    summary.add_argument(
+        "--input-shape", type=int, nargs="+", metavar="N", help="C H W or C L (default: that of the model's dataset)"
+    )
+    summary.add_argument("--num-classes", type=int, default=10, help="with --model (default: 10)")
     summary.set_defaults(run=_summary)
 
     from .explain.cli import add_explain_parser
@@ -191,12 +311,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose --threads limits NumPy's BLAS around the whole command (bench sets it per suite itself).
+_LIMITS_BLAS_THREADS = ("train", "evaluate", "predict")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kernelwise`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    threads = getattr(args, "threads", None) if args.command in _LIMITS_BLAS_THREADS else None
     try:
-        return int(args.run(args) or 0)
+        with thread_limit(threads) if threads is not None else contextlib.nullcontext():
+            return int(args.run(args) or 0)
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0

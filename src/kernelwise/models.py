@@ -182,30 +182,68 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+def _input_problem(name: str, input_shape: tuple[int, ...]) -> str | None:
+    """Why model ``name`` cannot take inputs of ``input_shape`` (C, *spatial), or None when its spec allows them."""
+    spec = MODELS[name]
+    spatial = input_shape[1:]
+    want = spec.input_shape[1:]
+    if len(spatial) != len(want) or any(w is not None and w != s for w, s in zip(want, spatial, strict=False)):
+        shown = ("C", *("any" if w is None else w for w in want))
+        return f"model {name} expects input of shape {shown} (channels, size), got {tuple(input_shape)}"
+    if min(spatial) < spec.min_size:
+        return f"model {name} needs inputs of at least {spec.min_size} samples per side, got {tuple(input_shape)}"
+    return None
+
+
+def _build(name: str, input_shape: tuple[int, ...] | None, num_classes: int, generator: Any) -> nn.Module:
+    kwargs: dict[str, Any] = {"num_classes": num_classes, "generator": generator}
+    if input_shape is not None:
+        kwargs["in_channels"] = input_shape[0]
+        if name == "mnist1d_cnn":
+            kwargs["length"] = input_shape[1]
+    return MODELS[name].build(**kwargs)
+
+
+def models_that_fit(input_shape: tuple[int, ...], num_classes: int = 10) -> list[str]:
+    """The models that take inputs of ``input_shape`` (C, *spatial): each is built for it and runs one
+    sample of zeros through, so a size its layers shrink to nothing is found too.
+
+    Example:
+        >>> models_that_fit((1, 40))
+        ['mnist1d_cnn']
+    """
+    from .tensor import no_grad
+
+    fits = []
+    for name in MODELS:
+        if _input_problem(name, input_shape) is not None:
+            continue
+        try:
+            model = _build(name, input_shape, num_classes, generator=0)
+            model.eval()
+            with no_grad():
+                model(Tensor(np.zeros((1, *input_shape), dtype=np.float32)))
+        except (ValueError, TypeError):
+            continue
+        fits.append(name)
+    return fits
+
+
 def build_model(
     name: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10, generator: Any = None
 ) -> nn.Module:
     """Build model ``name`` for inputs of ``input_shape`` (C, *spatial), checking that they fit.
 
-    Raises ValueError for an unknown name (listing the known ones) or an input it cannot take.
+    Raises ValueError for an unknown name (listing the known ones) or an input it cannot take
+    (naming the models that take it).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    spec = MODELS[name]
-    kwargs: dict[str, Any] = {"num_classes": num_classes, "generator": generator}
     if input_shape is not None:
-        channels, *spatial = input_shape
-        want = spec.input_shape[1:]
-        if len(spatial) != len(want) or any(w is not None and w != s for w, s in zip(want, spatial, strict=False)):
-            shown = ("C", *("any" if w is None else w for w in want))
-            raise ValueError(
-                f"model {name} expects input of shape {shown} (channels, size), the data has shape {tuple(input_shape)}"
-            )
-        if min(spatial) < spec.min_size:
-            raise ValueError(
-                f"model {name} needs inputs of at least {spec.min_size} samples per side, got {tuple(input_shape)}"
-            )
-        kwargs["in_channels"] = channels
-        if name == "mnist1d_cnn":
-            kwargs["length"] = spatial[0]
-    return spec.build(**kwargs)
+        problem = _input_problem(name, tuple(input_shape))
+        if problem is not None:
+            fits = models_that_fit(tuple(input_shape), num_classes)
+            shape = tuple(input_shape)
+            hint = f"models that fit {shape}: {', '.join(fits)}" if fits else f"no model here takes {shape}"
+            raise ValueError(f"{problem}; {hint}")
+    return _build(name, input_shape, num_classes, generator)

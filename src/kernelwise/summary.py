@@ -45,6 +45,15 @@ def _formula(layer: nn.Module, in_shape: tuple[int, ...]) -> str:
     return terms[0] if len(set(terms)) == 1 else ", ".join(terms)  # one term when every side is alike
 
 
+def _layer_text(layer: nn.Module) -> str:
+    """The layer on one line: its repr (``Conv2d(1, 6, kernel_size=(5, 5), ...)``), or for a layer made of
+    others its class and theirs (``BasicBlock(conv1: Conv2d, bn1: BatchNorm2d, ...)``)."""
+    children = list(layer.named_children())
+    if not children:
+        return " ".join(repr(layer).split())
+    return f"{type(layer).__name__}({', '.join(f'{name}: {type(child).__name__}' for name, child in children)})"
+
+
 def _flops(layer: nn.Module, out_shape: tuple[int, ...]) -> int:
     positions = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
     if isinstance(layer, nn.Conv1d | nn.Conv2d | nn.ConvTranspose1d | nn.ConvTranspose2d):
@@ -75,7 +84,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict[str, 
             rows.append(
                 {
                     "name": name,
-                    "layer": repr(layer).split("\n")[0] if not isinstance(layer, nn.Sequential) else "Sequential",
+                    "layer": _layer_text(layer),
                     "output_shape": tuple(out_shape),
                     "formula": _formula(layer, in_shape),
                     "parameters": sum(p.numel() for p in layer.parameters()),
@@ -116,7 +125,7 @@ def format_summary(name: str, rows: list[dict[str, Any]], input_shape: tuple[int
     head = ("layer", "output shape", "output size = floor((W_in - d(k-1) - 1 + 2P) / S) + 1", "params", "FLOPs")
     body = [
         (
-            f"{r['name']}: {r['layer']}"[:48],
+            f"{r['name']}: {r['layer']}",
             str(r["output_shape"]),
             r["formula"],
             f"{r['parameters']:,}",
@@ -126,9 +135,9 @@ def format_summary(name: str, rows: list[dict[str, Any]], input_shape: tuple[int
     ]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     lines = [f"{name}: input {tuple(input_shape)}"]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in body]
     params = sum(r["parameters"] for r in rows)
     flops = sum(r["flops"] for r in rows)
     lines.append(f"total: {params:,} parameters, {flops:,} FLOPs per sample (a multiply-add counts 2)")

@@ -7,13 +7,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..threads import add_threads_argument
+
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "suite", nargs="?", default="all", choices=("conv", "train", "all"), help="which suite (default: all)"
     )
     parser.add_argument("--repeats", type=int, help="timed runs per case, interleaved (default: conv 5, train 5)")
-    parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and PyTorch (default: BLAS's count)")
+    add_threads_argument(parser, help="threads for NumPy's BLAS and PyTorch")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: proves the suite runs, times mean little")
     parser.add_argument("--no-torch", action="store_true", help="kernelwise only, even if PyTorch is installed")
     parser.add_argument("--cases", help="conv suite: only cases whose name contains this text")

@@ -15,14 +15,14 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+# The BLAS thread count is read and limited in kernelwise.threads (shared with the command line).
+from ..threads import BlasInfo, blas_info, thread_limit  # noqa: F401
 
 
 def load_torch() -> Any:
@@ -39,57 +39,6 @@ def load_torch() -> Any:
     a = torch.ones(256, 256)
     (a @ a).sum().item()
     return torch
-
-
-@dataclass(frozen=True)
-class BlasInfo:
-    """What runs NumPy's matmul: the BLAS library, its kernel architecture and thread count."""
-
-    library: str
-    architecture: str
-    threads: int
-
-    def __str__(self) -> str:
-        return f"{self.library} ({self.architecture} kernels, {self.threads} threads)"
-
-
-def blas_info() -> BlasInfo:
-    """The BLAS behind NumPy as threadpoolctl reports it (unknown fields say so)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return BlasInfo("unknown BLAS", "unknown", os.cpu_count() or 1)
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            name = f"{pool.get('internal_api', 'BLAS')} {pool.get('version', '')}".strip()
-            return BlasInfo(name, str(pool.get("architecture", "unknown")), int(pool.get("num_threads", 1)))
-    return BlasInfo("unknown BLAS", "unknown", os.cpu_count() or 1)
-
-
-@contextmanager
-def thread_limit(threads: int | None, torch: Any = None):
-    """Run NumPy's BLAS and PyTorch with the same number of threads (``None``: BLAS's own count).
-
-    Yields the thread count in effect. PyTorch's previous setting is restored afterwards.
-    """
-    limiter = None
-    if threads is not None:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError as e:
-            raise RuntimeError("threads: setting the BLAS thread count needs threadpoolctl") from e
-        limiter = threadpool_limits(limits=threads, user_api="blas")
-    count = threads if threads is not None else blas_info().threads
-    before = torch.get_num_threads() if torch is not None else None
-    try:
-        if torch is not None:
-            torch.set_num_threads(count)
-        yield count
-    finally:
-        if torch is not None:
-            torch.set_num_threads(before)
-        if limiter is not None:
-            limiter.restore_original_limits()
 
 
 # OpenBLAS's idle threads spin for about 2^28 cycles (~0.1 s) after a GEMM before they sleep, and

@@ -107,8 +107,8 @@ def _batch_folder(data_dir: str | Path | None, download_missing: bool) -> Path:
         archive = download(ARCHIVE, MIRRORS, ARCHIVE_SHA256, root)
     except DownloadError as e:
         raise DownloadError(
-            f"cifar10: {e}\nWithout a network connection: {where}, or pass data_dir= "
-            "pointing to a folder that holds them."
+            f"cifar10: {e}\nWithout a network connection: {where}, or give the folder with the files "
+            "(--data-dir on the command line)."
         ) from None
     safe_extract(archive, members, root)
     archive.unlink()  # the extracted batches are what is read from now on

@@ -165,6 +165,14 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "mnist1d", "cifar10", "images")
+# The input shape (C, *spatial) each built-in dataset gives; ``images`` takes the size of the folder's pictures.
+INPUT_SHAPES: dict[str, tuple[int, ...]] = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "mnist1d": (1, 40),
+    "cifar10": (3, 32, 32),
+}
 
 
 def load_dataset(
@@ -200,6 +208,8 @@ def load_dataset(
         return load_cifar10(data_dir, download, **options)
     if key == "images":
         if data_dir is None:
-            raise ValueError("images: pass data_dir=<folder with one sub-folder of pictures per class>")
+            raise ValueError(
+                "images: give the folder of pictures, one sub-folder per class (--data-dir on the command line)"
+            )
         return load_image_folder(data_dir, seed=seed, **options)
     raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")

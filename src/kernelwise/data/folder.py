@@ -36,10 +36,14 @@ def _visible_dirs(folder: Path) -> list[Path]:
 
 
 def _image_files(folder: Path) -> list[Path]:
+    """Image files at any depth below ``folder``, skipping hidden ones (a name inside ``folder`` that starts
+    with a dot; the parents of ``folder``, such as ``..``, are not looked at)."""
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not any(q.startswith(".") for q in p.parts)
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(q.startswith(".") for q in p.relative_to(folder).parts)
     )
 
 

@@ -102,8 +102,8 @@ def _files(source: IdxSource, data_dir: str | Path | None, download_missing: boo
             found[stem] = download(f"{stem}.gz", source.mirrors, source.sha256[f"{stem}.gz"], target)
         except DownloadError as e:
             raise DownloadError(
-                f"{source.name}: {e}\nWithout a network connection: {where}, or pass data_dir= "
-                "pointing to a folder that holds them."
+                f"{source.name}: {e}\nWithout a network connection: {where}, or give the folder with the files "
+                "(--data-dir on the command line)."
             ) from None
     return found  # type: ignore[return-value]
 
