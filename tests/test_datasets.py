@@ -744,7 +744,7 @@ def test_load_dataset_unknown_name():
 
 
 def test_load_dataset_images_needs_a_folder():
-    with pytest.raises(ValueError, match="images: pass data_dir="):
+    with pytest.raises(ValueError, match="images: give the folder of pictures"):
         load_dataset("images")
 
 
