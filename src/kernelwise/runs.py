@@ -426,8 +426,10 @@ def write_samples(test_set: Any, meta: dict[str, Any], folder: Path, count: int 
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """The model and config of a run directory (validated checkpoint)."""
+    """The model and config of a run directory, or of a checkpoint file given itself (validated)."""
     run = Path(run_dir)
+    if run.is_file():  # e.g. runs/demo/model.safetensors
+        return checkpoint.load(run)
     if not run.is_dir():
         raise FileNotFoundError(f"run directory not found: {run}")
     path = run / "model.safetensors"
