@@ -124,6 +124,24 @@ def test_data_dir_through_a_parent_folder(tmp_path, monkeypatch, capsys):
     assert "on images: 6 train / 2 test images of shape (1, 8, 8)" in out
 
 
+def test_data_dir_below_a_hidden_parent_folder(tmp_path, capsys):
+    pictures = write_pictures(tmp_path / ".cache" / "pics", per_class=4)  # e.g. ~/.cache/pics
+    code, out, err = cli(capsys, "train", "--dataset", "images", "--data-dir", pictures, "--epochs", "1",
+                         "--max-steps", "1", "--out", tmp_path / "run", "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert "on images: 6 train / 2 test images" in out
+
+
+def test_image_folder_loader_with_a_relative_parent_path(tmp_path, monkeypatch):
+    from kernelwise.data import load_image_folder
+
+    write_pictures(tmp_path / "pics", per_class=4)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    train, test, info = load_image_folder("../pics")
+    assert (len(train), len(test), info.classes) == (6, 2, ("dark", "light"))
+
+
 # 3. evaluate reads the run's own data folder
 
 
