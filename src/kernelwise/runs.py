@@ -117,12 +117,9 @@ def versions() -> dict[str, str]:
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from .files import write_atomic
+
+    write_atomic(path, write)
 
 
 OUTPUTS = ("model.safetensors", "metrics.json", "curves.png", "confusion.png", "samples")  # made from the last state

@@ -59,18 +59,12 @@ def fetch(url: str, timeout: float = 60.0) -> bytes:
 
 
 def write_atomically(payload: bytes, dest: Path) -> None:
-    """Write ``payload`` to a temporary file beside ``dest``, then rename it to ``dest``."""
-    import tempfile
+    """Write ``payload`` to a temporary file beside ``dest``, then rename it to ``dest``
+    (:func:`kernelwise.files.write_bytes_atomic`: flushed to disk, the umask's permissions)."""
+    from ..files import write_bytes_atomic
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(dest, payload)
 
 
 def download(filename: str, mirrors: Sequence[str], sha256: str, dest_dir: str | Path) -> Path:
