@@ -102,6 +102,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .data import DataLoader, load_dataset
+    from .names import class_names, shown
     from .runs import confusion_figure, load_run
     from .train import evaluate
 
@@ -119,14 +120,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"the model in {args.run_dir} takes {tuple(meta['input_shape'])} with {meta['num_classes']} classes"
         )
     result = evaluate(model, DataLoader(test_set, batch_size=256), num_classes=meta["num_classes"])
-    names = [str(c) for c in meta.get("class_names") or range(meta["num_classes"])]
+    names = class_names(meta)
     print(
         f"{meta['model']} on {dataset} test set ({result['count']:,} images, {_threads_text()}): "
         f"accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f}"
     )
     print("per-class accuracy:")
     for name, acc, row in zip(names, result["per_class_accuracy"], result["confusion"], strict=True):
-        print(f"  {name:>12}  {acc:7.2%}  ({row.sum():,} images)")
+        print(f"  {shown(name):>12}  {acc:7.2%}  ({row.sum():,} images)")
     picture = Path(_run_folder(args.run_dir)) / "confusion.png"
     confusion_figure(result["confusion"], names, picture, f"{meta['model']} on {dataset}: {result['accuracy']:.2%}")
     print(f"confusion matrix: {picture}")
@@ -145,10 +146,11 @@ def _predict(args: argparse.Namespace) -> int:
     import kernelwise as kw
     import kernelwise.nn.functional as F
 
+    from .names import class_names, shown
     from .runs import load_run, prepare_image
 
     model, meta = load_run(args.run_dir)
-    names = [str(c) for c in meta.get("class_names") or range(meta["num_classes"])]
+    names = [shown(name) for name in class_names(meta)]
     for path in args.images:
         x, notes = prepare_image(path, meta)
         with kw.no_grad():

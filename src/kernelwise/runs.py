@@ -410,13 +410,15 @@ def write_samples(test_set: Any, meta: dict[str, Any], folder: Path, count: int 
     """Save the first ``count`` test images as PNG files named after their label."""
     from PIL import Image
 
+    from .names import file_stem
+
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(min(count, len(test_set))):
         image, label = test_set[i]
         image = image.numpy() if hasattr(image, "numpy") else np.asarray(image)
         name = meta["class_names"][int(label)] if meta.get("class_names") else str(int(label))
-        path = folder / f"test{i}_{name}.png"
+        path = folder / f"test{i}_{file_stem(name)}.png"  # a class name is never a path ('T-shirt/top')
         _write_atomic(path, lambda p, im=image: Image.fromarray(to_pixels(im, meta)).save(p, format="PNG"))
         paths.append(path)
     return paths
@@ -442,21 +444,19 @@ def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
 
 
 def prepare_image(path: str | os.PathLike, meta: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-    """Read an image file and convert it to the model's input; return it and what was converted."""
-    from PIL import Image, UnidentifiedImageError
+    """Read an image file and convert it to the model's input; return it and what was converted.
+
+    Pictures of more than :data:`kernelwise.images.MAX_PIXELS` are refused before they are decoded.
+    """
+    from PIL import Image
+
+    from .images import open_image
 
     shape = meta["input_shape"]
     if len(shape) != 3:
         raise ValueError(f"model {meta['model']} takes 1-D signals of shape {tuple(shape)}, not image files")
     channels, height, width = shape
-    try:
-        with Image.open(path) as img:
-            img.load()
-            original = img.copy()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path} is not an image file Pillow can read ({e.__class__.__name__})") from None
+    original = open_image(path)
     notes = []
     mode = "L" if channels == 1 else "RGB"
     if original.mode != mode:
@@ -467,28 +467,42 @@ def prepare_image(path: str | os.PathLike, meta: dict[str, Any]) -> tuple[np.nda
         img = img.resize((width, height), Image.BILINEAR)
     pixels = np.asarray(img, dtype=np.float32) / 255.0
     pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
-    mean = np.asarray(meta["mean"], dtype=np.float32).reshape(-1, 1, 1)
-    std = np.asarray(meta["std"], dtype=np.float32).reshape(-1, 1, 1)
+    mean = np.asarray(meta.get("mean", 0.0), dtype=np.float32).reshape(-1, 1, 1)  # checked by checkpoint.load
+    std = np.asarray(meta.get("std", 1.0), dtype=np.float32).reshape(-1, 1, 1)
     return (pixels - mean) / std, notes
 
 
+MAX_CELL_NUMBERS = 40  # classes up to which the confusion matrix shows each cell's count and every name
+
+
 def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path, title: str) -> None:
-    """The confusion matrix (rows: true class, columns: predicted) as a PNG."""
+    """The confusion matrix (rows: true class, columns: predicted) as a PNG.
+
+    Class names are labels, not markup: cut to :data:`kernelwise.names.PLOT_LIMIT` characters, with
+    control characters and matplotlib's ``$`` escaped. Past :data:`MAX_CELL_NUMBERS` classes the
+    cells go without their counts, the axes without names, and the figure stops growing.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .names import plotted
+
     k = len(confusion)
-    fig, ax = plt.subplots(figsize=(1 + 0.55 * k, 1 + 0.5 * k))
+    labels = [plotted(name) for name in class_names]
+    side = min(k, MAX_CELL_NUMBERS)
+    fig, ax = plt.subplots(figsize=(1 + 0.55 * side, 1 + 0.5 * side))
     ax.imshow(confusion, cmap="Blues")
-    for i in range(k):
-        for j in range(k):
-            color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color=color)
-    ax.set_xticks(range(k), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0)
-    ax.set_yticks(range(k), class_names)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
+    if k <= MAX_CELL_NUMBERS:
+        for i in range(k):
+            for j in range(k):
+                color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
+                ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color=color)
+        slanted = {"rotation": 45, "ha": "right", "rotation_mode": "anchor"} if max(map(len, labels)) > 2 else {}
+        ax.set_xticks(range(k), labels, usetex=False, **slanted)
+        ax.set_yticks(range(k), labels, usetex=False)
+    ax.set(xlabel="predicted", ylabel="true", title=plotted(title, limit=200))
     fig.tight_layout()
     _write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
     plt.close(fig)

@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-import kernelwise as kw
-
 from .report import Explanation, Grid, Picture, Section, value_grid
 
 CHANNEL_NAMES = {1: ("intensity",), 2: ("intensity", "alpha"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "alpha")}
@@ -22,22 +20,19 @@ MODES = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA", "1": "L", "I": "L",
 
 
 def read_image(path: str | os.PathLike, grayscale: bool = False) -> tuple[np.ndarray, str, list[str]]:
-    """The picture as uint8 (C, H, W) channels, its mode, and what was converted."""
-    from PIL import Image, UnidentifiedImageError
+    """The picture as uint8 (C, H, W) channels, its mode, and what was converted.
 
-    try:
-        with Image.open(path) as img:
-            img.load()
-            original = img.copy()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path} is not an image file Pillow can read ({e.__class__.__name__})") from None
+    More than :data:`kernelwise.images.MAX_PIXELS` pixels are refused before they are decoded.
+    """
+    from ..images import open_image
+
+    img = open_image(path)
     notes = []
-    mode = "L" if grayscale else MODES.get(original.mode, "RGBA" if "A" in original.mode else "RGB")
-    if mode != original.mode:
-        notes.append(f"converted from mode {original.mode} to {mode}")
-    pixels = np.asarray(original.convert(mode), dtype=np.uint8)
+    mode = "L" if grayscale else MODES.get(img.mode, "RGBA" if "A" in img.mode else "RGB")
+    if mode != img.mode:
+        notes.append(f"converted from mode {img.mode} to {mode}")
+        img = img.convert(mode)
+    pixels = np.asarray(img, dtype=np.uint8)
     pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
     return pixels, mode, notes
 
@@ -83,7 +78,6 @@ def explain_image(
     if x + w > W or y + h > H:
         raise ValueError(f"--crop {x},{y},{w},{h} goes outside the {W}×{H} picture")
     part = pixels[:, y : y + h, x : x + w]
-    tensor = kw.tensor(pixels.astype(np.float32) / 255)  # what a network reads: floats in [0, 1], (C, H, W)
     names = CHANNEL_NAMES.get(C, tuple(f"channel {c + 1}" for c in range(C)))
     grids: list[Grid] = []
     for c in range(C):
@@ -105,7 +99,7 @@ def explain_image(
                 else "I[i][j] = intensity(pixel(i, j)): row i from the top, column j "
                 "from the left, 0 (black) to 255 (white).",
                 *notes,
-                f"A network reads it as a float tensor of shape {tensor.shape}, each value divided by 255.",
+                f"A network reads it as a float tensor of shape {(C, H, W)}, each value divided by 255.",
             ],
         ),
         Section(

@@ -51,6 +51,7 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
             one the input is zeros and no feature maps are drawn).
         max_maps: feature maps drawn per layer.
     """
+    from ..names import class_names, shown
     from ..runs import load_run, prepare_image
 
     run = Path(run_dir)
@@ -101,8 +102,8 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
                     entry["formulas"].append(f["text"])
                 if path is not None and y.ndim == 4:
                     maps = y.numpy()[0]
-                    for c in range(min(max_maps, maps.shape[0])):
-                        pictures.append(Picture(f"{name} {kind} [{c + 1}]", maps[c], row=f"{name} {kind}"))
+                    for c in range(min(max_maps, maps.shape[0])):  # copies: the layer's whole output is let go
+                        pictures.append(Picture(f"{name} {kind} [{c + 1}]", maps[c].copy(), row=f"{name} {kind}"))
             layers.append(entry)
             h = y
     first = next((m for _, m in model.named_children() if type(m).__name__ in ("Conv1d", "Conv2d")), None)
@@ -125,7 +126,7 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
     ]
     if path is not None:
         probs = F.softmax(h, dim=1).numpy()[0]
-        names = [str(c) for c in meta.get("class_names") or range(len(probs))]
+        names = [shown(name) for name in class_names(meta)]
         top = np.argsort(-probs)[:3]
         sections.append(Section("Prediction", lines=["top-3: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in top)]))
     data = {"model": meta["model"], "input_shape": list(meta["input_shape"]), "layers": layers, "image": path}
