@@ -9,10 +9,11 @@ are the engine's, embedded as JSON.
 from __future__ import annotations
 
 import html
-import json
 import os
 
+from ..files import write_text_atomic
 from ._page import CSS, HTML, SCRIPT
+from .render_text import finite_json
 from .report import Explanation
 
 INTRO = {
@@ -32,7 +33,7 @@ def page_html(explanation: Explanation) -> str:
             "stride, backward and pool with one input channel and one filter and the same padding on both sides "
             "(use --png or --gif)"
         )
-    data = json.dumps(page, ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
+    data = finite_json(page, "--html", ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
     title = html.escape(explanation.title)
     return (
         HTML.replace("__CSS__", CSS)
@@ -44,6 +45,5 @@ def page_html(explanation: Explanation) -> str:
 
 
 def render_html(explanation: Explanation, path: str | os.PathLike) -> None:
-    """Write the page of ``explanation`` to ``path``."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page_html(explanation))
+    """Write the page of ``explanation`` to ``path``: whole or not at all (an existing file stays as it was)."""
+    write_text_atomic(path, page_html(explanation))

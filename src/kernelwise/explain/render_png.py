@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from ..files import write_atomic
+from ..names import plotted
 from .render_text import wrap
 from .report import Explanation, Grid, Picture, Section
 
 OUTPUT = "#f4a261"  # the output cell of the current step
 COLORS = ("#ffe08a", "#9fd3ff", "#c7f0c2")  # the first, second (and third) factor of every product
 PADDING = "#e6e6e6"
+MAX_DRAWN = 1024  # pixels per side a picture is drawn with; a larger one is drawn with every n-th pixel
 
 
 def _pyplot() -> Any:
@@ -129,9 +132,11 @@ def pictures_figure(pictures: list[Picture], title: str) -> Any:
             if j >= len(items):
                 continue
             p = items[j]
-            pixels = np.asarray(p.pixels, dtype=float)
+            pixels = np.asarray(p.pixels)
             if pixels.ndim == 1:
                 pixels = pixels[None]
+            every = -(-max(pixels.shape[:2]) // MAX_DRAWN)  # ceil: 1 for pictures up to MAX_DRAWN
+            pixels = np.asarray(pixels[::every, ::every], dtype=float)
             color = pixels.ndim == 3
             ax.imshow(
                 pixels / 255.0 if color and pixels.max() > 1 else pixels,
@@ -139,9 +144,9 @@ def pictures_figure(pictures: list[Picture], title: str) -> Any:
                 interpolation="nearest",
             )
             if p.box is not None:
-                x, y, w, h = p.box
+                x, y, w, h = (v / every for v in p.box)
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor="red", linewidth=1.5))
-            ax.set_title(p.label, fontsize=8)
+            ax.set_title(plotted(p.label, limit=100), fontsize=8)  # a file name is not mathtext
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return fig
@@ -173,9 +178,9 @@ def _to_image(fig: Any, dpi: int) -> Any:
 def render_png(
     explanation: Explanation, path: str | os.PathLike, step: int = 0, section: int | None = None, dpi: int = 100
 ) -> None:
-    """Write the figure of ``explanation`` (at ``step``, 0-based) as a PNG file."""
-    fig = figure(explanation, step, section)
-    _to_image(fig, dpi).save(path, format="PNG")
+    """Write the figure of ``explanation`` (at ``step``, 0-based) as a PNG file, whole or not at all."""
+    image = _to_image(figure(explanation, step, section), dpi)
+    write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def render_gif(
@@ -200,5 +205,8 @@ def render_gif(
     frames = [_to_image(figure(explanation, s, index), dpi) for s in steps]
     size = frames[0].size
     frames = [f if f.size == size else f.resize(size) for f in frames]
-    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0)
+    write_atomic(
+        path,
+        lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0),
+    )
     return len(frames)

@@ -187,4 +187,14 @@ def render_json(explanation: Explanation, max_steps: int | None = None) -> str:
         for s in data["sections"]:
             s["equations_total"] = len(s["equations"])
             s["equations"] = s["equations"][:max_steps]
-    return json.dumps(data, indent=1, ensure_ascii=False)
+    return finite_json(data, "--json", indent=1, ensure_ascii=False)
+
+
+def finite_json(data: Any, what: str, **kwargs: Any) -> str:
+    """``json.dumps(data)``, refusing NaN and inf: JSON has no such numbers (``JSON.parse`` fails on them)."""
+    try:
+        return json.dumps(data, allow_nan=False, **kwargs)
+    except ValueError:
+        raise ValueError(
+            f"{what}: some numbers are inf or NaN, which JSON cannot hold; use finite --values small enough not to overflow"
+        ) from None
