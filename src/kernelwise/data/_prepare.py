@@ -35,8 +35,9 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
 def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of ``(N, C, ...)`` images, in float64."""
     axes = (0, *range(2, images.ndim))  # every axis but C
-    mean = images.mean(axis=axes, dtype=np.float64)
-    std = images.std(axis=axes, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN or inf pixels: package() refuses the result
+        mean = images.mean(axis=axes, dtype=np.float64)
+        std = images.std(axis=axes, dtype=np.float64)
     return mean, np.where(std > 0, std, 1.0)  # a constant channel is left unscaled
 
 
@@ -61,6 +62,12 @@ def package(
         mean, std = np.zeros(channels), np.ones(channels)
     shape = (1, channels) + (1,) * (x_train.ndim - 2)  # broadcast over N and the spatial axes
     m, s = mean.astype(np.float32).reshape(shape), std.astype(np.float32).reshape(shape)
+    if not (np.isfinite(m).all() and np.isfinite(s).all()):
+        raise ValueError(
+            f"{name}: the training images give per-channel mean {m.ravel().tolist()} and standard deviation "
+            f"{s.ravel().tolist()}; normalising needs finite values (the images hold NaN or inf)"
+        )
+    s = np.where(s > 0, s, np.float32(1))  # a deviation float32 rounds to 0 is a constant channel: left unscaled
     if normalize:  # in place: the loaders hand over arrays of their own
         for x in (x_train, x_test):
             x -= m

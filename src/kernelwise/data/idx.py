@@ -2,8 +2,12 @@
 
 An IDX file is a 4-byte magic number ``0x00 0x00 <dtype code> <ndim>``, then
 ``ndim`` big-endian uint32 sizes, then ``prod(sizes)`` values in row-major
-order. Anything else (another magic, a payload that is short or long, a gzip
-stream that ends early) is a ``ValueError`` naming the file.
+order. Anything else (another magic, a payload that is short or long, sizes
+whose product no array can hold, a gzip stream that ends early) is a
+``ValueError`` naming the file. The sizes are checked against the file's length
+before the values are read: an uncompressed file against its size, a gzip
+stream against the most its compressed bytes can expand to, and a gzip stream
+is read no further than the header says (plus one byte, to see trailing data).
 
 Example:
     >>> import pathlib, struct, tempfile
@@ -17,8 +21,10 @@ Example:
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -33,14 +39,8 @@ IDX_DTYPES: dict[int, np.dtype] = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] != b"\x1f\x8b":  # not gzip: the file is the IDX data itself
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{path}: damaged or truncated gzip stream ({e})") from None
+DEFLATE_MAX_RATIO = 1032  # the most one compressed byte can expand to (a run of one repeated byte)
+_CHUNK = 1 << 24  # bytes read from a gzip stream at a time
 
 
 def read_idx(path: str | Path, ndim: int | None = None, dtype: np.dtype | str | None = None) -> np.ndarray:
@@ -63,7 +63,29 @@ def read_idx(path: str | Path, ndim: int | None = None, dtype: np.dtype | str | 
         (2, 2, 3)
     """
     path = Path(path)
-    data = _read_bytes(path)
+    with path.open("rb") as raw:
+        size = path.stat().st_size
+        compressed = raw.read(2) == b"\x1f\x8b"  # else the file is the IDX data itself
+        raw.seek(0)
+        if not compressed:
+            return _parse(path, raw, ndim, dtype, length=size)
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                return _parse(path, stream, ndim, dtype, most=size * DEFLATE_MAX_RATIO)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"{path}: damaged or truncated gzip stream ({e})") from None
+
+
+def _parse(
+    path: Path,
+    stream: BinaryIO,
+    ndim: int | None,
+    dtype: np.dtype | str | None,
+    length: int | None = None,
+    most: int = 0,
+) -> np.ndarray:
+    """The array in ``stream``, whose exact ``length`` is known (a plain file) or at most ``most`` (gzip)."""
+    data = stream.read(4)
     if len(data) < 4:
         raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes)")
     zero1, zero2, code, dims = data[0], data[1], data[2], data[3]
@@ -81,15 +103,30 @@ def read_idx(path: str | Path, ndim: int | None = None, dtype: np.dtype | str | 
         expected = f"{ndim}" if ndim is not None else "at least 1"
         raise ValueError(f"{path}: has {dims} dimensions in its header, expected {expected}")
     header = 4 + 4 * dims
+    data += stream.read(4 * dims)
     if len(data) < header:
         raise ValueError(f"{path}: truncated header ({len(data)} bytes, the {dims} sizes need {header})")
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=dims, offset=4))
-    expected_bytes = int(np.prod(shape)) * value_type.itemsize  # payload = prod(sizes) values
-    payload = len(data) - header
+    expected_bytes = math.prod(shape) * value_type.itemsize  # payload = prod(sizes) values; Python ints: no overflow
+    if math.prod(max(s, 1) for s in shape) * value_type.itemsize > np.iinfo(np.intp).max:
+        raise ValueError(f"{path}: header declares shape {shape}, more values than any array can hold (corrupt file?)")
+    if length is not None:  # the payload's length is known before reading it
+        payload = length - header
+    elif header + expected_bytes > most:
+        raise ValueError(
+            f"{path}: truncated: header declares shape {shape} = {expected_bytes} bytes of data, "
+            f"more than its {most // DEFLATE_MAX_RATIO} compressed bytes can hold"
+        )
+    else:  # read one byte past what the header declares, to see trailing data
+        chunks, payload = [], 0
+        while payload <= expected_bytes and (chunk := stream.read(min(_CHUNK, expected_bytes + 1 - payload))):
+            chunks.append(chunk)
+            payload += len(chunk)
     if payload != expected_bytes:
         what = "truncated" if payload < expected_bytes else "has trailing bytes"
         raise ValueError(
             f"{path}: {what}: header declares shape {shape} = {expected_bytes} bytes of data, the file holds {payload}"
         )
-    values = np.frombuffer(data, dtype=value_type, offset=header).reshape(shape)
+    body = stream.read(expected_bytes) if length is not None else b"".join(chunks)
+    values = np.frombuffer(body, dtype=value_type).reshape(shape)
     return values.astype(value_type.newbyteorder("="))  # a writable copy in native byte order
