@@ -196,5 +196,6 @@ def finite_json(data: Any, what: str, **kwargs: Any) -> str:
         return json.dumps(data, allow_nan=False, **kwargs)
     except ValueError:
         raise ValueError(
-            f"{what}: some numbers are inf or NaN, which JSON cannot hold; use finite --values small enough not to overflow"
+            f"{what}: some numbers are inf or NaN, which JSON cannot hold; "
+            "use finite --values small enough not to overflow"
         ) from None
