@@ -1,10 +1,12 @@
 """Training runs on disk: the recipes behind ``kernelwise train`` and the run directory.
 
-A run directory holds ``model.safetensors`` (weights, architecture and config),
-``metrics.json`` (per-epoch history, final test accuracy, images/s, seed, versions),
-``curves.png`` (loss and accuracy), and ``samples/`` (a few test images to try
-``kernelwise predict`` on). Every file is written to a temporary name and renamed,
-so a failure never leaves a half-written file behind.
+A run directory holds ``config.json`` (the run's settings, written before training),
+``checkpoint/epoch-NNNN/`` (the full training state of the last complete epoch, see
+:mod:`kernelwise.trainstate`) and, once training ends, ``model.safetensors`` (weights,
+architecture and config), ``metrics.json`` (per-epoch history, final test accuracy,
+images/s, seed, versions), ``curves.png`` (loss and accuracy), and ``samples/`` (a few test
+images to try ``kernelwise predict`` on). Every file is written to a temporary name, flushed
+and renamed, so a failure never leaves a half-written file behind.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, nn, optim, trainstate
-from .files import PARTIAL, write_text_atomic
+from .files import PARTIAL, remove_partials, write_text_atomic
 from .models import MODELS, build_model
 from .tensor import Tensor
+from .threads import blas_info
 from .train import evaluate, fit
 
 # The default recipe per dataset: model, epochs, batch size, optimizer, learning rate and schedule.
@@ -181,16 +184,6 @@ def _check_writable(run: Path) -> None:
         raise RunError(f"cannot write to the run directory {run}: {e.strerror or e}") from None
 
 
-def blas_threads() -> int | None:
-    """How many threads NumPy's BLAS runs (None when threadpoolctl cannot tell)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return max(counts) if counts else None
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
@@ -292,14 +285,15 @@ def _train(
     # The last state is the run's truth: outputs made from an earlier one would sit beside a newer model.
     for name in OUTPUTS:
         _remove(run / name)
+    remove_partials(run)  # what a killed run was writing
     write_text_atomic(run / "config.json", json.dumps({"config": asdict(cfg), "meta": meta}, indent=2) + "\n")
     params = sum(p.numel() for p in model.parameters())
-    threads = blas_threads()
+    threads = blas_info().threads
     log(
         f"training {cfg.model} ({params:,} parameters) on {cfg.dataset}: {len(train_set):,} train / "
         f"{len(test_set):,} test images of shape {input_shape}, {_plural(cfg.epochs, 'epoch')}, "
         f"batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), seed {cfg.seed}"
-        + (f", {_plural(threads, 'thread')}" if threads else "")
+        + f", {_plural(threads, 'BLAS thread')}"
     )
     from .data.advice import small_split_warning
 
