@@ -385,6 +385,19 @@ def test_summary_mistakes(picture_run, capsys):
     code, _, err = cli(capsys, "summary", "--model", "lenet5", "--input-shape", "1", "32", "32")
     line = one_line_error(code, err, "lenet5 expects input of shape")
     assert "data" not in line  # no data is involved in a summary
+    one_line_error(*cli(capsys, "summary", picture_run, "--num-classes", "3")[::2], "go with --model")
+
+
+def test_evaluate_a_checkpoint_that_names_no_dataset(tmp_path, capsys):
+    from kernelwise import checkpoint
+    from kernelwise.models import build_model
+
+    path = tmp_path / "model.safetensors"  # saved from Python with only what rebuilding the model needs
+    checkpoint.save(path, build_model("digits_cnn", generator=0), {"model": "digits_cnn", "input_shape": [1, 8, 8],
+                                                                    "num_classes": 10})  # fmt: skip
+    one_line_error(*cli(capsys, "evaluate", path)[::2], "names no dataset: pass --dataset")
+    code, out, _ = cli(capsys, "evaluate", path, "--dataset", "digits")
+    assert code == 0 and "digits_cnn on digits test set" in out
 
 
 # 10. A model that does not fit the data

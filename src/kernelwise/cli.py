@@ -108,8 +108,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     model, meta = load_run(args.run_dir)
     config = meta.get("config") or {}
-    dataset, data_dir = _data_source(args.dataset, args.data_dir, run_dataset=meta["dataset"])
-    if args.data_dir is None and dataset == meta["dataset"] and config.get("data_dir"):
+    if args.dataset is None and args.data_dir is None and not meta.get("dataset"):
+        raise UsageError(f"the checkpoint in {args.run_dir} names no dataset: pass --dataset (and --data-dir)")
+    dataset, data_dir = _data_source(args.dataset, args.data_dir, run_dataset=meta.get("dataset"))
+    if args.data_dir is None and dataset == meta.get("dataset") and config.get("data_dir"):
         data_dir = config["data_dir"]  # the folder the run was trained from (stored absolute)
         if not os.path.isdir(data_dir):
             raise UsageError(f"folder not found: {data_dir} (the run's data; give another with --data-dir)")
@@ -173,8 +175,8 @@ def _summary(args: argparse.Namespace) -> int:
     if args.run_dir is not None and args.model is not None:
         raise UsageError("give a run directory or --model, not both: a run's model is its own")
     if args.run_dir is not None:
-        if args.input_shape:
-            raise UsageError("--input-shape goes with --model; a run's input shape is its own")
+        if args.input_shape or args.num_classes is not None:
+            raise UsageError("--input-shape and --num-classes go with --model; a run's model is its own")
         model, meta = load_run(args.run_dir)
         shape = tuple(meta["input_shape"])
         print(format_summary(f"{meta['model']} from {args.run_dir}", summarize(model, shape), shape))
@@ -183,7 +185,8 @@ def _summary(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
     dataset = MODELS[args.model].default_dataset
     shape = tuple(args.input_shape) if args.input_shape else INPUT_SHAPES[dataset]
-    model = build_model(args.model, input_shape=shape, num_classes=args.num_classes, generator=0)
+    num_classes = 10 if args.num_classes is None else args.num_classes
+    model = build_model(args.model, input_shape=shape, num_classes=num_classes, generator=0)
     name = args.model if args.input_shape else f"{args.model} (on {dataset})"
     print(format_summary(name, summarize(model, shape), shape))
     return 0
@@ -300,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument(
         "--input-shape", type=int, nargs="+", metavar="N", help="C H W or C L (default: that of the model's dataset)"
     )
-    summary.add_argument("--num-classes", type=int, default=10, help="with --model (default: 10)")
+    summary.add_argument("--num-classes", type=int, help="with --model (default: 10)")
     summary.set_defaults(run=_summary)
 
     from .explain.cli import add_explain_parser
