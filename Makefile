@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 	$(BIN)/kernelwise predict runs/demo runs/demo/samples/*.png
 
 test: $(VENV)/.installed-test
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs -n 2  # -rs: each skipped test with its reason
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import types
 
 import numpy as np
 import pytest
@@ -96,18 +97,25 @@ def test_error_bench_command_line_repeats_not_positive(capsys: pytest.CaptureFix
     assert "--repeats: must be a positive integer" in capsys.readouterr().err
 
 
-def test_interleaved_best_keeps_the_fastest_run() -> None:
+def test_interleaved_best_keeps_the_fastest_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a scripted clock (the real one would make the test depend on the machine's load)."""
+    clock = types.SimpleNamespace(now=0.0)
+    durations = iter([0.5, 0.02, 0.001, 0.003])  # the warm-up call (not timed), then three timed runs
     calls = []
-    times = iter([0.0, 0.02, 0.0, 0.0])
 
     def slow_then_fast() -> None:
-        import time
-
         calls.append(1)
-        time.sleep(next(times))
+        clock.now += next(durations)
 
-    best = interleaved_best({"f": slow_then_fast}, repeats=3, warmup=1)
-    assert len(calls) == 4 and best["f"] < 0.015
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    monkeypatch.setattr(
+        "kernelwise.bench.timing.time", types.SimpleNamespace(perf_counter=lambda: clock.now, sleep=sleep)
+    )
+    best = interleaved_best({"f": slow_then_fast}, repeats=3, warmup=1, pause=0.1)
+    assert len(calls) == 4
+    assert best["f"] == pytest.approx(0.001, abs=1e-12)  # neither the warm-up nor the pauses count
 
 
 def test_geometric_mean_of_ratios() -> None:
