@@ -172,7 +172,9 @@ def kw_cli(*args: str) -> subprocess.Popen:
     )
 
 
-TRAIN = ("train", "--epochs", "6", "--batch-size", "16", "--no-progress")
+# A constant rate, so a run planned for 1,000 epochs (which no test waits for: it is stopped) and
+# one planned for k + 2 are the same run over their first k + 2 epochs.
+TRAIN = ("train", "--schedule", "constant", "--batch-size", "16", "--no-progress")
 
 
 def _weights(run: Path) -> dict[str, np.ndarray]:
@@ -182,32 +184,33 @@ def _weights(run: Path) -> dict[str, np.ndarray]:
 
 
 def _history(run: Path) -> list[dict]:
-    return [
-        {k: v for k, v in m.items() if k not in TIMING}
-        for m in json.loads((run / "metrics.json").read_text())["history"]
-    ]
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    return [{k: v for k, v in m.items() if k not in TIMING} for m in history]
 
 
-@pytest.fixture(scope="module")
-def reference_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("reference") / "run"
-    process = kw_cli(*TRAIN, "--out", str(out))
-    _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stderr
-    return out
-
-
-def _wait_for_epoch(run: Path, epoch: int, process: subprocess.Popen) -> None:
-    while trainstate.latest_epoch(run / "checkpoint") is None or trainstate.latest_epoch(run / "checkpoint") < epoch:
+def _stopped_after(run: Path, epoch: int, stop) -> tuple[subprocess.Popen, int]:
+    """Start a 1,000-epoch run, stop it with ``stop(process)`` once ``epoch`` epochs are committed."""
+    process = kw_cli(*TRAIN, "--epochs", "1000", "--out", str(run))
+    while (trainstate.latest_epoch(run / "checkpoint") or 0) < epoch:
         assert process.poll() is None, process.communicate()
         time.sleep(0.01)
+    stop(process)
+    process.communicate(timeout=600)
+    done = trainstate.latest_epoch(run / "checkpoint")
+    assert done is not None and done >= epoch
+    return process, done
 
 
-def _resume_and_compare(run: Path, reference: Path) -> None:
-    process = kw_cli("train", "--resume", str(run), "--no-progress")
+def _resume_and_compare(run: Path, epochs: int, tmp_path: Path) -> None:
+    process = kw_cli("train", "--resume", str(run), "--epochs", str(epochs), "--no-progress")
     stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr
     assert "resuming" in stdout
+    reference = tmp_path / "never-stopped"
+    process = kw_cli(*TRAIN, "--epochs", str(epochs), "--out", str(reference))
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    assert len(_history(run)) == epochs
     assert _history(run) == _history(reference)
     got, want = _weights(run), _weights(reference)
     assert got.keys() == want.keys()
@@ -215,33 +218,31 @@ def _resume_and_compare(run: Path, reference: Path) -> None:
         assert np.array_equal(got[name], want[name]), name
 
 
-def test_ctrl_c_keeps_the_last_epoch_and_resume_ends_bit_identical(tmp_path, reference_run):
+def test_ctrl_c_keeps_the_last_epoch_and_resume_ends_bit_identical(tmp_path):
     run = tmp_path / "run"
-    process = kw_cli(*TRAIN, "--out", str(run))
-    _wait_for_epoch(run, 1, process)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=600)
-    if process.returncode == 0:
-        pytest.skip("the run finished before Ctrl-C arrived")
-    assert process.returncode == 130, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    done = trainstate.latest_epoch(run / "checkpoint")
-    assert lines[0] == f"interrupted after epoch {done}/6; resume with: kernelwise train --resume {run}"
+    errors = []
+
+    def ctrl_c(process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGINT)
+        errors.append(process.communicate(timeout=600)[1])
+
+    process, done = _stopped_after(run, 1, ctrl_c)
+    assert process.returncode == 130, errors
+    lines = errors[0].strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in errors[0], errors[0]
+    assert lines[0] == f"interrupted after epoch {done}/1000; resume with: kernelwise train --resume {run}"
     assert not (run / "model.safetensors").exists()  # an unfinished run has no final model yet
-    _resume_and_compare(run, reference_run)
+    assert not list(run.rglob("*.partial"))
+    _resume_and_compare(run, done + 2, tmp_path)
 
 
-def test_kill_9_then_resume_ends_bit_identical(tmp_path, reference_run):
+def test_kill_9_then_resume_ends_bit_identical(tmp_path):
     run = tmp_path / "run"
-    process = kw_cli(*TRAIN, "--out", str(run))
-    _wait_for_epoch(run, 2, process)
-    process.kill()  # SIGKILL: no handler runs, files stay as they are at this instant
-    process.communicate(timeout=60)
+    _, done = _stopped_after(run, 2, lambda process: process.kill())  # SIGKILL: no handler runs
     evaluate = kw_cli("evaluate", str(run))
     _, stderr = evaluate.communicate(timeout=600)
     assert evaluate.returncode == 1 and f"resume it with: kernelwise train --resume {run}" in stderr
-    _resume_and_compare(run, reference_run)
+    _resume_and_compare(run, done + 2, tmp_path)
 
 
 def test_resume_raises_epochs_with_the_longer_schedule(tmp_path, capsys):
