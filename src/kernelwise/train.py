@@ -40,7 +40,6 @@ def fit(
     max_steps: int | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool | trainstate.TrainingState = False,
-    state_extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` for ``epochs`` epochs (or ``max_steps`` optimizer steps); return the history.
 
@@ -56,8 +55,8 @@ def fit(
     progress. ``resume=True`` first restores the newest state in ``checkpoint_dir`` (or pass
     a loaded :class:`~kernelwise.trainstate.TrainingState`) and trains on from the epoch after
     it: the result is bit-identical to never stopping. Pass the same objects, built the same
-    way; ``epochs`` may be larger than before. ``state_extra`` (JSON data) is stored with
-    each state. The returned history holds the restored epochs too.
+    way; ``epochs`` may be larger than before. The returned history holds the restored
+    epochs too.
 
     Raises:
         ValueError: epochs < 1; FloatingPointError: the loss became NaN or infinite;
@@ -101,7 +100,7 @@ def fit(
         history.append(metrics)
         if checkpoint_dir is not None:
             state = trainstate.capture(
-                model, optimizer, scheduler, train_loader, epoch=epoch, steps=steps, history=history, extra=state_extra
+                model, optimizer, scheduler, train_loader, epoch=epoch, steps=steps, history=history
             )
             trainstate.save(checkpoint_dir, state)
         for callback in callbacks:

@@ -68,7 +68,6 @@ class TrainingState:
     optimizer: dict[str, Any] | None = None  # Optimizer.state_dict()
     scheduler: dict[str, Any] | None = None  # LRScheduler.state_dict()
     rng: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # the caller's own JSON data (e.g. the run's config)
 
 
 # ------------------------------------------------------------------ random generators
@@ -122,7 +121,6 @@ def capture(
     epoch: int,
     steps: int,
     history: list[dict[str, Any]],
-    extra: dict[str, Any] | None = None,
 ) -> TrainingState:
     """The state of a training run now (after ``epoch`` epochs and ``steps`` optimizer steps)."""
     return TrainingState(
@@ -133,7 +131,6 @@ def capture(
         optimizer=optimizer.state_dict() if optimizer is not None else None,
         scheduler=scheduler.state_dict() if scheduler is not None else None,
         rng=_capture_rng(model, loader),
-        extra=dict(extra or {}),
     )
 
 
@@ -237,7 +234,6 @@ def save(folder: str | os.PathLike, state: TrainingState) -> Path:
             "optimizer": optimizer_json,
             "scheduler": state.scheduler,
             "rng": state.rng,
-            "extra": state.extra,
             "sha256": {name: _sha256(staging / name) for name in ("model.safetensors", "optimizer.safetensors")},
         }
         write_text_atomic(staging / "state.json", json.dumps(document) + "\n")
@@ -321,7 +317,6 @@ def load(path: str | os.PathLike) -> TrainingState:
             optimizer=optimizer,
             scheduler=document["scheduler"],
             rng=document["rng"],
-            extra=document.get("extra") or {},
         )
     except (KeyError, TypeError, AttributeError) as e:
         raise StateError(f"{path / 'state.json'} is malformed: {e}") from None
