@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PARTIAL = ".partial"  # the suffix of every temporary name; leftovers are safe to delete
@@ -59,20 +59,28 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> No
     path = Path(path)
     tmp = path.with_name(path.name + PARTIAL)
     try:
-        write(tmp)
-        os.chmod(tmp, _umask_mode())
-        fsync_path(tmp)
-        os.replace(tmp, path)
-        fsync_path(path.parent)
+        with naming_errors(path):
+            write(tmp)
+            os.chmod(tmp, _umask_mode())
+            fsync_path(tmp)
+            os.replace(tmp, path)
+            fsync_path(path.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def naming_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside into a :class:`FileWriteError` whose message names ``path``."""
+    try:
+        yield
     except FileWriteError:
         raise
     except OSError as e:
         error = FileWriteError(f"cannot write {path}: {e.strerror or e}")
         error.errno = e.errno
         raise error from e
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

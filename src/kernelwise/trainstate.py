@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from . import random as _random
-from .files import PARTIAL, FileWriteError, fsync_path, remove_partials, write_atomic, write_text_atomic
+from .files import PARTIAL, fsync_path, naming_errors, remove_partials, write_atomic, write_text_atomic
 
 FORMAT = "kernelwise-state/1"
 _STATE_DIR = re.compile(r"^epoch-(\d{4,})$")
@@ -222,31 +222,26 @@ def save(folder: str | os.PathLike, state: TrainingState) -> Path:
     staging = folder / (final.name + PARTIAL)
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        staging.mkdir()
-        optimizer_arrays, optimizer_json = _split_optimizer(state.optimizer)
-        _write_tensors(staging / "model.safetensors", state.model)
-        _write_tensors(staging / "optimizer.safetensors", optimizer_arrays)
-        document = {
-            "format": FORMAT,
-            "epoch": state.epoch,
-            "steps": state.steps,
-            "history": state.history,
-            "optimizer": optimizer_json,
-            "scheduler": state.scheduler,
-            "rng": state.rng,
-            "sha256": {name: _sha256(staging / name) for name in ("model.safetensors", "optimizer.safetensors")},
-        }
-        write_text_atomic(staging / "state.json", json.dumps(document) + "\n")
-        if final.exists():  # the same epoch committed before (a resumed run redoing it): replace it
-            shutil.rmtree(final)
-        os.replace(staging, final)  # the commit point
-        fsync_path(folder)
-    except FileWriteError:
-        raise
-    except OSError as e:
-        error = FileWriteError(f"cannot write the training state {final}: {e.strerror or e}")
-        error.errno = e.errno
-        raise error from e
+        with naming_errors(final):
+            staging.mkdir()
+            optimizer_arrays, optimizer_json = _split_optimizer(state.optimizer)
+            _write_tensors(staging / "model.safetensors", state.model)
+            _write_tensors(staging / "optimizer.safetensors", optimizer_arrays)
+            document = {
+                "format": FORMAT,
+                "epoch": state.epoch,
+                "steps": state.steps,
+                "history": state.history,
+                "optimizer": optimizer_json,
+                "scheduler": state.scheduler,
+                "rng": state.rng,
+                "sha256": {name: _sha256(staging / name) for name in ("model.safetensors", "optimizer.safetensors")},
+            }
+            write_text_atomic(staging / "state.json", json.dumps(document) + "\n")
+            if final.exists():  # the same epoch committed before (a resumed run redoing it): replace it
+                shutil.rmtree(final)
+            os.replace(staging, final)  # the commit point
+            fsync_path(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for older in _committed(folder):
