@@ -21,6 +21,7 @@ import numpy as np
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor
 from .activation import log_softmax
+from .shape import where
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -52,7 +53,9 @@ class NLLLoss(Function):
     """ℓ_n = -w[t_n]·logp[n, t_n]; d ℓ_n / d logp[n, c] = -w[t_n] if c = t_n else 0.
 
     Forward gathers one value per position from the class axis (axis 1); backward
-    scatters the gradient back to the same places and leaves zeros elsewhere.
+    scatters the gradient back to the same places and leaves zeros elsewhere. An ignored
+    position is never read, as in PyTorch: its loss is 0 whatever its logp (-inf, NaN), and
+    its gradient 0 even when every target is ignored and 'mean' is 0/0 = NaN.
     """
 
     def forward(
@@ -63,10 +66,12 @@ class NLLLoss(Function):
         safe = np.where(valid, target, 0)  # ignored positions read class 0 with weight 0
         picked = np.take_along_axis(logp, safe[:, None], axis=1)[:, 0]  # logp[n, t_n, ...]   (N, *d)
         w_t = weight[safe] * valid  # w[t_n], 0 where ignored   (N, *d)
-        loss = -w_t * picked  # ℓ_n = -w[t_n]·logp[n, t_n]
+        loss = np.zeros(picked.shape, dtype=logp.dtype)  # ignored: 0, never 0·logp (a -inf or NaN logit there)
+        np.multiply(-w_t, picked, out=loss, where=valid)  # ℓ_n = -w[t_n]·logp[n, t_n]
         total = w_t.sum()  # 'mean' divides by Σ w[t_n] over non-ignored targets
         if self.requires_grad:
-            self.safe, self.w_t, self.total, self.shape, self.reduction = safe, w_t, total, logp.shape, reduction
+            self.safe, self.valid, self.w_t, self.total = safe, valid, w_t, total
+            self.shape, self.reduction = logp.shape, reduction
         if reduction == "none":
             return loss
         if reduction == "sum":
@@ -80,7 +85,9 @@ class NLLLoss(Function):
             with np.errstate(invalid="ignore", divide="ignore"):
                 g = grad_out / self.total  # dL/dℓ_n = dL/dy / Σ w[t_n]
         grad = np.zeros(self.shape, dtype=grad_out.dtype)
-        values = (-self.w_t * g).astype(grad_out.dtype, copy=False)  # dL/dlogp[n, t_n] = -w[t_n]·dL/dℓ_n
+        values = np.zeros(self.w_t.shape, dtype=grad_out.dtype)  # ignored: 0, even where 'mean' divided by 0
+        with np.errstate(invalid="ignore"):  # a target of weight 0 over Σ w = 0: 0·inf = NaN, as PyTorch
+            np.multiply(-self.w_t, g, out=values, where=self.valid)  # dL/dlogp[n, t_n] = -w[t_n]·dL/dℓ_n
         np.put_along_axis(grad, self.safe[:, None], values[:, None], axis=1)  # scatter back to the class axis
         return grad
 
@@ -249,7 +256,7 @@ def cross_entropy(
         w_b = w.reshape((1, num_classes) + (1,) * (x.ndim - 2)) if w is not None else None  # (1, C, 1, ...)
         smooth = -((logp * w_b) if w_b is not None else logp).sum(dim=1)  # (N, *d)
         valid = t.data != ignore_index
-        smooth = smooth * valid.astype(input.dtype)
+        smooth = where(valid, smooth, 0.0)  # not smooth·0: an ignored row's -inf logit would make it NaN
         if reduction == "sum":
             smooth = smooth.sum()
         elif reduction == "mean":

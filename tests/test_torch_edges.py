@@ -1,0 +1,100 @@
+"""Edge cases where PyTorch's result is easy to get wrong: non-finite values, ignored targets, negative padding.
+
+Every expected value comes from torch 2.13 run on the same arrays (through ``tests/parity.py``), or, where
+torch's own CPU paths disagree with each other, from the plain loop reference of ``ops/reference``. NaN in
+the expected array must be NaN in kernelwise's at the same place (``assert_allclose`` compares NaN as equal).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import kernelwise as kw
+import kernelwise.nn.functional as F
+from parity import check_parity
+
+# --------------------------------------------------------------------------- losses: ignored targets
+LOGITS = np.array([[0.5, 1.0, -1.0], [-np.inf, 2.0, 0.0], [0.25, np.nan, 1.0], [1.5, -0.5, 0.0]])
+TARGET = np.array([1, -100, -100, 2])  # the rows holding -inf and NaN are ignored
+WEIGHT = np.array([0.5, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_ignore_index_shields_non_finite_logits_in_cross_entropy(reduction, weighted, label_smoothing) -> None:
+    """An ignored row contributes 0, never 0·logp: its -inf logit does not turn the loss into NaN.
+
+    The NaN row's gradient stays NaN, as torch's (log_softmax's backward reads the row's NaN probabilities).
+    """
+    w = WEIGHT if weighted else None
+    options = dict(reduction=reduction, label_smoothing=label_smoothing)
+    check_parity(
+        lambda x, t, w: F.cross_entropy(x, t, w, **options),
+        lambda x, t, w: TF.cross_entropy(x, t, w, **options),
+        [LOGITS, TARGET, w],
+        np.float32,
+        grad=[0],
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ignore_index_shields_non_finite_log_probabilities_in_nll_loss(reduction, weighted) -> None:
+    w = WEIGHT if weighted else None
+    check_parity(
+        lambda x, t, w: F.nll_loss(x, t, w, reduction=reduction),
+        lambda x, t, w: TF.nll_loss(x, t, w, reduction=reduction),
+        [LOGITS, TARGET, w],
+        np.float32,
+        grad=[0],
+    )
+
+
+def test_the_first_example_gives_torchs_number() -> None:
+    loss = F.cross_entropy(kw.tensor([[0.5, 1, -1], [-np.inf, 2, 0]]), kw.tensor([1, -100]))
+    expected = TF.cross_entropy(torch.tensor([[0.5, 1, -1], [-np.inf, 2, 0]]), torch.tensor([1, -100]))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)  # 0.5550 (a softmax over 3 logits)
+
+
+@pytest.mark.parametrize("fn, label_smoothing", [("cross_entropy", 0.0), ("cross_entropy", 0.1), ("nll_loss", 0.0)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_every_target_ignored_mean_is_nan_and_its_gradient_zero(fn, label_smoothing, weighted) -> None:
+    """0/0 in the forward (torch's NaN), but no target means no gradient: zeros, not NaN."""
+    options = dict(label_smoothing=label_smoothing) if label_smoothing else {}
+    w = WEIGHT if weighted else None
+    target = np.full(4, -100)
+    check_parity(
+        lambda x, t, w: getattr(F, fn)(x, t, w, **options),
+        lambda x, t, w: getattr(TF, fn)(x, t, w, **options),
+        [LOGITS[[0, 1, 3]][[0, 1, 2, 2]], target, w],  # finite and -inf logits
+        np.float32,
+        grad=[0],
+    )
+
+
+def test_every_target_ignored_leaves_the_weights_after_an_optimizer_step() -> None:
+    """The symptom: one SGD step on an all-ignored batch made every weight NaN."""
+    layer = kw.nn.Linear(3, 4)
+    before = layer.weight.data.copy()
+    optimizer = kw.optim.SGD(layer.parameters(), lr=0.1)
+    loss = F.cross_entropy(layer(kw.ones(2, 3)), kw.tensor([-100, -100]))
+    assert np.isnan(loss.item())
+    loss.backward()
+    optimizer.step()
+    np.testing.assert_array_equal(layer.weight.grad.numpy(), np.zeros((4, 3), np.float32))
+    np.testing.assert_array_equal(layer.weight.data, before)
+
+
+def test_zero_total_weight_with_a_target_left_is_nan_as_torch() -> None:
+    """The other 0/0: targets remain but their classes weigh 0. torch writes 0·inf = NaN at those targets."""
+    check_parity(
+        lambda x, t, w: F.nll_loss(x, t, w),
+        lambda x, t, w: TF.nll_loss(x, t, w),
+        [LOGITS[[0, 3]], np.array([0, -100]), np.array([0.0, 2.0, 3.0])],
+        np.float32,
+        grad=[0],
+    )
