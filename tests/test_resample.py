@@ -241,9 +241,11 @@ def test_error_pad_unknown_mode():
         pad(X3, (1, 1), "symmetric")
 
 
-def test_error_pad_negative_for_non_constant_mode():
-    with pytest.raises(ValueError, match=r"mode='replicate' needs non-negative padding"):
-        pad(X3, (-1, 1), "replicate")
+def test_error_pad_replicate_crops_everything():
+    with pytest.raises(
+        ValueError, match=r"replicate padding would leave 0 entries \(at least 1 needed\): pad \(-3, -1\)"
+    ):
+        pad(X3, (-3, -1), "replicate")
 
 
 def test_error_pad_reflect_not_smaller_than_size():
@@ -252,7 +254,9 @@ def test_error_pad_reflect_not_smaller_than_size():
 
 
 def test_error_pad_circular_wraps_more_than_once():
-    with pytest.raises(ValueError, match=r"circular padding must be <= the size of its dim: pad \(0, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"circular padding must be <= the size of its dim after cropping \(4\): pad \(0, 5\)"
+    ):
         pad(X3, (0, 5), "circular")
 
 
@@ -262,7 +266,9 @@ def test_error_pad_value_with_non_constant_mode():
 
 
 def test_error_pad_crops_below_zero():
-    with pytest.raises(ValueError, match=r"crops dim 2 of size 4 to -1 < 0"):
+    with pytest.raises(
+        ValueError, match=r"would crop 5 entries, more than the dim holds: pad \(-3, -2\) for dim 2 of size 4"
+    ):
         pad(X3, (-3, -2))
 
 

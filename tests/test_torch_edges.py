@@ -98,3 +98,42 @@ def test_zero_total_weight_with_a_target_left_is_nan_as_torch() -> None:
         np.float32,
         grad=[0],
     )
+
+
+# --------------------------------------------------------------------------- pad: negative widths
+WIDTHS = [(3, -7), (-2, -3), (-3, -3), (-6, 3), (-5, 3), (-5, 0), (2, -1), (-1, 2), (-4, -1), (0, -5), (-1, -1)]
+WIDTHS += [(1, -6), (-2, 4), (4, -4), (4, -8), (-1, 4), (1, -4), (2, -3), (-3, 2), (3, -3), (-1, 5), (5, -1)]
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("widths", WIDTHS)
+def test_negative_pad_crops_as_torch_or_fails_where_torch_fails(mode, widths) -> None:
+    """Every width pair on a length-5 signal: the same values and gradients as torch, or an error where torch has one.
+
+    torch's circular mode wraps around what is left after cropping; where the wrap is wider than that,
+    torch raises or (for (-5, 3)) returns uninitialised memory: kernelwise raises for all of them.
+    """
+    x = np.arange(5.0).reshape(1, 1, 5)
+    try:
+        TF.pad(torch.tensor(x), widths, mode=mode)
+        torch_fails = mode == "circular" and widths == (-5, 3)  # torch's result is garbage there
+    except RuntimeError:
+        torch_fails = True
+    if torch_fails:
+        with pytest.raises(ValueError, match=r"pad: .*for dim 2 of size 5"):
+            F.pad(kw.tensor(x), widths, mode=mode)
+        return
+    check_parity(lambda t: F.pad(t, widths, mode), lambda t: TF.pad(t, widths, mode), [x], np.float64)
+
+
+def test_the_pad_example_is_an_error() -> None:
+    """(3, -7) on 5 entries: crops 7 of 5. Python's slicing used to wrap it round to a length-6 result."""
+    with pytest.raises(ValueError, match=r"would crop 7 entries, more than the dim holds: pad \(3, -7\) for dim 0"):
+        F.pad(kw.tensor(np.arange(5.0)), (3, -7))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_negative_pad_in_two_dims(mode) -> None:
+    widths = (-1, 2, 1, -2)  # crop left, pad right; pad top, crop bottom
+    x = np.arange(24.0).reshape(2, 1, 3, 4)
+    check_parity(lambda t: F.pad(t, widths, mode), lambda t: TF.pad(t, widths, mode), [x], np.float32)

@@ -141,14 +141,23 @@ def upsample_zeros(x: Tensor, factor: int | tuple[int, ...], output_size: Any = 
 PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}  # -> np.pad
 
 
+def _crop(a: np.ndarray, widths: list[tuple[int, int]]) -> np.ndarray:
+    """Remove -lo entries before and -hi after along each dim where a width is negative (a view)."""
+    return a[tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, a.shape, strict=True))]
+
+
 def _pad_array(a: np.ndarray, widths: list[tuple[int, int]], mode: str, value: Any) -> np.ndarray:
-    """np.pad with PyTorch's modes; negative constant widths crop."""
-    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, a.shape, strict=True))
+    """np.pad with PyTorch's modes; negative widths crop, in PyTorch's order.
+
+    Constant and circular crop first (circular then wraps around what is left); reflect and replicate pad
+    first and crop the result, so that a crop may reach into the other side's padding.
+    """
     grow = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-    a = a[crop]
     if mode == "constant":
-        return np.pad(a, grow, mode="constant", constant_values=value)
-    return np.pad(a, grow, mode=PAD_MODES[mode])
+        return np.pad(_crop(a, widths), grow, mode="constant", constant_values=value)
+    if mode == "circular":
+        return np.pad(_crop(a, widths), grow, mode="wrap")
+    return _crop(np.pad(a, grow, mode=PAD_MODES[mode]), widths)
 
 
 class Pad(Function):
@@ -176,9 +185,10 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     Args:
         input: any tensor.
         pad: (left, right) for the last dim, then (top, bottom) for the one before, and so on;
-            negative entries crop (constant mode only).
+            negative entries crop, as PyTorch: constant and circular crop the input (at most its size
+            in all), reflect and replicate crop their padded result (at least one entry must remain).
         mode: 'constant' (``value``), 'reflect' (mirror without repeating the edge; pad < size),
-            'replicate' (repeat the edge) or 'circular' (wrap around; pad <= size).
+            'replicate' (repeat the edge) or 'circular' (wrap around; pad <= size after cropping).
         value: fill value of constant mode (None means 0); other modes take none.
 
     Shape:
@@ -193,6 +203,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         reflect [3.0, 2.0, 1.0, 2.0, 3.0, 2.0]
         replicate [1.0, 1.0, 1.0, 2.0, 3.0, 3.0]
         circular [2.0, 3.0, 1.0, 2.0, 3.0, 1.0]
+        >>> pad(x, (-1, 2)).tolist(), pad(x, (2, -3), "reflect").tolist()
+        ([[[2.0, 3.0, 0.0, 0.0]]], [[[3.0, 2.0]]])
     """
     x = check_tensor(input, "pad: input")
     if not isinstance(pad, tuple | list) or any(
@@ -211,21 +223,20 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     for dim, ((lo, hi), n) in enumerate(zip(widths, x.shape, strict=True)):
-        if mode == "constant":
-            if n + lo + hi < 0:
-                raise ValueError(f"pad: pad={tuple(pad)} crops dim {dim} of size {n} to {n + lo + hi} < 0 ({x.shape})")
-        elif lo < 0 or hi < 0:
-            raise ValueError(f"pad: mode={mode!r} needs non-negative padding, got pad={tuple(pad)}")
-        elif mode == "reflect" and max(lo, hi) >= n:
+        if lo == hi == 0:
+            continue
+        crop = max(-lo, 0) + max(-hi, 0)  # what the negative widths remove
+        where = f"pad ({lo}, {hi}) for dim {dim} of size {n} (pad={tuple(pad)}, input shape {x.shape})"
+        if mode in ("constant", "circular") and crop > n:  # these crop the input itself
+            raise ValueError(f"pad: negative padding would crop {crop} entries, more than the dim holds: {where}")
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"pad: reflect padding must be < the size of its dim: {where}")
+        if mode == "circular" and max(lo, hi) > n - crop:
             raise ValueError(
-                f"pad: reflect padding must be < the size of its dim: pad ({lo}, {hi}) for dim {dim} of "
-                f"size {n} (input shape {x.shape})"
+                f"pad: circular padding must be <= the size of its dim after cropping ({n - crop}): {where}"
             )
-        elif mode == "circular" and max(lo, hi) > n:
-            raise ValueError(
-                f"pad: circular padding must be <= the size of its dim: pad ({lo}, {hi}) for dim {dim} of "
-                f"size {n} (input shape {x.shape})"
-            )
-        elif mode == "replicate" and n == 0 and lo + hi > 0:
-            raise ValueError(f"pad: replicate cannot pad dim {dim} of size 0 (input shape {x.shape})")
+        if mode in ("reflect", "replicate") and n + lo + hi <= 0:  # these pad first, then crop: something must remain
+            raise ValueError(f"pad: {mode} padding would leave {n + lo + hi} entries (at least 1 needed): {where}")
+        if mode == "replicate" and n == 0:
+            raise ValueError(f"pad: replicate cannot pad a dim of size 0: {where}")
     return Pad.apply(x, widths=widths, mode=mode, value=0 if value is None else value)
