@@ -12,7 +12,33 @@ Example:
 """
 
 from . import lr_scheduler
-from .lr_scheduler import CosineAnnealingLR, LRScheduler, StepLR
-from .optimizer import SGD, Adam, AdamW, Optimizer
+from .lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
+from .optimizer import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR", "lr_scheduler"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "LambdaLR",
+    "MultiStepLR",
+    "OneCycleLR",
+    "Optimizer",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "StepLR",
+    "lr_scheduler",
+]

@@ -1,11 +1,12 @@
-"""Optimizers: SGD (with momentum and Nesterov), Adam and AdamW.
+"""Optimizers: SGD (with momentum and Nesterov), Adam, AdamW, Adagrad, Adadelta and RMSprop.
 
 Each optimizer's update rule is written as the formulas of ``torch.optim``'s
 documented algorithm, one per line, applied to one parameter at a time:
 ``θ`` the parameter, ``g`` its gradient, ``γ`` the learning rate, ``λ`` the
 weight decay. Parameters are updated in place (``param.data``) in their own
 dtype: hyperparameters are Python floats, which NumPy does not let upcast a
-float32 array.
+float32 array. With ``maximize=True`` every optimizer climbs: it steps along
+``-g`` (the gradient negated before anything else, as in PyTorch).
 
 ``state_dict()`` is plain data (dicts, lists, numbers and NumPy arrays, with
 parameters replaced by their index), so a run can be saved without pickle and
@@ -32,7 +33,7 @@ import numpy as np
 from ..nn.module import Parameter
 from ..tensor import Tensor, enable_grad
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
 
 
 def _check_number(name: str, value: Any, low: float, low_inclusive: bool = True, high: float | None = None) -> float:
@@ -45,6 +46,13 @@ def _check_number(name: str, value: Any, low: float, low_inclusive: bool = True,
         rule = f"{'>=' if low_inclusive else '>'} {low:g}" if high is None else f"in [{low:g}, {high:g})"
         raise ValueError(f"{name}={value!r}: must be {rule}")
     return value
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    """``value`` as a Python bool, or a TypeError naming the argument (no truthy strings or numbers)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}={value!r}: expected True or False")
+    return bool(value)
 
 
 class Optimizer:
@@ -133,6 +141,8 @@ class Optimizer:
                         f"a gradient of shape {grad.shape} and dtype {grad.dtype} does not match its parameter "
                         f"of shape {p.shape} and dtype {p.dtype}"
                     )
+                if group.get("maximize", False):
+                    grad = -grad  # maximize: step along -g, as if minimising -f
                 self._update(p, grad, group, self.state.setdefault(p, {}))
         return loss
 
@@ -228,6 +238,7 @@ class SGD(Optimizer):
         dampening: dampening τ of the momentum.
         weight_decay: L2 penalty λ.
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening = 0).
+        maximize: maximize the objective (step along -g).
 
     Example:
         >>> import kernelwise as kw
@@ -248,8 +259,17 @@ class SGD(Optimizer):
         dampening: float = 0,
         weight_decay: float = 0,
         nesterov: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +277,8 @@ class SGD(Optimizer):
         group["momentum"] = _check_number("momentum", group["momentum"], 0)
         group["dampening"] = _check_number("dampening", group["dampening"], -math.inf)
         group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
-        group["nesterov"] = bool(group["nesterov"])
+        group["nesterov"] = _check_flag("nesterov", group["nesterov"])
+        group["maximize"] = _check_flag("maximize", group["maximize"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 f"nesterov=True requires momentum > 0 and dampening = 0, "
@@ -289,8 +310,10 @@ class Adam(Optimizer):
         lr: learning rate γ.
         betas: (β1, β2), the decay rates of the moving averages of g and g², each in [0, 1).
         eps: ε added to √v̂ for numerical stability.
-        weight_decay: L2 penalty λ, added to the gradient.
+        weight_decay: L2 penalty λ, added to the gradient (or, with ``decoupled_weight_decay``, AdamW's decay).
         amsgrad: use the maximum of all v_t so far (Reddi et al., 2018).
+        maximize: maximize the objective (step along -g).
+        decoupled_weight_decay: shrink the weights by γλ instead (AdamW's rule).
 
     Example:
         >>> import kernelwise as kw
@@ -302,8 +325,6 @@ class Adam(Optimizer):
         [0.9, -0.9]
     """
 
-    _decoupled_weight_decay = False
-
     def __init__(
         self,
         params: Iterable[Any],
@@ -312,8 +333,19 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0,
         amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +359,9 @@ class Adam(Optimizer):
             _check_number("betas[0]", betas[0], 0, high=1),
             _check_number("betas[1]", betas[1], 0, high=1),
         )
-        group["amsgrad"] = bool(group["amsgrad"])
+        group["amsgrad"] = _check_flag("amsgrad", group["amsgrad"])
+        group["maximize"] = _check_flag("maximize", group["maximize"])
+        group["decoupled_weight_decay"] = _check_flag("decoupled_weight_decay", group["decoupled_weight_decay"])
         return group
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -342,7 +376,7 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         if lam != 0:
-            if self._decoupled_weight_decay:
+            if group["decoupled_weight_decay"]:
                 theta *= 1 - lr * lam  # AdamW: θ_t = θ_{t-1} - γ λ θ_{t-1}
             else:
                 g = g + lam * theta  # Adam: g_t = g_t + λ θ_{t-1}
@@ -375,8 +409,6 @@ class AdamW(Adam):
         1.9
     """
 
-    _decoupled_weight_decay = True
-
     def __init__(
         self,
         params: Iterable[Any],
@@ -385,5 +417,248 @@ class AdamW(Adam):
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011), torch.optim.Adagrad's algorithm: each weight's step shrinks with its gradients.
+
+    Args:
+        params: Parameters or parameter groups.
+        lr: learning rate γ.
+        lr_decay: decay η of the learning rate, γ̃_t = γ / (1 + (t - 1) η).
+        weight_decay: L2 penalty λ, added to the gradient.
+        initial_accumulator_value: the starting value s_0 of the sum of squared gradients.
+        eps: ε added to √s for numerical stability.
+        maximize: maximize the objective (step along -g).
+
+    The state (``step`` and ``sum``) is made when the optimizer is, as in PyTorch.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.Parameter(kw.tensor([1.0, 1.0]))
+        >>> opt = kw.optim.Adagrad([w], lr=0.5)
+        >>> for g in ([3.0, -1.0], [4.0, -1.0]):
+        ...     w.grad = kw.tensor(g)
+        ...     opt.step()
+        >>> [round(v, 4) for v in w.data.tolist()]  # 1 - 0.5·3/3 - 0.5·4/5 and 1 + 0.5·1/1 + 0.5·1/√2
+        [0.1, 1.8536]
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group, self.state.setdefault(p, {}))
+
+    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        group["lr"] = _check_number("lr", group["lr"], 0)
+        group["lr_decay"] = _check_number("lr_decay", group["lr_decay"], 0)
+        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
+        group["initial_accumulator_value"] = _check_number(
+            "initial_accumulator_value", group["initial_accumulator_value"], 0
+        )
+        group["eps"] = _check_number("eps", group["eps"], 0)
+        group["maximize"] = _check_flag("maximize", group["maximize"])
+        return group
+
+    @staticmethod
+    def _init_state(param: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:
+        if not state:
+            state["step"] = 0
+            state["sum"] = np.full_like(param.data, group["initial_accumulator_value"])  # s_0
+
+    def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        lr, eta, lam, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
+        theta, g = param.data, grad
+        self._init_state(param, group, state)  # (for a parameter group added after the optimizer was made)
+        state["step"] += 1
+        t = state["step"]
+        if lam != 0:
+            g = g + lam * theta  # g_t = g_t + λ θ_{t-1}
+        clr = lr / (1 + (t - 1) * eta)  # γ̃_t = γ / (1 + (t - 1) η)
+        s = state["sum"]
+        s += g * g  # s_t = s_{t-1} + g_t²
+        theta -= clr * g / (np.sqrt(s) + eps)  # θ_t = θ_{t-1} - γ̃_t g_t / (√s_t + ε)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012), torch.optim.Adadelta's algorithm: steps scaled by the RMS of past steps.
+
+    Args:
+        params: Parameters or parameter groups.
+        lr: learning rate γ, a factor on the step Δx (1 in the paper).
+        rho: decay ρ of the moving averages of g² and Δx², in [0, 1].
+        eps: ε added inside both square roots.
+        weight_decay: L2 penalty λ, added to the gradient.
+        maximize: maximize the objective (step along -g).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.Parameter(kw.tensor([1.0], dtype=kw.float64))
+        >>> opt = kw.optim.Adadelta([w], rho=0.5, eps=1e-2)
+        >>> w.grad = kw.tensor([2.0], dtype=kw.float64)
+        >>> opt.step()   # v = 0.5·4 = 2, Δx = √(0 + 0.01) / √(2 + 0.01) · 2
+        >>> round(w.data.item(), 4)
+        0.8589
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        group["lr"] = _check_number("lr", group["lr"], 0)
+        group["rho"] = _check_number("rho", group["rho"], 0)
+        if group["rho"] > 1:
+            raise ValueError(f"rho={group['rho']!r}: must be in [0, 1]")
+        group["eps"] = _check_number("eps", group["eps"], 0)
+        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
+        group["maximize"] = _check_flag("maximize", group["maximize"])
+        return group
+
+    def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        lr, rho, eps, lam = group["lr"], group["rho"], group["eps"], group["weight_decay"]
+        theta, g = param.data, grad
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(theta)  # v_0 = 0
+            state["acc_delta"] = np.zeros_like(theta)  # u_0 = 0
+        state["step"] += 1
+        if lam != 0:
+            g = g + lam * theta  # g_t = g_t + λ θ_{t-1}
+        v, u = state["square_avg"], state["acc_delta"]
+        v *= rho
+        v += (1 - rho) * g * g  # v_t = ρ v_{t-1} + (1 - ρ) g_t²
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g  # Δx_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t
+        u *= rho
+        u += (1 - rho) * delta * delta  # u_t = ρ u_{t-1} + (1 - ρ) Δx_t²
+        theta -= lr * delta  # θ_t = θ_{t-1} - γ Δx_t
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, 2012), torch.optim.RMSprop's algorithm, optionally centered and with momentum.
+
+    Args:
+        params: Parameters or parameter groups.
+        lr: learning rate γ.
+        alpha: decay α of the moving average of g², in [0, 1].
+        eps: ε added to the root for numerical stability.
+        weight_decay: L2 penalty λ, added to the gradient.
+        momentum: momentum factor μ.
+        centered: divide by the root of the variance estimate, v - ḡ² (ḡ the moving average of g).
+        maximize: maximize the objective (step along -g).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.Parameter(kw.tensor([1.0], dtype=kw.float64))
+        >>> opt = kw.optim.RMSprop([w], lr=0.1, alpha=0.75, eps=0.0)
+        >>> w.grad = kw.tensor([2.0], dtype=kw.float64)
+        >>> opt.step()   # v = 0.25·4 = 1, θ = 1 - 0.1·2/√1
+        >>> round(w.data.item(), 12)
+        0.8
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        group["lr"] = _check_number("lr", group["lr"], 0)
+        group["alpha"] = _check_number("alpha", group["alpha"], 0)
+        if group["alpha"] > 1:
+            raise ValueError(f"alpha={group['alpha']!r}: must be in [0, 1]")
+        group["eps"] = _check_number("eps", group["eps"], 0)
+        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
+        group["momentum"] = _check_number("momentum", group["momentum"], 0)
+        group["centered"] = _check_flag("centered", group["centered"])
+        group["maximize"] = _check_flag("maximize", group["maximize"])
+        return group
+
+    def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        lr, alpha, eps, lam, mu = group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
+        theta, g = param.data, grad
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(theta)  # v_0 = 0
+            if mu > 0:
+                state["momentum_buffer"] = np.zeros_like(theta)  # b_0 = 0
+            if group["centered"]:
+                state["grad_avg"] = np.zeros_like(theta)  # ḡ_0 = 0
+        state["step"] += 1
+        if lam != 0:
+            g = g + lam * theta  # g_t = g_t + λ θ_{t-1}
+        v = state["square_avg"]
+        v *= alpha
+        v += (1 - alpha) * g * g  # v_t = α v_{t-1} + (1 - α) g_t²
+        if group["centered"]:
+            g_avg = state["grad_avg"]
+            g_avg += (1 - alpha) * (g - g_avg)  # ḡ_t = α ḡ_{t-1} + (1 - α) g_t
+            denom = np.sqrt(v - g_avg * g_avg) + eps  # √(v_t - ḡ_t²) + ε
+        else:
+            denom = np.sqrt(v) + eps  # √v_t + ε
+        if mu > 0:
+            b = state.setdefault("momentum_buffer", np.zeros_like(theta))  # (momentum switched on later: b = 0)
+            b *= mu
+            b += g / denom  # b_t = μ b_{t-1} + g_t / (√ṽ_t + ε)
+            theta -= lr * b  # θ_t = θ_{t-1} - γ b_t
+        else:
+            theta -= lr * g / denom  # θ_t = θ_{t-1} - γ g_t / (√ṽ_t + ε)
