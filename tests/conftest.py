@@ -32,3 +32,6 @@ def mnist_sample() -> Path:
     if not (MNIST_SAMPLE / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST sample not found at {MNIST_SAMPLE}")
     return MNIST_SAMPLE
+
+# tests/ports/ holds programs written for torch, which tests/test_ports.py loads itself (twice)
+collect_ignore = ["ports"]
