@@ -33,5 +33,6 @@ def mnist_sample() -> Path:
         pytest.skip(f"MNIST sample not found at {MNIST_SAMPLE}")
     return MNIST_SAMPLE
 
+
 # tests/ports/ holds programs written for torch, which tests/test_ports.py loads itself (twice)
 collect_ignore = ["ports"]
