@@ -456,7 +456,7 @@ def test_repr_of_min_pool_follows_max_pool() -> None:
         (lambda: nn.Linear(-1, 3), ValueError, r"in_features=-1: must be a non-negative int"),
         (lambda: nn.Linear(2, 3, dtype="int32"), TypeError, r"floating-point dtype"),
         (lambda: nn.MaxPool2d(2, padding=2), ValueError, r"padding=2 should be at most half of kernel_size=2"),
-        (lambda: nn.MaxPool2d(2, return_indices=True), ValueError, r"return_indices=True is not supported"),
+        (lambda: nn.MaxUnpool2d(2, padding=-1), ValueError, r"padding=-1: must be >= 0"),
         (lambda: nn.MaxPool1d(0), ValueError, r"kernel_size=0: must be positive"),
         (lambda: nn.AvgPool1d(2, stride=0), ValueError, r"stride=0: must be positive"),
         (lambda: nn.AvgPool2d(2, divisor_override=0), ValueError, r"divisor_override=0: must be a non-zero int"),

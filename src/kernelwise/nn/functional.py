@@ -22,6 +22,8 @@ from ..ops.pool import (
     avg_pool2d,
     max_pool1d,
     max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
     min_pool1d,
     min_pool2d,
 )
@@ -50,6 +52,8 @@ __all__ = [
     "log_softmax",
     "max_pool1d",
     "max_pool2d",
+    "max_unpool1d",
+    "max_unpool2d",
     "min_pool1d",
     "min_pool2d",
     "mse_loss",

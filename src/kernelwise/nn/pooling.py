@@ -30,6 +30,8 @@ __all__ = [
     "Downsample",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
     "MinPool1d",
     "MinPool2d",
     "UpsampleZeros",
@@ -48,7 +50,7 @@ def _check_window(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation
 
 
 class _ExtremumPoolNd(Module):
-    """Max or min pooling over ``_nd`` dimensions (padding never wins: it is ∓inf)."""
+    """Max or min pooling over ``_nd`` dimensions (padding never wins); with ``return_indices``, (values, indices)."""
 
     _nd: int
 
@@ -63,13 +65,11 @@ class _ExtremumPoolNd(Module):
     ) -> None:
         super().__init__()
         _check_window(self._nd, kernel_size, stride, padding, dilation)
-        if return_indices:
-            raise ValueError("return_indices=True is not supported: the layer returns the pooled values only")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
         self.dilation = dilation
-        self.return_indices = return_indices
+        self.return_indices = bool(return_indices)
         self.ceil_mode = bool(ceil_mode)
 
     def extra_repr(self) -> str:
@@ -87,7 +87,7 @@ class MaxPool1d(_ExtremumPoolNd):
         stride: S (default: kernel_size).
         padding: P, implicit -inf on both sides, at most k // 2.
         dilation: d, spacing between window taps.
-        return_indices: must be False (indices are not returned).
+        return_indices: also return where each maximum lies in the input (for :class:`MaxUnpool1d`).
         ceil_mode: round the output length up instead of down.
 
     Shape:
@@ -97,12 +97,16 @@ class MaxPool1d(_ExtremumPoolNd):
         >>> import kernelwise as kw
         >>> kw.nn.MaxPool1d(2)(kw.tensor([[[1.0, 5, 2, 0, 3]]])).tolist()
         [[[5.0, 2.0]]]
+        >>> kw.nn.MaxPool1d(2, return_indices=True)(kw.tensor([[[1.0, 5, 2, 0, 3]]]))[1].tolist()
+        [[[1, 2]]]
     """
 
     _nd = 1
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.max_pool1d(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
 
 
 class MaxPool2d(_ExtremumPoolNd):
@@ -113,7 +117,8 @@ class MaxPool2d(_ExtremumPoolNd):
         stride: S (default: kernel_size).
         padding: P, implicit -inf on each side, at most k // 2.
         dilation: d, spacing between window taps.
-        return_indices: must be False (indices are not returned).
+        return_indices: also return where each maximum lies, an index into the flattened H·W input of its
+            channel (for :class:`MaxUnpool2d`).
         ceil_mode: round the output size up instead of down.
 
     Shape:
@@ -130,8 +135,10 @@ class MaxPool2d(_ExtremumPoolNd):
 
     _nd = 2
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.max_pool2d(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
 
 
 class MinPool1d(_ExtremumPoolNd):
@@ -145,8 +152,10 @@ class MinPool1d(_ExtremumPoolNd):
 
     _nd = 1
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.min_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.min_pool1d(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
 
 
 class MinPool2d(_ExtremumPoolNd):
@@ -160,8 +169,10 @@ class MinPool2d(_ExtremumPoolNd):
 
     _nd = 2
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.min_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.min_pool2d(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
 
 
 class AvgPool1d(Module):
@@ -327,11 +338,11 @@ class AdaptiveAvgPool2d(_AdaptivePoolNd):
 
 
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    """Adaptive max pooling; with ``return_indices``, (values, indices into the flattened spatial input)."""
+
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__(output_size)
-        if return_indices:
-            raise ValueError("return_indices=True is not supported: the layer returns the pooled values only")
-        self.return_indices = return_indices
+        self.return_indices = bool(return_indices)
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
@@ -348,8 +359,8 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
 
     _nd = 1
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.adaptive_max_pool1d(input, self.output_size)
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
@@ -366,8 +377,73 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
 
     _nd = 2
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.adaptive_max_pool2d(input, self.output_size)
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class _MaxUnpoolNd(Module):
+    """The partial inverse of max pooling: each value back where its index says, zeros elsewhere."""
+
+    _nd: int
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        # PyTorch stores these as tuples (and shows them so)
+        self.kernel_size = ntuple(kernel_size, self._nd, "kernel_size", minimum=1)
+        self.stride = ntuple(stride if stride is not None else kernel_size, self._nd, "stride", minimum=1)
+        self.padding = ntuple(padding, self._nd, "padding", minimum=0)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """Undo :class:`MaxPool1d` as far as it can be: the maxima back at their indices, zeros elsewhere.
+
+    Args:
+        kernel_size, stride (default: kernel_size), padding: those of the pooling.
+
+    Shape:
+        (N, C, L_in) or (C, L_in), with indices of that shape -> (N, C, L), L = (L_in - 1)·S + k - 2P, or
+        ``output_size`` passed to forward ((L,) or (N, C, L), less than S away from that).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> pool, unpool = kw.nn.MaxPool1d(2, return_indices=True), kw.nn.MaxUnpool1d(2)
+        >>> unpool
+        MaxUnpool1d(kernel_size=(2,), stride=(2,), padding=(0,))
+        >>> unpool(*pool(kw.tensor([[[1.0, 5, 2, 0, 3]]]))).tolist()
+        [[[0.0, 5.0, 2.0, 0.0]]]
+    """
+
+    _nd = 1
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """Undo :class:`MaxPool2d` as far as it can be: the maxima back at their indices, zeros elsewhere.
+
+    Args:
+        kernel_size, stride (default: kernel_size), padding: those of the pooling.
+
+    Shape:
+        (N, C, H_in, W_in) or (C, H_in, W_in), with indices of that shape -> (N, C, H, W),
+        H = (H_in - 1)·S + kh - 2P, or ``output_size`` passed to forward ((H, W) or (N, C, H, W)).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> pool, unpool = kw.nn.MaxPool2d(2, return_indices=True), kw.nn.MaxUnpool2d(2)
+        >>> x = kw.tensor([[[[1.0, 2, 9], [4, 3, 8]]]])
+        >>> unpool(*pool(x), output_size=x.shape).tolist()
+        [[[[0.0, 0.0, 0.0], [4.0, 0.0, 0.0]]]]
+    """
+
+    _nd = 2
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
 def _check_factor(factor: Any) -> int | tuple[int, ...]:

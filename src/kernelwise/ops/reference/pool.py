@@ -8,8 +8,11 @@ tap reads input position o·S - P + i·d. Taps that fall outside the input read 
 padding, which never wins a max/min and adds 0 to a mean.
 
 Routing rule of backward:
-    max / min:  the whole dL/dy[o] goes to the input position of the window's winner,
-                the first tap in row-major order holding the largest (smallest) value.
+    max / min:  the whole dL/dy[o] goes to the input position of the window's winner, found as
+                PyTorch's CPU kernel finds it: starting from the window's first real tap at -inf
+                (+inf), a tap in row-major order replaces the winner when it is strictly larger
+                (smaller) or NaN. So the first of ties wins, the padding never does (a window of
+                -inf sends its gradient to its first real tap), and the last NaN wins.
     mean:       every tap of the window that reads the input gets dL/dy[o] / divisor, where
                 divisor = divisor_override, or (count_include_pad) the number of taps on [-P, size + P),
                 or the number of taps on [0, size).
@@ -62,10 +65,10 @@ def _window_result(x, lead, taps, spatial, padding, reducer, count_include_pad, 
         else:
             divisor = len(real)
         return sum(x[lead + t] for t in real) / divisor, None, divisor
-    best, winner = (-np.inf if reducer == "max" else np.inf), None
-    for t in real:  # row-major order; only a strictly better value replaces the best: the first of ties wins
+    best, winner = (-np.inf if reducer == "max" else np.inf), real[0] if real else None
+    for t in real:  # row-major order; a strictly better value or a NaN replaces the best: the first of ties wins
         v = x[lead + t]
-        if (v > best) if reducer == "max" else (v < best):
+        if ((v > best) if reducer == "max" else (v < best)) or (x.dtype.kind == "f" and np.isnan(v)):
             best, winner = v, t
     return best, winner, None
 
