@@ -8,7 +8,7 @@ Example:
     [[3.0, 3.0]]
 """
 
-from . import data, nn, optim, random
+from . import data, nn, optim, random, utils
 from .gradcheck import GradcheckError, gradcheck
 from .ops.shape import cat, stack, where
 from .random import manual_seed
@@ -61,6 +61,7 @@ __all__ = [
     "random",
     "stack",
     "tensor",
+    "utils",
     "where",
     "zeros",
     "zeros_like",

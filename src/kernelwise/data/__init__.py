@@ -1,7 +1,8 @@
 """Data: datasets, the DataLoader, and the built-in datasets.
 
-``Dataset``, ``TensorDataset``, ``Subset``, ``random_split`` and ``DataLoader``
-follow ``torch.utils.data``. :func:`load_dataset` loads ``digits``, ``mnist``,
+``Dataset``, ``TensorDataset``, ``Subset``, ``random_split``, ``DataLoader`` and
+the samplers follow ``torch.utils.data`` (``kernelwise.utils.data`` is the same
+module under PyTorch's path). :func:`load_dataset` loads ``digits``, ``mnist``,
 ``fashion-mnist``, ``mnist1d``, ``cifar10`` or a folder of ``images`` as
 ``(train, test, info)``.
 
@@ -19,18 +20,33 @@ from .dataset import Dataset, DatasetInfo, Subset, TensorDataset, random_split
 from .datasets import DATASETS, load_dataset, load_digits, load_mnist1d
 from .download import DownloadError
 from .folder import load_image_folder
-from .loader import DataLoader, default_collate
+from .loader import DataLoader, default_collate, default_convert
 from .mnist import load_fashion_mnist, load_mnist
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 __all__ = [
     "DATASETS",
+    "BatchSampler",
     "DataLoader",
     "Dataset",
     "DatasetInfo",
     "DownloadError",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
     "Subset",
+    "SubsetRandomSampler",
     "TensorDataset",
+    "WeightedRandomSampler",
     "default_collate",
+    "default_convert",
     "load_cifar10",
     "load_dataset",
     "load_digits",
