@@ -56,15 +56,11 @@ def check(fn: Callable, arrays: list[np.ndarray], dtype: type, seed: int = 0) ->
 
 
 def amax(m: ModuleType, a, dim=None, keepdim=False):
-    """kernelwise's max(dim) returns values only: that is torch.amax (same gradient rule for ties)."""
-    if m is kw:
-        return a.max(dim=dim, keepdim=keepdim)
+    """amax over one or several dimensions (ties share the gradient); max(dim) returns (values, indices)."""
     return a.amax(dim=() if dim is None else dim, keepdim=keepdim)
 
 
 def amin(m: ModuleType, a, dim=None, keepdim=False):
-    if m is kw:
-        return a.min(dim=dim, keepdim=keepdim)
     return a.amin(dim=() if dim is None else dim, keepdim=keepdim)
 
 
@@ -134,6 +130,10 @@ CASES = [
     ("max-keepdim", lambda m, a: amax(m, a, dim=0, keepdim=True), [(2, 3, 4)], "any"),
     ("min", lambda m, a: a.min(), [(3, 4)], "any"),
     ("min-dims-keepdim", lambda m, a: amin(m, a, dim=(0, 1), keepdim=True), [(2, 3, 4)], "any"),
+    ("max-dim-values", lambda m, a: a.max(1).values, [(3, 4)], "any"),
+    ("min-dim-keepdim-values", lambda m, a: a.min(dim=0, keepdim=True)[0], [(2, 3, 4)], "any"),
+    ("maximum", lambda m, a, b: m.maximum(a, b), [(3, 4), (4,)], "any"),
+    ("minimum", lambda m, a, b: m.minimum(a, b), [(3, 1), (1, 4)], "any"),
     # shape operations
     ("reshape", lambda m, a: a.reshape(4, 6), [(2, 3, 4)], "any"),
     ("reshape-minus1", lambda m, a: a.reshape(-1, 4) * 2, [(2, 3, 4)], "any"),
@@ -289,10 +289,10 @@ def test_non_leaf_grad_is_none_unless_retained():
 def test_max_and_min_share_gradient_among_ties_like_amax():
     a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
     for ours_fn, torch_fn, expected in (
-        (lambda t: t.max(dim=1), lambda t: t.amax(dim=1), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]]),
-        (lambda t: t.min(dim=1), lambda t: t.amin(dim=1), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]]),
+        (lambda t: t.amax(dim=1), lambda t: t.amax(dim=1), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]]),
+        (lambda t: t.amin(dim=1), lambda t: t.amin(dim=1), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]]),
         (lambda t: t.max(), lambda t: t.amax(), [[0, 0.5, 0.5], [0, 0, 0]]),
-        (lambda t: t.min(dim=0), lambda t: t.amin(dim=0), [[1, 0, 0], [0, 1, 1]]),
+        (lambda t: t.amin(dim=0), lambda t: t.amin(dim=0), [[1, 0, 0], [0, 1, 1]]),
     ):
         x = kw.tensor(a, requires_grad=True)
         ours_fn(x).sum().backward()

@@ -75,8 +75,16 @@ CASES = [
     ("mean-all", reduce.Mean, lambda a: a.mean(), [normal(2, 3)]),
     ("mean-axis-keepdim", reduce.Mean, lambda a: a.mean(dim=-1, keepdim=True), [normal(2, 3, 2)]),
     ("max-all", reduce.Extremum, lambda a: a.max(), [distinct(3, 4)]),
-    ("max-axis", reduce.Extremum, lambda a: a.max(dim=1), [distinct(3, 4)]),
-    ("min-axes-keepdim", reduce.Extremum, lambda a: a.min(dim=(0, 2), keepdim=True), [distinct(2, 3, 2)]),
+    ("amax-axis", reduce.Extremum, lambda a: a.amax(dim=1), [distinct(3, 4)]),
+    ("amin-axes-keepdim", reduce.Extremum, lambda a: a.amin(dim=(0, 2), keepdim=True), [distinct(2, 3, 2)]),
+    ("maximum", elementwise.Maximum, lambda a, b: kw.maximum(a, b), [distinct(3, 4), distinct(4, seed=1) + 0.05]),
+    ("minimum", elementwise.Minimum, lambda a, b: kw.minimum(a, b), [distinct(3, 1), distinct(1, 4, seed=1) + 0.05]),
+    (
+        "clamp-tensor-bounds",
+        elementwise.Clip,
+        lambda x, lo, hi: x.clamp(lo, hi),
+        [normal(3, 4), normal(4, seed=1) - 1, normal(3, 1, seed=2) + 1],
+    ),
     ("reshape", shape.Reshape, lambda a: a.reshape(3, 2) * a.reshape(3, 2), [normal(2, 3)]),
     ("permute", shape.Permute, lambda a: a.permute(2, 0, 1), [normal(2, 3, 2)]),
     ("transpose", shape.Permute, lambda a: a.T, [normal(2, 3)]),
@@ -88,6 +96,11 @@ CASES = [
     ("cat", shape.Cat, lambda a, b, c: kw.cat([a, b, c], dim=1), [normal(2, 1), normal(2, 3, seed=1), normal(2, 2)]),
     ("stack", shape.Stack, lambda a, b: kw.stack([a, b], dim=1), [normal(2, 3), normal(2, 3, seed=1)]),
     ("clone", shape.Clone, lambda a: a.clone() * a, [normal(2, 3)]),
+    ("max-dim", shape.TakeAlong, lambda a: a.max(dim=1).values, [distinct(3, 4)]),
+    ("min-dim-keepdim", shape.TakeAlong, lambda a: a.min(0, keepdim=True).values, [distinct(3, 4)]),
+    ("sort", shape.TakeAlong, lambda a: kw.sort(a, dim=0, descending=True).values, [distinct(3, 4)]),
+    ("topk", shape.TakeAlong, lambda a: kw.topk(a, 2).values, [distinct(3, 4)]),
+    ("expand", shape.Expand, lambda a: a.expand(2, 3, 4) * kw.tensor(np.arange(24.0).reshape(2, 3, 4)), [normal(3, 1)]),
 ]
 
 

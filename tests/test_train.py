@@ -67,6 +67,19 @@ def test_scheduler_steps_once_per_epoch():
     assert [m["lr"] for m in history] == [1.0, 0.5, 0.25]
 
 
+@pytest.mark.parametrize("with_test", [True, False])
+def test_reduce_lr_on_plateau_steps_on_the_test_loss_else_the_train_loss(with_test):
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    plateau = optim.lr_scheduler.ReduceLROnPlateau(opt)
+    seen = []
+    step = plateau.step
+    plateau.step = lambda metric: (seen.append(metric), step(metric))  # type: ignore[method-assign]
+    test = DataLoader(_blobs(seed=1), 60) if with_test else None
+    history = fit(model, DataLoader(_blobs(), 60), opt, epochs=3, scheduler=plateau, test_loader=test, progress=False)
+    assert seen == [m["test_loss" if with_test else "train_loss"] for m in history]
+
+
 def test_diverging_loss_is_reported():
     model = _model()
     with pytest.raises(FloatingPointError, match="smaller learning rate"), np.errstate(all="ignore"):

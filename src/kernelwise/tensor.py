@@ -21,11 +21,13 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+from . import devices
 from .ops.layout import in_layout_of
 
 _grad_enabled = True
@@ -33,14 +35,68 @@ _grad_enabled = True
 float16 = np.dtype("float16")
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")
+uint8 = np.dtype("uint8")
+int8 = np.dtype("int8")
+int16 = np.dtype("int16")
 int32 = np.dtype("int32")
 int64 = np.dtype("int64")
 bool_ = np.dtype("bool")
 
+# Tensor.type() names, as PyTorch's legacy tensor types
+_TYPE_NAMES = {
+    float16: "torch.HalfTensor",
+    float32: "torch.FloatTensor",
+    float64: "torch.DoubleTensor",
+    uint8: "torch.ByteTensor",
+    int8: "torch.CharTensor",
+    int16: "torch.ShortTensor",
+    int32: "torch.IntTensor",
+    int64: "torch.LongTensor",
+    bool_: "torch.BoolTensor",
+}
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype of tensors made from Python floats and of ``zeros``, ``rand``, ...: float32, as in PyTorch."""
+    return float32
+
 
 # --------------------------------------------------------------------------- grad mode
-class no_grad:
-    """Context manager (and decorator) that stops recording the graph.
+class _GradMode:
+    """Sets whether operations are recorded for a ``with`` block (or a decorated function), then restores it.
+
+    ``mode`` is True (record), False (do not) or None (leave as it is).
+    """
+
+    mode: bool | None
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._previous = _grad_enabled
+        if self.mode is not None:
+            _grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+    def clone(self) -> _GradMode:
+        """A fresh manager in the same mode (each call of a decorated function enters its own)."""
+        fresh = object.__new__(type(self))
+        fresh.mode = self.mode
+        return fresh
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.clone():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager and decorator (``@kw.no_grad`` or ``@kw.no_grad()``) that stops recording the graph.
 
     Example:
         >>> import kernelwise as kw
@@ -49,32 +105,96 @@ class no_grad:
         ...     y = w * 2
         >>> y.requires_grad
         False
+        >>> @kw.no_grad
+        ... def predict(x):
+        ...     return w * x
+        >>> predict(3.0).requires_grad, kw.is_grad_enabled()
+        (False, True)
     """
 
-    _enabled = False
+    mode = False
 
-    def __enter__(self) -> None:
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = self._enabled
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        if fn is None:
+            return super().__new__(cls)
+        return cls()(fn)  # used as a decorator without parentheses
 
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
-
-    def __call__(self, fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
+    def __init__(self, fn: Callable | None = None) -> None:
+        pass
 
 
 class enable_grad(no_grad):
-    """Context manager (and decorator) that turns recording back on inside ``no_grad``."""
+    """Context manager and decorator that turns recording back on (inside ``no_grad``, for example).
 
-    _enabled = True
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.tensor([1.0], requires_grad=True)
+        >>> with kw.no_grad():
+        ...     with kw.enable_grad():
+        ...         y = w * 2
+        >>> y.requires_grad
+        True
+    """
+
+    mode = True
+
+
+class inference_mode(no_grad):
+    """``no_grad`` under PyTorch's name for inference; ``inference_mode(False)`` records, as ``enable_grad``.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> with kw.inference_mode():
+        ...     kw.is_grad_enabled()
+        False
+    """
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):
+            return cls()(mode)  # @inference_mode without parentheses
+        return object.__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(f"inference_mode: mode must be a bool, got {mode!r}")
+        self.mode = not mode  # as PyTorch: inference mode off is grad mode on
+
+
+class set_grad_enabled(_GradMode):
+    """Turn recording on or off: at once when called, or for a ``with`` block, or around a decorated function.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> with kw.set_grad_enabled(False):
+        ...     kw.is_grad_enabled()
+        False
+        >>> _ = kw.set_grad_enabled(False); kw.is_grad_enabled()
+        False
+        >>> _ = kw.set_grad_enabled(True); kw.is_grad_enabled()
+        True
+    """
+
+    def __init__(self, mode: bool) -> None:
+        global _grad_enabled
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled: mode must be a bool, got {mode!r}")
+        self.mode = mode
+        self._previous = _grad_enabled
+        _grad_enabled = mode  # takes effect at once, as in PyTorch
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        _grad_enabled = self.mode
+
+    def __call__(self, fn: Callable) -> Callable:
+        global _grad_enabled
+        _grad_enabled = self._previous  # as a decorator, it changes nothing until the function runs
+        return super().__call__(fn)
+
+    def clone(self) -> _GradMode:
+        fresh = object.__new__(type(self))
+        fresh.mode, fresh._previous = self.mode, _grad_enabled
+        return fresh
 
 
 def is_grad_enabled() -> bool:
@@ -228,6 +348,45 @@ def _axis_tuple(axis: Any, ndim: int, name: str = "axis") -> tuple[int, ...]:
     return tuple(out)
 
 
+class Size(tuple):
+    """A tensor's shape, as ``torch.Size``: a tuple of ints (equal to the plain tuple) with ``numel()``.
+
+    Slicing and adding keep it a ``Size``.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> s = kw.zeros(2, 3, 4).shape
+        >>> s, s == (2, 3, 4), type(s[1:]).__name__, s.numel()
+        ((2, 3, 4), True, 'Size', 24)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, sizes: Any = ()) -> Size:
+        sizes = tuple(sizes)
+        for n in sizes:
+            if isinstance(n, bool) or not isinstance(n, int | np.integer):
+                raise TypeError(f"Size: expected a sequence of ints, got {sizes!r}")
+        return super().__new__(cls, (int(n) for n in sizes))
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape holds (1 for ``Size([])``)."""
+        return math.prod(self)
+
+    def __getitem__(self, index: Any) -> Any:
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other: Any) -> Size:
+        return Size(tuple(self) + tuple(other)) if isinstance(other, tuple) else NotImplemented
+
+    def __radd__(self, other: Any) -> Size:
+        return Size(tuple(other) + tuple(self)) if isinstance(other, tuple) else NotImplemented
+
+    # repr stays the plain tuple's, "(2, 3, 4)" (torch shows "torch.Size([2, 3, 4])"): shapes are printed
+    # in messages and doctests throughout the package as tuples
+
+
 class Tensor:
     """An n-dimensional array that can remember how it was computed.
 
@@ -270,8 +429,8 @@ class Tensor:
 
     # ----------------------------------------------------------------- attributes
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+    def shape(self) -> Size:
+        return tuple.__new__(Size, self.data.shape)  # (NumPy's shape is ints already: no checks)
 
     @property
     def ndim(self) -> int:
@@ -290,8 +449,21 @@ class Tensor:
     def T(self) -> Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
+    @property
+    def device(self) -> devices.device:
+        """Where the values live: always the CPU (``device(type='cpu')``)."""
+        return devices.CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
     def size(self, dim: int | None = None) -> Any:
-        return self.shape if dim is None else self.shape[dim]
+        """The shape (a :class:`Size`), or the size of dimension ``dim``."""
+        if dim is None:
+            return self.shape
+        (axis,) = _axis_tuple(dim, self.ndim, "dim")
+        return self.shape[axis] if self.ndim else 1
 
     def dim(self) -> int:
         return self.ndim
@@ -328,6 +500,15 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        """An integer (or bool) one-element tensor used as an index: ``classes[label]``."""
+        if self.dtype.kind not in "biu" or self.data.size != 1:
+            raise TypeError(
+                f"only integer tensors of a single element can be converted to an index "
+                f"(this one has dtype {self.dtype} and shape {self.shape})"
+            )
+        return int(self.data.item())
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
@@ -354,14 +535,50 @@ class Tensor:
 
         return shape.Clone.apply(self)
 
-    def to(self, dtype: Any) -> Tensor:
-        """Convert to ``dtype``; float-to-float casts are differentiable."""
-        dt = _dtype(dtype)
-        if dt == self.dtype:
-            return self
-        from .ops import elementwise
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """This tensor in another dtype (and on a device, which can only be the CPU), as PyTorch's ``to``.
 
-        return elementwise.Cast.apply(self, dtype=dt)
+        ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (other's dtype), each with
+        ``non_blocking=`` (no effect) and ``copy=`` (a new tensor even when nothing changes). Returns
+        this tensor itself when nothing changes; float-to-float casts are differentiable.
+
+        Example:
+            >>> import kernelwise as kw
+            >>> x = kw.tensor([1.5, 2.0])
+            >>> x.to("cpu") is x, x.to(kw.int64).tolist(), x.to("cpu", kw.float64).dtype
+            (True, [1, 2], dtype('float64'))
+        """
+        _, dtype, _, copy = devices.parse_to(*args, **kwargs)
+        out = self if dtype is None or dtype == self.dtype else _E.Cast.apply(self, dtype=dtype)
+        return out.clone() if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """This tensor (it is on the CPU already)."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Not available: kernelwise has no GPU backend (a NotImplementedError saying so)."""
+        raise NotImplementedError(devices.no_gpu_message("Tensor.cuda()"))
+
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """Without ``dtype``: PyTorch's type name ('torch.FloatTensor', ...); with one: ``to(dtype)``.
+
+        ``dtype`` may also be such a name.
+
+        Example:
+            >>> import kernelwise as kw
+            >>> x = kw.tensor([1.0, 2.0])
+            >>> x.type(), x.type(kw.int64).type(), x.type("torch.DoubleTensor").dtype
+            ('torch.FloatTensor', 'torch.LongTensor', dtype('float64'))
+        """
+        if dtype is None:
+            return _TYPE_NAMES[self.dtype]
+        if isinstance(dtype, str) and dtype.startswith("torch."):
+            by_name = {name: dt for dt, name in _TYPE_NAMES.items()}
+            if dtype not in by_name:
+                raise TypeError(f"type(): unknown type name {dtype!r} (expected one of {sorted(by_name)})")
+            dtype = by_name[dtype]
+        return self.to(dtype)
 
     def float(self) -> Tensor:
         return self.to(float32)
@@ -371,6 +588,12 @@ class Tensor:
 
     def long(self) -> Tensor:
         return self.to(int64)
+
+    def int(self) -> Tensor:
+        return self.to(int32)
+
+    def bool(self) -> Tensor:
+        return self.to(bool_)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind != "f":
@@ -384,9 +607,108 @@ class Tensor:
         """Keep ``grad`` on this non-leaf tensor after ``backward``."""
         self._retain = True
 
+    # ----------------------------------------------------------------- in place
+    # In-place operations change ``data`` and are not recorded in the graph. As in PyTorch, they are
+    # refused on a leaf that requires grad while recording (a parameter is updated under ``no_grad``);
+    # unlike PyTorch, also on a tensor that is part of a graph (use the out-of-place operation there).
+    def _check_inplace(self, name: str, other: Any = None) -> None:
+        if not _grad_enabled:
+            return
+        if self.requires_grad and self.is_leaf:
+            raise RuntimeError(
+                f"{name}(): a leaf tensor that requires grad is being used in an in-place operation; "
+                "do it under kw.no_grad() (as optimizers and initialisers do)"
+            )
+        if self.requires_grad or (isinstance(other, Tensor) and other.requires_grad):
+            raise RuntimeError(
+                f"{name}(): kernelwise does not record in-place operations in the graph; use the "
+                f"out-of-place form (y = x + ..., x.clamp(...), ...) or kw.no_grad()"
+            )
+
+    def _write(self, name: str, values: Any, ufunc: Callable | None = None) -> Tensor:
+        """``data = ufunc(data, values)`` (or ``data = values``) in place, with PyTorch's casting rule:
+        the result may not be of a higher kind (bool < integer < float) than this tensor's dtype."""
+        other = values.data if isinstance(values, Tensor) else np.asarray(values)
+        if ufunc is not None:
+            rank = {"b": 0, "u": 1, "i": 1, "f": 2}
+            if other.dtype.kind not in rank or rank[other.dtype.kind] > rank[self.dtype.kind]:
+                raise TypeError(f"{name}(): the result type {other.dtype} cannot be written into a {self.dtype} tensor")
+            if not isinstance(values, Tensor) and other.ndim == 0:
+                other = other.astype(self.dtype)  # a number takes the tensor's dtype, as in PyTorch
+        try:
+            fits = np.broadcast_shapes(other.shape, self.data.shape) == self.data.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{name}(): a value of shape {tuple(other.shape)} does not broadcast to the tensor's shape {self.shape}"
+            )
+        if ufunc is None:
+            np.copyto(self.data, other, casting="unsafe")
+        else:
+            ufunc(self.data, other, out=self.data, casting="unsafe")
+        return self
+
     def zero_(self) -> Tensor:
+        """Set every value to 0, in place."""
+        self._check_inplace("zero_")
         self.data[...] = 0
         return self
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every value to ``value`` (a number or a one-element tensor), in place."""
+        self._check_inplace("fill_", value)
+        if isinstance(value, Tensor) and value.numel() != 1:
+            raise ValueError(f"fill_(): value must be a number or a one-element tensor, got shape {value.shape}")
+        self.data[...] = value.item() if isinstance(value, Tensor) else value
+        return self
+
+    def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
+        """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor.
+
+        Example:
+            >>> import kernelwise as kw
+            >>> w = kw.zeros(2, 2, requires_grad=True)
+            >>> with kw.no_grad():
+            ...     _ = w.copy_(kw.tensor([1.0, 2.0]))
+            >>> w.tolist()
+            [[1.0, 2.0], [1.0, 2.0]]
+        """
+        self._check_inplace("copy_", src)
+        return self._write("copy_", src)
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other``, in place."""
+        self._check_inplace("add_", other)
+        return self._write("add_", other if alpha == 1 else _scaled(other, alpha), np.add)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other``, in place."""
+        self._check_inplace("sub_", other)
+        return self._write("sub_", other if alpha == 1 else _scaled(other, alpha), np.subtract)
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other``, in place."""
+        self._check_inplace("mul_", other)
+        return self._write("mul_", other, np.multiply)
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other``, in place (a float tensor only: true division)."""
+        self._check_inplace("div_", other)
+        if self.dtype.kind != "f":
+            raise TypeError(f"div_(): true division cannot be written into a {self.dtype} tensor")
+        return self._write("div_", other, np.true_divide)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        """Limit the values to [min, max] in place (see :meth:`clamp`)."""
+        self._check_inplace("clamp_", min if isinstance(min, Tensor) else max)
+        with no_grad():
+            result = self.clamp(min, max)
+        if result.dtype != self.dtype:
+            raise TypeError(f"clamp_(): the result type {result.dtype} cannot be written into a {self.dtype} tensor")
+        return self._write("clamp_", result)
+
+    clip_ = clamp_
 
     # ----------------------------------------------------------------- backward
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
@@ -518,6 +840,8 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater_equal)
 
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
     def __getitem__(self, index: Any) -> Tensor:
         return _S.GetItem.apply(self, index=_index_arrays(index))
 
@@ -539,13 +863,68 @@ class Tensor:
     def abs(self) -> Tensor:
         return _E.Abs.apply(self)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
-        """Limit values to [min, max]; the gradient passes where min <= x <= max."""
-        if min is None and max is None:
-            raise ValueError("clip(): at least one of min and max must be given")
-        return _E.Clip.apply(self, lo=min, hi=max)
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        """Limit values to [min, max] (numbers or tensors that broadcast; max wins where min > max).
 
-    clamp = clip
+        The gradient passes to x where min <= x <= max, and to a tensor bound where it was taken.
+
+        Example:
+            >>> import kernelwise as kw
+            >>> kw.tensor([-2.0, 0.5, 3.0]).clamp(min=0.0, max=kw.tensor([1.0, 1.0, 2.0])).tolist()
+            [0.0, 0.5, 2.0]
+        """
+        if min is None and max is None:
+            raise ValueError("clamp(): at least one of min and max must be given")
+        x = self
+        if min is not None:
+            x, min = _operand(x, min)
+        if max is not None:
+            x, max = _operand(x, max)
+            if isinstance(min, Tensor):
+                min = min.to(x.dtype)
+        return _E.Clip.apply(x, min, max)
+
+    clip = clamp
+
+    def maximum(self, other: Tensor) -> Tensor:
+        """The larger of the two at each position; the gradient is split in half where they are equal."""
+        a, b = _operand(self, other)
+        return _E.Maximum.apply(a, b)
+
+    def minimum(self, other: Tensor) -> Tensor:
+        """The smaller of the two at each position; the gradient is split in half where they are equal."""
+        a, b = _operand(self, other)
+        return _E.Minimum.apply(a, b)
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+    def mm(self, other: Tensor) -> Tensor:
+        """Matrix product of two 2-D tensors."""
+        if self.ndim != 2 or not isinstance(other, Tensor) or other.ndim != 2:
+            shape = other.shape if isinstance(other, Tensor) else type(other).__name__
+            raise ValueError(f"mm(): both operands must be 2-D tensors, got shapes {self.shape} and {shape}")
+        return self @ other
+
+    def bmm(self, other: Tensor) -> Tensor:
+        """Batched matrix product of two 3-D tensors with the same batch size."""
+        if self.ndim != 3 or not isinstance(other, Tensor) or other.ndim != 3 or self.shape[0] != other.shape[0]:
+            shape = other.shape if isinstance(other, Tensor) else type(other).__name__
+            raise ValueError(
+                f"bmm(): both operands must be 3-D tensors with the same batch size, "
+                f"got shapes {self.shape} and {shape}"
+            )
+        return self @ other
+
+    def softmax(self, dim: int) -> Tensor:
+        from .ops.activation import softmax
+
+        return softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        from .ops.activation import log_softmax
+
+        return log_softmax(self, dim)
 
     def relu(self) -> Tensor:
         return _E.ReLU.apply(self)
@@ -568,18 +947,52 @@ class Tensor:
             raise TypeError(f"mean(): needs a floating-point tensor, got {self.dtype}")
         return _R.Mean.apply(self, axes=axes, keepdims=keepdim if keepdim is not None else keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-        """Largest values over ``axis``; the gradient is shared equally among ties.
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Any:
+        """The largest value; along ``dim``: ``(values, indices)``; with a tensor: the elementwise maximum.
 
-        Unlike ``torch.max(dim)`` it returns the values only (use ``argmax`` for indices).
+        As in PyTorch: ``x.max()`` shares the gradient equally among tied maxima (as ``amax``);
+        ``x.max(dim)`` returns a named tuple whose indices are the first maximum of each row, and
+        sends each value's whole gradient to that index.
+
+        Example:
+            >>> import kernelwise as kw
+            >>> x = kw.tensor([[1.0, 3.0, 3.0], [4.0, 0.0, 2.0]])
+            >>> x.max().item(), x.max(1).values.tolist(), x.max(dim=1).indices.tolist()
+            (4.0, [3.0, 4.0], [1, 0])
         """
-        axes = _axis_tuple(dim if dim is not None else axis, self.ndim)
-        return _R.Extremum.apply(self, axes=axes, keepdims=keepdim if keepdim is not None else keepdims, op=np.max)
+        return self._extremum(dim, keepdim, axis, largest=True)
 
-    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-        """Smallest values over ``axis``; the gradient is shared equally among ties."""
-        axes = _axis_tuple(dim if dim is not None else axis, self.ndim)
-        return _R.Extremum.apply(self, axes=axes, keepdims=keepdim if keepdim is not None else keepdims, op=np.min)
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Any:
+        """The smallest value; along ``dim``: ``(values, indices)``; with a tensor: the elementwise minimum."""
+        return self._extremum(dim, keepdim, axis, largest=False)
+
+    def _extremum(self, dim: Any, keepdim: bool, axis: Any, largest: bool) -> Any:
+        if isinstance(dim, Tensor):
+            return self.maximum(dim) if largest else self.minimum(dim)
+        dim = axis if dim is None else dim
+        if dim is None:
+            op = np.max if largest else np.min
+            return _R.Extremum.apply(self, axes=tuple(range(self.ndim)), keepdims=False, op=op)
+        return _R.extremum_with_indices(self, dim, keepdim, largest)
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        """Largest values over one or several dimensions (all for ``()``); ties share the gradient equally."""
+        axes = _axis_tuple(None if dim == () else dim, self.ndim, "dim")
+        return _R.Extremum.apply(self, axes=axes, keepdims=keepdim, op=np.max)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        """Smallest values over one or several dimensions (all for ``()``); ties share the gradient equally."""
+        axes = _axis_tuple(None if dim == () else dim, self.ndim, "dim")
+        return _R.Extremum.apply(self, axes=axes, keepdims=keepdim, op=np.min)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        return _S.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return _S.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return _S.topk(self, k, dim, largest, sorted)
 
     def argmax(
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None, keepdim: bool | None = None
@@ -604,6 +1017,19 @@ class Tensor:
         return _S.Reshape.apply(self, shape=_S.resolve_shape(self.shape, shape))
 
     view = reshape
+
+    def view_as(self, other: Tensor) -> Tensor:
+        """This tensor in ``other``'s shape."""
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """Repeat size-1 dimensions (and add leading ones) to ``sizes`` without copying; -1 keeps a size."""
+        return _S.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _S.expand(self, other.shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
@@ -657,6 +1083,11 @@ class Tensor:
         return self if self.is_contiguous() else self.clone()
 
 
+def _scaled(other: Any, alpha: Any) -> Tensor:
+    """``alpha * other`` for ``add_(other, alpha=...)``, with the dtype rules of ``*``."""
+    return (other if isinstance(other, Tensor) else Tensor(other)) * alpha
+
+
 def _index_arrays(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, Tensor):
@@ -689,51 +1120,20 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 # --------------------------------------------------------------------------- creation
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> Tensor:
     """Make a tensor, copying ``data``, with PyTorch's dtype inference.
 
     NumPy arrays keep their dtype (float64 stays float64, for gradient checks);
     Python floats and lists of floats become float32; integers int64; bools bool.
+    ``device`` can only be the CPU. The other ways to make tensors are in ``kernelwise.creation``.
 
     Example:
         >>> import kernelwise as kw, numpy as np
         >>> kw.tensor([1.5, 2]).dtype, kw.tensor([1, 2]).dtype, kw.tensor(np.zeros(2)).dtype
         (dtype('float32'), dtype('int64'), dtype('float64'))
     """
+    devices.as_device(device)
     return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad)
-
-
-def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], tuple | list):
-        shape = tuple(shape[0])
-    for n in shape:
-        if not isinstance(n, int | np.integer) or n < 0:
-            raise ValueError(f"size: {tuple(shape)} must be non-negative integers")
-    return tuple(int(n) for n in shape)
-
-
-def zeros(*shape: Any, dtype: Any = float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
-
-
-def ones(*shape: Any, dtype: Any = float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
-
-
-def full(shape: Sequence[int], fill_value: float, dtype: Any = float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(_shape_arg((shape,)), fill_value, dtype=_dtype(dtype)), requires_grad=requires_grad)
-
-
-def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
-    return Tensor(np.zeros(t.shape, dtype=_dtype(dtype) or t.dtype))
-
-
-def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
-    return Tensor(np.ones(t.shape, dtype=_dtype(dtype) or t.dtype))
-
-
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    return tensor(np.arange(start, end, step) if end is not None else np.arange(start), dtype=dtype)
 
 
 from .ops import elementwise as _E  # noqa: E402  (the ops need Tensor defined first)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import nn, trainstate
+from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor, no_grad
 
 
@@ -44,8 +45,9 @@ def fit(
     """Train ``model`` for ``epochs`` epochs (or ``max_steps`` optimizer steps); return the history.
 
     Each epoch: forward, loss, ``backward``, ``optimizer.step()`` per batch, with a tqdm progress
-    bar showing the running loss and images/s; then ``scheduler.step()`` and, if ``test_loader``
-    is given, an evaluation. Each callback gets the epoch's metrics dict: ``epoch``,
+    bar showing the running loss and images/s; then, if ``test_loader`` is given, an evaluation,
+    and ``scheduler.step()`` (``ReduceLROnPlateau`` steps on the test loss, else the train
+    loss). Each callback gets the epoch's metrics dict: ``epoch``,
     ``train_loss``, ``train_accuracy``, ``images_per_second``, ``seconds``, ``lr`` and
     ``test_loss``/``test_accuracy``.
 
@@ -92,11 +94,13 @@ def fit(
             "seconds": seconds,
             "lr": optimizer.param_groups[0]["lr"],
         }
-        if scheduler is not None:
-            scheduler.step()
         if test_loader is not None:
             result = evaluate(model, test_loader, loss_fn)
             metrics["test_loss"], metrics["test_accuracy"] = result["loss"], result["accuracy"]
+        if isinstance(scheduler, ReduceLROnPlateau):  # it steps on a metric: the test loss, else the train loss
+            scheduler.step(metrics.get("test_loss", metrics["train_loss"]))
+        elif scheduler is not None:
+            scheduler.step()
         history.append(metrics)
         if checkpoint_dir is not None:
             state = trainstate.capture(

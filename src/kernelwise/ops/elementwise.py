@@ -211,20 +211,72 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """y = min(max(x, lo), hi); dy/dx = 1 where lo <= x <= hi, else 0 (as PyTorch's clamp)."""
+    """y = min(max(x, lo), hi) (hi where lo > hi), as PyTorch's clamp; lo and hi are numbers, arrays or None.
+
+    dy/dx = 1 where lo <= x <= hi, else 0; dy/dlo = 1 where x < lo < hi; dy/dhi = 1 where x > hi or hi < lo.
+    """
 
     def forward(self, x: np.ndarray, lo: Any = None, hi: Any = None) -> np.ndarray:
+        out = np.clip(x, lo, hi).astype(x.dtype, copy=False)
         if self.requires_grad:
-            inside = np.ones(x.shape, dtype=bool)
-            if lo is not None:
-                inside &= x >= lo
-            if hi is not None:
-                inside &= x <= hi
-            self.inside = inside
-        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+            self.x, self.lo, self.hi, self.out_shape = x, lo, hi, out.shape
+        return out
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * self.inside
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        x, lo, hi = self.x, self.lo, self.hi
+        inside = np.ones(self.out_shape, dtype=bool)  # lo <= x <= hi: y = x
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        grad_x = unbroadcast(grad_out * inside, x.shape)
+        grad_lo = grad_hi = None
+        if self.needs_input_grad[1]:  # y = lo where x < lo < hi
+            took_lo = (x < lo) & (lo < hi) if hi is not None else x < lo
+            grad_lo = unbroadcast(grad_out * took_lo, np.shape(lo))
+        if self.needs_input_grad[2]:  # y = hi where x > hi, or hi < lo
+            took_hi = (x > hi) | (hi < lo) if lo is not None else x > hi
+            grad_hi = unbroadcast(grad_out * took_hi, np.shape(hi))
+        return grad_x, grad_lo, grad_hi
+
+
+class Maximum(Function):
+    """y = max(a, b) elementwise; the gradient goes to the larger, half to each where they are equal."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.requires_grad:
+            self.a, self.b = a, b
+        return np.maximum(a, b)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        a, b = self.a, self.b
+        return _split_between(grad_out, a, b, a_lost=a < b, b_lost=a > b, needs=self.needs_input_grad)
+
+
+class Minimum(Function):
+    """y = min(a, b) elementwise; the gradient goes to the smaller, half to each where they are equal."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.requires_grad:
+            self.a, self.b = a, b
+        return np.minimum(a, b)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        a, b = self.a, self.b
+        return _split_between(grad_out, a, b, a_lost=a > b, b_lost=a < b, needs=self.needs_input_grad)
+
+
+def _split_between(
+    grad_out: np.ndarray, a: np.ndarray, b: np.ndarray, a_lost: np.ndarray, b_lost: np.ndarray, needs: tuple
+) -> tuple:
+    """dy/da = 1/2 where a == b, 0 where a lost, else 1; dy/db likewise (PyTorch's rule: beside a NaN, both get 1)."""
+    half = grad_out.dtype.type(0.5)
+    grad_a = grad_b = None
+    if needs[0]:
+        grad_a = unbroadcast(grad_out * np.where(a == b, half, ~a_lost), np.shape(a))
+    if needs[1]:
+        grad_b = unbroadcast(grad_out * np.where(a == b, half, ~b_lost), np.shape(b))
+    return grad_a, grad_b
 
 
 class Where(Function):

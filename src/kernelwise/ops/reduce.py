@@ -2,16 +2,18 @@
 
 Backward puts the gradient of each reduced value back on the elements it came
 from: all of them for sum (mean: divided by their count), the extreme ones for
-max/min (shared equally among ties).
+amax/amin (shared equally among ties), the one whose index it returns for
+max/min along a dimension.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ..tensor import Function
+from ..tensor import Function, Tensor, _axis_tuple
 
 
 def _expand(grad_out: np.ndarray, axes: tuple[int, ...], keepdims: bool, shape: tuple[int, ...]) -> np.ndarray:
@@ -25,7 +27,8 @@ class Sum(Function):
 
     def forward(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
         self.axes, self.keepdims, self.shape = axes, keepdims, x.shape
-        return np.asarray(x.sum(axis=axes, keepdims=keepdims))
+        integer = x.dtype.kind in "biu"  # bool and integer sums are int64, as in PyTorch
+        return np.asarray(x.sum(axis=axes, keepdims=keepdims, dtype=np.int64 if integer else None))
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return _expand(grad_out, self.axes, self.keepdims, self.shape)
@@ -59,3 +62,29 @@ class Extremum(Function):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         share = self.mask / self.mask.sum(axis=self.axes, keepdims=True)
         return _expand(grad_out, self.axes, self.keepdims, self.shape) * share.astype(grad_out.dtype)
+
+
+def extremum_with_indices(input: Tensor, dim: int, keepdim: bool, largest: bool) -> Any:
+    """``(values, indices)`` of the largest (smallest) value along ``dim``, as ``torch.max(input, dim)``.
+
+    The index is the first occurrence of the extreme value (NaN counts as extreme, as in PyTorch),
+    and the whole gradient of each value goes to that one index (not shared among ties: that is
+    ``amax``'s rule).
+    """
+    from .. import return_types
+    from .shape import TakeAlong
+
+    name = "max" if largest else "min"
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"{name}(): dim must be an int, got {dim!r} (for several dimensions use a{name})")
+    (axis,) = _axis_tuple(dim, input.ndim, "dim")
+    x = input if input.ndim else input.reshape(1)
+    if x.shape[axis] == 0:
+        raise ValueError(f"{name}(): dimension {dim} of the tensor of shape {input.shape} is empty")
+    arg = np.argmax if largest else np.argmin
+    indices = arg(x.data, axis=axis, keepdims=True)  # first extreme value (or first NaN) along the axis
+    values = TakeAlong.apply(x, indices=indices, axis=axis)
+    if not keepdim or input.ndim == 0:
+        values, indices = values.squeeze(axis), np.squeeze(indices, axis)
+    result = return_types.max if largest else return_types.min
+    return result(values, Tensor._make(indices.astype(np.int64, copy=False)))

@@ -86,6 +86,140 @@ class GetItem(Function):
         return grad
 
 
+class TakeAlong(Function):
+    """y = x at ``indices`` along ``axis`` (np.take_along_axis); the gradient goes back to those positions.
+
+    The indices are distinct along ``axis`` (a sort, a top-k or an arg-max picks each element at most
+    once), so scattering the gradient back is an assignment, not a sum.
+    """
+
+    def forward(self, x: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
+        self.indices, self.axis, self.shape = indices, axis, x.shape
+        return np.take_along_axis(x, indices, axis)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        grad = np.zeros(self.shape, dtype=grad_out.dtype)
+        np.put_along_axis(grad, self.indices, grad_out, self.axis)
+        return grad
+
+
+class Expand(Function):
+    """y = x broadcast to ``shape`` (a read-only view, as PyTorch's expand); the gradient is summed back."""
+
+    def forward(self, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        self.in_shape = x.shape
+        return np.broadcast_to(x, shape)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        from .elementwise import unbroadcast
+
+        return unbroadcast(grad_out, self.in_shape)
+
+
+def expand(input: Tensor, *sizes: Any) -> Tensor:
+    """``input`` repeated along its size-1 dimensions (and new leading ones) to ``sizes``, without copying.
+
+    -1 keeps a dimension's size, as in PyTorch.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.tensor([[1.0], [2.0]]).expand(2, 3).tolist()
+        [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]
+    """
+    if len(sizes) == 1 and isinstance(sizes[0], tuple | list):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise ValueError(f"expand(): sizes {tuple(sizes)} have fewer dimensions than the tensor's shape {input.shape}")
+    shape = []
+    for i, n in enumerate(sizes):
+        old = input.shape[i - lead] if i >= lead else None
+        if n == -1 and old is None:
+            raise ValueError(f"expand(): -1 is not allowed for a new leading dimension (sizes {tuple(sizes)})")
+        n = old if n == -1 else int(n)
+        if n < 0 or (old is not None and old != 1 and old != n):
+            raise ValueError(
+                f"expand(): cannot expand shape {tuple(input.shape)} to {tuple(sizes)} "
+                f"(dimension {i}: size {old} can only become itself or be expanded from 1)"
+            )
+        shape.append(n)
+    return Expand.apply(input, shape=tuple(shape))
+
+
+def _sort_indices(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """Stable order of ``x`` along ``axis``: NaN counts as the largest value, ties keep their order."""
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable")
+    # stable descending: sort the reversed axis ascending, read the result backwards, undo the reversal
+    n = x.shape[axis]
+    reversed_order = np.argsort(np.flip(x, axis), axis=axis, kind="stable")
+    return n - 1 - np.flip(reversed_order, axis)
+
+
+def _sort_axis(name: str, input: Tensor, dim: int) -> int:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
+    (axis,) = _axis_tuple(dim, input.ndim, "dim")
+    return axis
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    """``(values, indices)``: ``input`` sorted along ``dim``; the gradient goes back to where each value came from.
+
+    The sort is always stable (``stable`` is accepted for PyTorch's signature); NaN sorts as the largest value.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> values, indices = kw.sort(kw.tensor([3.0, 1.0, 2.0]), descending=True)
+        >>> values.tolist(), indices.tolist()
+        ([3.0, 2.0, 1.0], [0, 2, 1])
+    """
+    from .. import return_types
+
+    axis = _sort_axis("sort", input, dim)
+    if input.ndim == 0:
+        return return_types.sort(input.clone(), Tensor._make(np.zeros((), np.int64)))
+    indices = _sort_indices(input.data, axis, descending)
+    return return_types.sort(TakeAlong.apply(input, indices=indices, axis=axis), Tensor._make(indices))
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort ``input`` along ``dim`` (``sort(...).indices``).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.argsort(kw.tensor([3.0, 1.0, 2.0])).tolist()
+        [1, 2, 0]
+    """
+    axis = _sort_axis("argsort", input, dim)
+    if input.ndim == 0:
+        return Tensor._make(np.zeros((), np.int64))
+    return Tensor._make(_sort_indices(input.data, axis, descending))
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) values along ``dim``.
+
+    The values come in sorted order (ties in index order); the gradient goes back to where each came from.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> values, indices = kw.topk(kw.tensor([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]]), 2)
+        >>> values.tolist(), indices.tolist()
+        ([[5.0, 3.0], [6.0, 4.0]], [[1, 2], [2, 0]])
+    """
+    from .. import return_types
+
+    axis = _sort_axis("topk", input, dim)
+    size = input.shape[axis] if input.ndim else 1
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k <= size:
+        raise ValueError(f"topk(): k={k!r} must be an int from 0 to {size} (dimension {dim} of shape {input.shape})")
+    if input.ndim == 0:
+        return return_types.topk(input.clone(), Tensor._make(np.zeros((), np.int64)))
+    indices = np.take(_sort_indices(input.data, axis, descending=largest), np.arange(k), axis=axis)
+    return return_types.topk(TakeAlong.apply(input, indices=indices, axis=axis), Tensor._make(indices))
+
+
 class Cat(Function):
     """y = the inputs joined along ``axis``; the gradient is split at the same places."""
 

@@ -1,0 +1,16 @@
+"""``torch.backends``: the switches programs set (``cudnn.benchmark``, ``cudnn.deterministic``), with no effect.
+
+kernelwise is deterministic and has no cuDNN or MPS; ``cudnn.is_available()`` and
+``mps.is_available()`` are False.
+
+Example:
+    >>> import kernelwise as kw
+    >>> kw.backends.cudnn.benchmark = True   # accepted, changes nothing
+    >>> kw.backends.cudnn.deterministic, kw.backends.mps.is_available()
+    (False, False)
+    >>> kw.backends.cudnn.benchmark = False
+"""
+
+from . import cudnn, mps
+
+__all__ = ["cudnn", "mps"]
