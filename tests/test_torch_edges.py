@@ -273,3 +273,176 @@ def test_the_loop_reference_follows_torchs_winner_rule() -> None:
     ty.backward(torch.from_numpy(g))
     np.testing.assert_array_equal(pool_reference(x, *options, "max"), ty.detach().numpy())
     np.testing.assert_allclose(pool_backward_reference(x, g, *options, "max"), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- convolution: NaN and inf stay put
+# A NaN or inf reaches only the sums it is a term of: no zero that is not in the data (padding, the zeros
+# inserted for a stride, a fast path's grid) multiplies it. torch's oneDNN path, which runs float32 batches
+# of 2 or more, computes these sums so; its native paths (float64, a batch of 1, dilated convolutions)
+# multiply the padding of X in dL/dW and, for transposed convolutions, the padding of dL/dY: there the plain
+# loop of ops/reference, which adds no term for a tap on the padding, is the truth. Tolerance: float32 sums
+# of at most 36 products of standard normals, rtol 1e-4 and atol 1e-4; NaN and ±inf exactly where expected.
+from kernelwise.ops.conv import ConvNd  # noqa: E402
+from kernelwise.ops.fastconv import METHODS  # noqa: E402
+from kernelwise.ops.reference import conv_backward_reference, conv_reference  # noqa: E402
+
+CONV_CASES = {  # method: (input shape, weight shape, stride, padding, dilation), what the method can take
+    "windows": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
+    "exact": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
+    "matmul": ((2, 4, 5, 6), (3, 4, 1, 1), 1, 0, 1),
+    "im2col": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
+    "chwn": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
+    "shifted": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 1, 1),
+    "winograd": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 2, 1),
+}
+DILATED = {  # dilation 2: im2col's col2im on the padded grid, 1-d, a stride and a row the floor drops
+    "windows": ((2, 4, 9), (3, 4, 3), 1, 2, 2),
+    "exact": ((2, 4, 9), (3, 4, 3), 2, 1, 2),
+    "im2col": ((2, 4, 8, 8), (3, 4, 3, 3), 1, 2, 2),
+    "chwn": ((2, 4, 10), (3, 4, 3), 3, 1, 2),
+}
+
+
+def _non_finite(a: np.ndarray, where: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """``a`` with inf, NaN and -inf at the first, second and third of ``where``."""
+    a = a.copy()
+    for index, value in zip(where, (np.inf, np.nan, -np.inf)):
+        a[index] = value
+    return a
+
+
+def _placed(shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Three positions: the first element (beside the padding), one inside, the last element."""
+    return (0,) * len(shape), (shape[0] - 1, 1, *(n // 2 for n in shape[2:])), tuple(n - 1 for n in shape)
+
+
+def _assert_conv(ours: list, expected: list, what: str) -> None:
+    for name, a, e in zip(("y", "dL/dX", "dL/dW", "dL/db"), ours, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4, err_msg=f"{what}: {name}")
+
+
+def _conv_arrays(xs, ws, poisoned, bias_size=None, seed=0):
+    """Random X, W and b (one per output channel: ws[0], or ``bias_size``), one of X and W poisoned."""
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, bias_size or ws[0]))
+    return (
+        (_non_finite(x, _placed(xs)) if poisoned == "x" else x),
+        (_non_finite(w, _placed(ws)) if poisoned == "w" else w),
+        b,
+    )
+
+
+def _upstream(shape, poisoned, seed=1):
+    g = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return _non_finite(g, _placed(shape)) if poisoned == "g" else g
+
+
+def _kw_conv(method, x, w, b, stride, padding, dilation, poisoned) -> list:
+    nd = w.ndim - 2
+    tensors = [kw.tensor(a, requires_grad=True) for a in (x, w, b)]
+    options = dict(stride=(stride,) * nd, padding=((padding, padding),) * nd, dilation=(dilation,) * nd, groups=1)
+    y = ConvNd.apply(*tensors, **options, method=method)
+    y.backward(_upstream(y.shape, poisoned))
+    return [y.numpy(), *(t.grad.numpy() for t in tensors)]
+
+
+@pytest.mark.parametrize("poisoned", ["w", "x", "g"])
+@pytest.mark.parametrize("method", METHODS)
+def test_conv_non_finite_values_reach_only_their_sums_on_every_path(method, poisoned) -> None:
+    """Each path forced by name; inf, NaN and -inf in W, X or dL/dO; y, dL/dX, dL/dW and dL/db against torch."""
+    xs, ws, stride, padding, dilation = CONV_CASES[method]
+    x, w, b = _conv_arrays(xs, ws, poisoned)
+    ours = _kw_conv(method, x, w, b, stride, padding, dilation, poisoned)
+    t = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ty = (TF.conv1d if w.ndim == 3 else TF.conv2d)(*t, stride=stride, padding=padding, dilation=dilation)
+    ty.backward(torch.tensor(_upstream(ty.shape, poisoned)))
+    _assert_conv(ours, [ty.detach().numpy(), *(a.grad.numpy() for a in t)], method)
+
+
+@pytest.mark.parametrize("poisoned", ["w", "x", "g"])
+@pytest.mark.parametrize("method", list(DILATED))
+def test_conv_non_finite_values_with_dilation_match_the_loop_reference(method, poisoned) -> None:
+    """torch's dilated path multiplies the padding by dL/dO in dL/dW (NaN where the sum holds no such term)."""
+    xs, ws, stride, padding, dilation = DILATED[method]
+    x, w, b = _conv_arrays(xs, ws, poisoned)
+    ours = _kw_conv(method, x, w, b, stride, padding, dilation, poisoned)
+    with np.errstate(invalid="ignore"):
+        y = conv_reference(x.astype(np.float64), w.astype(np.float64), b, stride, padding, dilation)
+        g = _upstream(y.shape, poisoned).astype(np.float64)
+        grads = conv_backward_reference(x.astype(np.float64), w.astype(np.float64), g, stride, padding, dilation)
+    _assert_conv(ours, [y, *grads], method)
+
+
+def _kw_transposed(x, w, b, g, **options) -> list:
+    tensors = [kw.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = (F.conv_transpose1d if x.ndim == 3 else F.conv_transpose2d)(*tensors, **options)
+    y.backward(g)
+    return [y.numpy(), *(t.grad.numpy() for t in tensors)]
+
+
+TRANSPOSED = [  # input, weight (C_in, C_out, *k), options
+    ((2, 4, 5, 6), (4, 3, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ((2, 4, 6), (4, 3, 4), dict(stride=3, padding=2)),
+    ((2, 4, 5, 5), (4, 3, 2, 2), dict(stride=1, padding=0)),
+]
+
+
+@pytest.mark.parametrize("poisoned", ["w", "x", "g"])
+@pytest.mark.parametrize(("xs", "ws", "options"), TRANSPOSED)
+def test_conv_transpose_non_finite_values_as_torch(xs, ws, options, poisoned) -> None:
+    x, w, b = _conv_arrays(xs, ws, poisoned, bias_size=ws[1])
+    t = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ty = (TF.conv_transpose1d if len(xs) == 3 else TF.conv_transpose2d)(*t, **options)
+    g = _upstream(ty.shape, poisoned)
+    ty.backward(torch.tensor(g))
+    _assert_conv(_kw_transposed(x, w, b, g, **options), [ty.detach().numpy(), *(a.grad.numpy() for a in t)], "T")
+
+
+@pytest.mark.parametrize("poisoned", ["w", "x", "g"])
+def test_conv_transpose_dilated_non_finite_values_match_the_loop_reference(poisoned) -> None:
+    """The transposed convolution is the convolution's dL/dX; its dL/dX the convolution, its dL/dW X ⋆ dL/dY."""
+    stride, padding, dilation = 1, 2, 2
+    x, w, _ = _conv_arrays((2, 4, 7), (4, 3, 3), poisoned)
+    xk, wk = kw.tensor(x, requires_grad=True), kw.tensor(w, requires_grad=True)
+    y = F.conv_transpose1d(xk, wk, stride=stride, padding=padding, dilation=dilation)
+    g = _upstream(y.shape, poisoned)
+    y.backward(g)
+    ours = [y.numpy(), xk.grad.numpy(), wk.grad.numpy()]
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    with np.errstate(invalid="ignore"):
+        expected_y = conv_backward_reference(np.zeros(y.shape), w64, x64, stride, padding, dilation)[0]
+        expected_grad_x = conv_reference(g64, w64, None, stride, padding, dilation)
+        expected_grad_w = conv_backward_reference(g64, w64, x64, stride, padding, dilation)[1]
+    _assert_conv(ours, [expected_y, expected_grad_x, expected_grad_w], "T dilated")
+
+
+def test_conv_transpose1d_example() -> None:
+    """The brief's example: each output depends on one input and one tap; the NaN tap touches only its own."""
+    y = F.conv_transpose1d(kw.tensor([[[1.0, 2.0]]]), kw.tensor([[[1.0, np.nan]]]), stride=2)
+    ty = TF.conv_transpose1d(torch.tensor([[[1.0, 2.0]]]), torch.tensor([[[1.0, np.nan]]]), stride=2)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(y.numpy(), [[[1.0, np.nan, 2.0, np.nan]]])
+
+
+def test_the_dispatcher_hands_a_non_finite_weight_to_the_exact_path() -> None:
+    """F.conv2d as a user calls it: 16 channels pick Winograd, whose transforms would spread one NaN tap."""
+    x, w, b = _conv_arrays((2, 16, 8, 8), (16, 16, 3, 3), "w")
+    y = F.conv2d(kw.tensor(x), kw.tensor(w), kw.tensor(b), padding=1)
+    expected = TF.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
+    assert np.isfinite(y.numpy()[:, 1:15]).all()  # the NaN and inf taps are in filters 0 and 15 only
+
+
+@pytest.mark.parametrize("padding", [((1, 2), (0, 1)), ((2, 2), (1, 1))])
+def test_the_exact_path_is_the_loop_reference_with_groups_and_uneven_padding(padding) -> None:
+    """float64, finite: the tap-by-tap sums against the loop, to rounding (rtol 1e-10)."""
+    rng = np.random.default_rng(8)
+    x, w, b = (rng.standard_normal(s) for s in ((2, 4, 7, 6), (6, 2, 3, 2), (6,)))
+    options = dict(stride=(2, 1), padding=padding, dilation=(1, 2), groups=2)
+    tensors = [kw.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = ConvNd.apply(*tensors, **options, method="exact")
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    expected = [conv_reference(x, w, b, **options), *conv_backward_reference(x, w, g, **options)]
+    for ours, theirs in zip([y, *(t.grad for t in tensors)], expected):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-10, atol=1e-10)

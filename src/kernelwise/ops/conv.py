@@ -29,8 +29,8 @@ import numpy as np
 
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor, conv_output_size, ntuple
-from .fastconv import check_method, choose_method, conv_backward, conv_forward
-from .windows import col2im, windows
+from .fastconv import check_method, choose_method, conv_backward, conv_forward, exact_if_non_finite, grad_needs_exact
+from .windows import col2im, tap_boxes, windows
 
 __all__ = [
     "ConvNd",
@@ -201,6 +201,89 @@ def _fold(
     return _crop(x_pad, padding)  # (N, C, *output_size)
 
 
+# --------------------------------------------------------------------------- the exact sums, tap by tap
+# The paths above multiply zeros that are not in the data: the padding, the zeros inserted for a stride,
+# the full convolution's border. With finite values that adds 0; with a NaN or inf, 0·inf = NaN lands in
+# sums that have no such term. These three compute each sum over its real terms only, one kernel tap t
+# at a time: output o's tap t reads input o·s - P + t·d, and the outputs that read inside the input form
+# one box per tap (windows.tap_boxes). ``padding`` is the (before, after) pairs; only "before" matters.
+def _correlate_exact(
+    x: np.ndarray,
+    w: np.ndarray,
+    out: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> np.ndarray:
+    """O[n, o, y] = Σ_c Σ_i X[n, c, y·s - P + i·d] · W[o, c, i] over the taps inside X (no bias).
+
+    Shape: X (N, C, *spatial) unpadded, W (O, Cg, *k) -> (N, O, *out).
+    """
+    N, C, O = x.shape[0], x.shape[1], w.shape[0]
+    xg = x.reshape(N, groups, C // groups, *x.shape[2:])  # (N, G, Cg, *spatial)
+    wg = w.reshape(groups, O // groups, *w.shape[1:])  # (G, Og, Cg, *k)
+    y = np.zeros((N, groups, O // groups, *out), dtype=x.dtype)  # (N, G, Og, *out)
+    before = tuple(lo for lo, _ in padding)
+    for tap, at_out, at_in in tap_boxes(x.shape[2:], out, w.shape[2:], stride, before, dilation):
+        x_t = xg[(Ellipsis, *at_in)]  # X[o·s - P + t·d] for the outputs o of the box: (N, G, Cg, *box)
+        y_t = wg[(Ellipsis, *tap)] @ x_t.reshape(*x_t.shape[:3], -1)  # (G, Og, Cg) @ (N, G, Cg, B) -> (N, G, Og, B)
+        y[(Ellipsis, *at_out)] += y_t.reshape(*y_t.shape[:3], *x_t.shape[3:])  # O[o] += W_t · X[o·s - P + t·d]
+    return y.reshape(N, O, *out)
+
+
+def _conv_grad_input_exact(
+    grad_out: np.ndarray,
+    w: np.ndarray,
+    spatial: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> np.ndarray:
+    """dL/dX[n, c, y·s - P + i·d] += Σ_o dL/dO[n, o, y] · W[o, c, i] over the taps inside X.
+
+    Each dL/dO value scattered back through the weights it met: the full convolution of rot180(W) with
+    the zero-inserted dL/dO, without its zeros. Shape: dL/dO (N, O, *out), W (O, Cg, *k) -> (N, C, *spatial).
+    """
+    N, O, out = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2:]
+    Cg = w.shape[1]
+    gg = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
+    wg = w.reshape(groups, O // groups, *w.shape[1:])  # (G, Og, Cg, *k)
+    grad_x = np.zeros((N, groups, Cg, *spatial), dtype=grad_out.dtype)  # (N, G, Cg, *spatial)
+    before = tuple(lo for lo, _ in padding)
+    for tap, at_out, at_in in tap_boxes(spatial, out, w.shape[2:], stride, before, dilation):
+        g_t = gg[(Ellipsis, *at_out)]  # (N, G, Og, *box)
+        x_t = wg[(Ellipsis, *tap)].swapaxes(-1, -2) @ g_t.reshape(*g_t.shape[:3], -1)  # W_tᵀ @ dL/dO: (N, G, Cg, B)
+        grad_x[(Ellipsis, *at_in)] += x_t.reshape(*x_t.shape[:3], *g_t.shape[3:])  # dL/dX[o·s - P + t·d] += ...
+    return grad_x.reshape(N, groups * Cg, *spatial)
+
+
+def _conv_grad_weight_exact(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> np.ndarray:
+    """dL/dW[o, c, i] = Σ_n Σ_y dL/dO[n, o, y] · X[n, c, y·s - P + i·d] over the y whose tap i is inside X.
+
+    X ⋆ dL/dO without the padding. Shape: X (N, C, *spatial) unpadded, dL/dO (N, O, *out) -> (O, Cg, *k).
+    """
+    N, C, O, out = x.shape[0], x.shape[1], grad_out.shape[1], grad_out.shape[2:]
+    xg = x.reshape(N, groups, C // groups, *x.shape[2:])  # (N, G, Cg, *spatial)
+    gg = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
+    grad_w = np.zeros((groups, O // groups, C // groups, *kernel), dtype=grad_out.dtype)  # (G, Og, Cg, *k)
+    before = tuple(lo for lo, _ in padding)
+    for tap, at_out, at_in in tap_boxes(x.shape[2:], out, kernel, stride, before, dilation):
+        g_t = gg[(Ellipsis, *at_out)].reshape(N, groups, O // groups, -1)  # (N, G, Og, B)
+        x_t = xg[(Ellipsis, *at_in)].reshape(N, groups, C // groups, -1)  # (N, G, Cg, B)
+        grad_w[(Ellipsis, *tap)] = (g_t @ x_t.swapaxes(-1, -2)).sum(axis=0)  # Σ_n dL/dO_t @ X_tᵀ: (G, Og, Cg)
+    return grad_w.reshape(O, C // groups, *kernel)
+
+
 # --------------------------------------------------------------------------- Functions
 class ConvNd(Function):
     """O = X ⋆ W + b for any number of spatial dimensions (conv1d and conv2d both use it).
@@ -209,8 +292,12 @@ class ConvNd(Function):
     (before, after) pair per spatial dimension. ``method`` picks the algorithm: "windows" is
     the plain path below (the readable one); "matmul", "im2col", "chwn", "shifted" and "winograd" are
     the fast paths of :mod:`kernelwise.ops.fastconv`; None lets ``choose_method`` pick by shape.
+    "exact" sums tap by tap over the real terms only: it takes over wherever a NaN or inf would meet
+    a zero the chosen path multiplies (``exact_if_non_finite`` in the forward, ``grad_needs_exact``
+    for dL/dO in the backward), whichever method was asked for.
     """
 
+    @np.errstate(invalid="ignore")  # inf - inf or 0·inf among the real terms: NaN, as PyTorch, without a warning
     def forward(
         self,
         x: np.ndarray,
@@ -226,7 +313,21 @@ class ConvNd(Function):
             method = choose_method(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
         else:
             check_method(method, x.shape, w.shape, stride, padding, dilation, groups)
+        method = exact_if_non_finite(method, x, w)  # a NaN or inf must not meet a zero the path multiplies
         self.method = method
+        if self.requires_grad:  # what the exact backward reads (references: the inputs hold these arrays anyway)
+            self.x = x if self.needs_input_grad[1] else None
+            self.w = w if self.needs_input_grad[0] else None
+            self.spatial, self.kernel, self.options = x.shape[2:], w.shape[2:], (stride, padding, dilation, groups)
+        if method == "exact":
+            out = tuple(
+                conv_output_size(n + lo + hi, k, s, 0, d)
+                for n, k, s, (lo, hi), d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation)
+            )
+            y = _correlate_exact(x, w, out, stride, padding, dilation, groups)  # (N, O, *out): X ⋆ W, real terms
+            if b is not None:
+                y += b.reshape(-1, *[1] * (w.ndim - 2))  # + b[o] at every position
+            return y
         if method != "windows":  # a fast path of fastconv.py: the same sums, fewer copies
             y, saved = conv_forward(method, x, w, b, stride, padding, dilation)
             if self.requires_grad:
@@ -240,16 +341,17 @@ class ConvNd(Function):
             y += b.reshape(-1, *[1] * (w.ndim - 2))  # + b[o] at every position
         if self.requires_grad:
             self.x_pad = x_pad if self.needs_input_grad[1] else None
-            self.w = w if self.needs_input_grad[0] else None
-            self.padded_size, self.kernel = x_pad.shape[2:], w.shape[2:]
-            self.options = stride, padding, dilation, groups
+            self.padded_size = x_pad.shape[2:]
         return y
 
+    @np.errstate(invalid="ignore")  # inf - inf or 0·inf among the real terms: NaN, as PyTorch, without a warning
     def backward(self, grad_out: np.ndarray) -> tuple:
-        if self.method != "windows":
-            return conv_backward(self.saved, grad_out, self.needs_input_grad)
         stride, padding, dilation, groups = self.options
         nd = len(stride)
+        if self.method == "exact" or grad_needs_exact(self.method, grad_out, padding):
+            return self._backward_exact(grad_out)  # a NaN or inf in dL/dO: no zero of the path may meet it
+        if self.method != "windows":
+            return conv_backward(self.saved, grad_out, self.needs_input_grad)
         grad_x = grad_w = grad_b = None
         if self.needs_input_grad[0]:
             # dL/dX = full convolution of rot180(W) with (zero-inserted) dL/dO
@@ -260,6 +362,18 @@ class ConvNd(Function):
             grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
         return grad_x, grad_w, grad_b
 
+    def _backward_exact(self, grad_out: np.ndarray) -> tuple:
+        """The backward's two sums over their real terms only (see ``_correlate_exact``)."""
+        stride, padding, dilation, groups = self.options
+        grad_x = grad_w = grad_b = None
+        if self.needs_input_grad[0]:  # dL/dX: each dL/dO value scattered back through the weights it met
+            grad_x = _conv_grad_input_exact(grad_out, self.w, self.spatial, stride, padding, dilation, groups)
+        if self.needs_input_grad[1]:  # dL/dW = X ⋆ dL/dO
+            grad_w = _conv_grad_weight_exact(self.x, grad_out, self.kernel, stride, padding, dilation, groups)
+        if self.needs_input_grad[2]:
+            grad_b = grad_out.sum(axis=(0, *range(2, grad_out.ndim)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
+        return grad_x, grad_w, grad_b
+
 
 class ConvTransposeNd(Function):
     """Y = the transposed convolution of X with W (+ b): the adjoint of :class:`ConvNd`.
@@ -267,8 +381,12 @@ class ConvTransposeNd(Function):
     Its forward is the convolution's dL/dX computation, with X in the place of dL/dO and W
     (C_in, C_out/G, *k) read as a convolution weight from C_out to C_in channels; its backward
     is the forward convolution. ``padding`` holds one int per spatial dimension.
+
+    A NaN or inf in W would meet the inserted zeros and the full convolution's border, one in X the
+    padding of dL/dY in dL/dW: then both directions sum tap by tap over the real terms only.
     """
 
+    @np.errstate(invalid="ignore")  # inf - inf or 0·inf among the real terms: NaN, as PyTorch, without a warning
     def forward(
         self,
         x: np.ndarray,
@@ -286,7 +404,12 @@ class ConvTransposeNd(Function):
             (n - 1) * s + d * (k - 1) + 1 + op
             for n, k, s, d, op in zip(x.shape[2:], kernel, stride, dilation, output_padding)
         )
-        y = _conv_grad_input(x, w, padded, pairs, stride, dilation, groups)  # (N, C_out, *out)
+        self.exact = not np.isfinite(w).all() or (any(padding) and not np.isfinite(x).all())
+        if self.exact:
+            out = tuple(n - 2 * p for n, p in zip(padded, padding))
+            y = _conv_grad_input_exact(x, w, out, stride, pairs, dilation, groups)  # the same, real terms only
+        else:
+            y = _conv_grad_input(x, w, padded, pairs, stride, dilation, groups)  # (N, C_out, *out)
         if b is not None:
             y += b.reshape(-1, *[1] * len(kernel))  # + b[o] at every position
         if self.requires_grad:
@@ -296,11 +419,20 @@ class ConvTransposeNd(Function):
             self.options = kernel, stride, pairs, dilation, groups
         return y
 
+    @np.errstate(invalid="ignore")  # inf - inf or 0·inf among the real terms: NaN, as PyTorch, without a warning
     def backward(self, grad_out: np.ndarray) -> tuple:
         kernel, stride, pairs, dilation, groups = self.options
         nd = len(kernel)
-        g_pad = _pad(grad_out, pairs)  # (N, C_out, *padded)
         grad_x = grad_w = grad_b = None
+        if self.exact:
+            if self.needs_input_grad[0]:  # dL/dX = dL/dY ⋆ W
+                grad_x = _correlate_exact(grad_out, self.w, self.input_spatial, stride, pairs, dilation, groups)
+            if self.needs_input_grad[1]:  # dL/dW = dL/dY ⋆ X
+                grad_w = _conv_grad_weight_exact(grad_out, self.x, kernel, stride, pairs, dilation, groups)
+            if self.needs_input_grad[2]:
+                grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ_n Σ_y dL/dY[n, o, y]
+            return grad_x, grad_w, grad_b
+        g_pad = _pad(grad_out, pairs)  # (N, C_out, *padded)
         if self.needs_input_grad[0]:
             g_used = _reached(g_pad, self.input_spatial, kernel, stride, dilation)  # one window per input value
             grad_x = _correlate(g_used, self.w, stride, dilation, groups)  # dL/dX = dL/dY ⋆ W: the forward conv

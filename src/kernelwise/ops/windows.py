@@ -51,6 +51,41 @@ def tap_regions(
     )
 
 
+@lru_cache(maxsize=256)
+def tap_boxes(
+    spatial: tuple[int, ...],
+    out: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    before: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> tuple[tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...]], ...]:
+    """For each tap t: the outputs whose tap t reads the input rather than the padding, and what they read there.
+
+    Output o's tap t reads input o·s - P + t·d (P = ``before``, the padding before the input). Along each
+    dimension the outputs whose read lies in [0, size) form one range, ceil((P - t·d)/s) <= o <=
+    floor((size - 1 + P - t·d)/s) (clipped to [0, out)), so for each tap they form one box. Taps that
+    read only padding are left out. Returns (tap, slices of the output, slices of the input) per tap.
+
+    Example:
+        >>> for tap, at_out, at_in in tap_boxes((4,), (4,), (3,), (1,), (1,), (1,)):  # padding 1 on both sides
+        ...     print(tap, at_out, at_in)
+        (0,) (slice(1, 4, None),) (slice(0, 3, 1),)
+        (1,) (slice(0, 4, None),) (slice(0, 4, 1),)
+        (2,) (slice(0, 3, None),) (slice(1, 4, 1),)
+    """
+    boxes = []
+    for tap in np.ndindex(*kernel):
+        at_out, at_in = [], []
+        for n, o, t, s, p, d in zip(spatial, out, tap, stride, before, dilation, strict=True):
+            first, last = max(0, -((t * d - p) // s)), min(o - 1, (n - 1 + p - t * d) // s)  # the range of o
+            at_out.append(slice(first, last + 1))
+            at_in.append(slice(first * s - p + t * d, last * s - p + t * d + 1, s))  # input o·s - P + t·d
+        if all(box.stop > box.start for box in at_out):
+            boxes.append((tap, tuple(at_out), tuple(at_in)))
+    return tuple(boxes)
+
+
 def col2im(
     cols: np.ndarray,
     padded_shape: tuple[int, ...],

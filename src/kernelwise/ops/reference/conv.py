@@ -2,6 +2,8 @@
 
 Loops over every output position and every kernel tap, exactly as the recitation writes the
 sums. For small sizes only. Arrays in, arrays out; 1-D and 2-D (any number of spatial dims).
+A tap that falls on the padding adds no term (its zero is never multiplied), so a NaN or inf in
+W or dL/dO reaches only the sums it is a term of.
 Legend: N batch, C input channels, O filters, G groups, Cg = C/G, Og = O/G, s stride, d dilation.
 """
 
@@ -42,11 +44,10 @@ def conv_reference(
         ((1, 1, 3, 3), (1, 1, 5, 5))
     """
     nd = w.ndim - 2
-    s, d = _per_dim(stride, nd), _per_dim(dilation, nd)
-    xp = np.pad(x, [(0, 0), (0, 0), *_pad_pairs(padding, nd)])
-    N, O, Cg, k = x.shape[0], w.shape[0], w.shape[1], w.shape[2:]
+    s, d, pads = _per_dim(stride, nd), _per_dim(dilation, nd), _pad_pairs(padding, nd)
+    N, O, Cg, k, spatial = x.shape[0], w.shape[0], w.shape[1], w.shape[2:], x.shape[2:]
     Og = O // groups
-    out = tuple((xp.shape[2 + a] - d[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(nd))
+    out = tuple((spatial[a] + sum(pads[a]) - d[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(nd))
     y = np.zeros((N, O, *out), dtype=x.dtype)
     for n in range(N):
         for o in range(O):
@@ -55,8 +56,9 @@ def conv_reference(
                 total = 0.0 if b is None else b[o]
                 for c in range(Cg):
                     for tap in np.ndindex(*k):
-                        where = tuple(p * s[a] + t * d[a] for a, (p, t) in enumerate(zip(pos, tap)))
-                        total += xp[(n, g * Cg + c, *where)] * w[(o, c, *tap)]
+                        where = tuple(p * s[a] - pads[a][0] + t * d[a] for a, (p, t) in enumerate(zip(pos, tap)))
+                        if all(0 <= i < n_a for i, n_a in zip(where, spatial)):  # the padding adds no term
+                            total += x[(n, g * Cg + c, *where)] * w[(o, c, *tap)]
                 y[(n, o, *pos)] = total
     return y
 
@@ -87,10 +89,9 @@ def conv_backward_reference(
     """
     nd = w.ndim - 2
     s, d, pads = _per_dim(stride, nd), _per_dim(dilation, nd), _pad_pairs(padding, nd)
-    xp = np.pad(x, [(0, 0), (0, 0), *pads])
-    N, O, Cg, k = x.shape[0], w.shape[0], w.shape[1], w.shape[2:]
+    N, O, Cg, k, spatial = x.shape[0], w.shape[0], w.shape[1], w.shape[2:], x.shape[2:]
     Og = O // groups
-    grad_xp = np.zeros_like(xp)
+    grad_x = np.zeros_like(x)
     grad_w = np.zeros_like(w)
     for n in range(N):
         for o in range(O):
@@ -99,10 +100,11 @@ def conv_backward_reference(
                 dO = grad_out[(n, o, *pos)]
                 for c in range(Cg):
                     for tap in np.ndindex(*k):
-                        where = (n, g * Cg + c, *(p * s[a] + t * d[a] for a, (p, t) in enumerate(zip(pos, tap))))
-                        grad_w[(o, c, *tap)] += dO * xp[where]  # dL/dW[o,c,i,j] += dL/dO[o,y,x]·X[c, ys+id, xs+jd]
-                        grad_xp[where] += dO * w[(o, c, *tap)]  # dL/dX[c, ys+id, xs+jd] += dL/dO[o,y,x]·W[o,c,i,j]
-    crop = tuple(slice(lo, xp.shape[2 + a] - hi) for a, (lo, hi) in enumerate(pads))
-    grad_x = grad_xp[(Ellipsis, *crop)]  # the padding was not part of X
+                        at = tuple(p * s[a] - pads[a][0] + t * d[a] for a, (p, t) in enumerate(zip(pos, tap)))
+                        if not all(0 <= i < n_a for i, n_a in zip(at, spatial)):
+                            continue  # the padding: not part of X, no term
+                        where = (n, g * Cg + c, *at)
+                        grad_w[(o, c, *tap)] += dO * x[where]  # dL/dW[o,c,i,j] += dL/dO[o,y,x]·X[c, ys+id, xs+jd]
+                        grad_x[where] += dO * w[(o, c, *tap)]  # dL/dX[c, ys+id, xs+jd] += dL/dO[o,y,x]·W[o,c,i,j]
     grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ dL/dO[n, o, ...]
     return grad_x, grad_w, grad_b
