@@ -14,6 +14,11 @@ import torch.nn.functional as TF
 
 import kernelwise as kw
 import kernelwise.nn.functional as F
+from kernelwise.ops.conv import ConvNd
+from kernelwise.ops.fastconv import METHODS
+from kernelwise.ops.pool import WindowPool, pool_output_size
+from kernelwise.ops.reference import conv_backward_reference, conv_reference
+from kernelwise.ops.reference.pool import pool_backward_reference, pool_reference
 from parity import check_parity
 
 # --------------------------------------------------------------------------- losses: ignored targets
@@ -54,7 +59,7 @@ def test_ignore_index_shields_non_finite_log_probabilities_in_nll_loss(reduction
     )
 
 
-def test_the_first_example_gives_torchs_number() -> None:
+def test_an_ignored_minus_infinity_logit_gives_torchs_number() -> None:
     loss = F.cross_entropy(kw.tensor([[0.5, 1, -1], [-np.inf, 2, 0]]), kw.tensor([1, -100]))
     expected = TF.cross_entropy(torch.tensor([[0.5, 1, -1], [-np.inf, 2, 0]]), torch.tensor([1, -100]))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)  # 0.5550 (a softmax over 3 logits)
@@ -126,7 +131,7 @@ def test_negative_pad_crops_as_torch_or_fails_where_torch_fails(mode, widths) ->
     check_parity(lambda t: F.pad(t, widths, mode), lambda t: TF.pad(t, widths, mode), [x], np.float64)
 
 
-def test_the_pad_example_is_an_error() -> None:
+def test_a_crop_longer_than_the_dim_is_an_error() -> None:
     """(3, -7) on 5 entries: crops 7 of 5. Python's slicing used to wrap it round to a length-6 result."""
     with pytest.raises(ValueError, match=r"would crop 7 entries, more than the dim holds: pad \(3, -7\) for dim 0"):
         F.pad(kw.tensor(np.arange(5.0)), (3, -7))
@@ -163,7 +168,7 @@ def _pool_both(kw_fn, torch_fn, x: np.ndarray, g: np.ndarray, **options) -> None
 
 
 def test_padding_never_wins_a_window_of_minus_infinity() -> None:
-    """The brief's example: the window (padding, -inf) sends its gradient to the -inf, as torch."""
+    """The window (padding, -inf) sends its gradient to the -inf, as torch (it went to the padding, and was lost)."""
     x = kw.tensor([[NINF, 1.0, 2.0]], requires_grad=True)
     F.max_pool1d(x, 2, padding=1).sum().backward()
     xt = torch.tensor([[NINF, 1.0, 2.0]], requires_grad=True)
@@ -218,8 +223,6 @@ def test_max_pool2d_minus_infinity_and_nan_as_torch(options) -> None:
 @pytest.mark.parametrize(("kernel", "stride", "padding"), [((2, 2), (2, 2), (1, 1)), ((3, 3), (2, 2), (1, 1))])
 def test_both_pooling_paths_pick_torchs_winner(method, kernel, stride, padding) -> None:
     """The plain path (argmax over copied windows) and the fast one (a pass per tap), each forced by name."""
-    from kernelwise.ops.pool import WindowPool, pool_output_size
-
     x = _image()
     out = tuple(pool_output_size(n, k, s, p) for n, k, s, p in zip(x.shape[2:], kernel, stride, padding))
     indices = np.empty(x.shape[:2] + out, dtype=np.int64)
@@ -263,8 +266,6 @@ def test_a_non_finite_upstream_gradient_reaches_only_the_winners(options) -> Non
 
 def test_the_loop_reference_follows_torchs_winner_rule() -> None:
     """ops/reference/pool.py, the specification of the fast paths, states the same rule."""
-    from kernelwise.ops.reference.pool import pool_backward_reference, pool_reference
-
     x = _image()
     options = ((3, 3), (2, 2), (1, 1), (1, 1), False)
     xt = torch.tensor(x, requires_grad=True)
@@ -282,9 +283,6 @@ def test_the_loop_reference_follows_torchs_winner_rule() -> None:
 # multiply the padding of X in dL/dW and, for transposed convolutions, the padding of dL/dY: there the plain
 # loop of ops/reference, which adds no term for a tap on the padding, is the truth. Tolerance: float32 sums
 # of at most 36 products of standard normals, rtol 1e-4 and atol 1e-4; NaN and ±inf exactly where expected.
-from kernelwise.ops.conv import ConvNd  # noqa: E402
-from kernelwise.ops.fastconv import METHODS  # noqa: E402
-from kernelwise.ops.reference import conv_backward_reference, conv_reference  # noqa: E402
 
 CONV_CASES = {  # method: (input shape, weight shape, stride, padding, dilation), what the method can take
     "windows": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
@@ -417,7 +415,7 @@ def test_conv_transpose_dilated_non_finite_values_match_the_loop_reference(poiso
 
 
 def test_conv_transpose1d_example() -> None:
-    """The brief's example: each output depends on one input and one tap; the NaN tap touches only its own."""
+    """Each output depends on one input and one tap: the NaN tap touches only its own (all four were NaN)."""
     y = F.conv_transpose1d(kw.tensor([[[1.0, 2.0]]]), kw.tensor([[[1.0, np.nan]]]), stride=2)
     ty = TF.conv_transpose1d(torch.tensor([[[1.0, 2.0]]]), torch.tensor([[[1.0, np.nan]]]), stride=2)
     np.testing.assert_array_equal(y.numpy(), ty.numpy())
