@@ -444,3 +444,14 @@ def test_the_exact_path_is_the_loop_reference_with_groups_and_uneven_padding(pad
     expected = [conv_reference(x, w, b, **options), *conv_backward_reference(x, w, g, **options)]
     for ours, theirs in zip([y, *(t.grad for t in tensors)], expected):
         np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-10, atol=1e-10)
+
+
+def test_a_kept_target_of_weight_zero_and_minus_infinity_log_probability_is_nan_as_torch() -> None:
+    """0·(-inf) is a real term there (the target is not ignored): NaN in both, and no warning."""
+    check_parity(
+        lambda x, t, w: F.nll_loss(x, t, w, reduction="none"),
+        lambda x, t, w: TF.nll_loss(x, t, w, reduction="none"),
+        [LOGITS[[1, 3]], np.array([0, 2]), np.array([0.0, 2.0, 3.0])],
+        np.float32,
+        grad=[0],
+    )

@@ -67,7 +67,8 @@ class NLLLoss(Function):
         picked = np.take_along_axis(logp, safe[:, None], axis=1)[:, 0]  # logp[n, t_n, ...]   (N, *d)
         w_t = weight[safe] * valid  # w[t_n], 0 where ignored   (N, *d)
         loss = np.zeros(picked.shape, dtype=logp.dtype)  # ignored: 0, never 0·logp (a -inf or NaN logit there)
-        np.multiply(-w_t, picked, out=loss, where=valid)  # ℓ_n = -w[t_n]·logp[n, t_n]
+        with np.errstate(invalid="ignore"):  # a class of weight 0 whose logp is -inf: 0·inf = NaN, as PyTorch
+            np.multiply(-w_t, picked, out=loss, where=valid)  # ℓ_n = -w[t_n]·logp[n, t_n]
         total = w_t.sum()  # 'mean' divides by Σ w[t_n] over non-ignored targets
         if self.requires_grad:
             self.safe, self.valid, self.w_t, self.total = safe, valid, w_t, total
