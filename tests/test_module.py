@@ -289,18 +289,20 @@ def test_load_state_dict_shape_mismatch_names_key_and_shapes() -> None:
     np.testing.assert_array_equal(model[0].bias.numpy(), before)  # nothing was copied
 
 
-def test_load_state_dict_dtype_mismatch_is_an_error() -> None:
-    model = small_kw()
-    state = {k: v.data.copy() for k, v in model.state_dict().items()}
-    state["0.weight"] = state["0.weight"].astype(np.float64)
-    with pytest.raises(
-        TypeError, match=r"dtype mismatch for '0.weight': the checkpoint has float64, the module has float32"
-    ):
-        model.load_state_dict(state)
-    state["0.weight"] = state["0.weight"].astype(np.float32)
+def test_load_state_dict_casts_dtypes_as_torch() -> None:
+    # torch copies each value into the module's tensor with a cast: float64 into float32, int32 into int64
+    k_model, t_model = small_kw(), small_torch()
+    state = {
+        k: v.astype(np.float64 if v.dtype.kind == "f" else np.int32) + 0.1 for k, v in numpy_state(t_model).items()
+    }
     state["1.num_batches_tracked"] = np.array(3, dtype=np.int32)
-    with pytest.raises(TypeError, match=r"dtype mismatch for '1.num_batches_tracked'"):
-        model.load_state_dict(state)
+    k_model.load_state_dict(state)
+    t_model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    for (key, value), (t_key, t_value) in zip(k_model.state_dict().items(), t_model.state_dict().items(), strict=True):
+        assert key == t_key and value.dtype == t_value.numpy().dtype, key
+        np.testing.assert_array_equal(value.numpy(), t_value.numpy(), err_msg=key)
+    with pytest.raises(TypeError, match=r"'0.weight' has dtype complex128; values should be real numbers"):
+        k_model.load_state_dict({**state, "0.weight": state["0.weight"].astype(np.complex128)})
 
 
 def test_load_state_dict_rejects_non_arrays() -> None:

@@ -13,11 +13,46 @@ Example:
 """
 
 from . import functional, init
-from .activation import GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (
+    ELU,
+    GELU,
+    Dropout,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from .lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyLinear,
+)
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
-from .module import Flatten, Identity, Module, ModuleList, Parameter, Sequential
+from .module import (
+    Flatten,
+    Identity,
+    Module,
+    ModuleDict,
+    ModuleList,
+    Parameter,
+    ParameterList,
+    Sequential,
+    Unflatten,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import (
     AdaptiveAvgPool1d,
@@ -37,6 +72,7 @@ from .pooling import (
 )
 
 __all__ = [
+    "ELU",
     "GELU",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
@@ -54,7 +90,15 @@ __all__ = [
     "Downsample",
     "Dropout",
     "Flatten",
+    "Hardtanh",
     "Identity",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyLinear",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -66,14 +110,22 @@ __all__ = [
     "MinPool1d",
     "MinPool2d",
     "Module",
+    "ModuleDict",
     "ModuleList",
     "NLLLoss",
     "Parameter",
+    "ParameterList",
     "ReLU",
+    "ReLU6",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Tanh",
+    "Unflatten",
+    "UninitializedBuffer",
+    "UninitializedParameter",
     "UpsampleZeros",
     "functional",
     "init",

@@ -16,7 +16,21 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
-__all__ = ["GELU", "Dropout", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = [
+    "ELU",
+    "GELU",
+    "Dropout",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSoftmax",
+    "ReLU",
+    "ReLU6",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+]
 
 
 def _inplace_repr(inplace: bool) -> str:
@@ -118,6 +132,126 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
+
+
+def _real(value: Any, name: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}={value!r}: expected a real number")
+    return value
+
+
+class ELU(Module):
+    """y = x for x > 0, α(eˣ − 1) otherwise; dy/dx = 1 for x > 0, αeˣ otherwise.
+
+    Args:
+        alpha: α, the negative side tends to −α.
+        inplace: accepted for PyTorch compatibility.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.ELU(alpha=2.0)(kw.tensor([1.0, 0.0])).tolist(), kw.nn.ELU()
+        ([1.0, 0.0], ELU(alpha=1.0))
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = _real(alpha, "alpha")
+        self.inplace = bool(inplace)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.elu(input, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class SiLU(Module):
+    """y = x·σ(x) (swish); dy/dx = σ(x)(1 + x(1 − σ(x))).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.SiLU()(kw.tensor([0.0])).tolist()
+        [0.0]
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = bool(inplace)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.silu(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class Hardtanh(Module):
+    """y = x clipped to [min_val, max_val]; dy/dx = 1 strictly inside, 0 elsewhere.
+
+    Args:
+        min_val, max_val: the range (min_val <= max_val).
+        inplace: accepted for PyTorch compatibility.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.Hardtanh()(kw.tensor([-2.0, 0.5, 2.0])).tolist(), kw.nn.Hardtanh(-2, 2)
+        ([-1.0, 0.5, 1.0], Hardtanh(min_val=-2, max_val=2))
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.min_val = _real(min_val, "min_val")
+        self.max_val = _real(max_val, "max_val")
+        if self.min_val > self.max_val:
+            raise ValueError(f"Hardtanh: min_val={min_val} cannot be greater than max_val={max_val}")
+        self.inplace = bool(inplace)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    """y = min(max(x, 0), 6): :class:`Hardtanh` on [0, 6].
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.ReLU6()(kw.tensor([-1.0, 7.0])).tolist(), kw.nn.ReLU6()
+        ([0.0, 6.0], ReLU6())
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class Softplus(Module):
+    """y = log(1 + e^(βx)) / β (y = x where βx > threshold); dy/dx = σ(βx).
+
+    Args:
+        beta: β, the sharpness.
+        threshold: above this βx the function is taken as linear.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.Softplus()
+        Softplus(beta=1.0, threshold=20.0)
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = _real(beta, "beta")
+        self.threshold = _real(threshold, "threshold")
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 def _check_dim(dim: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import as_device
 from ..ops._args import ntuple
 from ..random import generator as _generator
 from ..tensor import Tensor, _dtype
@@ -52,19 +53,20 @@ class _ConvNd(Module):
         groups: int,
         bias: bool,
         padding_mode: str,
+        device: Any,
         dtype: Any,
         generator: Any,
     ) -> None:
         super().__init__()
         nd, name = self._nd, type(self).__name__
-        in_channels = _positive_int(in_channels, "in_channels")
         out_channels = _positive_int(out_channels, "out_channels")
-        groups = _positive_int(groups, "groups")
-        if in_channels % groups != 0:
-            raise ValueError(f"in_channels={in_channels} must be divisible by groups={groups}")
+        self.groups = _positive_int(groups, "groups")
+        if in_channels is None:  # a lazy convolution: in_channels comes with the first input
+            self.in_channels = 0
+        else:
+            self._set_in_channels(in_channels)
         if out_channels % groups != 0:
             raise ValueError(f"out_channels={out_channels} must be divisible by groups={groups}")
-        self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = ntuple(kernel_size, nd, "kernel_size", minimum=1)
         self.stride = ntuple(stride, nd, "stride", minimum=1)
@@ -89,21 +91,30 @@ class _ConvNd(Module):
         if padding_mode != "zeros":
             raise ValueError(f"padding_mode={padding_mode!r} is not supported: only 'zeros'")
         self.transposed = transposed
-        self.groups = groups
         self.padding_mode = padding_mode
-        dt = _dtype(dtype)
-        if dt is None or dt.kind != "f":
+        as_device(device)  # the CPU (or None): anything else is an error
+        dt = _dtype(np.float32 if dtype is None else dtype)
+        if dt.kind != "f":
             raise TypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
-        if transposed:
-            shape = (in_channels, out_channels // groups, *self.kernel_size)  # (C_in, C_out/g, *k)
-        else:
-            shape = (out_channels, in_channels // groups, *self.kernel_size)  # (C_out, C_in/g, *k)
-        self.weight = Parameter(np.empty(shape, dtype=dt))
+        shapes = self._shapes()
+        self.weight = Parameter(np.empty(shapes["weight"], dtype=dt))
         if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=dt))
+            self.bias = Parameter(np.empty(shapes["bias"], dtype=dt))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(generator)
+
+    def _set_in_channels(self, in_channels: Any) -> None:
+        in_channels = _positive_int(in_channels, "in_channels")
+        if in_channels % self.groups != 0:
+            raise ValueError(f"in_channels={in_channels} must be divisible by groups={self.groups}")
+        self.in_channels = in_channels
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes of the weight and of the bias, (C_out,)."""
+        c_in, c_out, g, k = self.in_channels, self.out_channels, self.groups, self.kernel_size
+        transposed, plain = (c_in, c_out // g, *k), (c_out, c_in // g, *k)  # (C_in, C_out/g, *k), (C_out, C_in/g, *k)
+        return {"weight": transposed if self.transposed else plain, "bias": (c_out,)}
 
     def reset_parameters(self, generator: Any = None) -> None:
         """PyTorch's default: weight and bias from U(-1/√fan_in, 1/√fan_in).
@@ -148,7 +159,8 @@ class Conv1d(_ConvNd):
         groups: g, channel groups (C_in and C_out divisible by g).
         bias: add a learned bias.
         padding_mode: ``'zeros'`` only.
-        dtype: dtype of the parameters.
+        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
+        dtype: dtype of the parameters (None: float32).
         generator: seed, ``numpy.random.Generator`` or None (default generator) for the initial weights.
 
     Shape:
@@ -175,11 +187,12 @@ class Conv1d(_ConvNd):
         bias: bool = True,
         padding_mode: str = "zeros",
         *,
+        device: Any = None,
         dtype: Any = np.float32,
         generator: Any = None,
     ) -> None:
         args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, False, 0, groups, bias, padding_mode, dtype, generator)
+        super().__init__(*args, False, 0, groups, bias, padding_mode, device, dtype, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -199,7 +212,8 @@ class Conv2d(_ConvNd):
         groups: g, channel groups (C_in and C_out divisible by g).
         bias: add a learned bias.
         padding_mode: ``'zeros'`` only.
-        dtype: dtype of the parameters.
+        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
+        dtype: dtype of the parameters (None: float32).
         generator: seed, ``numpy.random.Generator`` or None (default generator) for the initial weights.
 
     Shape:
@@ -229,11 +243,12 @@ class Conv2d(_ConvNd):
         bias: bool = True,
         padding_mode: str = "zeros",
         *,
+        device: Any = None,
         dtype: Any = np.float32,
         generator: Any = None,
     ) -> None:
         args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, False, 0, groups, bias, padding_mode, dtype, generator)
+        super().__init__(*args, False, 0, groups, bias, padding_mode, device, dtype, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -255,7 +270,8 @@ class ConvTranspose1d(_ConvNd):
         bias: add a learned bias.
         dilation: d.
         padding_mode: ``'zeros'`` only.
-        dtype: dtype of the parameters.
+        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
+        dtype: dtype of the parameters (None: float32).
         generator: seed, ``numpy.random.Generator`` or None for the initial weights.
 
     Shape:
@@ -283,11 +299,12 @@ class ConvTranspose1d(_ConvNd):
         dilation: int | tuple[int] = 1,
         padding_mode: str = "zeros",
         *,
+        device: Any = None,
         dtype: Any = np.float32,
         generator: Any = None,
     ) -> None:
         args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, True, output_padding, groups, bias, padding_mode, dtype, generator)
+        super().__init__(*args, True, output_padding, groups, bias, padding_mode, device, dtype, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.conv_transpose1d(
@@ -308,7 +325,8 @@ class ConvTranspose2d(_ConvNd):
         bias: add a learned bias.
         dilation: d.
         padding_mode: ``'zeros'`` only.
-        dtype: dtype of the parameters.
+        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
+        dtype: dtype of the parameters (None: float32).
         generator: seed, ``numpy.random.Generator`` or None for the initial weights.
 
     Shape:
@@ -337,11 +355,12 @@ class ConvTranspose2d(_ConvNd):
         dilation: int | tuple[int, int] = 1,
         padding_mode: str = "zeros",
         *,
+        device: Any = None,
         dtype: Any = np.float32,
         generator: Any = None,
     ) -> None:
         args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, True, output_padding, groups, bias, padding_mode, dtype, generator)
+        super().__init__(*args, True, output_padding, groups, bias, padding_mode, device, dtype, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.conv_transpose2d(

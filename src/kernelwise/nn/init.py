@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -33,10 +34,15 @@ from ..tensor import Tensor
 __all__ = [
     "calculate_gain",
     "constant_",
+    "dirac_",
+    "eye_",
     "kaiming_normal_",
     "kaiming_uniform_",
     "normal_",
     "ones_",
+    "orthogonal_",
+    "sparse_",
+    "trunc_normal_",
     "uniform_",
     "xavier_normal_",
     "xavier_uniform_",
@@ -232,3 +238,139 @@ def kaiming_normal_(
     gain = calculate_gain(nonlinearity, a)
     std = gain / math.sqrt(fan)
     return normal_(tensor, 0.0, std, generator)
+
+
+def trunc_normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator: Any = None
+) -> Tensor:
+    """Fill ``tensor`` with draws from N(mean, std²) truncated to [a, b], by inverting the CDF (as PyTorch).
+
+    u is uniform on [Φ(α), Φ(β)], α = (a − mean)/std, β = (b − mean)/std, Φ the standard normal CDF; then
+    x = mean + std·Φ⁻¹(u) = mean + std·√2·erfinv(2u − 1) is in [a, b] with the truncated density.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.init.trunc_normal_(kw.zeros(1000), std=0.02, a=-0.04, b=0.04, generator=0)
+        >>> bool(w.abs().max().item() <= 0.04)
+        True
+    """
+    from scipy.special import erfinv
+
+    _check(tensor, "trunc_normal_")
+    if not std > 0:
+        raise ValueError(f"trunc_normal_: std={std} must be positive")
+    if not a < b:
+        raise ValueError(f"trunc_normal_: the range [a, b] = [{a}, {b}] is empty (a must be smaller than b)")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+            "The distribution of values may be incorrect.",
+            stacklevel=2,
+        )
+    cdf_a = 0.5 * (1 + math.erf((a - mean) / std / math.sqrt(2)))  # Φ(α)
+    cdf_b = 0.5 * (1 + math.erf((b - mean) / std / math.sqrt(2)))  # Φ(β)
+    u = random.generator(generator).uniform(cdf_a, cdf_b, size=tensor.shape)
+    x = mean + std * math.sqrt(2) * erfinv(2 * u - 1)  # x = mean + std·Φ⁻¹(u)
+    return _fill(tensor, np.clip(x, a, b))  # the clip only catches rounding at the ends
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-d ``tensor`` with the identity matrix (ones on the diagonal; a Linear layer that passes inputs through).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> kw.nn.init.eye_(kw.zeros(2, 3)).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    _check(tensor, "eye_")
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-d convolution weight with the Dirac delta: the convolution passes its input through.
+
+    In each of the ``groups`` groups, output channel d gets a single 1 at input channel d and the centre of
+    the kernel, for d < min(C_out / groups, C_in); everything else is 0.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.init.dirac_(kw.zeros(2, 2, 3))
+        >>> w.tolist()
+        [[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
+    """
+    _check(tensor, "dirac_")
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got shape {tuple(tensor.shape)}"
+        )
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
+        raise ValueError(f"dirac_: groups={groups!r} must be a positive int")
+    out_channels, in_channels, *kernel = tensor.shape
+    if out_channels % groups != 0:
+        raise ValueError(f"dirac_: dim 0 (size {out_channels}) must be divisible by groups={groups}")
+    per_group = out_channels // groups
+    centre = tuple(k // 2 for k in kernel)
+    delta = np.zeros(tensor.shape)
+    for g in range(groups):
+        for d in range(min(per_group, in_channels)):
+            delta[(g * per_group + d, d, *centre)] = 1  # output channel d of group g sees input channel d
+    return _fill(tensor, delta)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Saxe et al. (2013): a (semi-)orthogonal matrix, times ``gain``, from the QR decomposition of a Gaussian one.
+
+    The tensor is seen as a (rows, cols) matrix, rows = shape[0]. A standard normal matrix (transposed when
+    rows < cols) is factored A = QR; Q times the signs of R's diagonal is uniformly distributed (Haar), with
+    orthonormal columns, and becomes the weight (transposed back): WᵀW = gain²·I, or WWᵀ = gain²·I when
+    rows < cols.
+
+    Example:
+        >>> import numpy as np
+        >>> import kernelwise as kw
+        >>> w = kw.nn.init.orthogonal_(kw.zeros(4, 3), generator=0).numpy()
+        >>> bool(np.allclose(w.T @ w, np.eye(3), atol=1e-6))
+        True
+    """
+    _check(tensor, "orthogonal_")
+    if tensor.ndim < 2:
+        raise ValueError(
+            f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape {tuple(tensor.shape)}"
+        )
+    if tensor.data.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.data.size // rows
+    a = random.generator(generator).normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        a = a.T  # (cols, rows): QR wants at least as many rows as columns
+    q, r = np.linalg.qr(a)  # A = QR, Q with orthonormal columns
+    q = q * np.sign(np.diag(r))  # the signs make Q's distribution uniform
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any = None) -> Tensor:
+    """Martens (2010): a 2-d ``tensor`` from N(0, std²), with ceil(sparsity · rows) zeros in every column.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.init.sparse_(kw.zeros(10, 4), sparsity=0.3, generator=0)
+        >>> [int((w.numpy()[:, j] == 0).sum()) for j in range(4)]
+        [3, 3, 3, 3]
+    """
+    _check(tensor, "sparse_")
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+    if not 0 <= sparsity <= 1:
+        raise ValueError(f"sparse_: sparsity={sparsity} must be in [0, 1]")
+    rows, cols = tensor.shape
+    g = random.generator(generator)
+    values = g.normal(0.0, std, size=(rows, cols))
+    num_zeros = math.ceil(sparsity * rows)
+    for col in range(cols):
+        values[g.permutation(rows)[:num_zeros], col] = 0  # num_zeros rows picked at random in each column
+    return _fill(tensor, values)

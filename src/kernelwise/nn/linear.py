@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import as_device
 from ..random import generator as _generator
 from ..tensor import Tensor, _dtype
 from . import functional as F
@@ -23,7 +24,8 @@ class Linear(Module):
         in_features: size of each input sample.
         out_features: size of each output sample.
         bias: add a learned bias b.
-        dtype: dtype of the parameters.
+        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
+        dtype: dtype of the parameters (None: float32).
         generator: seed, ``numpy.random.Generator`` or None (default generator) for the initial weights.
 
     Shape:
@@ -37,23 +39,36 @@ class Linear(Module):
     """
 
     def __init__(
-        self, in_features: int, out_features: int, bias: bool = True, *, dtype: Any = np.float32, generator: Any = None
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        device: Any = None,
+        dtype: Any = np.float32,
+        generator: Any = None,
     ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
                 raise ValueError(f"{name}={value!r}: must be a non-negative int")
-        dt = _dtype(dtype)
-        if dt is None or dt.kind != "f":
+        as_device(device)  # the CPU (or None): anything else is an error
+        dt = _dtype(np.float32 if dtype is None else dtype)
+        if dt.kind != "f":
             raise TypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))  # (out, in)
+        shapes = self._shapes()
+        self.weight = Parameter(np.empty(shapes["weight"], dtype=dt))
         if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype=dt))
+            self.bias = Parameter(np.empty(shapes["bias"], dtype=dt))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(generator)
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes of the weight, (out_features, in_features), and of the bias, (out_features,)."""
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
 
     def reset_parameters(self, generator: Any = None) -> None:
         """PyTorch's default: weight and bias from U(-1/√in_features, 1/√in_features).

@@ -27,15 +27,29 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..devices import as_device, parse_to
 from ..tensor import Tensor, _dtype
 
-__all__ = ["Flatten", "Identity", "Module", "ModuleList", "Parameter", "Sequential"]
+__all__ = [
+    "Flatten",
+    "Identity",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "Parameter",
+    "ParameterList",
+    "Sequential",
+    "Unflatten",
+    "UninitializedBuffer",
+    "UninitializedParameter",
+]
 
 
 class Parameter(Tensor):
@@ -68,6 +82,106 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class _Uninitialized:
+    """A tensor whose shape is not known yet: a lazy layer's parameter or buffer before its first call.
+
+    It holds only its dtype (as an empty array, so ``Module.to(dtype)`` converts it as any other);
+    its shape and values raise a ``ValueError`` that says to run a batch first. ``materialize(shape)``
+    gives it its shape and makes it a plain ``cls_to_become`` in place (the same object), so an
+    optimizer that already holds it keeps working, as in PyTorch.
+    """
+
+    __slots__ = ()
+    cls_to_become: type[Tensor]
+    data: np.ndarray
+
+    def materialize(self, shape: tuple[int, ...], dtype: Any = None) -> None:
+        """Give it ``shape`` (values unset until ``reset_parameters`` or a load fills them) and make it plain."""
+        self.data = np.empty(tuple(shape), dtype=self.data.dtype if dtype is None else _dtype(dtype))
+        self.__class__ = self.cls_to_become  # the same object: whoever holds it (an optimizer) holds the real one
+
+    def _uninitialized(self, what: str) -> Any:
+        raise ValueError(
+            f"{what} of an uninitialized {'parameter' if isinstance(self, Parameter) else 'buffer'}: a lazy "
+            "layer (LazyLinear, LazyConv2d, ...) learns its shapes from its first input; run one batch through "
+            "the model first"
+        )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._uninitialized("shape")
+
+    @property
+    def ndim(self) -> int:
+        return self._uninitialized("ndim")
+
+    def size(self, dim: int | None = None) -> Any:
+        return self._uninitialized("size()")
+
+    def numel(self) -> int:
+        return self._uninitialized("numel()")
+
+    def numpy(self) -> np.ndarray:
+        return self._uninitialized("numpy()")
+
+    def tolist(self) -> Any:
+        return self._uninitialized("tolist()")
+
+    def item(self) -> Any:
+        return self._uninitialized("item()")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._uninitialized("the values")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _empty(dtype: Any, who: str) -> np.ndarray:
+    dt = _dtype(dtype)
+    if dt is None or dt.kind != "f":
+        raise TypeError(f"{who}: dtype={dtype!r} should be a floating-point dtype")
+    return np.empty(0, dtype=dt)
+
+
+class UninitializedParameter(_Uninitialized, Parameter):
+    """A parameter whose shape is not known yet (see ``_Uninitialized``): a lazy layer's weight before its first call.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> w = kw.nn.UninitializedParameter()
+        >>> w
+        <UninitializedParameter>
+        >>> w.materialize((2, 3))
+        >>> type(w).__name__, tuple(w.shape)
+        ('Parameter', (2, 3))
+    """
+
+    __slots__ = ()
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad: bool = True, dtype: Any = np.float32) -> None:
+        super().__init__(_empty(dtype, "UninitializedParameter"), requires_grad)
+
+
+class UninitializedBuffer(_Uninitialized, Tensor):
+    """A buffer whose shape is not known yet: a lazy BatchNorm's running statistics before its first call.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> b = kw.nn.UninitializedBuffer()
+        >>> b.materialize((4,))
+        >>> type(b).__name__, tuple(b.shape)
+        ('Tensor', (4,))
+    """
+
+    __slots__ = ()
+    cls_to_become = Tensor
+
+    def __init__(self, requires_grad: bool = False, dtype: Any = np.float32) -> None:
+        super().__init__(_empty(dtype, "UninitializedBuffer"), requires_grad)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -227,16 +341,29 @@ class Module:
     register_module = add_module
 
     # ----------------------------------------------------------------- traversal
-    def named_modules(self, memo: set[int] | None = None, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module and every module below it, each once, with dotted names."""
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module and every module below it (pre-order), with dotted names.
+
+        A module reachable by two paths is listed once, under the first, unless ``remove_duplicate=False``.
+
+        Example:
+            >>> from kernelwise import nn
+            >>> relu = nn.ReLU()
+            >>> net = nn.Sequential(nn.Linear(2, 2), relu, relu)
+            >>> [name for name, _ in net.named_modules()], len(list(net.named_modules(remove_duplicate=False)))
+            (['', '0', '1'], 4)
+        """
         memo = set() if memo is None else memo
         if id(self) in memo:
             return
-        memo.add(id(self))
+        if remove_duplicate:
+            memo.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
             if module is not None:
-                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -254,28 +381,44 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def _named_members(self, registry: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Any]]:
-        seen: set[int] = set()  # a tensor shared by two modules is listed once
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+    def _named_members(
+        self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()  # a tensor shared by two modules is listed once (unless remove_duplicate=False)
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for module_prefix, module in modules:
             for name, value in getattr(module, registry).items():
                 if value is None or id(value) in seen:
                     continue
-                seen.add(id(value))
+                if remove_duplicate:
+                    seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """``(dotted name, parameter)`` pairs, in registration order, each parameter once."""
-        yield from self._named_members("_parameters", prefix, recurse)
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs, in registration order, each parameter once.
+
+        Args:
+            prefix: put before every name.
+            recurse: include the parameters of sub-modules (False: this module's own only).
+            remove_duplicate: list a parameter shared by two modules once (False: under each name).
+        """
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """The parameters (each once), as :meth:`named_parameters` without names: what an optimizer takes."""
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
-        yield from self._named_members("_buffers", prefix, recurse)
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """``(dotted name, buffer)`` pairs, persistent or not, as :meth:`named_parameters`."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """The buffers (each once), persistent or not."""
         for _, buf in self.named_buffers(recurse=recurse):
             yield buf
 
@@ -314,16 +457,28 @@ class Module:
                 else:
                     param.grad.zero_()
 
-    # ----------------------------------------------------------------- dtype
-    def to(self, dtype: Any) -> Module:
-        """Convert floating-point parameters, their gradients and buffers to ``dtype``, in place.
+    # ----------------------------------------------------------------- device and dtype
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Move to a device and/or convert floating-point parameters, gradients and buffers to a dtype, in place.
 
-        Integer buffers (BatchNorm's ``num_batches_tracked``) keep their dtype, as in PyTorch.
-        The Parameter objects stay the same, so an optimizer built before still holds them.
+        PyTorch's forms: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` (its dtype),
+        with ``device=``, ``dtype=`` and ``non_blocking=`` keywords. kernelwise computes on the CPU
+        only: the device may be ``'cpu'`` (``'cpu:0'``) or ``kernelwise.device('cpu')``; any other
+        device is a ``RuntimeError`` (see :mod:`kernelwise.devices`). Integer buffers (BatchNorm's
+        ``num_batches_tracked``) keep their dtype, as in PyTorch. The Parameter objects stay the same,
+        so an optimizer built before still holds them.
+
+        Example:
+            >>> from kernelwise import nn
+            >>> fc = nn.Linear(2, 1, generator=0).to("cpu", dtype="float64")
+            >>> fc.weight.dtype, fc.to("cpu") is fc
+            (dtype('float64'), True)
         """
-        dt = _dtype(dtype)
-        if dt is None or dt.kind != "f":
-            raise TypeError(f"Module.to(): only floating-point dtypes are accepted, got {dtype!r}")
+        _, dt, _, _ = parse_to(*args, **kwargs)  # a device other than the CPU raises here
+        if dt is None:
+            return self
+        if dt.kind != "f":
+            raise TypeError(f"Module.to(): only floating-point dtypes are accepted, got {str(dt)!r}")
         for module in self.modules():
             for tensor in [*module._parameters.values(), *module._buffers.values()]:
                 if tensor is None or tensor.dtype.kind != "f":
@@ -334,10 +489,25 @@ class Module:
         return self
 
     def float(self) -> Module:
+        """Floating-point parameters and buffers to float32."""
         return self.to(np.float32)
 
     def double(self) -> Module:
+        """Floating-point parameters and buffers to float64."""
         return self.to(np.float64)
+
+    def half(self) -> Module:
+        """Floating-point parameters and buffers to float16."""
+        return self.to(np.float16)
+
+    def cpu(self) -> Module:
+        """The module itself: kernelwise's tensors live on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Always a ``RuntimeError``: kernelwise has no GPU backend."""
+        as_device("cuda" if device is None else device)
+        return self
 
     # ----------------------------------------------------------------- state
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
@@ -350,11 +520,12 @@ class Module:
         out: OrderedDict[str, Tensor] = OrderedDict()
         dot = f"{prefix}." if prefix else ""
         for name, param in self._parameters.items():
-            if param is not None:
-                out[dot + name] = param if keep_vars else param.detach()
+            if param is not None:  # an uninitialized (lazy) parameter is listed as itself, as in PyTorch
+                keep = keep_vars or isinstance(param, _Uninitialized)
+                out[dot + name] = param if keep else param.detach()
         for name, buf in self._buffers.items():
             if buf is not None and name not in self._non_persistent_buffers:
-                out[dot + name] = buf if keep_vars else buf.detach()
+                out[dot + name] = buf if keep_vars or isinstance(buf, _Uninitialized) else buf.detach()
         for name, module in self._modules.items():  # a module used twice is saved under both names, as in PyTorch
             if module is not None:
                 out.update(module.state_dict(prefix=dot + name, keep_vars=keep_vars))
@@ -364,8 +535,10 @@ class Module:
         """Copy values from ``state_dict`` into this module's parameters and buffers.
 
         Everything is checked before anything is copied, so a failed load leaves the
-        module unchanged. Values may be Tensors or NumPy arrays; dtypes are not
-        converted silently.
+        module unchanged. Values may be Tensors or NumPy arrays of any real dtype: they
+        are cast to the dtype of the parameter or buffer they go into (float64 values
+        into a float32 model round to float32), as PyTorch's ``copy_`` does. An
+        uninitialized parameter of a lazy layer takes the value's shape.
 
         Args:
             state_dict: name -> values, as returned by :meth:`state_dict`.
@@ -377,7 +550,16 @@ class Module:
         Raises:
             ValueError: missing or unexpected keys (when strict), listing them; a shape
                 mismatch, naming the key and both shapes.
-            TypeError: a value that is not a Tensor or array, or whose dtype differs.
+            TypeError: a value that is not a Tensor or array, or not of a real (float, integer or bool) dtype.
+
+        Example:
+            >>> import numpy as np
+            >>> from kernelwise import nn
+            >>> fc = nn.Linear(2, 1)
+            >>> fc.load_state_dict({"weight": np.array([[0.1, 0.2]]), "bias": np.zeros(1)})  # float64 values
+            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+            >>> fc.weight.dtype, fc.weight.tolist() == [[np.float32(0.1), np.float32(0.2)]]
+            (dtype('float32'), True)
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}")
@@ -396,6 +578,12 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
+            if isinstance(value, _Uninitialized):
+                if isinstance(target, _Uninitialized):
+                    continue  # both lazy: nothing to copy yet
+                raise ValueError(
+                    f"load_state_dict: {key!r} is uninitialized in the state dict (a lazy layer's that never ran)"
+                )
             if isinstance(value, Tensor):
                 value = value.data
             if not isinstance(value, np.ndarray | np.generic):
@@ -403,19 +591,24 @@ class Module:
                     f"load_state_dict: {key!r} should be a Tensor or NumPy array, got {type(value).__name__}"
                 )
             value = np.asarray(value)
+            if value.dtype.kind not in "fiub":
+                raise TypeError(
+                    f"load_state_dict: {key!r} has dtype {value.dtype}; values should be real numbers "
+                    "(float, integer or bool)"
+                )
+            if isinstance(target, _Uninitialized):
+                updates.append((target, value))  # takes the value's shape below
+                continue
             if value.shape != target.shape:
                 raise ValueError(
                     f"load_state_dict: size mismatch for {key!r}: the checkpoint has shape {value.shape}, "
-                    f"the module has shape {target.shape}"
-                )
-            if value.dtype != target.dtype:
-                raise TypeError(
-                    f"load_state_dict: dtype mismatch for {key!r}: the checkpoint has {value.dtype}, "
-                    f"the module has {target.dtype} (convert the module with .to() or the values first)"
+                    f"the module has shape {tuple(target.shape)}"
                 )
             updates.append((target, value))
         for target, value in updates:
-            target.data[...] = value  # copy in place: the module keeps its tensor objects
+            if isinstance(target, _Uninitialized):
+                target.materialize(value.shape)
+            target.data[...] = value  # copy in place, cast to the target's dtype: the module keeps its tensors
         return IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------- repr
@@ -490,6 +683,51 @@ class Sequential(Module):
             self.append(module)
         return self
 
+    def _renumber(self, modules: list[Module]) -> None:
+        """Name the children "0", "1", ... again, after a deletion or an insertion (as PyTorch does)."""
+        self._modules.clear()
+        for i, module in enumerate(modules):
+            self._modules[str(i)] = module
+
+    def __delitem__(self, idx: int | slice) -> None:
+        modules = list(self._modules.values())
+        if isinstance(idx, slice):
+            del modules[idx]
+        else:
+            self._index(idx)  # checks the index
+            del modules[int(idx)]
+        self._renumber(modules)
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Put ``module`` before position ``index`` (``-len <= index <= len``); the children are renumbered."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.insert: {type(module).__name__} is not a Module subclass")
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(f"{type(self).__name__}.insert: index should be an int, got {type(index).__name__}")
+        n = len(self)
+        if not -n <= index <= n:
+            raise IndexError(f"insert: index {index} is out of range for {type(self).__name__} of length {n}")
+        modules = list(self._modules.values())
+        modules.insert(int(index), module)
+        self._renumber(modules)
+        return self
+
+    def pop(self, idx: int | slice) -> Any:
+        """Remove and return the module (or the container of modules) at ``idx``."""
+        module = self[idx]
+        del self[idx]
+        return module
+
+    def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential + {type(other).__name__}: only a Sequential can be added to a Sequential")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential += {type(other).__name__}: only a Sequential can be added to a Sequential")
+        return self.extend(list(other))
+
     def forward(self, input: Any) -> Any:
         for module in self:
             input = module(input)
@@ -499,6 +737,9 @@ class Sequential(Module):
 class ModuleList(Module):
     """A list of modules whose parameters are registered (named ``"0"``, ``"1"``, ...).
 
+    Indexing, slicing, ``len``, iteration, ``append``, ``extend``, ``insert``, ``pop``, ``del``
+    and ``+`` work as on a list; deleting or inserting renumbers the children, as in PyTorch.
+
     Example:
         >>> from kernelwise import nn
         >>> blocks = nn.ModuleList([nn.Identity(), nn.Identity()])
@@ -507,6 +748,9 @@ class ModuleList(Module):
           (0-1): 2 x Identity()
           (2): Flatten(start_dim=1, end_dim=-1)
         )
+        >>> del blocks[0]
+        >>> blocks.insert(0, nn.ReLU())[0], len(blocks)
+        (ReLU(), 3)
     """
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
@@ -518,6 +762,16 @@ class ModuleList(Module):
     __iter__ = Sequential.__iter__
     _index = Sequential._index
     __setitem__ = Sequential.__setitem__
+    __delitem__ = Sequential.__delitem__
+    _renumber = Sequential._renumber
+    insert = Sequential.insert
+    pop = Sequential.pop
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList([*self, *other])
+
+    def __iadd__(self, other: Iterable[Module]) -> ModuleList:
+        return self.extend(other)
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
@@ -553,6 +807,131 @@ class ModuleList(Module):
         if not lines:
             return f"{type(self).__name__}()"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered under their keys (in insertion order).
+
+    Args:
+        modules: a mapping of name -> module, or an iterable of ``(name, module)`` pairs.
+
+    Example:
+        >>> from kernelwise import nn
+        >>> heads = nn.ModuleDict({"digit": nn.Linear(4, 10, generator=0), "parity": nn.Linear(4, 2, generator=1)})
+        >>> list(heads), "digit" in heads, [name for name, _ in heads.named_parameters()][:2]
+        (['digit', 'parity'], True, ['digit.weight', 'digit.bias'])
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add (or replace) the modules of a mapping or of ``(name, module)`` pairs, in their order."""
+        if isinstance(modules, Module) and not isinstance(modules, ModuleDict):
+            raise TypeError(f"ModuleDict.update should be called with a mapping or pairs, got {type(modules).__name__}")
+        pairs = modules.items() if isinstance(modules, Mapping | ModuleDict) else modules
+        for i, pair in enumerate(pairs):
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise ValueError(f"ModuleDict.update: element {i} should be a (name, module) pair, got {pair!r}")
+            self[pair[0]] = pair[1]
+
+
+def _as_parameter(value: Any, where: str) -> Parameter:
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)  # shares the tensor's memory, as torch.nn.Parameter(tensor) does
+    raise TypeError(f"{where}: expected a Parameter or Tensor, got {type(value).__name__}")
+
+
+class ParameterList(Module):
+    """A list of parameters, registered as ``"0"``, ``"1"``, ... (a Tensor is made a Parameter).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> scales = kw.nn.ParameterList([kw.ones(2), kw.zeros(3)])
+        >>> len(scales), list(scales.state_dict()), scales[1].requires_grad
+        (2, ['0', '1'], True)
+    """
+
+    def __init__(self, values: Iterable[Tensor] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _key(self, idx: int) -> str:
+        if isinstance(idx, bool) or not isinstance(idx, int | np.integer):
+            raise TypeError(f"ParameterList indices must be integers or slices, got {type(idx).__name__}")
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for ParameterList of length {n}")
+        return str(int(idx) % n)
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        if isinstance(idx, slice):
+            return ParameterList(list(self)[idx])
+        return self._parameters[self._key(idx)]
+
+    def __setitem__(self, idx: int, value: Tensor) -> None:
+        self._parameters[self._key(idx)] = _as_parameter(value, "ParameterList")
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._parameters.values())
+
+    def append(self, value: Tensor) -> ParameterList:
+        self.register_parameter(str(len(self)), _as_parameter(value, "ParameterList.append"))
+        return self
+
+    def extend(self, values: Iterable[Tensor]) -> ParameterList:
+        if isinstance(values, Tensor):
+            raise TypeError("ParameterList.extend should be called with an iterable of tensors, got a Tensor")
+        for value in values:
+            self.append(value)
+        return self
+
+    def extra_repr(self) -> str:
+        sizes = ["x".join(map(str, p.shape)) for p in self]  # (2, 3) -> "2x3", as PyTorch shows it
+        return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size {sizes[i]}]" for i, p in enumerate(self))
 
 
 class Identity(Module):
@@ -598,3 +977,50 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dimension ``dim`` into ``unflattened_size`` (the inverse of :class:`Flatten`).
+
+    Args:
+        dim: the dimension to split.
+        unflattened_size: the sizes it becomes; their product is the size of ``dim`` (one may be -1).
+
+    Shape:
+        - Input: ``(*, S_dim, *)``
+        - Output: ``(*, U_1, ..., U_n, *)`` with ``U_1 · ... · U_n = S_dim``
+
+    Example:
+        >>> import kernelwise as kw
+        >>> tuple(kw.nn.Unflatten(1, (2, 5))(kw.zeros(3, 10)).shape)
+        (3, 2, 5)
+    """
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...] | list[int]) -> None:
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+            raise TypeError(f"Unflatten: dim should be an int, got {type(dim).__name__}")
+        if not isinstance(unflattened_size, tuple | list) or not all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in unflattened_size
+        ):
+            raise TypeError(f"Unflatten: unflattened_size should be a tuple of ints, got {unflattened_size!r}")
+        self.dim = int(dim)
+        self.unflattened_size = tuple(int(v) for v in unflattened_size)
+
+    def forward(self, input: Tensor) -> Tensor:
+        shape = input.shape
+        if not -len(shape) <= self.dim < len(shape):
+            raise ValueError(f"Unflatten: dim={self.dim} is out of range for input of shape {shape}")
+        d = self.dim % len(shape)
+        sizes = self.unflattened_size
+        known = math.prod(v for v in sizes if v != -1)  # one -1 takes what the others leave
+        fits = known == shape[d] if -1 not in sizes else known > 0 and shape[d] % known == 0
+        if not fits or sizes.count(-1) > 1:
+            raise ValueError(
+                f"Unflatten: unflattened_size {sizes} does not multiply to {shape[d]}, "
+                f"the size of dim {self.dim} of input of shape {shape}"
+            )
+        return input.reshape(*shape[:d], *sizes, *shape[d + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

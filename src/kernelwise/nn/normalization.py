@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import as_device
 from ..tensor import Tensor, _dtype
 from . import functional as F
 from . import init
@@ -35,11 +36,15 @@ class _BatchNorm(Module):
         affine: bool = True,
         track_running_stats: bool = True,
         *,
+        device: Any = None,
         dtype: Any = np.float32,
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, int | np.integer) or num_features < 1:
+        lazy = num_features is None  # a lazy layer: num_features comes with the first input
+        if not lazy and (
+            isinstance(num_features, bool) or not isinstance(num_features, int | np.integer) or num_features < 1
+        ):
             raise ValueError(f"num_features={num_features!r}: must be a positive int")
         if isinstance(eps, bool) or not isinstance(eps, int | float | np.integer | np.floating) or not eps > 0:
             raise ValueError(f"eps={eps!r}: must be a positive number")
@@ -49,10 +54,11 @@ class _BatchNorm(Module):
             or not 0 <= momentum <= 1
         ):
             raise ValueError(f"momentum={momentum!r}: must be a number in [0, 1] or None (cumulative average)")
-        dt = _dtype(dtype)
-        if dt is None or dt.kind != "f":
+        as_device(device)  # the CPU (or None): anything else is an error
+        dt = _dtype(np.float32 if dtype is None else dtype)
+        if dt.kind != "f":
             raise TypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
-        self.num_features = int(num_features)
+        self.num_features = 0 if lazy else int(num_features)
         self.eps = eps
         self.momentum = momentum
         self.affine = bool(affine)
@@ -75,6 +81,10 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        """γ, β and the running statistics: one value per channel, (C,)."""
+        return {name: (self.num_features,) for name in ("weight", "bias", "running_mean", "running_var")}
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batches seen."""
@@ -131,7 +141,8 @@ class BatchNorm1d(_BatchNorm):
             (None: cumulative average over all batches).
         affine: learn a scale γ (weight) and shift β (bias).
         track_running_stats: keep running statistics for evaluation (else batch statistics are always used).
-        dtype: dtype of the parameters and running statistics.
+        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
+        dtype: dtype of the parameters and running statistics (None: float32).
         bias: learn β (when ``affine``).
 
     Shape:
