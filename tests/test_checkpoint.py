@@ -54,7 +54,7 @@ def test_save_is_atomic_and_leaves_no_partial_file(tmp_path):
     path, _ = _saved(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
     model = build_model("digits_cnn", generator=0)
-    next(iter(model.parameters())).data[0] = np.nan
+    next(iter(model.parameters())).numpy()[0] = np.nan
     before = path.read_bytes()
     with pytest.raises(ValueError, match="non-finite"):
         checkpoint.save(path, model, CONFIG)

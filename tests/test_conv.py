@@ -49,7 +49,7 @@ def check_with_torch(
     assert out.shape == expected.shape
     assert out.dtype == dtype  # float32 stays float32
     scale = max(1.0, float(np.abs(expected).max(initial=0)))
-    np.testing.assert_allclose(out.data, expected, **tol(dtype, scale))
+    np.testing.assert_allclose(out.numpy(), expected, **tol(dtype, scale))
 
     grad = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
     out.backward(grad)
@@ -60,7 +60,9 @@ def check_with_torch(
         assert k.grad is not None, f"input {i} got no gradient"
         assert k.grad.dtype == dtype and k.grad.shape == a.shape
         scale = max(1.0, float(np.abs(t.grad.numpy()).max(initial=0)))
-        np.testing.assert_allclose(k.grad.data, t.grad.numpy(), **tol(dtype, scale), err_msg=f"gradient of input {i}")
+        np.testing.assert_allclose(
+            k.grad.numpy(), t.grad.numpy(), **tol(dtype, scale), err_msg=f"gradient of input {i}"
+        )
 
 
 def randn(rng: np.random.Generator, *shape: int, dtype: Any = np.float64) -> np.ndarray:
@@ -301,13 +303,13 @@ def test_conv_forward_and_backward_match_reference(seed: int) -> None:
     # the Function itself: it takes (before, after) padding pairs, as the reference does
     X, W, B = (kw.tensor(a, requires_grad=True) for a in (x, w, b))
     out = C.ConvNd.apply(X, W, B, **options)
-    np.testing.assert_allclose(out.data, expected, **TOL[np.float64])
+    np.testing.assert_allclose(out.numpy(), expected, **TOL[np.float64])
     grad_out = np.random.default_rng(seed + 1000).standard_normal(out.shape)
     out.backward(grad_out)
     grad_x, grad_w, grad_b = conv_backward_reference(x, w, grad_out, **options)
-    np.testing.assert_allclose(X.grad.data, grad_x, **TOL[np.float64])
-    np.testing.assert_allclose(W.grad.data, grad_w, **TOL[np.float64])
-    np.testing.assert_allclose(B.grad.data, grad_b, **TOL[np.float64])
+    np.testing.assert_allclose(X.grad.numpy(), grad_x, **TOL[np.float64])
+    np.testing.assert_allclose(W.grad.numpy(), grad_w, **TOL[np.float64])
+    np.testing.assert_allclose(B.grad.numpy(), grad_b, **TOL[np.float64])
 
 
 @pytest.mark.parametrize("seed", list(range(20)))
@@ -327,7 +329,7 @@ def test_conv_transpose_is_the_reference_input_gradient(seed: int) -> None:
     y = out(kw.tensor(g), kw.tensor(w), None, stride, padding, output_padding, groups, dilation)
     x_like = np.zeros((2, w.shape[1] * groups, *y.shape[2:]))  # the conv input whose gradient this is
     grad_x, _, _ = conv_backward_reference(x_like, w, g, stride, padding, dilation, groups)
-    np.testing.assert_allclose(y.data, grad_x, **TOL[np.float64])
+    np.testing.assert_allclose(y.numpy(), grad_x, **TOL[np.float64])
 
 
 REFERENCE_VS_TORCH = [
@@ -420,14 +422,14 @@ def test_vertical_edge_kernel_on_step_image() -> None:
     out = C.conv2d(kw.tensor(image[None, None]), kw.tensor(kernel[None, None]))
     assert out.shape == (1, 1, 6, 6)
     assert out.dtype == np.float32
-    np.testing.assert_array_equal(out.data[0, 0], np.tile([0, 0, 4, 4, 0, 0], (6, 1)))
+    np.testing.assert_array_equal(out.numpy()[0, 0], np.tile([0, 0, 4, 4, 0, 0], (6, 1)))
 
 
 def test_z11_is_the_recitations_sum_of_products_plus_bias() -> None:
     A = np.arange(1.0, 17.0).reshape(4, 4)  # A11 ... A44
     W = np.array([[2.0, -1.0], [0.5, 3.0]])
     B = 0.25
-    Z = C.conv2d(kw.tensor(A[None, None]), kw.tensor(W[None, None]), kw.tensor(np.array([B]))).data[0, 0]
+    Z = C.conv2d(kw.tensor(A[None, None]), kw.tensor(W[None, None]), kw.tensor(np.array([B]))).numpy()[0, 0]
     # Z11 = A11·W11 + A12·W12 + A21·W21 + A22·W22 + B, Z12 shifts one column, Z21 one row
     assert Z[0, 0] == A[0, 0] * W[0, 0] + A[0, 1] * W[0, 1] + A[1, 0] * W[1, 0] + A[1, 1] * W[1, 1] + B
     assert Z[0, 1] == A[0, 1] * W[0, 0] + A[0, 2] * W[0, 1] + A[1, 1] * W[1, 0] + A[1, 2] * W[1, 1] + B
@@ -455,7 +457,7 @@ def test_same_padding_preserves_the_input_size() -> None:
     out = C.conv2d(kw.ones(1, 1, 4, 4), kw.ones(1, 1, 3, 3), padding="same")
     assert out.shape == (1, 1, 4, 4)
     # corners see 2×2 of the ones, edges 2×3, the middle 3×3
-    np.testing.assert_array_equal(out.data[0, 0], [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]])
+    np.testing.assert_array_equal(out.numpy()[0, 0], [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]])
 
 
 def test_stride_2_drops_the_intermediates_of_stride_1() -> None:
@@ -464,13 +466,13 @@ def test_stride_2_drops_the_intermediates_of_stride_1() -> None:
     x = np.zeros((1, 1, 4, 4))
     x[0, 0, :3, :3] = table
     pick = kw.tensor(np.array([[[[1.0, 0.0], [0.0, 0.0]]]]))
-    np.testing.assert_array_equal(C.conv2d(kw.tensor(x), pick).data[0, 0], table)
-    np.testing.assert_array_equal(C.conv2d(kw.tensor(x), pick, stride=2).data[0, 0], [[9, 7], [-7, -10]])
+    np.testing.assert_array_equal(C.conv2d(kw.tensor(x), pick).numpy()[0, 0], table)
+    np.testing.assert_array_equal(C.conv2d(kw.tensor(x), pick, stride=2).numpy()[0, 0], [[9, 7], [-7, -10]])
     # and in general
     rng = np.random.default_rng(0)
     x, w = kw.tensor(rng.standard_normal((2, 3, 9, 8))), kw.tensor(rng.standard_normal((4, 3, 3, 2)))
     out_s1, out_s2 = C.conv2d(x, w), C.conv2d(x, w, stride=2)
-    np.testing.assert_allclose(out_s2.data, out_s1.data[..., ::2, ::2], **TOL[np.float64])
+    np.testing.assert_allclose(out_s2.numpy(), out_s1.numpy()[..., ::2, ::2], **TOL[np.float64])
 
 
 def test_backward_of_3x3_input_and_2x2_filter_is_the_recitations_formulas() -> None:
@@ -524,8 +526,8 @@ def test_backward_of_3x3_input_and_2x2_filter_is_the_recitations_formulas() -> N
             ],
         ]
     )
-    np.testing.assert_array_equal(f.grad.data[0, 0], dF)
-    np.testing.assert_array_equal(x.grad.data[0, 0], dX)
+    np.testing.assert_array_equal(f.grad.numpy()[0, 0], dF)
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], dX)
 
 
 def test_input_gradient_is_full_convolution_of_rotated_filter() -> None:
@@ -535,8 +537,8 @@ def test_input_gradient_is_full_convolution_of_rotated_filter() -> None:
     x = kw.tensor(X, requires_grad=True)
     C.conv2d(x, kw.tensor(Fw)).backward(dO)
     rotated = Fw[..., ::-1, ::-1].copy()
-    expected = C.conv2d(kw.tensor(dO), kw.tensor(rotated), padding="full").data
-    np.testing.assert_allclose(x.grad.data, expected, **TOL[np.float64])
+    expected = C.conv2d(kw.tensor(dO), kw.tensor(rotated), padding="full").numpy()
+    np.testing.assert_allclose(x.grad.numpy(), expected, **TOL[np.float64])
 
 
 # --------------------------------------------------------------------------- errors: one test each
@@ -716,5 +718,5 @@ def test_sum_backward_with_a_broadcast_gradient_matches_torch(kernel: int) -> No
     C.conv2d(X, W).sum().backward()
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     F.conv2d(tx, tw).sum().backward()
-    np.testing.assert_allclose(X.grad.data, tx.grad.numpy(), **TOL[np.float64])
-    np.testing.assert_allclose(W.grad.data, tw.grad.numpy(), **TOL[np.float64])
+    np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), **TOL[np.float64])
+    np.testing.assert_allclose(W.grad.numpy(), tw.grad.numpy(), **TOL[np.float64])

@@ -41,7 +41,7 @@ def run(method: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g_seed:
     y = ConvNd.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=1, method=method)
     g = np.random.default_rng(g_seed).standard_normal(y.shape).astype(x.dtype)
     y.backward(g)
-    return [y.data, g] + [None if t is None else t.grad.data for t in tensors]
+    return [y.numpy(), g] + [None if t is None else t.grad.numpy() for t in tensors]
 
 
 def torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: np.ndarray, **options: Any) -> list:
@@ -168,9 +168,9 @@ def test_fast_path_without_bias_and_with_only_some_gradients(method: str) -> Non
         y.sum().backward()
         assert (xt.grad is not None) == wants[0] and (wt.grad is not None) == wants[1]
         if wants[0]:
-            assert_close(xt.grad.data, expected_x, np.float64, "dL/dX")
+            assert_close(xt.grad.numpy(), expected_x, np.float64, "dL/dX")
         else:
-            assert_close(wt.grad.data, expected_w, np.float64, "dL/dW")
+            assert_close(wt.grad.numpy(), expected_w, np.float64, "dL/dW")
 
 
 @pytest.mark.parametrize("method", FAST)
@@ -185,13 +185,13 @@ def test_fast_path_bias_gradient_whichever_tensors_train(method: str, trainable:
     y = ConvNd.apply(xt, wt, bt, stride=(1, 1), padding=((0, 0),) * 2, dilation=(1, 1), groups=1, method=method)
     g = np.random.default_rng(9).standard_normal(y.shape)
     y.backward(g)
-    np.testing.assert_allclose(bt.grad.data, g.sum(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(bt.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-12)
     assert (wt.grad is not None) == ("weight" in trainable) and (xt.grad is not None) == ("input" in trainable)
     expected = conv_backward_reference(x, w, g)  # (dL/dX, dL/dW, dL/db) by the loop reference
     if "weight" in trainable:
-        assert_close(wt.grad.data, expected[1], np.float64, "dL/dW")
+        assert_close(wt.grad.numpy(), expected[1], np.float64, "dL/dW")
     if "input" in trainable:
-        assert_close(xt.grad.data, expected[0], np.float64, "dL/dX")
+        assert_close(xt.grad.numpy(), expected[0], np.float64, "dL/dX")
 
 
 def test_fast_paths_take_non_contiguous_inputs() -> None:
@@ -226,7 +226,7 @@ def _exact_and_bound(x: np.ndarray, w: np.ndarray, g: np.ndarray, padding: tuple
         )
         y = ConvNd.apply(xt, wt, None, stride=(1, 1), padding=padding, dilation=(1, 1), groups=1, method="windows")
         y.backward(g.astype(np.float64))
-        return [y.data, xt.grad.data, wt.grad.data]
+        return [y.numpy(), xt.grad.numpy(), wt.grad.numpy()]
 
     return conv(x, w, g), conv(np.abs(x), np.abs(w), np.abs(g))
 
@@ -365,9 +365,9 @@ def _pool(x: np.ndarray, reducer: str, method: str, options: tuple, g_seed: int 
         method=method,
     )
     if x.dtype.kind != "f":
-        return y.data, None
+        return y.numpy(), None
     y.backward(np.random.default_rng(g_seed).standard_normal(y.shape).astype(x.dtype))
-    return y.data, xt.grad.data
+    return y.numpy(), xt.grad.numpy()
 
 
 @pytest.mark.parametrize("options", POOLS)
@@ -416,7 +416,7 @@ def test_pool_taps_path_equals_the_windows_path_in_1d_3d_unbatched(shape, kernel
             method=method,
         )  # fmt: skip
         y.backward(g)
-        results.append((y.data, xt.grad.data))
+        results.append((y.numpy(), xt.grad.numpy()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-15)
 
@@ -438,12 +438,12 @@ def test_pool_taps_path_matches_torch_in_float32() -> None:
             kw.nn.functional.max_pool2d(xt, kernel, stride, padding),
             torch.nn.functional.max_pool2d(tt, kernel, stride, padding),
         )
-        np.testing.assert_array_equal(y.data, ty.detach().numpy())
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
         g = np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)
         y.backward(g)
         ty.backward(torch.from_numpy(g))
         assert xt.grad.dtype == np.float32
-        np.testing.assert_allclose(xt.grad.data, tt.grad.numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(xt.grad.numpy(), tt.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_error_pool_unknown_method() -> None:
@@ -482,8 +482,8 @@ def test_relu_and_pool_keep_the_batch_last_layout_and_its_values(options: tuple,
     x = np.random.default_rng(12).integers(-3, 4, size=(5, 3, 8, 8)).astype(np.float32)  # ties and zeros
     xb = _batch_last(x)
     relu = kw.nn.functional.relu(kw.Tensor(xb))
-    assert np.moveaxis(relu.data, 0, -1).flags.c_contiguous
-    np.testing.assert_array_equal(relu.data, np.maximum(x, 0))
+    assert np.moveaxis(relu.numpy(), 0, -1).flags.c_contiguous
+    np.testing.assert_array_equal(relu.numpy(), np.maximum(x, 0))
     y_c, grad_c = _pool(x, "max", "taps", options)
     kernel, stride, padding, dilation, ceil = options
     out = tuple(P.pool_output_size(*a, ceil) for a in zip(x.shape[-2:], kernel, stride, padding, dilation))
@@ -493,11 +493,11 @@ def test_relu_and_pool_keep_the_batch_last_layout_and_its_values(options: tuple,
     )
     g = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)  # what _pool fed to backward
     y.backward(_batch_last(g) if grad_layout == "batch-last" else g)
-    np.testing.assert_array_equal(y.data, y_c)
-    np.testing.assert_array_equal(xt.grad.data, grad_c)
+    np.testing.assert_array_equal(y.numpy(), y_c)
+    np.testing.assert_array_equal(xt.grad.numpy(), grad_c)
     if padding == (0, 0):  # the taps are views of x itself: the result keeps its layout
-        assert np.moveaxis(y.data, 0, -1).flags.c_contiguous
-        assert np.moveaxis(xt.grad.data, 0, -1).flags.c_contiguous
+        assert np.moveaxis(y.numpy(), 0, -1).flags.c_contiguous
+        assert np.moveaxis(xt.grad.numpy(), 0, -1).flags.c_contiguous
 
 
 def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:
@@ -523,9 +523,9 @@ def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:
     g = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(g)
     ty.backward(torch.from_numpy(g))
-    assert_close(y.data, ty.detach().numpy(), np.float32, "output", 1e-4)
+    assert_close(y.numpy(), ty.detach().numpy(), np.float32, "output", 1e-4)
     for name, a, t in zip(("x", "w1", "w2", "w3", "b1", "b2", "b3"), kt, tt):
-        assert_close(a.grad.data, t.grad.numpy(), np.float32, f"dL/d{name}", 1e-4)
+        assert_close(a.grad.numpy(), t.grad.numpy(), np.float32, f"dL/d{name}", 1e-4)
 
 
 def test_backward_receives_the_gradient_in_the_layout_of_the_output() -> None:
@@ -545,8 +545,8 @@ def test_backward_receives_the_gradient_in_the_layout_of_the_output() -> None:
     g = np.arange(60, dtype=np.float32).reshape(4, 3, 5)  # C order
     y.backward(g)
     assert seen == [True]
-    np.testing.assert_array_equal(x.grad.data, g)
-    assert x.grad.data.flags.c_contiguous  # and the leaf's gradient in the leaf's layout
+    np.testing.assert_array_equal(x.grad.numpy(), g)
+    assert x.grad.numpy().flags.c_contiguous  # and the leaf's gradient in the leaf's layout
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
@@ -558,18 +558,18 @@ def test_binary_ops_on_operands_of_two_layouts(op: str) -> None:
     ta, tb = (torch.from_numpy(v.copy()).requires_grad_(True) for v in (a_c, b_c))
     fn = getattr(operator, {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv"}[op])
     y, ty = fn(a, b), fn(ta, tb)
-    assert np.moveaxis(y.data, 0, -1).flags.c_contiguous  # the result takes the first operand's layout
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-6)
+    assert np.moveaxis(y.numpy(), 0, -1).flags.c_contiguous  # the result takes the first operand's layout
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-6)
     g = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(g)
     ty.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(a.grad.data, ta.grad.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_dropout_on_a_batch_last_input_keeps_its_layout_and_its_mask() -> None:
     x_c = np.random.default_rng(16).standard_normal((16, 3, 6, 6)).astype(np.float32)
     y_c = kw.nn.functional.dropout(kw.Tensor(x_c), 0.4, generator=7)
     y_b = kw.nn.functional.dropout(kw.Tensor(_batch_last(x_c)), 0.4, generator=7)
-    np.testing.assert_array_equal(y_b.data, y_c.data)  # the same elements dropped: the draws stay in C order
-    assert np.moveaxis(y_b.data, 0, -1).flags.c_contiguous
+    np.testing.assert_array_equal(y_b.numpy(), y_c.numpy())  # the same elements dropped: the draws stay in C order
+    assert np.moveaxis(y_b.numpy(), 0, -1).flags.c_contiguous

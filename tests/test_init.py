@@ -116,9 +116,9 @@ def test_constant_fills() -> None:
 
 def test_init_keeps_dtype_and_array() -> None:
     t = kw.zeros(4, 3, dtype=np.float64)
-    data = t.data
+    data = t.numpy()
     init.kaiming_uniform_(t, generator=0)
-    assert t.data is data and t.dtype == np.float64
+    assert t.numpy() is data and t.dtype == np.float64
 
 
 # --------------------------------------------------------------------------- reproducibility

@@ -48,23 +48,23 @@ def check_layer(
         t_x = torch.tensor(xs, requires_grad=True)
         out, t_out = k_mod(k_x), t_mod(t_x)
         assert out.dtype == dtype and out.shape == tuple(t_out.shape)
-        close(out.data, t_out.detach().numpy(), dtype, "forward")
+        close(out.numpy(), t_out.detach().numpy(), dtype, "forward")
         grad = rng.standard_normal(out.shape).astype(dtype)
         k_mod.zero_grad()
         t_mod.zero_grad()
         out.backward(grad)
         t_out.backward(torch.from_numpy(grad))
-        close(k_x.grad.data, t_x.grad.numpy(), dtype, "dL/dinput")
+        close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, "dL/dinput")
         k_params = dict(k_mod.named_parameters())
         assert list(k_params) == [name for name, _ in t_mod.named_parameters()]
         for name, t_p in t_mod.named_parameters():
             assert k_params[name].grad is not None, f"{name} got no gradient"
             assert k_params[name].grad.dtype == dtype
-            close(k_params[name].grad.data, t_p.grad.numpy(), dtype, f"dL/d{name}")
+            close(k_params[name].grad.numpy(), t_p.grad.numpy(), dtype, f"dL/d{name}")
         k_buffers = dict(k_mod.named_buffers())
         for name, t_b in t_mod.named_buffers():
             assert k_buffers[name].dtype == t_b.numpy().dtype
-            close(k_buffers[name].data, t_b.numpy(), dtype, f"buffer {name} after step {step}")
+            close(k_buffers[name].numpy(), t_b.numpy(), dtype, f"buffer {name} after step {step}")
 
 
 def distinct(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> np.ndarray:
@@ -267,11 +267,11 @@ def test_min_pool_is_negated_torch_max_pool_of_negated_input(dtype: Any) -> None
         k_x = kw.Tensor(x.copy(), requires_grad=True)
         t_x = torch.tensor(x, requires_grad=True)
         out, t_out = k_mod(k_x), -t_mod(-t_x)
-        close(out.data, t_out.detach().numpy(), dtype, "forward")
+        close(out.numpy(), t_out.detach().numpy(), dtype, "forward")
         grad = normal(out.shape, dtype, seed=1)
         out.backward(grad)
         t_out.backward(torch.from_numpy(grad))
-        close(k_x.grad.data, t_x.grad.numpy(), dtype, "dL/dinput")
+        close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, "dL/dinput")
 
 
 needs_resample = pytest.mark.skipif(
@@ -367,11 +367,11 @@ def test_cross_entropy_and_nll_losses_match_torch(kwargs: dict, dtype: Any) -> N
         k_x = kw.Tensor(x.copy(), requires_grad=True)
         t_x = torch.tensor(x, requires_grad=True)
         out, t_out = k_loss(k_x, kw.tensor(target)), t_loss(t_x, torch.from_numpy(target))
-        close(out.data, t_out.detach().numpy(), dtype, f"{k_loss} forward")
+        close(out.numpy(), t_out.detach().numpy(), dtype, f"{k_loss} forward")
         grad = normal(out.shape, dtype, seed=3)
         out.backward(grad)
         t_out.backward(torch.from_numpy(grad))
-        close(k_x.grad.data, t_x.grad.numpy(), dtype, f"{k_loss} dL/dinput")
+        close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, f"{k_loss} dL/dinput")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -381,12 +381,12 @@ def test_mse_loss_matches_torch(reduction: str, dtype: Any) -> None:
     k_x, k_y = kw.Tensor(x.copy(), requires_grad=True), kw.Tensor(y.copy(), requires_grad=True)
     t_x, t_y = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
     out, t_out = nn.MSELoss(reduction=reduction)(k_x, k_y), TN.MSELoss(reduction=reduction)(t_x, t_y)
-    close(out.data, t_out.detach().numpy(), dtype, "forward")
+    close(out.numpy(), t_out.detach().numpy(), dtype, "forward")
     grad = normal(out.shape, dtype, seed=2)
     out.backward(grad)
     t_out.backward(torch.from_numpy(grad))
-    close(k_x.grad.data, t_x.grad.numpy(), dtype, "dL/dinput")
-    close(k_y.grad.data, t_y.grad.numpy(), dtype, "dL/dtarget")
+    close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, "dL/dinput")
+    close(k_y.grad.numpy(), t_y.grad.numpy(), dtype, "dL/dtarget")
 
 
 # --------------------------------------------------------------------------- repr

@@ -71,7 +71,7 @@ def test_parameter_is_a_leaf_tensor_sharing_memory() -> None:
     data = np.array([1.0, 2.0], dtype=np.float32)
     p = nn.Parameter(data)
     assert isinstance(p, kw.Tensor) and p.requires_grad and p.is_leaf
-    assert np.shares_memory(p.data, data)
+    assert np.shares_memory(p.numpy(), data)
     assert repr(p) == "Parameter containing:\ntensor([1., 2.], requires_grad=True)"
     assert not nn.Parameter(data, requires_grad=False).requires_grad
     (p * p).sum().backward()
@@ -220,7 +220,7 @@ def test_state_dict_keys_and_dtypes_match_torch() -> None:
 def test_state_dict_shares_memory_with_the_module() -> None:
     model = small_kw()
     state = model.state_dict()
-    assert np.shares_memory(state["0.weight"].data, model[0].weight.data)
+    assert np.shares_memory(state["0.weight"].numpy(), model[0].weight.numpy())
     assert model.state_dict(keep_vars=True)["0.weight"] is model[0].weight
 
 
@@ -241,7 +241,7 @@ def test_load_state_dict_from_torch_gives_torch_outputs() -> None:
 def test_load_state_dict_copies_in_place() -> None:
     model = small_kw()
     weight = model[0].weight
-    state = {k: v.data.copy() + 1 for k, v in model.state_dict().items()}
+    state = {k: v.numpy().copy() + 1 for k, v in model.state_dict().items()}
     model.load_state_dict(state)
     assert model[0].weight is weight  # same object: an optimizer built before still updates it
     np.testing.assert_array_equal(weight.numpy(), state["0.weight"])
@@ -251,14 +251,14 @@ def test_load_state_dict_copies_in_place() -> None:
 
 def test_load_state_dict_accepts_tensors_from_another_model() -> None:
     a, b = small_kw(), small_kw()
-    a[0].weight.data[...] = 3.0
+    a[0].weight.numpy()[...] = 3.0
     b.load_state_dict(a.state_dict())
     np.testing.assert_array_equal(b[0].weight.numpy(), a[0].weight.numpy())
 
 
 def test_load_state_dict_missing_and_unexpected_keys() -> None:
     model = small_kw()
-    state = {k: v.data.copy() for k, v in model.state_dict().items()}
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
     del state["1.running_var"]
     state["7.weight"] = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"missing keys: 1.running_var; unexpected keys: 7.weight"):
@@ -271,7 +271,7 @@ def test_load_state_dict_missing_and_unexpected_keys() -> None:
 
 def test_load_state_dict_missing_key_alone() -> None:
     model = small_kw()
-    state = {k: v.data.copy() for k, v in model.state_dict().items() if k != "5.bias"}
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items() if k != "5.bias"}
     with pytest.raises(ValueError, match=r"load_state_dict for Sequential: missing keys: 5.bias$"):
         model.load_state_dict(state)
 
@@ -279,7 +279,7 @@ def test_load_state_dict_missing_key_alone() -> None:
 def test_load_state_dict_shape_mismatch_names_key_and_shapes() -> None:
     model = small_kw()
     before = model[0].bias.numpy().copy()
-    state = {k: v.data.copy() + 1 for k, v in model.state_dict().items()}
+    state = {k: v.numpy().copy() + 1 for k, v in model.state_dict().items()}
     state["5.weight"] = np.zeros((3, 9), np.float32)
     with pytest.raises(
         ValueError,

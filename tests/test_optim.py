@@ -55,7 +55,7 @@ def test_optimizer_matches_torch_step_by_step(name: str, cls: str, kwargs: dict,
     k_params, t_params = make_params(dtype)
     k_opt, t_opt = getattr(optim, cls)(k_params, **kwargs), getattr(torch.optim, cls)(t_params, **kwargs)
     rng = np.random.default_rng(1)
-    arrays = [p.data for p in k_params]
+    arrays = [p.numpy() for p in k_params]
     for step in range(STEPS):
         for i, (k_p, t_p) in enumerate(zip(k_params, t_params)):
             if step == 2 and i == 1:  # a parameter without a gradient is left alone by both
@@ -66,7 +66,7 @@ def test_optimizer_matches_torch_step_by_step(name: str, cls: str, kwargs: dict,
         k_opt.step()
         t_opt.step()
         for i, (k_p, t_p) in enumerate(zip(k_params, t_params)):
-            close(k_p.data, t_p.detach().numpy(), dtype, f"parameter {i} after step {step + 1}")
+            close(k_p.numpy(), t_p.detach().numpy(), dtype, f"parameter {i} after step {step + 1}")
             assert k_p.dtype == dtype  # no float64 upcast
             ours, theirs = k_opt.state[k_p], torch_state(t_opt, t_p)
             assert set(ours) == set(theirs)
@@ -76,7 +76,7 @@ def test_optimizer_matches_torch_step_by_step(name: str, cls: str, kwargs: dict,
                 else:
                     assert ours[key].dtype == dtype
                     close(ours[key], value, dtype, f"state {key} of parameter {i} after step {step + 1}")
-    assert all(p.data is a for p, a in zip(k_params, arrays))  # updated in place
+    assert all(p.numpy() is a for p, a in zip(k_params, arrays))  # updated in place
 
 
 @pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW"])
@@ -94,7 +94,7 @@ def test_parameter_groups_match_torch(cls: str) -> None:
         k_opt.step()
         t_opt.step()
     for k_p, t_p in zip(k_params, t_params):
-        close(k_p.data, t_p.detach().numpy(), np.float64, "parameter")
+        close(k_p.numpy(), t_p.detach().numpy(), np.float64, "parameter")
     # state_dict: the same layout as torch's (torch has a few more flags per group)
     ours, theirs = k_opt.state_dict(), t_opt.state_dict()
     assert set(ours) == set(theirs) == {"state", "param_groups"}
@@ -116,7 +116,7 @@ def test_sgd_by_hand() -> None:
     for _ in range(2):
         w.grad = kw.tensor(np.array([1.0]))
         opt.step()
-    assert w.data.tolist() == pytest.approx([1 - 0.5 - 0.95], abs=1e-15)
+    assert w.numpy().tolist() == pytest.approx([1 - 0.5 - 0.95], abs=1e-15)
 
 
 def test_adam_first_step_by_hand() -> None:
@@ -125,7 +125,7 @@ def test_adam_first_step_by_hand() -> None:
     opt = optim.Adam([w], lr=0.1, eps=1e-8)
     w.grad = kw.tensor(np.array([3.0, -0.5]))
     opt.step()
-    np.testing.assert_allclose(w.data, [1 - 0.1 * 3 / (3 + 1e-8), -1 + 0.1 * 0.5 / (0.5 + 1e-8)], rtol=1e-14)
+    np.testing.assert_allclose(w.numpy(), [1 - 0.1 * 3 / (3 + 1e-8), -1 + 0.1 * 0.5 / (0.5 + 1e-8)], rtol=1e-14)
 
 
 def test_step_with_closure_and_zero_grad() -> None:
@@ -232,7 +232,7 @@ def test_state_dict_round_trip_resumes_identically(make_opt: Any, make_sched: An
     for _ in range(3):
         epoch(model, opt, sched)
     saved = (
-        {k: v.data.copy() for k, v in model.state_dict().items()},
+        {k: v.numpy().copy() for k, v in model.state_dict().items()},
         opt.state_dict(),
         sched.state_dict(),
     )

@@ -157,7 +157,7 @@ def cancellation(t_opt: torch.optim.Optimizer) -> float:
 def test_optimizer_matches_torch_every_step(cls: str, kwargs: dict[str, Any], dtype: Any) -> None:
     k_params, t_params = make_params(dtype)
     k_opt, t_opt = getattr(optim, cls)(k_params, **kwargs), getattr(torch.optim, cls)(t_params, **kwargs)
-    arrays = [p.data for p in k_params]
+    arrays = [p.numpy() for p in k_params]
     rng = np.random.default_rng(1)
     growth = 1.0
     for step in range(STEPS):
@@ -167,9 +167,9 @@ def test_optimizer_matches_torch_every_step(cls: str, kwargs: dict[str, Any], dt
         growth = max(growth, cancellation(t_opt))  # (errors carried in the momentum keep the largest so far)
         for i, (k_p, t_p) in enumerate(zip(k_params, t_params)):
             what = f"parameter {i} after step {step + 1}"
-            close(k_p.data, t_p.detach().numpy(), what, ULPS * growth)
+            close(k_p.numpy(), t_p.detach().numpy(), what, ULPS * growth)
             compare_state(k_opt, t_opt, k_p, t_p, what, ULPS * growth)
-    assert all(p.data is a and p.dtype == dtype for p, a in zip(k_params, arrays))  # in place, no upcast
+    assert all(p.numpy() is a and p.dtype == dtype for p, a in zip(k_params, arrays))  # in place, no upcast
 
 
 @pytest.mark.parametrize(
@@ -219,9 +219,9 @@ def test_maximize_climbs_by_hand() -> None:
     w = nn.Parameter(np.array([1.0]))
     opt = optim.SGD([w], lr=0.25, maximize=True)
     for _ in range(3):
-        w.grad = kw.tensor(-2 * (w.data - 3))
+        w.grad = kw.tensor(-2 * (w.numpy() - 3))
         opt.step()
-    assert w.data.tolist() == [3 - 2 / 8]
+    assert w.numpy().tolist() == [3 - 2 / 8]
 
 
 def test_adagrad_lr_decay_by_hand() -> None:
@@ -232,7 +232,7 @@ def test_adagrad_lr_decay_by_hand() -> None:
         w.grad = kw.tensor(np.array([1.0]))
         opt.step()
     expected = -(1 / 1 / 1 + 1 / 1.5 / math.sqrt(2) + 1 / 2 / math.sqrt(3))
-    assert w.data.tolist() == pytest.approx([expected], rel=1e-15)
+    assert w.numpy().tolist() == pytest.approx([expected], rel=1e-15)
 
 
 def test_rmsprop_centered_by_hand() -> None:
@@ -242,7 +242,7 @@ def test_rmsprop_centered_by_hand() -> None:
     for g in (2.0, 4.0):
         w.grad = kw.tensor(np.array([g]))
         opt.step()
-    assert w.data.tolist() == pytest.approx([-0.1 * 2 / 1 - 0.1 * 4 / math.sqrt(2.75)], rel=1e-15)
+    assert w.numpy().tolist() == pytest.approx([-0.1 * 2 / 1 - 0.1 * 4 / math.sqrt(2.75)], rel=1e-15)
 
 
 # --------------------------------------------------------------------------- schedules
@@ -287,7 +287,7 @@ def run_both(
         t_opt.step()
         if grads:
             for k_p, t_p in zip(k_params, t_params):
-                close(k_p.data, t_p.detach().numpy(), what)
+                close(k_p.numpy(), t_p.detach().numpy(), what)
         if metrics is None:
             k_sched.step()
             t_sched.step()

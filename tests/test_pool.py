@@ -35,12 +35,12 @@ def check_against_torch(kw_fn, torch_fn, x: np.ndarray, seed: int = 0) -> None:
     yk, yt = kw_fn(xk), torch_fn(xt)
     assert yk.shape == tuple(yt.shape)
     assert yk.dtype == x.dtype
-    np.testing.assert_allclose(yk.data, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(yk.numpy(), yt.detach().numpy(), **tol)
     g = np.random.default_rng(seed + 1).standard_normal(yk.shape).astype(x.dtype)
     yk.backward(g)
     yt.backward(torch.from_numpy(g))
     assert xk.grad.dtype == x.dtype
-    np.testing.assert_allclose(xk.grad.data, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(xk.grad.numpy(), xt.grad.numpy(), **tol)
 
 
 def torch_min_pool(nd: int):
@@ -155,9 +155,9 @@ def test_max_pool_integers_match_torch(dtype):
     y = P.max_pool2d(kw.tensor(x), 3, 2, 1, ceil_mode=True)
     expected = TF.max_pool2d(torch.from_numpy(x), 3, 2, 1, ceil_mode=True).numpy()
     assert y.dtype == dtype
-    np.testing.assert_array_equal(y.data, expected)
+    np.testing.assert_array_equal(y.numpy(), expected)
     np.testing.assert_array_equal(
-        P.min_pool2d(kw.tensor(x), 2, 1, 1).data, -TF.max_pool2d(-torch.from_numpy(x), 2, 1, 1)
+        P.min_pool2d(kw.tensor(x), 2, 1, 1).numpy(), -TF.max_pool2d(-torch.from_numpy(x), 2, 1, 1)
     )
 
 
@@ -208,10 +208,12 @@ def test_adaptive_windows_of_7_to_3_by_hand():
     assert P.adaptive_windows(7, 3) == [(0, 3), (2, 5), (4, 7)]
     x = kw.tensor(np.array([[[1.0, 2, 3, 4, 5, 6, 7]]]), requires_grad=True)
     y = P.adaptive_avg_pool1d(x, 3)
-    np.testing.assert_allclose(y.data, [[[2.0, 4.0, 6.0]]], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(y.numpy(), [[[2.0, 4.0, 6.0]]], rtol=0, atol=1e-12)
     y.sum().backward()
     third = 1 / 3
-    np.testing.assert_allclose(x.grad.data, [[[third, third, 2 * third, third, 2 * third, third, third]]], atol=1e-12)
+    np.testing.assert_allclose(
+        x.grad.numpy(), [[[third, third, 2 * third, third, 2 * third, third, third]]], atol=1e-12
+    )
 
 
 # --------------------------------------------------------------------------- the plain loop reference
@@ -242,11 +244,11 @@ def test_window_pool_matches_loop_reference(case, reducer, dilation, options):
     y = P.WindowPool.apply(
         xt, kernel_size=k, stride=s, padding=p, dilation=dilation, out_size=out, reducer=reducer, **options
     )
-    np.testing.assert_allclose(y.data, pool_reference(x, k, s, p, dilation, c, reducer, **options), atol=1e-12)
+    np.testing.assert_allclose(y.numpy(), pool_reference(x, k, s, p, dilation, c, reducer, **options), atol=1e-12)
     g = np.random.default_rng(7).standard_normal(y.shape)
     y.backward(g)
     expected = pool_backward_reference(x, g, k, s, p, dilation, c, reducer, **options)
-    np.testing.assert_allclose(xt.grad.data, expected, atol=1e-12)
+    np.testing.assert_allclose(xt.grad.numpy(), expected, atol=1e-12)
 
 
 def test_window_pool_1d_matches_loop_reference():
@@ -256,11 +258,11 @@ def test_window_pool_1d_matches_loop_reference():
         y = P.WindowPool.apply(
             xt, kernel_size=(3,), stride=(2,), padding=(1,), dilation=(1,), out_size=(5,), reducer=reducer
         )
-        np.testing.assert_allclose(y.data, pool_reference(x, (3,), (2,), (1,), (1,), True, reducer), atol=1e-12)
+        np.testing.assert_allclose(y.numpy(), pool_reference(x, (3,), (2,), (1,), (1,), True, reducer), atol=1e-12)
         g = np.random.default_rng(2).standard_normal(y.shape)
         y.backward(g)
         expected = pool_backward_reference(x, g, (3,), (2,), (1,), (1,), True, reducer)
-        np.testing.assert_allclose(xt.grad.data, expected, atol=1e-12)
+        np.testing.assert_allclose(xt.grad.numpy(), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["max", "min"])
@@ -273,7 +275,7 @@ def test_ties_follow_the_loop_reference(kind):
     g = np.random.default_rng(4).standard_normal(y.shape)
     y.backward(g)
     expected = pool_backward_reference(x, g, (3, 3), (2, 2), (1, 1), (1, 1), True, kind)
-    np.testing.assert_allclose(xt.grad.data, expected, atol=1e-12)
+    np.testing.assert_allclose(xt.grad.numpy(), expected, atol=1e-12)
 
 
 def test_loop_reference_matches_torch():
@@ -348,9 +350,9 @@ A = [[4.0, 8, 3, 9], [16, 10, 0, 7], [6, 12, 13, 8], [67, 18, 3, 7]]
 def test_recitation_worked_example(fn, forward, backward):
     x = kw.tensor([[A]], requires_grad=True)  # (1, 1, 4, 4)
     y = fn(x, 2, 2)  # 2×2 pooling with stride 2
-    np.testing.assert_array_equal(y.data[0, 0], forward)
+    np.testing.assert_array_equal(y.numpy()[0, 0], forward)
     y.backward(np.ones(y.shape, dtype=np.float32))
-    np.testing.assert_array_equal(x.grad.data[0, 0], backward)
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], backward)
     assert y.shape[1] == x.shape[1]  # pooling preserves the number of channels
 
 
@@ -359,10 +361,10 @@ def test_tie_rule_first_position_gets_the_gradient():
     x = kw.tensor(np.ones((1, 1, 4, 4)), requires_grad=True)
     P.max_pool2d(x, 2).sum().backward()
     expected = [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]  # the top-left tap of each window
-    np.testing.assert_array_equal(x.grad.data[0, 0], expected)
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], expected)
     xt = torch.ones((1, 1, 4, 4), dtype=torch.float64, requires_grad=True)
     TF.max_pool2d(xt, 2).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, xt.grad.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
 
 
 @pytest.mark.parametrize("nd", [1, 2])

@@ -35,7 +35,7 @@ def test_downsample_2d_by_hand():
     assert y.tolist() == [[[[0.0, 3.0], [10.0, 13.0]]]]
     y.sum().backward()
     expected = [[1, 0, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 0, 1, 0], [0, 0, 0, 0, 0]]
-    np.testing.assert_array_equal(x.grad.data[0, 0], expected)
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], expected)
 
 
 def test_downsample_recitation_stride_1_to_stride_2():
@@ -47,7 +47,7 @@ def test_downsample_recitation_stride_1_to_stride_2():
 @pytest.mark.parametrize("shape", [(6, 7), (3, 6, 7), (2, 3, 6, 7)])
 def test_downsample_tuple_factor_resamples_the_last_dims(shape):
     x = np.arange(float(np.prod(shape))).reshape(shape)
-    np.testing.assert_array_equal(downsample(kw.tensor(x), (2, 3)).data, x[..., ::2, ::3])
+    np.testing.assert_array_equal(downsample(kw.tensor(x), (2, 3)).numpy(), x[..., ::2, ::3])
     assert downsample(kw.tensor(x), (2, 3)).shape == (*shape[:-2], 3, 3)
 
 
@@ -55,7 +55,7 @@ def test_downsample_int_factor_covers_every_dim_after_batch_and_channels():
     x = np.arange(2 * 3 * 5 * 4 * 3.0).reshape(2, 3, 5, 4, 3)
     y = downsample(kw.tensor(x), 2)
     assert y.shape == (2, 3, 3, 2, 2)
-    np.testing.assert_array_equal(y.data[1, 2], x[1, 2, ::2, ::2, ::2])
+    np.testing.assert_array_equal(y.numpy()[1, 2], x[1, 2, ::2, ::2, ::2])
 
 
 def test_upsample_zeros_by_hand():
@@ -70,9 +70,9 @@ def test_upsample_zeros_output_size_adds_trailing_zeros():
     x = kw.tensor([[[[1.0, 2], [3, 4]]]], requires_grad=True)
     y = upsample_zeros(x, 2, output_size=(4, 5))
     expected = [[1, 0, 2, 0, 0], [0, 0, 0, 0, 0], [3, 0, 4, 0, 0], [0, 0, 0, 0, 0]]
-    np.testing.assert_array_equal(y.data[0, 0], expected)
+    np.testing.assert_array_equal(y.numpy()[0, 0], expected)
     y.backward(np.arange(20.0).reshape(1, 1, 4, 5).astype(np.float32))
-    np.testing.assert_array_equal(x.grad.data[0, 0], [[0.0, 2.0], [10.0, 12.0]])
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[0.0, 2.0], [10.0, 12.0]])
 
 
 def test_upsample_zeros_undoes_downsample_on_the_kept_samples():
@@ -94,10 +94,10 @@ def test_downsample_and_upsample_zeros_are_adjoint(shape, factor):
     nd = len(factor) if isinstance(factor, tuple) else len(shape) - 2
     up = upsample_zeros(kw.tensor(y), factor, output_size=shape[-nd:])
     assert up.shape == shape
-    np.testing.assert_allclose(np.sum(down.data * y), np.sum(x * up.data), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(np.sum(down.numpy() * y), np.sum(x * up.numpy()), rtol=1e-10, atol=1e-10)
     v = rng.standard_normal(upsample_zeros(kw.tensor(y), factor).shape)
-    lhs = np.sum(upsample_zeros(kw.tensor(y), factor).data * v)
-    np.testing.assert_allclose(lhs, np.sum(y * downsample(kw.tensor(v), factor).data), rtol=1e-10, atol=1e-10)
+    lhs = np.sum(upsample_zeros(kw.tensor(y), factor).numpy() * v)
+    np.testing.assert_allclose(lhs, np.sum(y * downsample(kw.tensor(v), factor).numpy()), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("stride", [2, 3])
@@ -107,7 +107,7 @@ def test_downsampled_stride_1_conv_equals_strided_conv_in_torch(stride):
     x, w = torch.from_numpy(rng.standard_normal((2, 3, 9, 8))), torch.from_numpy(rng.standard_normal((4, 3, 3, 2)))
     dense = TF.conv2d(x, w, stride=1).numpy()
     strided = TF.conv2d(x, w, stride=stride).numpy()
-    np.testing.assert_allclose(downsample(kw.tensor(dense), stride).data, strided, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(downsample(kw.tensor(dense), stride).numpy(), strided, rtol=1e-12, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- pad against PyTorch
@@ -150,12 +150,12 @@ def test_pad_matches_torch(shape, pads, mode, value, dtype):
     yk = pad(xk, pads, mode, value)
     yt = TF.pad(xt, pads, mode, value)
     assert yk.shape == tuple(yt.shape)
-    np.testing.assert_array_equal(yk.data, yt.detach().numpy())  # pad only copies values
+    np.testing.assert_array_equal(yk.numpy(), yt.detach().numpy())  # pad only copies values
     g = np.random.default_rng(2).standard_normal(yk.shape).astype(dtype)
     yk.backward(g)
     yt.backward(torch.from_numpy(g))
     assert xk.grad.dtype == dtype
-    np.testing.assert_allclose(xk.grad.data, xt.grad.numpy(), **TOL[dtype])
+    np.testing.assert_allclose(xk.grad.numpy(), xt.grad.numpy(), **TOL[dtype])
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
@@ -165,11 +165,11 @@ def test_pad_non_contiguous_input_matches_torch(mode):
     xk = kw.Tensor(x, requires_grad=True)
     xt = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
     yk, yt = pad(xk, (2, 1, 0, 3), mode), TF.pad(xt, (2, 1, 0, 3), mode)
-    np.testing.assert_array_equal(yk.data, yt.detach().numpy())
+    np.testing.assert_array_equal(yk.numpy(), yt.detach().numpy())
     g = np.random.default_rng(3).standard_normal(yk.shape)
     yk.backward(g)
     yt.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(xk.grad.data, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(xk.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
 def test_pad_reflect_gradient_by_hand():

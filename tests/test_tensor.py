@@ -571,10 +571,10 @@ def test_contiguous_copies_only_a_non_contiguous_tensor_and_passes_the_gradient(
     tt = torch.from_numpy(memory.copy()).permute(2, 0, 1).requires_grad_(True)
     assert t.is_contiguous() is tt.is_contiguous() is False
     c, tc = t.contiguous(), tt.contiguous()
-    assert c.is_contiguous() and c.data.flags.c_contiguous and tc.is_contiguous()
-    np.testing.assert_array_equal(c.data, tc.detach().numpy())
+    assert c.is_contiguous() and c.numpy().flags.c_contiguous and tc.is_contiguous()
+    np.testing.assert_array_equal(c.numpy(), tc.detach().numpy())
     (c * kw.tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))).sum().backward()
     (tc * torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)).sum().backward()
-    np.testing.assert_array_equal(t.grad.data, tt.grad.numpy())
+    np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
     already = kw.ones(2, 3)
     assert already.is_contiguous() and already.contiguous() is already

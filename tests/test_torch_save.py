@@ -30,7 +30,7 @@ def assert_identical(loaded: Any, saved: Any, where: str = "obj") -> None:
     if isinstance(saved, kw.Tensor):
         assert type(loaded) is kw.Tensor, f"{where}: {type(loaded).__name__}"
         assert loaded.requires_grad is False, where
-        assert_identical(loaded.data, saved.data, where)
+        assert_identical(loaded.numpy(), saved.numpy(), where)
     elif isinstance(saved, np.ndarray):
         assert type(loaded) is np.ndarray, f"{where}: {type(loaded).__name__}"
         assert loaded.dtype == saved.dtype and loaded.shape == saved.shape, where

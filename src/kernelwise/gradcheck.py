@@ -70,7 +70,7 @@ def gradcheck(
 
     def loss_value() -> float:
         with no_grad():
-            return float(sum(np.sum(v * o.data) for v, o in zip(projections, _outputs(fn(*inputs)), strict=True)))
+            return float(sum(np.sum(v * o._array) for v, o in zip(projections, _outputs(fn(*inputs)), strict=True)))
 
     for i in checked:
         inputs[i].grad = None
@@ -85,15 +85,15 @@ def gradcheck(
 
     for i in checked:
         x = inputs[i]
-        analytical = np.zeros(x.shape) if x.grad is None else x.grad.data
+        analytical = np.zeros(x.shape) if x.grad is None else x.grad._array
         numerical = np.zeros(x.shape)
         for k in np.ndindex(x.shape):  # perturb one element in place, then restore it
-            old = x.data[k]
-            x.data[k] = old + eps
+            old = x._array[k]
+            x._array[k] = old + eps
             up = loss_value()
-            x.data[k] = old - eps
+            x._array[k] = old - eps
             down = loss_value()
-            x.data[k] = old
+            x._array[k] = old
             numerical[k] = (up - down) / (2 * eps)
         bad = np.abs(analytical - numerical) > atol + rtol * np.abs(numerical)
         if bad.any():

@@ -93,7 +93,7 @@ class _Encoder:
         if type(obj) is float:
             return {"float": repr(obj)}  # repr round-trips every float, NaN and inf included
         if isinstance(obj, Tensor):
-            return {"tensor": self.store(obj, obj.data, parts)}
+            return {"tensor": self.store(obj, obj._array, parts)}
         if type(obj) is np.ndarray:
             if obj.dtype.kind not in "fiub":
                 raise TypeError(
@@ -326,11 +326,11 @@ class _Decoder:
             if kind == "tensor":
                 built = _mapped(self.tensors[name], self.map_location)
             elif kind == "ndarray":
-                built = self.tensors[name].data
+                built = self.tensors[name]._array
             elif self.arrays[name].ndim != 0:
                 raise self.fail(path, f"is a NumPy scalar stored with shape {self.arrays[name].shape}")
             else:
-                built = self.tensors[name].data[()]
+                built = self.tensors[name]._array[()]
             self.built[kind, name] = built
         return self.built[kind, name]
 

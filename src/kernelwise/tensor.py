@@ -230,7 +230,7 @@ def _to_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
     """
     dt = _dtype(dtype)
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._array
     elif isinstance(data, np.ndarray | np.generic):
         arr = np.asarray(data)
         if arr.dtype.kind in "iu" and arr.dtype.itemsize < 8 and arr.dtype != np.uint8:
@@ -279,7 +279,7 @@ class Function:
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         fn.requires_grad = requires_grad = _grad_enabled and any(needs)
         fn.needs_input_grad = needs
-        out = fn.forward(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        out = fn.forward(*[a._array if isinstance(a, Tensor) else a for a in args], **kwargs)
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
         if not requires_grad or out.dtype.kind != "f":  # integer and bool results are not differentiable
@@ -395,20 +395,29 @@ class Tensor:
         requires_grad: record operations on it so that ``backward`` fills ``grad``.
         dtype: optional dtype to convert to.
 
+    The values live in the NumPy array ``_array`` (the library's own code reads and writes it
+    directly; users reach it through ``numpy()``). ``data`` is PyTorch's: a Tensor sharing that
+    array, cut from the graph (``requires_grad`` False), and assigning ``t.data = other`` puts
+    ``other``'s array in place of ``t``'s, keeping ``t`` itself (an optimizer holding it still
+    updates it).
+
     Example:
         >>> import kernelwise as kw
         >>> t = kw.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
         >>> (t * t).sum().backward()
         >>> t.grad.numpy().tolist()
         [[2.0, 4.0], [6.0, 8.0]]
+        >>> _ = t.data.mul_(10)  # in place on t's values, not recorded
+        >>> t.tolist(), t.data.requires_grad
+        ([[10.0, 20.0], [30.0, 40.0]], False)
     """
 
-    __slots__ = ("__weakref__", "_ctx", "_retain", "data", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_array", "_ctx", "_retain", "grad", "requires_grad")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__  # comparisons return tensors, identity stays the hash
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = _to_array(data, dtype, copy=False)
+        self._array = _to_array(data, dtype, copy=False)
         self.grad: Tensor | None = None
         self._ctx: Function | None = None
         self._retain = False
@@ -420,7 +429,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, requires_grad: bool = False, ctx: Function | None = None) -> Tensor:
         """Wrap an array produced by an operation (no conversion, no checks)."""
         t = object.__new__(cls)
-        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t._array = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
@@ -429,16 +438,31 @@ class Tensor:
 
     # ----------------------------------------------------------------- attributes
     @property
+    def data(self) -> Tensor:
+        """The same values as a Tensor outside the graph (shares memory, ``requires_grad`` False), as PyTorch's."""
+        return Tensor._make(self._array)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """Replace the values by ``value``'s (a Tensor or a NumPy array; any shape and dtype), keeping this tensor."""
+        if isinstance(value, Tensor):
+            value = value._array
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"data: expected a Tensor (or a NumPy array), got {type(value).__name__}")
+        _check_dtype(value.dtype, "data")
+        self._array = value
+
+    @property
     def shape(self) -> Size:
-        return tuple.__new__(Size, self.data.shape)  # (NumPy's shape is ints already: no checks)
+        return tuple.__new__(Size, self._array.shape)  # (NumPy's shape is ints already: no checks)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._array.dtype
 
     @property
     def is_leaf(self) -> bool:
@@ -469,7 +493,7 @@ class Tensor:
         return self.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._array.size)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -481,7 +505,7 @@ class Tensor:
             yield self[i]
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._array, separator=", ", prefix="tensor(")
         extra = ""
         if self.dtype not in (float32, int64, bool_):
             extra += f", dtype={self.dtype}"
@@ -490,9 +514,9 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
-        return bool(self.data)
+        return bool(self._array)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -502,33 +526,33 @@ class Tensor:
 
     def __index__(self) -> int:
         """An integer (or bool) one-element tensor used as an index: ``classes[label]``."""
-        if self.dtype.kind not in "biu" or self.data.size != 1:
+        if self.dtype.kind not in "biu" or self._array.size != 1:
             raise TypeError(
                 f"only integer tensors of a single element can be converted to an index "
                 f"(this one has dtype {self.dtype} and shape {self.shape})"
             )
-        return int(self.data.item())
+        return int(self._array.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._array if dtype is None else self._array.astype(dtype)
 
     # ----------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied), whether or not it requires grad."""
-        return self.data
+        return self._array
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
-        return self.data.item()
+        return self._array.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._array.tolist()
 
     def detach(self) -> Tensor:
         """The same values, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor._make(self.data)
+        return Tensor._make(self._array)
 
     def clone(self) -> Tensor:
         from .ops import shape
@@ -608,7 +632,7 @@ class Tensor:
         self._retain = True
 
     # ----------------------------------------------------------------- in place
-    # In-place operations change ``data`` and are not recorded in the graph. As in PyTorch, they are
+    # In-place operations change the values and are not recorded in the graph. As in PyTorch, they are
     # refused on a leaf that requires grad while recording (a parameter is updated under ``no_grad``);
     # unlike PyTorch, also on a tensor that is part of a graph (use the out-of-place operation there).
     def _check_inplace(self, name: str, other: Any = None) -> None:
@@ -628,7 +652,7 @@ class Tensor:
     def _write(self, name: str, values: Any, ufunc: Callable | None = None) -> Tensor:
         """``data = ufunc(data, values)`` (or ``data = values``) in place, with PyTorch's casting rule:
         the result may not be of a higher kind (bool < integer < float) than this tensor's dtype."""
-        other = values.data if isinstance(values, Tensor) else np.asarray(values)
+        other = values._array if isinstance(values, Tensor) else np.asarray(values)
         if ufunc is not None:
             rank = {"b": 0, "u": 1, "i": 1, "f": 2}
             if other.dtype.kind not in rank or rank[other.dtype.kind] > rank[self.dtype.kind]:
@@ -636,7 +660,7 @@ class Tensor:
             if not isinstance(values, Tensor) and other.ndim == 0:
                 other = other.astype(self.dtype)  # a number takes the tensor's dtype, as in PyTorch
         try:
-            fits = np.broadcast_shapes(other.shape, self.data.shape) == self.data.shape
+            fits = np.broadcast_shapes(other.shape, self._array.shape) == self._array.shape
         except ValueError:
             fits = False
         if not fits:
@@ -644,15 +668,15 @@ class Tensor:
                 f"{name}(): a value of shape {tuple(other.shape)} does not broadcast to the tensor's shape {self.shape}"
             )
         if ufunc is None:
-            np.copyto(self.data, other, casting="unsafe")
+            np.copyto(self._array, other, casting="unsafe")
         else:
-            ufunc(self.data, other, out=self.data, casting="unsafe")
+            ufunc(self._array, other, out=self._array, casting="unsafe")
         return self
 
     def zero_(self) -> Tensor:
         """Set every value to 0, in place."""
         self._check_inplace("zero_")
-        self.data[...] = 0
+        self._array[...] = 0
         return self
 
     def fill_(self, value: Any) -> Tensor:
@@ -660,8 +684,22 @@ class Tensor:
         self._check_inplace("fill_", value)
         if isinstance(value, Tensor) and value.numel() != 1:
             raise ValueError(f"fill_(): value must be a number or a one-element tensor, got shape {value.shape}")
-        self.data[...] = value.item() if isinstance(value, Tensor) else value
+        self._array[...] = value.item() if isinstance(value, Tensor) else value
         return self
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with draws from N(mean, std²), in place (as ``nn.init.normal_``): ``w.data.normal_(0, 0.01)``."""
+        from .nn import init
+
+        self._check_inplace("normal_")
+        return init.normal_(self, mean, std, generator=generator)
+
+    def uniform_(self, low: float = 0.0, high: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with draws from U(low, high), in place (as ``nn.init.uniform_``)."""
+        from .nn import init
+
+        self._check_inplace("uniform_")
+        return init.uniform_(self, low, high, generator=generator)
 
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor.
@@ -725,12 +763,12 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph")
         if gradient is None:
-            if self.data.size != 1:
+            if self._array.size != 1:
                 raise ValueError(
                     f"backward(): gradient can be omitted only for scalar outputs; this output has "
                     f"shape {self.shape}, pass gradient= of that shape"
                 )
-            grad = np.ones_like(self.data)
+            grad = np.ones_like(self._array)
         else:
             grad = _to_array(gradient, self.dtype, copy=False)
             if grad.shape != self.shape:
@@ -740,11 +778,11 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            g = in_layout_of(g, node.data)  # dL/dy in y's memory layout (ops/layout.py): same-order passes
+            g = in_layout_of(g, node._array)  # dL/dy in y's memory layout (ops/layout.py): same-order passes
             fn = node._ctx
             if fn is None or node._retain:
                 g_copy = np.array(g, dtype=node.dtype)
-                node.grad = Tensor._make(g_copy if node.grad is None else node.grad.data + g_copy)
+                node.grad = Tensor._make(g_copy if node.grad is None else node.grad._array + g_copy)
                 if fn is None:
                     continue
             in_grads = fn.backward(g)
@@ -820,7 +858,7 @@ class Tensor:
 
     def _compare(self, other: Any, op: Callable) -> Tensor:
         a, b = _operand(self, other)
-        return Tensor._make(op(a.data, b.data if isinstance(b, Tensor) else b))
+        return Tensor._make(op(a._array, b._array if isinstance(b, Tensor) else b))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.equal)
@@ -848,7 +886,7 @@ class Tensor:
     def __setitem__(self, index: Any, value: Any) -> None:
         if self.requires_grad and _grad_enabled:
             raise RuntimeError("in-place assignment to a tensor that requires grad; use kw.where or kw.no_grad()")
-        self.data[_index_arrays(index)] = value.data if isinstance(value, Tensor) else value
+        self._array[_index_arrays(index)] = value._array if isinstance(value, Tensor) else value
 
     # ----------------------------------------------------------------- math
     def exp(self) -> Tensor:
@@ -1000,7 +1038,7 @@ class Tensor:
         """Index of the largest value (of the flattened tensor when no axis is given); int64, no gradient."""
         axis = dim if dim is not None else axis
         keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor._make(np.asarray(self.data.argmax(axis=axis, keepdims=keepdims), dtype=np.int64))
+        return Tensor._make(np.asarray(self._array.argmax(axis=axis, keepdims=keepdims), dtype=np.int64))
 
     def argmin(
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None, keepdim: bool | None = None
@@ -1008,7 +1046,7 @@ class Tensor:
         """Index of the smallest value (of the flattened tensor when no axis is given); int64, no gradient."""
         axis = dim if dim is not None else axis
         keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor._make(np.asarray(self.data.argmin(axis=axis, keepdims=keepdims), dtype=np.int64))
+        return Tensor._make(np.asarray(self._array.argmin(axis=axis, keepdims=keepdims), dtype=np.int64))
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape: Any) -> Tensor:
@@ -1076,7 +1114,7 @@ class Tensor:
 
         Not always: the batch-last convolution returns a view of (O, *out, N) memory (see ops/layout.py).
         """
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._array.flags.c_contiguous)
 
     def contiguous(self) -> Tensor:
         """This tensor if it is contiguous, else a C-ordered copy (differentiable, as ``clone``)."""
@@ -1091,9 +1129,9 @@ def _scaled(other: Any, alpha: Any) -> Tensor:
 def _index_arrays(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, Tensor):
-        return index.data
+        return index._array
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._array if isinstance(i, Tensor) else i for i in index)
     return index
 
 

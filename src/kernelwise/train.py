@@ -139,7 +139,7 @@ def _epoch(
         n = len(y)
         seen += n
         loss_sum += value * n
-        correct += int((logits.data.argmax(axis=1) == y.data).sum())
+        correct += int((logits._array.argmax(axis=1) == y._array).sum())
         steps += 1
         if hasattr(batches, "set_postfix"):  # the progress bar
             rate = seen / (time.perf_counter() - start)
@@ -180,8 +180,8 @@ def evaluate(
             logits = model(x)
             loss_sum += loss_fn(logits, y).item() * len(y)
             seen += len(y)
-            targets.append(y.data)
-            predictions.append(logits.data.argmax(axis=1))
+            targets.append(y._array)
+            predictions.append(logits._array.argmax(axis=1))
     model.train(was_training)
     if seen == 0:
         raise ValueError("evaluate: the loader yielded no samples")

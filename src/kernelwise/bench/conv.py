@@ -160,7 +160,7 @@ def _kernelwise_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray]) -
     import kernelwise.nn.functional as F
 
     inputs = {k: kw.Tensor(v, requires_grad=True) for k, v in arrays.items() if k != "grad"}
-    return _step(case, inputs, arrays["grad"], F, lambda t: t.data)
+    return _step(case, inputs, arrays["grad"], F, lambda t: t.numpy())
 
 
 def _torch_step(case: ConvCase | PoolCase, arrays: dict[str, np.ndarray], torch: Any) -> tuple[Callable, Callable]:

@@ -89,7 +89,7 @@ class TensorDataset(Dataset):
         self.tensors: tuple[Tensor, ...] = tuple(converted)
 
     def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
-        return tuple(Tensor._make(np.asarray(t.data[index])) for t in self.tensors)
+        return tuple(Tensor._make(np.asarray(t._array[index])) for t in self.tensors)
 
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
@@ -191,7 +191,7 @@ def array_view(dataset: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]
     The :class:`~kernelwise.data.DataLoader` uses it to gather a whole batch with one fancy index.
     """
     if isinstance(dataset, TensorDataset):
-        return tuple(t.data for t in dataset.tensors), None
+        return tuple(t._array for t in dataset.tensors), None
     if isinstance(dataset, Subset):
         inner = array_view(dataset.dataset)
         if inner is None:

@@ -63,7 +63,7 @@ def default_collate(batch: list[Any]) -> Any:
         raise ValueError("default_collate: batch is empty")
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return _stack([b.data for b in batch])
+        return _stack([b._array for b in batch])
     if isinstance(elem, np.ndarray | np.generic):
         return _stack([np.asarray(b) for b in batch])
     if isinstance(elem, bool):

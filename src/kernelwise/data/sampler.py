@@ -172,7 +172,7 @@ class SubsetRandomSampler(_ArraySampler):
     """
 
     def __init__(self, indices: Sequence[int], generator: Any = None) -> None:
-        idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        idx = np.asarray(indices._array if isinstance(indices, Tensor) else indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
             raise TypeError(f"SubsetRandomSampler: indices should be a 1-d sequence of integers, got {indices!r}")
         self.indices = indices
@@ -208,7 +208,7 @@ class WeightedRandomSampler(_ArraySampler):
     ) -> None:
         self.num_samples = _positive_int(num_samples, "num_samples")
         self.replacement = _flag(replacement, "replacement")
-        w = np.asarray(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        w = np.asarray(weights._array if isinstance(weights, Tensor) else weights, dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
         if w.size == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:

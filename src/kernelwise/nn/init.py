@@ -125,7 +125,7 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def _fill(tensor: Tensor, values: np.ndarray | float) -> Tensor:
-    tensor.data[...] = values  # in place: rounds to the tensor's dtype, keeps the tensor object
+    tensor._array[...] = values  # in place: rounds to the tensor's dtype, keeps the tensor object
     return tensor
 
 
@@ -339,10 +339,10 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
         raise ValueError(
             f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape {tuple(tensor.shape)}"
         )
-    if tensor.data.size == 0:
+    if tensor._array.size == 0:
         return tensor
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor._array.size // rows
     a = random.generator(generator).normal(0.0, 1.0, size=(rows, cols))
     if rows < cols:
         a = a.T  # (cols, rows): QR wants at least as many rows as columns

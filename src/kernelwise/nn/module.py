@@ -95,11 +95,11 @@ class _Uninitialized:
 
     __slots__ = ()
     cls_to_become: type[Tensor]
-    data: np.ndarray
+    _array: np.ndarray
 
     def materialize(self, shape: tuple[int, ...], dtype: Any = None) -> None:
         """Give it ``shape`` (values unset until ``reset_parameters`` or a load fills them) and make it plain."""
-        self.data = np.empty(tuple(shape), dtype=self.data.dtype if dtype is None else _dtype(dtype))
+        self._array = np.empty(tuple(shape), dtype=self._array.dtype if dtype is None else _dtype(dtype))
         self.__class__ = self.cls_to_become  # the same object: whoever holds it (an optimizer) holds the real one
 
     def _uninitialized(self, what: str) -> Any:
@@ -483,9 +483,9 @@ class Module:
             for tensor in [*module._parameters.values(), *module._buffers.values()]:
                 if tensor is None or tensor.dtype.kind != "f":
                     continue
-                tensor.data = tensor.data.astype(dt, copy=False)
+                tensor._array = tensor._array.astype(dt, copy=False)
                 if tensor.grad is not None:
-                    tensor.grad.data = tensor.grad.data.astype(dt, copy=False)
+                    tensor.grad._array = tensor.grad._array.astype(dt, copy=False)
         return self
 
     def float(self) -> Module:
@@ -585,7 +585,7 @@ class Module:
                     f"load_state_dict: {key!r} is uninitialized in the state dict (a lazy layer's that never ran)"
                 )
             if isinstance(value, Tensor):
-                value = value.data
+                value = value._array
             if not isinstance(value, np.ndarray | np.generic):
                 raise TypeError(
                     f"load_state_dict: {key!r} should be a Tensor or NumPy array, got {type(value).__name__}"
@@ -608,7 +608,7 @@ class Module:
         for target, value in updates:
             if isinstance(target, _Uninitialized):
                 target.materialize(value.shape)
-            target.data[...] = value  # copy in place, cast to the target's dtype: the module keeps its tensors
+            target._array[...] = value  # copy in place, cast to the target's dtype: the module keeps its tensors
         return IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------- repr

@@ -90,7 +90,7 @@ class _BatchNorm(Module):
         """Running mean 0, running variance 1, no batches seen."""
         if self.track_running_stats:
             self.running_mean.zero_()
-            self.running_var.data[...] = 1
+            self.running_var._array[...] = 1
             self.num_batches_tracked.zero_()
 
     def reset_parameters(self) -> None:
@@ -107,7 +107,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}: expected {dims} input, got shape {input.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._array += 1
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.item())  # cumulative average of all batches
         # batch statistics in training, and in evaluation when no running statistics are kept

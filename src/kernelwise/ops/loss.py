@@ -189,9 +189,9 @@ def nll_loss(
     x, t, unbatched = _batched(input, target, "nll_loss")
     num_classes = x.shape[1]
     w = _check_weight(weight, input, num_classes)
-    _check_targets(t.data, num_classes, ignore_index, "nll_loss")
-    w_data = w.data if w is not None else np.ones(num_classes, dtype=input.dtype)
-    out = NLLLoss.apply(x, t.data, weight=w_data, ignore_index=int(ignore_index), reduction=reduction)
+    _check_targets(t._array, num_classes, ignore_index, "nll_loss")
+    w_data = w._array if w is not None else np.ones(num_classes, dtype=input.dtype)
+    out = NLLLoss.apply(x, t._array, weight=w_data, ignore_index=int(ignore_index), reduction=reduction)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
@@ -249,20 +249,20 @@ def cross_entropy(
     x, t, unbatched = _batched(input, target, "cross_entropy")
     num_classes = x.shape[1]
     w = _check_weight(weight, input, num_classes)
-    _check_targets(t.data, num_classes, ignore_index, "cross_entropy")
+    _check_targets(t._array, num_classes, ignore_index, "cross_entropy")
     logp = log_softmax(x, dim=1)  # (N, C, *d)
     nll = nll_loss(logp, t, w, ignore_index=ignore_index, reduction=reduction)
     if eps > 0:
         # smooth_n = -Σ_c w_c·logp[n, c], set to 0 where the target is ignored
         w_b = w.reshape((1, num_classes) + (1,) * (x.ndim - 2)) if w is not None else None  # (1, C, 1, ...)
         smooth = -((logp * w_b) if w_b is not None else logp).sum(dim=1)  # (N, *d)
-        valid = t.data != ignore_index
+        valid = t._array != ignore_index
         smooth = where(valid, smooth, 0.0)  # not smooth·0: an ignored row's -inf logit would make it NaN
         if reduction == "sum":
             smooth = smooth.sum()
         elif reduction == "mean":
-            w_data = w.data if w is not None else np.ones(num_classes, dtype=input.dtype)
-            total = w_data[np.where(valid, t.data, 0)][valid].sum()  # Σ w[t_n] over non-ignored (count without w)
+            w_data = w._array if w is not None else np.ones(num_classes, dtype=input.dtype)
+            total = w_data[np.where(valid, t._array, 0)][valid].sum()  # Σ w[t_n] over non-ignored (count without w)
             with np.errstate(invalid="ignore", divide="ignore"):
                 smooth = smooth.sum() / input.dtype.type(total)
         nll = nll * (1.0 - eps) + smooth * (eps / num_classes)  # (1-ε)·nll + ε/C·smooth

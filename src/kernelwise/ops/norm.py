@@ -110,7 +110,7 @@ def batch_norm(
     """Normalise each channel to zero mean and unit variance, then scale by γ and shift by β.
 
     In training the batch statistics normalise (biased variance) and ``running_mean`` and
-    ``running_var`` are updated in place (their ``.data``), the variance unbiased:
+    ``running_var`` are updated in place (their arrays), the variance unbiased:
     ``r = (1 - momentum)·r + momentum·batch_stat``. In evaluation the running statistics normalise.
 
     Args:
@@ -154,8 +154,8 @@ def batch_norm(
         input,
         weight,
         bias,
-        running_mean=running_mean.data if running_mean is not None else None,
-        running_var=running_var.data if running_var is not None else None,
+        running_mean=running_mean._array if running_mean is not None else None,
+        running_var=running_var._array if running_var is not None else None,
         training=bool(training),
         momentum=float(momentum),
         eps=float(eps),

@@ -881,12 +881,12 @@ def _max_unpool(
     if min(size) <= 0:
         raise ValueError(f"{fname}: output size {size} is not positive (input of shape {x.shape}, kernel_size={k})")
     plane = math.prod(size)
-    if where.numel() and (where.data.min() < 0 or where.data.max() >= plane):
-        bad = int(where.data[(where.data < 0) | (where.data >= plane)].flat[0])
+    if where.numel() and (where._array.min() < 0 or where._array.max() >= plane):
+        bad = int(where._array[(where._array < 0) | (where._array >= plane)].flat[0])
         raise ValueError(
             f"{fname}: index {bad} in indices is out of range for output size {size} ({plane} positions per channel)"
         )
-    return MaxUnpool.apply(x, where.data, output_size=size)
+    return MaxUnpool.apply(x, where._array, output_size=size)
 
 
 def max_unpool1d(

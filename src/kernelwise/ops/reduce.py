@@ -82,7 +82,7 @@ def extremum_with_indices(input: Tensor, dim: int, keepdim: bool, largest: bool)
     if x.shape[axis] == 0:
         raise ValueError(f"{name}(): dimension {dim} of the tensor of shape {input.shape} is empty")
     arg = np.argmax if largest else np.argmin
-    indices = arg(x.data, axis=axis, keepdims=True)  # first extreme value (or first NaN) along the axis
+    indices = arg(x._array, axis=axis, keepdims=True)  # first extreme value (or first NaN) along the axis
     values = TakeAlong.apply(x, indices=indices, axis=axis)
     if not keepdim or input.ndim == 0:
         values, indices = values.squeeze(axis), np.squeeze(indices, axis)

@@ -179,7 +179,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     axis = _sort_axis("sort", input, dim)
     if input.ndim == 0:
         return return_types.sort(input.clone(), Tensor._make(np.zeros((), np.int64)))
-    indices = _sort_indices(input.data, axis, descending)
+    indices = _sort_indices(input._array, axis, descending)
     return return_types.sort(TakeAlong.apply(input, indices=indices, axis=axis), Tensor._make(indices))
 
 
@@ -194,7 +194,7 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool
     axis = _sort_axis("argsort", input, dim)
     if input.ndim == 0:
         return Tensor._make(np.zeros((), np.int64))
-    return Tensor._make(_sort_indices(input.data, axis, descending))
+    return Tensor._make(_sort_indices(input._array, axis, descending))
 
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
@@ -216,7 +216,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise ValueError(f"topk(): k={k!r} must be an int from 0 to {size} (dimension {dim} of shape {input.shape})")
     if input.ndim == 0:
         return return_types.topk(input.clone(), Tensor._make(np.zeros((), np.int64)))
-    indices = np.take(_sort_indices(input.data, axis, descending=largest), np.arange(k), axis=axis)
+    indices = np.take(_sort_indices(input._array, axis, descending=largest), np.arange(k), axis=axis)
     return return_types.topk(TakeAlong.apply(input, indices=indices, axis=axis), Tensor._make(indices))
 
 
@@ -295,7 +295,7 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
     """
     from .elementwise import Where
 
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition._array if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where(): condition must be a bool tensor, got {cond.dtype}")
     if isinstance(input, Tensor):

@@ -3,7 +3,7 @@
 Each optimizer's update rule is written as the formulas of ``torch.optim``'s
 documented algorithm, one per line, applied to one parameter at a time:
 ``θ`` the parameter, ``g`` its gradient, ``γ`` the learning rate, ``λ`` the
-weight decay. Parameters are updated in place (``param.data``) in their own
+weight decay. Parameters are updated in place (their arrays) in their own
 dtype: hyperparameters are Python floats, which NumPy does not let upcast a
 float32 array. With ``maximize=True`` every optimizer climbs: it steps along
 ``-g`` (the gradient negated before anything else, as in PyTorch).
@@ -135,7 +135,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.data
+                grad = p.grad._array
                 if grad.shape != p.shape or grad.dtype != p.dtype:
                     raise ValueError(
                         f"a gradient of shape {grad.shape} and dtype {grad.dtype} does not match its parameter "
@@ -288,7 +288,7 @@ class SGD(Optimizer):
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, mu, tau, lam = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
-        theta, g = param.data, grad
+        theta, g = param._array, grad
         if lam != 0:
             g = g + lam * theta  # g_t = g_t + λ θ_{t-1}
         if mu != 0:
@@ -366,7 +366,7 @@ class Adam(Optimizer):
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps, lam = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        theta, g = param.data, grad
+        theta, g = param._array, grad
         if not state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(theta)  # m_0 = 0
@@ -496,11 +496,11 @@ class Adagrad(Optimizer):
     def _init_state(param: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:
         if not state:
             state["step"] = 0
-            state["sum"] = np.full_like(param.data, group["initial_accumulator_value"])  # s_0
+            state["sum"] = np.full_like(param._array, group["initial_accumulator_value"])  # s_0
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, eta, lam, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
-        theta, g = param.data, grad
+        theta, g = param._array, grad
         self._init_state(param, group, state)  # (for a parameter group added after the optimizer was made)
         state["step"] += 1
         t = state["step"]
@@ -558,7 +558,7 @@ class Adadelta(Optimizer):
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, rho, eps, lam = group["lr"], group["rho"], group["eps"], group["weight_decay"]
-        theta, g = param.data, grad
+        theta, g = param._array, grad
         if not state:
             state["step"] = 0
             state["square_avg"] = np.zeros_like(theta)  # v_0 = 0
@@ -635,7 +635,7 @@ class RMSprop(Optimizer):
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, alpha, eps, lam, mu = group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
-        theta, g = param.data, grad
+        theta, g = param._array, grad
         if not state:
             state["step"] = 0
             state["square_avg"] = np.zeros_like(theta)  # v_0 = 0
