@@ -212,3 +212,31 @@ def test_initialisation_through_data() -> None:
     torch_layer.weight.data.normal_(0, 0.01)
     torch_layer.bias.data.zero_()
     assert not torch_layer.bias.detach().numpy().any()
+
+
+def test_augmented_assignment_as_pytorch() -> None:
+    """``p -= lr * p.grad`` under no_grad updates the parameter itself (the textbook's hand-written
+    SGD); ``y += x`` in a forward pass gives the recorded result; ``b += 1`` writes through an alias;
+    on a leaf that requires grad, outside no_grad, it is refused."""
+    results = {}
+    for lib, (w, _) in ((kw, pair(VALUES, True)), (torch, pair(VALUES, True)[::-1])):
+        ((w * w).sum()).backward()
+        params = [w]
+        with lib.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+                p *= 2.0
+                p /= 4.0
+                p += 1.0
+        x = lib.tensor(np.array([1.0, 2.0]), requires_grad=True)
+        y = x * 3
+        y += x
+        y.sum().backward()
+        a = lib.zeros(3, dtype=lib.float64)
+        b = a
+        b += 1
+        with pytest.raises(RuntimeError, match="leaf"):
+            w += 1
+        results[lib.__name__] = [w.detach().numpy().copy(), x.grad.numpy().copy(), y.detach().numpy(), a.numpy()]
+    for got, want in zip(results["kernelwise"], results["torch"], strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -802,6 +802,29 @@ class Tensor:
                 node._ctx = _Released(type(fn).__name__)
 
     # ----------------------------------------------------------------- operators
+    # ``x += y``, ``-=``, ``*=``, ``/=``: in place where PyTorch writes in place unrecorded (under
+    # no_grad, or when no operand requires grad), so ``p -= lr * p.grad`` updates the parameter; on
+    # a tensor that is part of a graph (``Y += X`` in a forward pass) the result is the out-of-place
+    # one, which holds the values PyTorch's recorded in-place operation gives.
+    def _augmented(self, other: Any, name: str, in_place: Callable[[Any], Tensor], op: Callable) -> Tensor:
+        if _grad_enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            if self.requires_grad and self.is_leaf:
+                self._check_inplace(name)  # a leaf that requires grad: PyTorch's error
+            return op(self, other)
+        return in_place(other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented(other, "__iadd__", self.add_, Tensor.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented(other, "__isub__", self.sub_, Tensor.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented(other, "__imul__", self.mul_, Tensor.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented(other, "__itruediv__", self.div_, Tensor.__truediv__)
+
     def __add__(self, other: Any) -> Tensor:
         a, b = _operand(self, other)
         return _E.Add.apply(a, b)
