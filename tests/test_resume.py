@@ -168,7 +168,14 @@ def kw_cli(*args: str) -> subprocess.Popen:
     env = {**os.environ, "KERNELWISE_OFFLINE": "1", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen(
-        [sys.executable, "-m", "kernelwise", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "kernelwise", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Ctrl-C as in a terminal: a shell running this suite in the background hands its children
+        # SIGINT ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -191,11 +198,16 @@ def _history(run: Path) -> list[dict]:
 def _stopped_after(run: Path, epoch: int, stop) -> tuple[subprocess.Popen, int]:
     """Start a 1,000-epoch run, stop it with ``stop(process)`` once ``epoch`` epochs are committed."""
     process = kw_cli(*TRAIN, "--epochs", "1000", "--out", str(run))
-    while (trainstate.latest_epoch(run / "checkpoint") or 0) < epoch:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.01)
-    stop(process)
-    process.communicate(timeout=600)
+    try:
+        while (trainstate.latest_epoch(run / "checkpoint") or 0) < epoch:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.01)
+        stop(process)
+        process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # it did not stop: never leave a 1,000-epoch run behind
+            process.kill()
+            process.communicate()
     done = trainstate.latest_epoch(run / "checkpoint")
     assert done is not None and done >= epoch
     return process, done
@@ -224,7 +236,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_resume_ends_bit_identical(tmp_path):
 
     def ctrl_c(process: subprocess.Popen) -> None:
         process.send_signal(signal.SIGINT)
-        errors.append(process.communicate(timeout=600)[1])
+        errors.append(process.communicate(timeout=120)[1])
 
     process, done = _stopped_after(run, 1, ctrl_c)
     assert process.returncode == 130, errors
