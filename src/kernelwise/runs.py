@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, nn, optim, trainstate
-from .files import PARTIAL, remove_partials, write_text_atomic
+from .files import PARTIAL, remove_partials, write_atomic, write_text_atomic
 from .models import MODELS, build_model
 from .tensor import Tensor
 from .threads import blas_info
@@ -117,12 +117,6 @@ def versions() -> dict[str, str]:
     from . import __version__
 
     return {"kernelwise": __version__, "numpy": np.__version__, "python": platform.python_version()}
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    from .files import write_atomic
-
-    write_atomic(path, write)
 
 
 OUTPUTS = ("model.safetensors", "metrics.json", "curves.png", "confusion.png", "samples")  # made from the last state
@@ -358,7 +352,7 @@ def _write_outputs(
     images = len(meta["input_shape"]) == 3
     # The model goes last: a run directory with model.safetensors is a finished one.
     write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    _write_atomic(run / "curves.png", lambda p: plot_curves(history, p))
+    write_atomic(run / "curves.png", lambda p: plot_curves(history, p))
     if images:
         write_samples(test_set, meta, run / "samples")
     checkpoint.save(run / "model.safetensors", model, meta)
@@ -413,7 +407,7 @@ def write_samples(test_set: Any, meta: dict[str, Any], folder: Path, count: int 
         image = image.numpy() if hasattr(image, "numpy") else np.asarray(image)
         name = meta["class_names"][int(label)] if meta.get("class_names") else str(int(label))
         path = folder / f"test{i}_{file_stem(name)}.png"  # a class name is never a path ('T-shirt/top')
-        _write_atomic(path, lambda p, im=image: Image.fromarray(to_pixels(im, meta)).save(p, format="PNG"))
+        write_atomic(path, lambda p, im=image: Image.fromarray(to_pixels(im, meta)).save(p, format="PNG"))
         paths.append(path)
     return paths
 
@@ -498,5 +492,5 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path, 
         ax.set_yticks(range(k), labels, usetex=False)
     ax.set(xlabel="predicted", ylabel="true", title=plotted(title, limit=200))
     fig.tight_layout()
-    _write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
     plt.close(fig)
