@@ -11,7 +11,7 @@ Example:
     [[3.0, 3.0]]
 """
 
-from . import accelerator, backends, cuda, data, nn, optim, random, return_types, utils
+from . import accelerator, backends, cuda, data, errors, nn, optim, random, return_types, utils
 from .amp import autocast
 from .creation import (
     Generator,
@@ -147,6 +147,7 @@ __all__ = [
     "empty_like",
     "enable_grad",
     "eq",
+    "errors",
     "exp",
     "eye",
     "flatten",

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import CheckpointError, UsageError
 from .tensor import Tensor
 
 FORMAT = "kernelwise/1"
@@ -54,10 +55,6 @@ _DTYPES = {
 }
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that is malformed or does not match its architecture."""
-
-
 def save(path: str | os.PathLike, model: Any, config: dict[str, Any]) -> None:
     """Write ``model``'s state_dict and ``config`` (JSON-serialisable) to ``path``, atomically.
 
@@ -73,19 +70,19 @@ def save(path: str | os.PathLike, model: Any, config: dict[str, Any]) -> None:
 
     for key in ("model", "input_shape", "num_classes"):
         if key not in config:
-            raise ValueError(f"config: missing {key!r} (needed to rebuild the model when loading)")
+            raise UsageError(f"config: missing {key!r} (needed to rebuild the model when loading)")
     if not isinstance(config["model"], str) or config["model"] not in MODELS:
-        raise ValueError(
+        raise UsageError(
             f"config: model {config['model']!r} is not one load() can rebuild; name one of {', '.join(MODELS)}"
         )
     tensors = {name: np.array(t.numpy(), order="C") for name, t in model.state_dict().items()}  # keeps 0-d shapes
     for name, array in tensors.items():
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValueError(f"save: parameter {name!r} has non-finite values; refusing to write {path}")
+            raise UsageError(f"save: parameter {name!r} has non-finite values; refusing to write {path}")
     try:
         metadata = {"format": FORMAT, "config": json.dumps(config, allow_nan=False)}
     except ValueError:
-        raise ValueError(f"config: holds a non-finite number (NaN or inf); refusing to write {path}") from None
+        raise UsageError(f"config: holds a non-finite number (NaN or inf); refusing to write {path}") from None
     write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 

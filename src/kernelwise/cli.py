@@ -1,7 +1,9 @@
 """The ``kernelwise`` command line: argument parsing only; the work lives in the library.
 
-Every mistake a user can make ends in one line on stderr and a non-zero exit
-(``--debug`` shows the traceback instead).
+Every mistake a user can make (a :class:`~kernelwise.errors.KernelwiseError`, or a file the system
+refuses) ends in one line on stderr and exit status 1 (``--debug`` shows the traceback instead). Any
+other exception is a bug in kernelwise: its traceback is printed, with a line asking to report it, and
+the exit status is 2.
 """
 
 from __future__ import annotations
@@ -10,16 +12,14 @@ import argparse
 import contextlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import numpy as np
 
+from .errors import KernelwiseError, UsageError
+from .memory import reuse_freed_memory
 from .threads import add_threads_argument, thread_limit
-
-
-class UsageError(Exception):
-    """A mistake on the command line or in its inputs: reported in one line."""
-
 
 # What a resumed run may change: the rest of the run's settings come from its directory.
 _RESUME_OPTIONS = {"resume", "epochs", "no_progress", "threads", "out", "run", "command", "debug"}
@@ -318,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands whose --threads limits NumPy's BLAS around the whole command (bench sets it per suite itself).
 _LIMITS_BLAS_THREADS = ("train", "evaluate", "predict")
+# Commands that run many steps over large arrays ask malloc to keep freed memory (never done on import).
+_TUNES_MEMORY = ("train", "evaluate", "predict", "bench")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -325,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     threads = getattr(args, "threads", None) if args.command in _LIMITS_BLAS_THREADS else None
+    if args.command in _TUNES_MEMORY:
+        reuse_freed_memory()  # glibc keeps freed temporaries for the next step (kernelwise.memory)
     try:
         with thread_limit(threads) if threads is not None else contextlib.nullcontext():
             return int(args.run(args) or 0)
@@ -334,11 +338,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print(str(e) or "kernelwise: interrupted", file=sys.stderr)  # a run says how to resume
         return 130
-    except (UsageError, ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as e:
+    except (KernelwiseError, OSError) as e:  # a mistake in what was asked, or a file the system refused
         if args.debug:
             raise
         print(f"kernelwise: error: {_one_line(e)}", file=sys.stderr)
         return 1
+    except Exception:  # anything else is a bug in kernelwise: keep its traceback
+        traceback.print_exc()
+        print("kernelwise: internal error (a bug in kernelwise, not in your input): please report it", file=sys.stderr)
+        return 2
 
 
 def _one_line(error: BaseException) -> str:

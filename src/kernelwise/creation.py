@@ -25,6 +25,7 @@ import numpy as np
 
 from . import random
 from .devices import as_device
+from .errors import UsageError, UsageTypeError
 from .tensor import Tensor, _dtype, _to_array, get_default_dtype, int64
 
 DEFAULT_SEED = 67280421310721  # the seed of a new torch.Generator
@@ -53,7 +54,7 @@ class Generator(np.random.Generator):
     def manual_seed(self, seed: int) -> Generator:
         """Restart the generator from ``seed`` (a non-negative int); returns the generator."""
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
+            raise UsageError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
         self._seed = int(seed)
         self.bit_generator.state = np.random.PCG64(self._seed).state
         return self
@@ -68,16 +69,16 @@ def _size(name: str, args: tuple[Any, ...], size: Any) -> tuple[int, ...]:
     """The shape given as varargs, as one tuple/list/Size, or as ``size=``."""
     if size is not None:
         if args:
-            raise TypeError(f"{name}(): the size is given twice (positionally and as size=)")
+            raise UsageTypeError(f"{name}(): the size is given twice (positionally and as size=)")
         args = (size,)
     if len(args) == 1 and isinstance(args[0], tuple | list):
         args = tuple(args[0])
     try:
         shape = tuple(operator.index(n) for n in args)  # ints, NumPy ints or integer 0-d tensors
     except TypeError:
-        raise TypeError(f"{name}(): size must be ints or one tuple of ints, got {args!r}") from None
+        raise UsageTypeError(f"{name}(): size must be ints or one tuple of ints, got {args!r}") from None
     if any(n < 0 for n in shape):
-        raise ValueError(f"{name}(): size {shape} must be non-negative")
+        raise UsageError(f"{name}(): size {shape} must be non-negative")
     return shape
 
 
@@ -89,7 +90,7 @@ def _make(array: np.ndarray, requires_grad: bool, device: Any) -> Tensor:
 def _float_dtype(name: str, dtype: Any) -> np.dtype:
     dt = _dtype(dtype) or get_default_dtype()
     if dt.kind != "f":
-        raise TypeError(f"{name}(): dtype must be a floating-point dtype, got {dt}")
+        raise UsageTypeError(f"{name}(): dtype must be a floating-point dtype, got {dt}")
     return dt
 
 
@@ -125,7 +126,7 @@ def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None, 
 
 def _like(name: str, input: Tensor, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
+        raise UsageTypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
     return input.shape, _dtype(dtype) or input.dtype
 
 
@@ -159,7 +160,7 @@ def _number(name: str, value: Any) -> int | float:
     if isinstance(value, Tensor):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"arange/linspace: {name} must be a number, got {value!r}")
+        raise UsageTypeError(f"arange/linspace: {name} must be a number, got {value!r}")
     return value
 
 
@@ -189,9 +190,9 @@ def arange(
     integer = all(isinstance(v, int | np.integer) for v in (start, end, step))
     dt = _dtype(dtype) or (int64 if integer else get_default_dtype())
     if step == 0:
-        raise ValueError("arange(): step must be nonzero")
+        raise UsageError("arange(): step must be nonzero")
     if (end - start) * step < 0:
-        raise ValueError(f"arange(): the bounds start={start}, end={end} are inconsistent with the sign of step={step}")
+        raise UsageError(f"arange(): the bounds start={start}, end={end} are inconsistent with the sign of step={step}")
     if integer:
         values = np.arange(start, end, step, dtype=np.int64)
     else:
@@ -216,7 +217,7 @@ def linspace(
     """
     start, end = _number("start", start), _number("end", end)
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-        raise ValueError(f"linspace(): steps must be a non-negative int, got {steps!r}")
+        raise UsageError(f"linspace(): steps must be a non-negative int, got {steps!r}")
     dt = _dtype(dtype) or get_default_dtype()
     work = dt if dt.kind == "f" else np.dtype(np.float64)  # integer results are computed in float64
     first, last = work.type(start), work.type(end)
@@ -292,7 +293,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
         ([5.0, 0.0], dtype('float64'))
     """
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(array).__name__}")
+        raise UsageTypeError(f"from_numpy(): expected a numpy.ndarray, got {type(array).__name__}")
     return Tensor(array)
 
 

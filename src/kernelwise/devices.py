@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import UsageError, UsageTypeError
+
 # PyTorch's device types (torch.device('foo') lists them); only 'cpu' can hold tensors here
 DEVICE_TYPES = (
     "cpu",
@@ -66,22 +68,22 @@ class device:
     def __init__(self, type: str | device, index: int | None = None) -> None:
         if isinstance(type, device):
             if index is not None:
-                raise ValueError(f"device: index={index!r} cannot be given with a device ({type!r})")
+                raise UsageError(f"device: index={index!r} cannot be given with a device ({type!r})")
             self._type, self._index = type.type, type.index
             return
         if not isinstance(type, str):
-            raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {type!r}")
+            raise UsageTypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {type!r}")
         name, colon, number = type.partition(":")
         if name not in DEVICE_TYPES:
-            raise ValueError(
+            raise UsageError(
                 f"device: expected one of {', '.join(DEVICE_TYPES)} at the start of the device string, got {type!r}"
             )
         if colon:
             if not number.isdigit() or index is not None:
-                raise ValueError(f"device: invalid device string {type!r}")
+                raise UsageError(f"device: invalid device string {type!r}")
             index = int(number)
         if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
-            raise ValueError(f"device: index must be a non-negative int, got {index!r}")
+            raise UsageError(f"device: index must be a non-negative int, got {index!r}")
         self._type, self._index = name, index
 
     @property
@@ -133,7 +135,7 @@ def as_device(value: Any) -> device:
     if value is None:
         return CPU
     if isinstance(value, bool) or not isinstance(value, str | device | int):
-        raise TypeError(f"device: expected 'cpu', a kernelwise.device or None, got {value!r}")
+        raise UsageTypeError(f"device: expected 'cpu', a kernelwise.device or None, got {value!r}")
     if isinstance(value, int):  # torch.device(0) is the first accelerator
         raise NotImplementedError(no_gpu_message(f"device {value}"))
     dev = device(value)
@@ -169,28 +171,30 @@ def parse_to(*args: Any, **kwargs: Any) -> tuple[device | None, Any, bool, bool]
 
     unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy"}
     if unknown:
-        raise TypeError(f"to(): unexpected keyword argument(s) {sorted(unknown)}")
+        raise UsageTypeError(f"to(): unexpected keyword argument(s) {sorted(unknown)}")
     dev, dtype = kwargs.get("device"), kwargs.get("dtype")
     flags = [kwargs.get("non_blocking", False), kwargs.get("copy", False)]
     rest = list(args)
     if rest and isinstance(rest[0], Tensor):
         if dev is not None or dtype is not None:
-            raise TypeError("to(): a tensor argument gives the dtype and device; do not pass device= or dtype= too")
+            raise UsageTypeError(
+                "to(): a tensor argument gives the dtype and device; do not pass device= or dtype= too"
+            )
         dev, dtype = CPU, rest.pop(0).dtype
     elif rest and _is_device(rest[0]):
         if dev is not None:
-            raise TypeError("to(): the device is given twice (positionally and as device=)")
+            raise UsageTypeError("to(): the device is given twice (positionally and as device=)")
         dev = rest.pop(0)
         if rest and not isinstance(rest[0], bool):
             if dtype is not None:
-                raise TypeError("to(): the dtype is given twice (positionally and as dtype=)")
+                raise UsageTypeError("to(): the dtype is given twice (positionally and as dtype=)")
             dtype = rest.pop(0)
     elif rest and not isinstance(rest[0], bool):
         if dtype is not None:
-            raise TypeError("to(): the dtype is given twice (positionally and as dtype=)")
+            raise UsageTypeError("to(): the dtype is given twice (positionally and as dtype=)")
         dtype = rest.pop(0)
     if len(rest) > 2 or not all(isinstance(flag, bool) for flag in rest):
-        raise TypeError(
+        raise UsageTypeError(
             f"to(): expected to(device, dtype, non_blocking, copy), to(dtype, ...) or to(tensor, ...), "
             f"got arguments {args!r}"
         )

@@ -24,10 +24,12 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .errors import KernelwiseError
+
 PARTIAL = ".partial"  # the suffix of every temporary name; leftovers are safe to delete
 
 
-class FileWriteError(OSError):
+class FileWriteError(KernelwiseError, OSError):
     """A file could not be written (full disk, no permission, ...); the message names the file."""
 
 

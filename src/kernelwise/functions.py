@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import UsageTypeError
 from .ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 from .ops.shape import argsort, sort, topk
 from .tensor import Tensor
@@ -23,7 +24,7 @@ from .tensor import Tensor
 
 def _input(name: str, input: Any) -> Tensor:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
+        raise UsageTypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
     return input
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UsageError, UsageTypeError
 from .tensor import Tensor, no_grad
 
 
@@ -59,10 +60,10 @@ def gradcheck(
     inputs = tuple(inputs)
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
-        raise ValueError("gradcheck: no input requires grad")
+        raise UsageError("gradcheck: no input requires grad")
     for i in checked:
         if inputs[i].dtype != np.float64:
-            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 for finite differences")
+            raise UsageTypeError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 for finite differences")
 
     rng = np.random.default_rng(seed)
     outs = _outputs(fn(*inputs))

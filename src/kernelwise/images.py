@@ -22,6 +22,8 @@ import os
 import warnings
 from typing import Any
 
+from .errors import UsageError
+
 MAX_PIXELS = 40_000_000  # 40 megapixels: 120 MB decoded as RGB
 
 
@@ -41,7 +43,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Any:
             with Image.open(path) as img:
                 width, height = img.size
                 if width * height > max_pixels:
-                    raise ValueError(
+                    raise UsageError(
                         f"{path}: {width}×{height} pixels, more than the {max_pixels:,} this reads; "
                         "scale the picture down first"
                     )
@@ -50,6 +52,6 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(f"image not found: {path}") from None
     except Image.DecompressionBombError as e:
-        raise ValueError(f"{path}: more pixels than the {max_pixels:,} this reads (Pillow: {e})") from None
+        raise UsageError(f"{path}: more pixels than the {max_pixels:,} this reads (Pillow: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path} is not an image file Pillow can read ({e.__class__.__name__})") from None
+        raise UsageError(f"{path} is not an image file Pillow can read ({e.__class__.__name__})") from None

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import nn
+from .errors import UsageError
 from .random import generator as _generator
 from .tensor import Tensor
 
@@ -238,12 +239,12 @@ def build_model(
     (naming the models that take it).
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise UsageError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     if input_shape is not None:
         problem = _input_problem(name, tuple(input_shape))
         if problem is not None:
             fits = models_that_fit(tuple(input_shape), num_classes)
             shape = tuple(input_shape)
             hint = f"models that fit {shape}: {', '.join(fits)}" if fits else f"no model here takes {shape}"
-            raise ValueError(f"{problem}; {hint}")
+            raise UsageError(f"{problem}; {hint}")
     return _build(name, input_shape, num_classes, generator)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UsageError, UsageTypeError
+
 _default = np.random.default_rng(0)
 
 
@@ -22,7 +24,7 @@ def manual_seed(seed: int) -> np.random.Generator:
     """Reset the default generator to ``seed`` and return it."""
     global _default
     if not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
+        raise UsageError(f"seed: must be a non-negative integer, got {seed!r}")
     _default = np.random.default_rng(int(seed))
     return _default
 
@@ -35,4 +37,4 @@ def generator(seed: int | np.random.Generator | None = None) -> np.random.Genera
         return seed
     if isinstance(seed, int | np.integer) and seed >= 0:
         return np.random.default_rng(int(seed))
-    raise TypeError(f"generator: expected None, a non-negative int seed or numpy.random.Generator, got {seed!r}")
+    raise UsageTypeError(f"generator: expected None, a non-negative int seed or numpy.random.Generator, got {seed!r}")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, nn, optim, trainstate
+from .errors import UsageError
 from .files import PARTIAL, remove_partials, write_atomic, write_text_atomic
 from .models import MODELS, build_model
 from .tensor import Tensor
@@ -67,25 +68,25 @@ class RunConfig:
     def resolved(self) -> RunConfig:
         """Fill what was left out from the dataset's recipe and check every value."""
         if self.dataset not in RECIPES:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(RECIPES)}")
+            raise UsageError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(RECIPES)}")
         recipe = RECIPES[self.dataset]
         filled = replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
         if filled.data_dir is not None:  # absolute, so that the run's data is found from any folder
             filled = replace(filled, data_dir=os.path.abspath(os.path.expanduser(filled.data_dir)))
         if filled.model not in MODELS:
-            raise ValueError(f"unknown model {filled.model!r}; choose one of {', '.join(MODELS)}")
+            raise UsageError(f"unknown model {filled.model!r}; choose one of {', '.join(MODELS)}")
         if filled.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {filled.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+            raise UsageError(f"unknown schedule {filled.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if filled.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {filled.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise UsageError(f"unknown optimizer {filled.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         for name in ("epochs", "batch_size"):
             value = getattr(filled, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
         if not filled.lr > 0:
-            raise ValueError(f"--lr must be positive, got {filled.lr}")
+            raise UsageError(f"--lr must be positive, got {filled.lr}")
         if filled.seed < 0:
-            raise ValueError(f"--seed must be non-negative, got {filled.seed}")
+            raise UsageError(f"--seed must be non-negative, got {filled.seed}")
         return filled
 
 
@@ -97,7 +98,7 @@ def make_optimizer(name: str, params: Any, lr: float, momentum: float = 0.9, wei
         return optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
         return optim.AdamW(params, lr=lr, weight_decay=weight_decay or 1e-2)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    raise UsageError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def make_scheduler(name: str, optimizer: Any, epochs: int) -> Any:
@@ -110,7 +111,7 @@ def make_scheduler(name: str, optimizer: Any, epochs: int) -> Any:
         return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
     if name == "constant":
         return None
-    raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    raise UsageError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
 
 
 def versions() -> dict[str, str]:
@@ -124,7 +125,7 @@ OUTPUTS = ("model.safetensors", "metrics.json", "curves.png", "confusion.png", "
 RUN_ENTRIES = ("config.json", "checkpoint", ".write-check", *OUTPUTS)
 
 
-class RunError(ValueError):
+class RunError(UsageError):
     """A run directory that cannot be used as asked (exists, not writable, nothing to resume, ...)."""
 
 
@@ -442,7 +443,7 @@ def prepare_image(path: str | os.PathLike, meta: dict[str, Any]) -> tuple[np.nda
 
     shape = meta["input_shape"]
     if len(shape) != 3:
-        raise ValueError(f"model {meta['model']} takes 1-D signals of shape {tuple(shape)}, not image files")
+        raise UsageError(f"model {meta['model']} takes 1-D signals of shape {tuple(shape)}, not image files")
     channels, height, width = shape
     original = open_image(path)
     notes = []

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .devices import as_device
+from .errors import UsageError, UsageTypeError
 from .tensor import Size, Tensor
 
 KEY = "kernelwise.save"  # the metadata entry that holds the structure
@@ -74,7 +75,7 @@ def save(obj: Any, f: str | os.PathLike | Any) -> None:
     elif hasattr(f, "write"):
         f.write(data)
     else:
-        raise TypeError(f"save: f must be a file name or a binary file object, got {type(f).__name__}")
+        raise UsageTypeError(f"save: f must be a file name or a binary file object, got {type(f).__name__}")
 
 
 class _Encoder:
@@ -87,7 +88,7 @@ class _Encoder:
 
     def encode(self, obj: Any, where: str, parts: list[str], depth: int) -> Any:
         if depth > MAX_DEPTH:
-            raise ValueError(f"save: {where} is nested more than {MAX_DEPTH} levels deep")
+            raise UsageError(f"save: {where} is nested more than {MAX_DEPTH} levels deep")
         if obj is None or isinstance(obj, bool) or type(obj) in (int, str):
             return obj
         if type(obj) is float:
@@ -96,7 +97,7 @@ class _Encoder:
             return {"tensor": self.store(obj, obj._array, parts)}
         if type(obj) is np.ndarray:
             if obj.dtype.kind not in "fiub":
-                raise TypeError(
+                raise UsageTypeError(
                     f"save: {where} is a NumPy array of dtype {obj.dtype}; only bool, integer and "
                     "float arrays can be saved"
                 )
@@ -107,9 +108,9 @@ class _Encoder:
             return {"Size": list(obj)}
         kind = {dict: "dict", OrderedDict: "OrderedDict", list: "list", tuple: "tuple"}.get(type(obj))
         if kind is None:
-            raise TypeError(_unsupported(obj, where))
+            raise UsageTypeError(_unsupported(obj, where))
         if id(obj) in self.open:
-            raise ValueError(f"save: {where} contains itself")
+            raise UsageError(f"save: {where} contains itself")
         self.open.add(id(obj))
         if kind in ("list", "tuple"):
             items = [self.encode(v, f"{where}[{i}]", [*parts, str(i)], depth + 1) for i, v in enumerate(obj)]
@@ -117,7 +118,7 @@ class _Encoder:
             items = []
             for key, value in obj.items():
                 if key is not None and not isinstance(key, bool) and type(key) not in (int, float, str):
-                    raise TypeError(
+                    raise UsageTypeError(
                         f"save: {where} has a key of type {type(key).__name__} ({key!r}); keys may be "
                         "str, int, float, bool or None"
                     )
@@ -187,21 +188,21 @@ def load(
     try:
         arrays = from_bytes(data)
     except Exception as e:  # the library's SafetensorError: a malformed file
-        raise ValueError(f"load: {where} is not a well-formed safetensors file ({e})") from None
+        raise UsageError(f"load: {where} is not a well-formed safetensors file ({e})") from None
     tensors = {name: Tensor(np.array(array, copy=True)) for name, array in arrays.items()}  # writable, own memory
     if KEY not in metadata:  # a plain safetensors file: a state dict
         return OrderedDict((name, _mapped(tensors[name], map_location)) for name in sorted(tensors))
     try:
         document = json.loads(metadata[KEY])
     except (json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"load: {where} has a malformed {KEY} entry: {e}") from None
+        raise UsageError(f"load: {where} has a malformed {KEY} entry: {e}") from None
     if not isinstance(document, dict) or document.get("version") != VERSION or "object" not in document:
-        raise ValueError(f"load: {where} has a {KEY} entry of an unknown version (expected version {VERSION})")
+        raise UsageError(f"load: {where} has a {KEY} entry of an unknown version (expected version {VERSION})")
     decoder = _Decoder(tensors, arrays, map_location, where)
     obj = decoder.decode(document["object"], "obj", 0)
     unused = sorted(set(arrays) - decoder.used)
     if unused:
-        raise ValueError(f"load: {where} holds tensors its structure does not use: {unused[:5]}")
+        raise UsageError(f"load: {where} holds tensors its structure does not use: {unused[:5]}")
     return obj
 
 
@@ -212,9 +213,11 @@ def _read_bytes(f: Any) -> bytes:
     if hasattr(f, "read"):
         data = f.read()
         if not isinstance(data, bytes | bytearray):
-            raise TypeError(f"load: the file object must be opened in binary mode ('rb'), got {type(data).__name__}")
+            raise UsageTypeError(
+                f"load: the file object must be opened in binary mode ('rb'), got {type(data).__name__}"
+            )
         return bytes(data)
-    raise TypeError(f"load: f must be a file name or a binary file object, got {type(f).__name__}")
+    raise UsageTypeError(f"load: f must be a file name or a binary file object, got {type(f).__name__}")
 
 
 def _refuse_pickle(data: bytes, where: str) -> None:
@@ -225,7 +228,7 @@ def _refuse_pickle(data: bytes, where: str) -> None:
         kind = "a pickle (an old torch.save file or pickle.dump)"
     else:
         return
-    raise ValueError(
+    raise UsageError(
         f"load: {where} is {kind}; kernelwise never unpickles (a pickle can run any code). Convert it once in "
         "PyTorch: `from safetensors.torch import save_file; save_file(torch.load(path, weights_only=True), "
         "'model.safetensors')` for a file holding model.state_dict() (save the state_dict, not the model), "
@@ -236,14 +239,14 @@ def _refuse_pickle(data: bytes, where: str) -> None:
 def _metadata(data: bytes, where: str) -> dict[str, Any]:
     """The ``__metadata__`` of a safetensors header (the tensors are checked by the library)."""
     if len(data) < 8:
-        raise ValueError(f"load: {where} is too short ({len(data)} bytes) to be a safetensors file")
+        raise UsageError(f"load: {where} is too short ({len(data)} bytes) to be a safetensors file")
     (size,) = struct.unpack("<Q", data[:8])
     if size > len(data) - 8 or size > MAX_HEADER_BYTES:
-        raise ValueError(f"load: {where} is not a safetensors file, or is truncated (header of {size} bytes)")
+        raise UsageError(f"load: {where} is not a safetensors file, or is truncated (header of {size} bytes)")
     try:
         header = json.loads(data[8 : 8 + size].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ValueError(f"load: {where} is not a safetensors file (its header is not JSON)") from None
+        raise UsageError(f"load: {where} is not a safetensors file (its header is not JSON)") from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     return metadata if isinstance(metadata, dict) else {}
 
@@ -262,7 +265,7 @@ def _mapped(tensor: Tensor, map_location: Any) -> Tensor:
         return tensor
     out = map_location(tensor, "cpu")  # PyTorch calls it with (storage, location)
     if not isinstance(out, Tensor):
-        raise TypeError(f"load: map_location returned a {type(out).__name__}, expected a Tensor")
+        raise UsageTypeError(f"load: map_location returned a {type(out).__name__}, expected a Tensor")
     return out
 
 

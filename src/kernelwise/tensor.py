@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import devices
+from .errors import GraphError, UsageError, UsageTypeError
 from .ops.layout import in_layout_of
 
 _grad_enabled = True
@@ -156,7 +157,7 @@ class inference_mode(no_grad):
 
     def __init__(self, mode: bool = True) -> None:
         if not isinstance(mode, bool):
-            raise TypeError(f"inference_mode: mode must be a bool, got {mode!r}")
+            raise UsageTypeError(f"inference_mode: mode must be a bool, got {mode!r}")
         self.mode = not mode  # as PyTorch: inference mode off is grad mode on
 
 
@@ -177,7 +178,7 @@ class set_grad_enabled(_GradMode):
     def __init__(self, mode: bool) -> None:
         global _grad_enabled
         if not isinstance(mode, bool):
-            raise TypeError(f"set_grad_enabled: mode must be a bool, got {mode!r}")
+            raise UsageTypeError(f"set_grad_enabled: mode must be a bool, got {mode!r}")
         self.mode = mode
         self._previous = _grad_enabled
         _grad_enabled = mode  # takes effect at once, as in PyTorch
@@ -209,14 +210,14 @@ def _dtype(dtype: Any) -> np.dtype | None:
     try:
         dt = np.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"dtype: {dtype!r} is not a dtype") from e
+        raise UsageTypeError(f"dtype: {dtype!r} is not a dtype") from e
     _check_dtype(dt, "dtype")
     return dt
 
 
 def _check_dtype(dt: np.dtype, name: str) -> None:
     if dt.kind not in "fiub":
-        raise TypeError(
+        raise UsageTypeError(
             f"{name}: dtype {dt} is not supported (use a float, integer or bool dtype; "
             "object, complex and string arrays have no meaning here)"
         )
@@ -239,7 +240,7 @@ def _to_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
         try:
             arr = np.array(data)
         except ValueError as e:
-            raise ValueError(f"data: cannot build a tensor from ragged or mixed data ({e})") from e
+            raise UsageError(f"data: cannot build a tensor from ragged or mixed data ({e})") from e
         if arr.dtype.kind == "f":
             arr = arr.astype(np.float32)
         elif arr.dtype.kind in "iu":
@@ -295,7 +296,7 @@ class _Released(Function):
         self.name = name
 
     def backward(self, grad_out: np.ndarray) -> Any:
-        raise RuntimeError(
+        raise GraphError(
             f"trying to backward through the graph a second time (through {self.name}): "
             "its saved values were freed; call backward(retain_graph=True) the first time"
         )
@@ -314,7 +315,7 @@ def _operand(t: Tensor, other: Any) -> tuple[Any, Any]:
         if a == b:
             return t, other
         if a.kind == "f" and b.kind == "f":
-            raise TypeError(f"mixed float dtypes: {a} and {b} operands; cast one with .float() or .double()")
+            raise UsageTypeError(f"mixed float dtypes: {a} and {b} operands; cast one with .float() or .double()")
         if b.kind == "f" or (a.kind == "b" and b.kind in "iu"):
             return t.to(b), other
         return t, other.to(a)
@@ -323,7 +324,7 @@ def _operand(t: Tensor, other: Any) -> tuple[Any, Any]:
     if isinstance(other, bool | int | float | np.generic | np.ndarray):
         value = np.asarray(other)
         if value.dtype.kind not in "fiub":
-            raise TypeError(f"unsupported operand of dtype {value.dtype}")
+            raise UsageTypeError(f"unsupported operand of dtype {value.dtype}")
         if t.dtype.kind == "f":
             return t, value.astype(t.dtype)
         if value.dtype.kind == "f":
@@ -331,7 +332,7 @@ def _operand(t: Tensor, other: Any) -> tuple[Any, Any]:
         if t.dtype.kind == "b" and value.dtype.kind != "b":
             return t.to(int64), value.astype(int64)
         return t, value.astype(t.dtype)
-    raise TypeError(f"unsupported operand type {type(other).__name__} for a Tensor")
+    raise UsageTypeError(f"unsupported operand type {type(other).__name__} for a Tensor")
 
 
 def _axis_tuple(axis: Any, ndim: int, name: str = "axis") -> tuple[int, ...]:
@@ -341,10 +342,10 @@ def _axis_tuple(axis: Any, ndim: int, name: str = "axis") -> tuple[int, ...]:
     out = []
     for a in axes:
         if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{name}={axis} is out of range for a tensor of {ndim} dimensions")
+            raise UsageError(f"{name}={axis} is out of range for a tensor of {ndim} dimensions")
         out.append(int(a) % max(ndim, 1))
     if len(set(out)) != len(out):
-        raise ValueError(f"{name}={axis} repeats a dimension")
+        raise UsageError(f"{name}={axis} repeats a dimension")
     return tuple(out)
 
 
@@ -366,7 +367,7 @@ class Size(tuple):
         sizes = tuple(sizes)
         for n in sizes:
             if isinstance(n, bool) or not isinstance(n, int | np.integer):
-                raise TypeError(f"Size: expected a sequence of ints, got {sizes!r}")
+                raise UsageTypeError(f"Size: expected a sequence of ints, got {sizes!r}")
         return super().__new__(cls, (int(n) for n in sizes))
 
     def numel(self) -> int:
@@ -448,7 +449,7 @@ class Tensor:
         if isinstance(value, Tensor):
             value = value._array
         if not isinstance(value, np.ndarray):
-            raise TypeError(f"data: expected a Tensor (or a NumPy array), got {type(value).__name__}")
+            raise UsageTypeError(f"data: expected a Tensor (or a NumPy array), got {type(value).__name__}")
         _check_dtype(value.dtype, "data")
         self._array = value
 
@@ -497,7 +498,7 @@ class Tensor:
 
     def __len__(self) -> int:
         if self.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise UsageTypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
@@ -515,7 +516,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self._array.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+            raise UsageError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self._array)
 
     def __float__(self) -> float:
@@ -527,7 +528,7 @@ class Tensor:
     def __index__(self) -> int:
         """An integer (or bool) one-element tensor used as an index: ``classes[label]``."""
         if self.dtype.kind not in "biu" or self._array.size != 1:
-            raise TypeError(
+            raise UsageTypeError(
                 f"only integer tensors of a single element can be converted to an index "
                 f"(this one has dtype {self.dtype} and shape {self.shape})"
             )
@@ -544,7 +545,7 @@ class Tensor:
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
         if self._array.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+            raise UsageError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
         return self._array.item()
 
     def tolist(self) -> Any:
@@ -600,7 +601,7 @@ class Tensor:
         if isinstance(dtype, str) and dtype.startswith("torch."):
             by_name = {name: dt for dt, name in _TYPE_NAMES.items()}
             if dtype not in by_name:
-                raise TypeError(f"type(): unknown type name {dtype!r} (expected one of {sorted(by_name)})")
+                raise UsageTypeError(f"type(): unknown type name {dtype!r} (expected one of {sorted(by_name)})")
             dtype = by_name[dtype]
         return self.to(dtype)
 
@@ -621,9 +622,9 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind != "f":
-            raise TypeError(f"requires_grad: only floating-point tensors can require gradients, got {self.dtype}")
+            raise UsageTypeError(f"requires_grad: only floating-point tensors can require gradients, got {self.dtype}")
         if not requires_grad and not self.is_leaf:
-            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
+            raise GraphError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
         self.requires_grad = requires_grad
         return self
 
@@ -639,12 +640,12 @@ class Tensor:
         if not _grad_enabled:
             return
         if self.requires_grad and self.is_leaf:
-            raise RuntimeError(
+            raise GraphError(
                 f"{name}(): a leaf tensor that requires grad is being used in an in-place operation; "
                 "do it under kw.no_grad() (as optimizers and initialisers do)"
             )
         if self.requires_grad or (isinstance(other, Tensor) and other.requires_grad):
-            raise RuntimeError(
+            raise GraphError(
                 f"{name}(): kernelwise does not record in-place operations in the graph; use the "
                 f"out-of-place form (y = x + ..., x.clamp(...), ...) or kw.no_grad()"
             )
@@ -656,7 +657,9 @@ class Tensor:
         if ufunc is not None:
             rank = {"b": 0, "u": 1, "i": 1, "f": 2}
             if other.dtype.kind not in rank or rank[other.dtype.kind] > rank[self.dtype.kind]:
-                raise TypeError(f"{name}(): the result type {other.dtype} cannot be written into a {self.dtype} tensor")
+                raise UsageTypeError(
+                    f"{name}(): the result type {other.dtype} cannot be written into a {self.dtype} tensor"
+                )
             if not isinstance(values, Tensor) and other.ndim == 0:
                 other = other.astype(self.dtype)  # a number takes the tensor's dtype, as in PyTorch
         try:
@@ -664,7 +667,7 @@ class Tensor:
         except ValueError:
             fits = False
         if not fits:
-            raise ValueError(
+            raise UsageError(
                 f"{name}(): a value of shape {tuple(other.shape)} does not broadcast to the tensor's shape {self.shape}"
             )
         if ufunc is None:
@@ -683,7 +686,7 @@ class Tensor:
         """Set every value to ``value`` (a number or a one-element tensor), in place."""
         self._check_inplace("fill_", value)
         if isinstance(value, Tensor) and value.numel() != 1:
-            raise ValueError(f"fill_(): value must be a number or a one-element tensor, got shape {value.shape}")
+            raise UsageError(f"fill_(): value must be a number or a one-element tensor, got shape {value.shape}")
         self._array[...] = value.item() if isinstance(value, Tensor) else value
         return self
 
@@ -734,7 +737,7 @@ class Tensor:
         """``self /= other``, in place (a float tensor only: true division)."""
         self._check_inplace("div_", other)
         if self.dtype.kind != "f":
-            raise TypeError(f"div_(): true division cannot be written into a {self.dtype} tensor")
+            raise UsageTypeError(f"div_(): true division cannot be written into a {self.dtype} tensor")
         return self._write("div_", other, np.true_divide)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
@@ -743,7 +746,9 @@ class Tensor:
         with no_grad():
             result = self.clamp(min, max)
         if result.dtype != self.dtype:
-            raise TypeError(f"clamp_(): the result type {result.dtype} cannot be written into a {self.dtype} tensor")
+            raise UsageTypeError(
+                f"clamp_(): the result type {result.dtype} cannot be written into a {self.dtype} tensor"
+            )
         return self._write("clamp_", result)
 
     clip_ = clamp_
@@ -761,10 +766,10 @@ class Tensor:
             retain_graph: keep the saved values so that backward can run again.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward(): this tensor does not require grad and has no graph")
+            raise GraphError("backward(): this tensor does not require grad and has no graph")
         if gradient is None:
             if self._array.size != 1:
-                raise ValueError(
+                raise UsageError(
                     f"backward(): gradient can be omitted only for scalar outputs; this output has "
                     f"shape {self.shape}, pass gradient= of that shape"
                 )
@@ -772,7 +777,7 @@ class Tensor:
         else:
             grad = _to_array(gradient, self.dtype, copy=False)
             if grad.shape != self.shape:
-                raise ValueError(f"backward(): gradient has shape {grad.shape}, the tensor has shape {self.shape}")
+                raise UsageError(f"backward(): gradient has shape {grad.shape}, the tensor has shape {self.shape}")
         grads: dict[int, np.ndarray] = {id(self): grad}
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
@@ -792,7 +797,7 @@ class Tensor:
                 if not need or ig is None:
                     continue
                 if ig.shape != inp.shape:
-                    raise RuntimeError(
+                    raise GraphError(
                         f"{type(fn).__name__}.backward returned a gradient of shape {ig.shape} "
                         f"for an input of shape {inp.shape}"
                     )
@@ -908,7 +913,7 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if self.requires_grad and _grad_enabled:
-            raise RuntimeError("in-place assignment to a tensor that requires grad; use kw.where or kw.no_grad()")
+            raise GraphError("in-place assignment to a tensor that requires grad; use kw.where or kw.no_grad()")
         self._array[_index_arrays(index)] = value._array if isinstance(value, Tensor) else value
 
     # ----------------------------------------------------------------- math
@@ -935,7 +940,7 @@ class Tensor:
             [0.0, 0.5, 2.0]
         """
         if min is None and max is None:
-            raise ValueError("clamp(): at least one of min and max must be given")
+            raise UsageError("clamp(): at least one of min and max must be given")
         x = self
         if min is not None:
             x, min = _operand(x, min)
@@ -964,14 +969,14 @@ class Tensor:
         """Matrix product of two 2-D tensors."""
         if self.ndim != 2 or not isinstance(other, Tensor) or other.ndim != 2:
             shape = other.shape if isinstance(other, Tensor) else type(other).__name__
-            raise ValueError(f"mm(): both operands must be 2-D tensors, got shapes {self.shape} and {shape}")
+            raise UsageError(f"mm(): both operands must be 2-D tensors, got shapes {self.shape} and {shape}")
         return self @ other
 
     def bmm(self, other: Tensor) -> Tensor:
         """Batched matrix product of two 3-D tensors with the same batch size."""
         if self.ndim != 3 or not isinstance(other, Tensor) or other.ndim != 3 or self.shape[0] != other.shape[0]:
             shape = other.shape if isinstance(other, Tensor) else type(other).__name__
-            raise ValueError(
+            raise UsageError(
                 f"bmm(): both operands must be 3-D tensors with the same batch size, "
                 f"got shapes {self.shape} and {shape}"
             )
@@ -1005,7 +1010,7 @@ class Tensor:
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
         axes = _axis_tuple(dim if dim is not None else axis, self.ndim)
         if self.dtype.kind != "f":
-            raise TypeError(f"mean(): needs a floating-point tensor, got {self.dtype}")
+            raise UsageTypeError(f"mean(): needs a floating-point tensor, got {self.dtype}")
         return _R.Mean.apply(self, axes=axes, keepdims=keepdim if keepdim is not None else keepdims)
 
     def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Any:
@@ -1098,7 +1103,7 @@ class Tensor:
         (s,) = _axis_tuple(start_dim, self.ndim, "start_dim")
         (e,) = _axis_tuple(end_dim, self.ndim, "end_dim")
         if s > e:
-            raise ValueError(f"flatten(): start_dim={start_dim} comes after end_dim={end_dim}")
+            raise UsageError(f"flatten(): start_dim={start_dim} comes after end_dim={end_dim}")
         return self.reshape((*self.shape[:s], int(np.prod(self.shape[s : e + 1])), *self.shape[e + 1 :]))
 
     def permute(self, *dims: Any) -> Tensor:
@@ -1106,7 +1111,7 @@ class Tensor:
             dims = tuple(dims[0])
         axes = _axis_tuple(dims, self.ndim, "dims")
         if len(axes) != self.ndim:
-            raise ValueError(f"permute(): dims={dims} must name all {self.ndim} dimensions")
+            raise UsageError(f"permute(): dims={dims} must name all {self.ndim} dimensions")
         return _S.Permute.apply(self, axes=axes)
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
@@ -1120,7 +1125,7 @@ class Tensor:
 
     def unsqueeze(self, dim: int) -> Tensor:
         if not -self.ndim - 1 <= dim <= self.ndim:
-            raise ValueError(f"unsqueeze(): dim={dim} is out of range for a tensor of shape {self.shape}")
+            raise UsageError(f"unsqueeze(): dim={dim} is out of range for a tensor of shape {self.shape}")
         dim %= self.ndim + 1
         return self.reshape((*self.shape[:dim], 1, *self.shape[dim:]))
 

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import MissingDependencyError, UsageError
+
 
 @dataclass(frozen=True)
 class BlasInfo:
@@ -59,13 +61,13 @@ def thread_limit(threads: int | None, torch: Any = None) -> Iterator[int]:
         ValueError: ``threads`` is not a positive integer.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads: must be a positive integer, got {threads!r}")
+        raise UsageError(f"threads: must be a positive integer, got {threads!r}")
     limiter = None
     if threads is not None:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError as e:
-            raise RuntimeError("threads: setting the BLAS thread count needs threadpoolctl") from e
+            raise MissingDependencyError("threads: setting the BLAS thread count needs threadpoolctl") from e
         limiter = threadpool_limits(limits=threads, user_api="blas")
     count = threads if threads is not None else blas_info().threads
     before = torch.get_num_threads() if torch is not None else None

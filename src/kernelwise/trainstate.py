@@ -47,13 +47,14 @@ from typing import Any
 import numpy as np
 
 from . import random as _random
+from .errors import CheckpointError, UsageTypeError
 from .files import PARTIAL, fsync_path, naming_errors, remove_partials, write_atomic, write_text_atomic
 
 FORMAT = "kernelwise-state/1"
 _STATE_DIR = re.compile(r"^epoch-(\d{4,})$")
 
 
-class StateError(ValueError):
+class StateError(CheckpointError):
     """A saved training state that is malformed, corrupt or does not fit the model being resumed."""
 
 
@@ -296,10 +297,10 @@ def load(path: str | os.PathLike) -> TrainingState:
     try:
         epoch, steps = document["epoch"], document["steps"]
         if not (isinstance(epoch, int) and isinstance(steps, int) and epoch >= 0 and steps >= 0):
-            raise TypeError("epoch and steps must be non-negative integers")
+            raise UsageTypeError("epoch and steps must be non-negative integers")
         history, sha = document["history"], document["sha256"]
         if not isinstance(history, list) or not isinstance(sha, dict):
-            raise TypeError("history must be a list and sha256 an object")
+            raise UsageTypeError("history must be a list and sha256 an object")
         model = _read_tensors(path / "model.safetensors", sha.get("model.safetensors"))
         optimizer_arrays = _read_tensors(path / "optimizer.safetensors", sha.get("optimizer.safetensors"))
         saved_optimizer = document["optimizer"]

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import KernelwiseError, UsageError
+from ..memory import reuse_freed_memory
 from ..threads import add_threads_argument
 
 
@@ -28,12 +30,13 @@ def _check(args: argparse.Namespace) -> None:
     for name in ("repeats", "threads", "steps"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"--{name}: must be a positive integer, got {value}")
+            raise UsageError(f"--{name}: must be a positive integer, got {value}")
 
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the suite(s) that ``args`` name and print their tables."""
     _check(args)
+    reuse_freed_memory()  # as training does (kernelwise.memory); PyTorch in this process gets it too
     torch = False if args.no_torch else None
     if args.suite in ("conv", "all"):
         from .conv import run_conv_suite
@@ -75,5 +78,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run_bench(args)
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
+    except (KernelwiseError, OSError) as e:
         parser.exit(1, f"kernelwise bench: error: {e}\n")

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ..errors import MissingDependencyError, UsageError
 from .report import CaseResult, SuiteResult, conv_table, setting
 from .timing import SETTLE_SECONDS, blas_info, gemm_peak, interleaved_best, load_torch, thread_limit
 
@@ -220,12 +221,12 @@ def run_conv_suite(
     """
     torch_module = load_torch() if torch is not False else None
     if torch is True and torch_module is None:
-        raise RuntimeError("torch=True but PyTorch is not installed (pip install torch)")
+        raise MissingDependencyError("torch=True but PyTorch is not installed (pip install torch)")
     selected = [c.tiny() if tiny else c for c in (*CONV_CASES, *POOL_CASES)]
     if cases:
         selected = [c for c in selected if cases in c.name]
         if not selected:
-            raise ValueError(f"cases={cases!r} matches no case name")
+            raise UsageError(f"cases={cases!r} matches no case name")
     rng = np.random.default_rng(0)
     with thread_limit(threads, torch_module) as count:
         result = SuiteResult(

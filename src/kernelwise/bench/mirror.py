@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import models, nn
+from ..errors import UsageTypeError
 
 
 def _layer(module: nn.Module, torch: Any) -> Any:
@@ -53,7 +54,7 @@ def _layer(module: nn.Module, torch: Any) -> Any:
     for kind, twin in simple.items():
         if type(module) is kind:
             return twin()
-    raise TypeError(f"no PyTorch twin for {type(module).__name__}")
+    raise UsageTypeError(f"no PyTorch twin for {type(module).__name__}")
 
 
 def _block(block: models.BasicBlock, torch: Any) -> Any:

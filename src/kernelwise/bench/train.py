@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ..errors import MissingDependencyError
 from .report import machine, table
 from .timing import SETTLE_SECONDS, blas_info, load_torch, thread_limit
 
@@ -236,6 +237,7 @@ def _measure_memory(framework: str, case: str, data_dir: str | None, tiny: bool,
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
     code = (
         "import json, sys; from kernelwise.bench.train import _memory_child; "
+        "from kernelwise.memory import reuse_freed_memory; reuse_freed_memory(); "
         f"print(json.dumps(_memory_child({framework!r}, {case!r}, {data_dir!r}, {tiny!r})))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
@@ -269,7 +271,7 @@ def run_train_suite(
     """
     torch_module = load_torch() if torch is not False else None
     if torch is True and torch_module is None:
-        raise RuntimeError("torch=True but PyTorch is not installed (pip install torch)")
+        raise MissingDependencyError("torch=True but PyTorch is not installed (pip install torch)")
     if tiny:
         repeats, steps = 1, min(steps, 20)
     with thread_limit(threads, torch_module) as count:

@@ -7,6 +7,7 @@ from types import ModuleType
 import numpy as np
 
 from .. import random as _random
+from ..errors import UsageError
 from .dataset import DatasetInfo, TensorDataset
 
 # N: images, C: channels, H, W: height and width (L: length for 1-d signals)
@@ -20,7 +21,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     Returns the sorted train and test indices.
     """
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction: must be between 0 and 1 (exclusive), got {test_fraction}")
+        raise UsageError(f"test_fraction: must be between 0 and 1 (exclusive), got {test_fraction}")
     rng = _random.generator(seed)
     test = []
     for c in np.unique(labels):
@@ -63,7 +64,7 @@ def package(
     shape = (1, channels) + (1,) * (x_train.ndim - 2)  # broadcast over N and the spatial axes
     m, s = mean.astype(np.float32).reshape(shape), std.astype(np.float32).reshape(shape)
     if not (np.isfinite(m).all() and np.isfinite(s).all()):
-        raise ValueError(
+        raise UsageError(
             f"{name}: the training images give per-channel mean {m.ravel().tolist()} and standard deviation "
             f"{s.ravel().tolist()}; normalising needs finite values (the images hold NaN or inf)"
         )

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 
 
@@ -70,22 +71,22 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors: Tensor | np.ndarray) -> None:
         if not tensors:
-            raise ValueError("TensorDataset: needs at least one tensor")
+            raise UsageError("TensorDataset: needs at least one tensor")
         converted = []
         for i, t in enumerate(tensors):
             if isinstance(t, np.ndarray):
                 t = Tensor(t)
             if not isinstance(t, Tensor):
-                raise TypeError(
+                raise UsageTypeError(
                     f"TensorDataset: tensors[{i}] must be a Tensor or numpy.ndarray, got {type(t).__name__}"
                 )
             if t.ndim == 0:
-                raise ValueError(f"TensorDataset: tensors[{i}] is 0-dimensional; samples are rows of dimension 0")
+                raise UsageError(f"TensorDataset: tensors[{i}] is 0-dimensional; samples are rows of dimension 0")
             converted.append(t)
         sizes = [t.shape[0] for t in converted]
         if len(set(sizes)) != 1:
             shapes = ", ".join(str(t.shape) for t in converted)
-            raise ValueError(f"TensorDataset: size mismatch between tensors in dimension 0: shapes {shapes}")
+            raise UsageError(f"TensorDataset: size mismatch between tensors in dimension 0: shapes {shapes}")
         self.tensors: tuple[Tensor, ...] = tuple(converted)
 
     def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
@@ -114,12 +115,12 @@ class Subset(Dataset):
         n = len(dataset)
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(
+            raise UsageTypeError(
                 f"Subset: indices must be a 1-d sequence of integers, got {np.asarray(indices).dtype} "
                 f"of shape {idx.shape}"
             )
         if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise ValueError(
+            raise UsageError(
                 f"Subset: indices must lie in [0, {n}) for a dataset of {n} samples, "
                 f"got values from {idx.min()} to {idx.max()}"
             )
@@ -157,22 +158,22 @@ def random_split(
     n = len(dataset)
     lengths = list(lengths)
     if not lengths:
-        raise ValueError("random_split: lengths is empty")
+        raise UsageError("random_split: lengths is empty")
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1 and not all(isinstance(v, int) for v in lengths):
         for i, frac in enumerate(lengths):
             if not 0 <= frac <= 1:
-                raise ValueError(f"random_split: fraction at index {i} is not between 0 and 1, got {frac}")
+                raise UsageError(f"random_split: fraction at index {i} is not between 0 and 1, got {frac}")
         sizes = [math.floor(n * frac) for frac in lengths]
         for i in range(n - sum(sizes)):
             sizes[i % len(sizes)] += 1
     else:
         if not all(isinstance(v, int | np.integer) and v >= 0 for v in lengths):
-            raise ValueError(
+            raise UsageError(
                 f"random_split: lengths must be non-negative integers or fractions summing to 1, got {lengths}"
             )
         sizes = [int(v) for v in lengths]
     if sum(sizes) != n:
-        raise ValueError(
+        raise UsageError(
             f"random_split: sum of input lengths ({sum(sizes)}) does not equal the length of the input dataset ({n})"
         )
     order = _random.generator(generator).permutation(n).tolist()

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ._prepare import package, require, stratified_split
 from .cifar import load_cifar10
 from .dataset import DatasetInfo, TensorDataset
@@ -128,9 +129,9 @@ def load_mnist1d(
         ``(train, test, info)`` with float32 signals ``(N, 1, 40)`` and int64 labels ``0..9``.
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
+        raise UsageError(f"seed: must be a non-negative integer, got {seed!r}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer) or num_samples < 20:
-        raise ValueError(
+        raise UsageError(
             f"num_samples: must be an integer of at least 20 (two per class in each split), got {num_samples!r}"
         )
     import importlib.metadata
@@ -208,8 +209,8 @@ def load_dataset(
         return load_cifar10(data_dir, download, **options)
     if key == "images":
         if data_dir is None:
-            raise ValueError(
+            raise UsageError(
                 "images: give the folder of pictures, one sub-folder per class (--data-dir on the command line)"
             )
         return load_image_folder(data_dir, seed=seed, **options)
-    raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    raise UsageError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")

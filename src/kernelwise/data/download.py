@@ -19,8 +19,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
+from ..errors import KernelwiseError, UsageError
 
-class DownloadError(RuntimeError):
+
+class DownloadError(KernelwiseError, RuntimeError):
     """No mirror delivered the file with the expected checksum (or none could be reached)."""
 
 
@@ -134,30 +136,30 @@ def safe_extract(archive: str | Path, members: Iterable[str], dest_dir: str | Pa
     try:
         tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the `with tar` below; opening errors differ
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise ValueError(f"{archive}: not a readable tar archive ({e})") from None
+        raise UsageError(f"{archive}: not a readable tar archive ({e})") from None
     with tar:
         try:
             infos = {info.name: info for info in tar.getmembers()}
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise ValueError(f"{archive}: damaged or truncated tar archive ({e})") from None
+            raise UsageError(f"{archive}: damaged or truncated tar archive ({e})") from None
         unsafe = [name for name in infos if _unsafe(name)]
         if unsafe:
-            raise ValueError(
+            raise UsageError(
                 f"{archive}: refusing to extract an archive with unsafe member names {unsafe} (absolute paths or '..')"
             )
         written = []
         for name in wanted:
             info = infos.get(name)
             if info is None:
-                raise ValueError(f"{archive}: member {name} is missing")
+                raise UsageError(f"{archive}: member {name} is missing")
             if not info.isreg():
-                raise ValueError(f"{archive}: member {name} is not a regular file")
+                raise UsageError(f"{archive}: member {name} is not a regular file")
             source = tar.extractfile(info)
             assert source is not None  # regular files always have data
             try:
                 payload = source.read()
             except (tarfile.TarError, OSError, EOFError) as e:
-                raise ValueError(f"{archive}: member {name} is damaged or truncated ({e})") from None
+                raise UsageError(f"{archive}: member {name} is damaged or truncated ({e})") from None
             target = dest_dir.joinpath(*PurePosixPath(name).parts)
             write_atomically(payload, target)
             written.append(target)

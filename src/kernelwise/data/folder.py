@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ._prepare import package, require, stratified_split
 from .dataset import DatasetInfo, TensorDataset
 
@@ -51,7 +52,7 @@ def _scan(root: Path, classes: list[str] | None = None) -> tuple[list[str], list
     """Class names, image paths and labels under ``root`` (``classes`` fixes the names, e.g. for ``test/``)."""
     folders = _visible_dirs(root)
     if not folders:
-        raise ValueError(
+        raise UsageError(
             f"{root}: no class folders; put the images of each class in their own sub-folder "
             "(root/<class name>/<image files>)"
         )
@@ -59,14 +60,14 @@ def _scan(root: Path, classes: list[str] | None = None) -> tuple[list[str], list
     if classes is not None:
         unknown = sorted(set(names) - set(classes))
         if unknown:
-            raise ValueError(f"{root}: class folders {unknown} do not exist in the training folder (classes {classes})")
+            raise UsageError(f"{root}: class folders {unknown} do not exist in the training folder (classes {classes})")
     else:
         classes = names
     paths, labels = [], []
     for folder in folders:
         files = _image_files(folder)
         if not files:
-            raise ValueError(
+            raise UsageError(
                 f"{folder}: class '{folder.name}' has no image files (looked for {', '.join(IMAGE_EXTENSIONS)})"
             )
         paths += files
@@ -91,13 +92,13 @@ def _read(paths: list[Path]) -> list[Any]:
             with Image.open(path) as image:
                 image.load()
                 if image.mode in _UNSUPPORTED_MODES:
-                    raise ValueError(
+                    raise UsageError(
                         f"mode {image.mode} (16-bit or floating point) is not supported; "
                         "save it as an 8-bit gray or RGB image"
                     )
                 images.append(image.copy())
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            raise ValueError(f"{path}: cannot read this image ({e})") from None
+            raise UsageError(f"{path}: cannot read this image ({e})") from None
     return images
 
 
@@ -107,7 +108,7 @@ def _target_size(images: list[Any], image_size: int | tuple[int, int] | None) ->
         return h, w
     size = (image_size, image_size) if isinstance(image_size, int | np.integer) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(s, int | np.integer) and s > 0 for s in size):
-        raise ValueError(f"image_size: must be a positive int or a (height, width) pair, got {image_size!r}")
+        raise UsageError(f"image_size: must be a positive int or a (height, width) pair, got {image_size!r}")
     return int(size[0]), int(size[1])
 
 
@@ -152,7 +153,7 @@ def load_image_folder(
     if not root.is_dir():
         raise FileNotFoundError(f"images: folder {root} does not exist (expected root/<class name>/<image files>)")
     if channels not in (None, 1, 3):
-        raise ValueError(f"channels: must be 1 (gray), 3 (RGB) or None (decide from the images), got {channels!r}")
+        raise UsageError(f"channels: must be 1 (gray), 3 (RGB) or None (decide from the images), got {channels!r}")
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes, train_paths, train_labels = _scan(root / "train")
         _, test_paths, test_labels = _scan(root / "test", classes)
@@ -164,7 +165,7 @@ def load_image_folder(
         labels = np.array(label_list, dtype=np.int64)
         train_idx, test_idx = stratified_split(labels, test_fraction, seed)
         if not len(test_idx):
-            raise ValueError(
+            raise UsageError(
                 f"{root}: too few images for a test split (every class needs at least 2 images, "
                 "or provide train/ and test/ sub-folders)"
             )

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 from .dataset import array_view
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
@@ -37,7 +38,7 @@ def _stack(arrays: list[np.ndarray]) -> Tensor:
         return Tensor._make(np.stack(arrays))
     except ValueError as e:
         shapes = sorted({a.shape for a in arrays})
-        raise ValueError(
+        raise UsageError(
             f"default_collate: samples of one field have different shapes {shapes}; resize them or pass a collate_fn"
         ) from e
 
@@ -60,7 +61,7 @@ def default_collate(batch: list[Any]) -> Any:
         ((2, 3), dtype('float32'), [1, 0], dtype('int64'))
     """
     if not batch:
-        raise ValueError("default_collate: batch is empty")
+        raise UsageError("default_collate: batch is empty")
     elem = batch[0]
     if isinstance(elem, Tensor):
         return _stack([b._array for b in batch])
@@ -78,13 +79,13 @@ def default_collate(batch: list[Any]) -> Any:
         return {key: default_collate([sample[key] for sample in batch]) for key in elem}
     if isinstance(elem, tuple | list):
         if any(len(sample) != len(elem) for sample in batch):
-            raise ValueError(
+            raise UsageError(
                 f"default_collate: each sample should have {len(elem)} fields, got lengths "
                 f"{sorted({len(sample) for sample in batch})}"
             )
         fields = [default_collate(list(samples)) for samples in zip(*batch)]
         return tuple(fields) if isinstance(elem, tuple) else fields
-    raise TypeError(
+    raise UsageTypeError(
         f"default_collate: cannot batch samples of type {type(elem).__name__}; "
         "samples should be tensors, arrays, numbers, or tuples/lists/dicts of them (or pass a collate_fn)"
     )
@@ -112,7 +113,7 @@ def default_convert(data: Any) -> Any:
 
 def _int_argument(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"DataLoader: {name} should be a non-negative integer, got {value!r}")
+        raise UsageTypeError(f"DataLoader: {name} should be a non-negative integer, got {value!r}")
     return int(value)
 
 
@@ -184,31 +185,33 @@ class DataLoader:
         if not hasattr(dataset, "__getitem__") or (
             sampler is None and batch_sampler is None and not hasattr(dataset, "__len__")
         ):
-            raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got {type(dataset).__name__}")
+            raise UsageTypeError(f"DataLoader: dataset must have __len__ and __getitem__, got {type(dataset).__name__}")
         # The worker arguments, checked as PyTorch checks them; loading runs in this process.
         self.num_workers = _int_argument(num_workers, "num_workers")
         if num_workers < 0:
-            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+            raise UsageError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float | np.integer | np.floating) or timeout < 0:
-            raise ValueError(f"timeout option should be non-negative, got timeout={timeout!r}")
+            raise UsageError(f"timeout option should be non-negative, got timeout={timeout!r}")
         if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError(
+            raise UsageError(
                 "prefetch_factor option could only be specified in multiprocessing: let num_workers > 0 to enable "
                 "multiprocessing, otherwise set prefetch_factor to None."
             )
         if prefetch_factor is not None and _int_argument(prefetch_factor, "prefetch_factor") < 0:
-            raise ValueError(f"prefetch_factor option should be non-negative, got {prefetch_factor}")
+            raise UsageError(f"prefetch_factor option should be non-negative, got {prefetch_factor}")
         if persistent_workers and num_workers == 0:
-            raise ValueError("persistent_workers option needs num_workers > 0")
+            raise UsageError("persistent_workers option needs num_workers > 0")
         if multiprocessing_context is not None and num_workers == 0:
-            raise ValueError(
+            raise UsageError(
                 "multiprocessing_context can only be used with multi-process loading (num_workers > 0), "
                 f"but got num_workers={num_workers}"
             )
         if worker_init_fn is not None and not callable(worker_init_fn):
-            raise TypeError(f"DataLoader: worker_init_fn must be callable or None, got {type(worker_init_fn).__name__}")
+            raise UsageTypeError(
+                f"DataLoader: worker_init_fn must be callable or None, got {type(worker_init_fn).__name__}"
+            )
         if collate_fn is not None and not callable(collate_fn):
-            raise TypeError(f"DataLoader: collate_fn must be callable or None, got {type(collate_fn).__name__}")
+            raise UsageTypeError(f"DataLoader: collate_fn must be callable or None, got {type(collate_fn).__name__}")
         self.prefetch_factor = 2 if prefetch_factor is None and num_workers > 0 else prefetch_factor
         self.pin_memory, self.timeout, self.worker_init_fn = bool(pin_memory), timeout, worker_init_fn
         self.multiprocessing_context, self.persistent_workers = multiprocessing_context, bool(persistent_workers)
@@ -216,31 +219,31 @@ class DataLoader:
 
         # Which indices, in which order, grouped how.
         if sampler is not None and shuffle:
-            raise ValueError("sampler option is mutually exclusive with shuffle")
+            raise UsageError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError(
+                raise UsageError(
                     "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last"
                 )
             batch_size, drop_last = None, False
         elif batch_size is None:
             if drop_last:
-                raise ValueError(
+                raise UsageError(
                     "batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
                 )
         else:
             if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-                raise TypeError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
+                raise UsageTypeError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
             if batch_size <= 0:
-                raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
+                raise UsageError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
         # A seed becomes one Generator now: epochs differ, and equal seeds give equal sequences.
         self.generator = None if generator is None else _random.generator(generator)
         if sampler is None and batch_sampler is None:  # the default order: the whole dataset
             n = len(dataset)
             if n == 0:
-                raise ValueError("DataLoader: dataset is empty (0 samples), so there is nothing to iterate over")
+                raise UsageError("DataLoader: dataset is empty (0 samples), so there is nothing to iterate over")
             if drop_last and batch_size is not None and n < batch_size:
-                raise ValueError(
+                raise UsageError(
                     f"DataLoader: drop_last=True with batch_size={batch_size} and only {n} samples "
                     "leaves no batch; use a smaller batch_size or drop_last=False"
                 )

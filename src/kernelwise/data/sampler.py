@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 
 __all__ = [
@@ -46,7 +47,7 @@ def _generator(generator: Any) -> np.random.Generator | None:
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} should be a positive integer value, but got {name}={value!r}")
+        raise UsageError(f"{name} should be a positive integer value, but got {name}={value!r}")
     return int(value)
 
 
@@ -137,7 +138,7 @@ class RandomSampler(_ArraySampler):
         self.replacement = _flag(replacement, "replacement")
         self._num_samples = None if num_samples is None else _positive_int(num_samples, "num_samples")
         if self._num_samples is None and len(data_source) == 0:
-            raise ValueError("RandomSampler: num_samples should be a positive integer value, but the dataset is empty")
+            raise UsageError("RandomSampler: num_samples should be a positive integer value, but the dataset is empty")
         self.generator = _generator(generator)
 
     @property
@@ -174,7 +175,7 @@ class SubsetRandomSampler(_ArraySampler):
     def __init__(self, indices: Sequence[int], generator: Any = None) -> None:
         idx = np.asarray(indices._array if isinstance(indices, Tensor) else indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(f"SubsetRandomSampler: indices should be a 1-d sequence of integers, got {indices!r}")
+            raise UsageTypeError(f"SubsetRandomSampler: indices should be a 1-d sequence of integers, got {indices!r}")
         self.indices = indices
         self._array = idx.astype(np.int64)
         self.generator = _generator(generator)
@@ -210,11 +211,11 @@ class WeightedRandomSampler(_ArraySampler):
         self.replacement = _flag(replacement, "replacement")
         w = np.asarray(weights._array if isinstance(weights, Tensor) else weights, dtype=np.float64)
         if w.ndim != 1:
-            raise ValueError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
+            raise UsageError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
         if w.size == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise ValueError("WeightedRandomSampler: weights should be finite, non-negative and not all zero")
+            raise UsageError("WeightedRandomSampler: weights should be finite, non-negative and not all zero")
         if not self.replacement and self.num_samples > np.count_nonzero(w):
-            raise ValueError(
+            raise UsageError(
                 f"WeightedRandomSampler: cannot draw num_samples={self.num_samples} indices without replacement "
                 f"from {np.count_nonzero(w)} non-zero weights"
             )

@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from ..errors import UsageError
+
 PADDING_WORDS = ("valid", "same", "full")
 
 
@@ -204,9 +206,9 @@ def _run(a: argparse.Namespace) -> int:
     from .render_text import render_json, render_text
 
     if a.max_steps < 0:
-        raise ValueError(f"--max-steps must be >= 0 (0 shows all), got {a.max_steps}")
+        raise UsageError(f"--max-steps must be >= 0 (0 shows all), got {a.max_steps}")
     if a.step < 1:
-        raise ValueError(f"--step is 1-based, got {a.step}")
+        raise UsageError(f"--step is 1-based, got {a.step}")
     explanation = a.build(a)
     max_steps = a.max_steps or None
     print(

@@ -14,6 +14,7 @@ import numpy as np
 import kernelwise as kw
 import kernelwise.nn.functional as F
 
+from ..errors import UsageError
 from ..ops import resample
 
 
@@ -111,7 +112,7 @@ def pool(
     X = _tensor(x, grad is not None)
     if reducer == "mean":
         if dilation not in (1, (1,), (1, 1)):
-            raise ValueError(f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={dilation}")
+            raise UsageError(f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={dilation}")
         y = fn(X, kernel_size, stride, padding)
     else:
         y = fn(X, kernel_size, stride, padding, dilation)

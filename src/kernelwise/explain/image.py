@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from .report import Explanation, Grid, Picture, Section, value_grid
 
 CHANNEL_NAMES = {1: ("intensity",), 2: ("intensity", "alpha"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "alpha")}
@@ -49,9 +50,9 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
     try:
         x, y, w, h = (int(v) for v in str(text).replace(" ", "").split(","))
     except ValueError:
-        raise ValueError(f"--crop {text!r}: expected x,y,w,h (four integers: column, row, width, height)") from None
+        raise UsageError(f"--crop {text!r}: expected x,y,w,h (four integers: column, row, width, height)") from None
     if x < 0 or y < 0 or w < 1 or h < 1:
-        raise ValueError(f"--crop {text!r}: x and y must be >= 0, w and h >= 1")
+        raise UsageError(f"--crop {text!r}: x and y must be >= 0, w and h >= 1")
     return x, y, w, h
 
 
@@ -76,7 +77,7 @@ def explain_image(
             notes.append(f"showing a {w}×{h} crop from the centre (--crop x,y,w,h picks another)")
     x, y, w, h = box
     if x + w > W or y + h > H:
-        raise ValueError(f"--crop {x},{y},{w},{h} goes outside the {W}×{H} picture")
+        raise UsageError(f"--crop {x},{y},{w},{h} goes outside the {W}×{H} picture")
     part = pixels[:, y : y + h, x : x + w]
     names = CHANNEL_NAMES.get(C, tuple(f"channel {c + 1}" for c in range(C)))
     grids: list[Grid] = []

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from . import engine
 from .conv import page_settings, show, size_notes
 from .report import Explanation, Section, value_grid
@@ -95,21 +96,21 @@ def explain_pool(
     """
     for m in modes:
         if m not in REDUCERS:
-            raise ValueError(f"--mode {m!r} is not one of {', '.join(REDUCERS)}")
+            raise UsageError(f"--mode {m!r} is not one of {', '.join(REDUCERS)}")
     v = parse_values(values, "recitation", POOL_KEYS)
     if v.symbolic:
-        raise ValueError("--values symbols: pooling compares numbers (which input wins a window), give numbers")
+        raise UsageError("--values symbols: pooling compares numbers (which input wins a window), give numbers")
     preset = v.settings()
     kernel_size = kernel_size or preset.get("kernel_size")
     layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, None, kernel=False)
     stride = stride or preset.get("stride") or layer.kernel
     if "mean" in modes and dilation not in (1, (1,), (1, 1)):
-        raise ValueError(
+        raise UsageError(
             f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={dilation}; use --mode max/min"
         )
     g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
     if any(lo > k // 2 for (lo, _), k in zip(g.padding, g.kernel, strict=True)):
-        raise ValueError(f"padding={show(g.padding)} must be at most half of kernel_size={show(g.kernel)} (as PyTorch)")
+        raise UsageError(f"padding={show(g.padding)} must be at most half of kernel_size={show(g.kernel)} (as PyTorch)")
     C = layer.in_channels
     grad = v.arrays.get("grad")
     grad = np.arange(1.0, C * np.prod(g.out) + 1).reshape(C, *g.out) if grad is None else grad.reshape(C, *g.out)

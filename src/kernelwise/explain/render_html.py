@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import os
 
+from ..errors import UsageError
 from ..files import write_text_atomic
 from ._page import CSS, HTML, SCRIPT
 from .render_text import finite_json
@@ -28,7 +29,7 @@ def page_html(explanation: Explanation) -> str:
     """The page as one string."""
     page = explanation.page
     if page is None:
-        raise ValueError(
+        raise UsageError(
             f"--html: '{explanation.topic}' with these settings has no interactive page; pages exist for conv, "
             "stride, backward and pool with one input channel and one filter and the same padding on both sides "
             "(use --png or --gif)"

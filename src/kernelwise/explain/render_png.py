@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..files import write_atomic
 from ..names import plotted
 from .render_text import wrap
@@ -84,7 +85,7 @@ def section_figure(section: Section, step: int | None = 0, title: str = "") -> A
     plt = _pyplot()
     grids = section.grids
     if not grids:
-        raise ValueError(f"section {section.title!r} has no matrices to draw")
+        raise UsageError(f"section {section.title!r} has no matrices to draw")
     step = None if not section.equations else min(max(step or 0, 0), len(section.equations) - 1)
     widths = [max(g.shape[1], 1.5) for g in grids]
     longest = max((len(c) for g in grids for row in g.cells for c in row), default=1)
@@ -158,7 +159,7 @@ def figure(explanation: Explanation, step: int | None = 0, section: int | None =
         return pictures_figure(explanation.pictures, explanation.title)
     index = explanation.figure if section is None else section
     if not 0 <= index < len(explanation.sections):
-        raise ValueError(f"--section {index + 1}: this explanation has sections 1 to {len(explanation.sections)}")
+        raise UsageError(f"--section {index + 1}: this explanation has sections 1 to {len(explanation.sections)}")
     return section_figure(
         explanation.sections[index], step, f"{explanation.title}: {explanation.sections[index].title}"
     )
@@ -197,10 +198,10 @@ def render_gif(
     """
     index = explanation.figure if section is None else section
     if not 0 <= index < len(explanation.sections):
-        raise ValueError(f"--section {index + 1}: this explanation has sections 1 to {len(explanation.sections)}")
+        raise UsageError(f"--section {index + 1}: this explanation has sections 1 to {len(explanation.sections)}")
     count = len(explanation.sections[index].equations)
     if count == 0:
-        raise ValueError(f"section {explanation.sections[index].title!r} has no steps to animate; use --png")
+        raise UsageError(f"section {explanation.sections[index].title!r} has no steps to animate; use --png")
     steps = range(count if max_steps is None else min(count, max_steps))
     frames = [_to_image(figure(explanation, s, index), dpi) for s in steps]
     size = frames[0].size

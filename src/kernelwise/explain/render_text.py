@@ -10,6 +10,7 @@ import json
 import textwrap
 from typing import Any
 
+from ..errors import UsageError
 from .report import Explanation, Grid, Section
 from .symbolic import number
 
@@ -195,7 +196,7 @@ def finite_json(data: Any, what: str, **kwargs: Any) -> str:
     try:
         return json.dumps(data, allow_nan=False, **kwargs)
     except ValueError:
-        raise ValueError(
+        raise UsageError(
             f"{what}: some numbers are inf or NaN, which JSON cannot hold; "
             "use finite --values small enough not to overflow"
         ) from None

@@ -16,6 +16,7 @@ import numpy as np
 import kernelwise as kw
 import kernelwise.nn.functional as F
 
+from ..errors import UsageError
 from . import engine
 from .report import Explanation, Section, value_grid
 from .symbolic import Array, Equation, Geometry, Names, Term, conv_equations, evaluate, number
@@ -92,14 +93,14 @@ def explain_scan(
     """
     v = parse_values(values, "random", ("input",))
     if v.symbolic:
-        raise ValueError("--values symbols: scan compares the numbers of an MLP and a CNN, give numbers or 'random'")
+        raise UsageError("--values symbols: scan compares the numbers of an MLP and a CNN, give numbers or 'random'")
     if v.mode == "given":
         x = np.asarray(v.arrays["input"], dtype=np.float64)
         x = x[None] if x.ndim == 1 else x
         if x.ndim != 2:
-            raise ValueError(f"--values input: expected a vector or (C, L) channels, got shape {x.shape}")
+            raise UsageError(f"--values input: expected a vector or (C, L) channels, got shape {x.shape}")
         if input_size not in (None, x.shape[1]) or in_channels not in (None, x.shape[0]):
-            raise ValueError(f"--input-size/--in-channels disagree with the given input of shape {x.shape}")
+            raise UsageError(f"--input-size/--in-channels disagree with the given input of shape {x.shape}")
     else:
         x = random_ints(v.seed, (in_channels or 1, input_size or 8), 0, 9)
     C, L = x.shape
@@ -107,7 +108,7 @@ def explain_scan(
     g1 = Geometry.make(L, k, stride)
     T = g1.out[0]
     if k2 > T:
-        raise ValueError(f"the first layer gives {T} windows, fewer than the second window ({k2}): use a longer input")
+        raise UsageError(f"the first layer gives {T} windows, fewer than the second window ({k2}): use a longer input")
     w1, b1 = random_ints(v.seed + 1, (H, C * k), -2, 2), random_ints(v.seed + 2, (H,), -2, 2)
     w2, b2 = random_ints(v.seed + 3, (1, H * k2), -2, 2), random_ints(v.seed + 4, (1,), -1, 1)
     for xs, a1, c1, a2, c2 in (

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from . import engine
 from .conv import CONV_KEYS, check_conv, conv_page, layer_grids, show, size_notes
 from .report import Explanation, Grid, Section, symbol_grid, value_grid
@@ -60,7 +61,7 @@ def explain_stride(
     g1 = Geometry.make(layer.size, layer.kernel, 1, padding, dilation)
     gs = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
     if gs.stride == (1,) * gs.nd:
-        raise ValueError("--stride 1 has nothing to drop: give a stride of 2 or more")
+        raise UsageError("--stride 1 has nothing to drop: give a stride of 2 or more")
     C, O, s = layer.in_channels, layer.out_channels, gs.stride
     names = Names("A", "W", "Z", "B")
     rng = engine.rng_normal

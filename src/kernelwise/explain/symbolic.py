@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..errors import UsageError
 from ..ops._args import ntuple
 
 Index = tuple[int, ...]
@@ -68,11 +69,11 @@ def padding_pairs(padding: Any, kernel: Index, stride: Index, dilation: Index, n
             return ((0, 0),) * nd
         if padding == "same":
             if any(s != 1 for s in stride):
-                raise ValueError(f"{name}='same' needs stride=1, got stride={stride}")
+                raise UsageError(f"{name}='same' needs stride=1, got stride={stride}")
             return tuple((t // 2, t - t // 2) for t in total)  # an odd total puts the extra one after
         if padding == "full":
             return tuple((t, t) for t in total)
-        raise ValueError(f"{name}={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
+        raise UsageError(f"{name}={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
     if isinstance(padding, tuple | list) and padding and isinstance(padding[0], tuple | list):
         return tuple((int(lo), int(hi)) for lo, hi in padding)
     return tuple((p, p) for p in ntuple(padding, nd, name, minimum=0))
@@ -112,7 +113,7 @@ class Geometry:
         pairs = padding_pairs(padding, kernel, stride, dilation)
         for n, k, d, (lo, hi) in zip(size, kernel, dilation, pairs, strict=True):
             if d * (k - 1) + 1 > n + lo + hi:
-                raise ValueError(
+                raise UsageError(
                     f"kernel_size={kernel} with dilation={dilation} spans {d * (k - 1) + 1} positions, more than "
                     f"the {n + lo + hi} of the padded input (input_size={size}, padding={padding}): no window fits"
                 )
@@ -527,7 +528,7 @@ def pool_equations(
 ) -> list[Equation]:
     """Z[c, p] = max / mean / min of the window of p (padding: -∞ for max, +∞ for min never wins; 0 for mean)."""
     if reducer not in REDUCERS:
-        raise ValueError(f"reducer={reducer!r} is not one of {REDUCERS}")
+        raise UsageError(f"reducer={reducer!r} is not one of {REDUCERS}")
     A = Array(names.x, (channels,), g.nd)
     Z = Array(names.y, (channels,), g.nd)
     eqs = Equations()
@@ -569,7 +570,7 @@ def pool_grad_equations(
     Max and min need the input values ``x`` (C, *size) to know the winners.
     """
     if reducer != "mean" and x is None:
-        raise ValueError(f"{reducer} pooling routes gradients to the winners: pass the input values x")
+        raise UsageError(f"{reducer} pooling routes gradients to the winners: pass the input values x")
     G = Array(names.grad(names.y), (channels,), g.nd)
     GA = Array(names.grad(names.x), (channels,), g.nd)
     terms: dict[tuple[int, Index], list[Term]] = {(c, i): [] for c in range(channels) for i in np.ndindex(*g.size)}

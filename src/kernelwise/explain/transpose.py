@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..ops._args import ntuple
 from . import engine
 from .conv import show
@@ -42,13 +43,13 @@ def transpose_geometry(
     op, d = ntuple(output_padding, nd, "output_padding", 0), ntuple(dilation, nd, "dilation", 1)
     for o, si, di in zip(op, s, d, strict=True):
         if o >= si and o >= di:
-            raise ValueError(f"output_padding={op} must be smaller than the stride {s} or the dilation {d}")
+            raise UsageError(f"output_padding={op} must be smaller than the stride {s} or the dilation {d}")
     out = tuple(
         (n - 1) * si - 2 * pi + di * (k - 1) + o + 1
         for n, k, si, pi, di, o in zip(size, kernel, s, p, d, op, strict=True)
     )
     if min(out) < 1:
-        raise ValueError(
+        raise UsageError(
             f"the output size {out} is not positive (input_size={size}, kernel_size={kernel}, stride={s}, padding={p})"
         )
     return Geometry.make(out, kernel, s, p, d), out
@@ -82,17 +83,17 @@ def explain_transpose(
     Ci, Co = layer.in_channels, out_channels or 1
     if v.mode == "given":  # the kernel of conv_transpose is (in_channels, out_channels, *kernel)
         if "kernel" not in v.arrays:
-            raise ValueError("--values: give the kernel too (kernel=...)")
+            raise UsageError("--values: give the kernel too (kernel=...)")
         layer.w = shaped(v.arrays["kernel"], 2, layer.nd, "kernel", f"{layer.nd + 2}-D (C_in, C_out, *kernel)")
         if layer.w.shape[0] != Ci:
-            raise ValueError(
+            raise UsageError(
                 f"--values: the kernel of shape {layer.w.shape} expects {layer.w.shape[0]} input channels "
                 f"(kernel.shape[0]), the input {layer.x.shape} has {Ci}"
             )
         if out_channels not in (None, layer.w.shape[1]):
-            raise ValueError(f"--out-channels {out_channels} disagrees with the given kernel of shape {layer.w.shape}")
+            raise UsageError(f"--out-channels {out_channels} disagrees with the given kernel of shape {layer.w.shape}")
         if kernel_size is not None and ntuple(kernel_size, layer.nd, "kernel_size") != layer.w.shape[2:]:
-            raise ValueError(f"--kernel-size {kernel_size} disagrees with the given kernel of shape {layer.w.shape}")
+            raise UsageError(f"--kernel-size {kernel_size} disagrees with the given kernel of shape {layer.w.shape}")
         Co, layer.kernel = layer.w.shape[1], layer.w.shape[2:]
     elif v.mode == "random":
         layer.w = random_ints(v.seed + 1, (Ci, Co, *layer.kernel), -2, 2)

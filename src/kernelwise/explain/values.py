@@ -23,6 +23,8 @@ import numpy as np
 
 import kernelwise as kw
 
+from ..errors import UsageError
+
 STEP_IMAGE = np.array([[0.0] * 4 + [1.0] * 4] * 8)
 EDGE_KERNEL = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
 POOL_MATRIX = np.array([[4.0, 8, 3, 9], [16, 10, 0, 7], [6, 12, 13, 8], [67, 18, 3, 7]])
@@ -71,9 +73,9 @@ def parse_array(text: str, key: str) -> np.ndarray:
         ]
         a = np.array(channels, dtype=np.float64)
     except (ValueError, json.JSONDecodeError) as e:
-        raise ValueError(f"--values {key}={text!r}: not a list of numbers or a rectangular array ({e})") from None
+        raise UsageError(f"--values {key}={text!r}: not a list of numbers or a rectangular array ({e})") from None
     if a.size == 0:
-        raise ValueError(f"--values {key}={text!r}: no numbers")
+        raise UsageError(f"--values {key}={text!r}: no numbers")
     if len(channels) == 1:
         a = a[0]
         return a[0] if a.shape[0] == 1 else a
@@ -96,17 +98,17 @@ def parse_values(text: str | None, default: str = "symbols", allowed: tuple[str,
     if text == "random" or text.startswith("random:"):
         seed = text.partition(":")[2] or "0"
         if not seed.isdigit():
-            raise ValueError(f"--values {text!r}: the seed after 'random:' must be a non-negative integer")
+            raise UsageError(f"--values {text!r}: the seed after 'random:' must be a non-negative integer")
         return Values("random", seed=int(seed))
     if "=" not in text:
         if text not in PRESETS:
-            raise ValueError(
+            raise UsageError(
                 f"--values {text!r}: not 'symbols', 'random[:SEED]', key=array pairs or a preset ({', '.join(PRESETS)})"
             )
         preset = PRESETS[text]
         unknown = set(preset) - set(allowed) - {"settings"}
         if allowed and unknown:
-            raise ValueError(f"--values {text}: this preset is not for this sub-command (it sets {', '.join(preset)})")
+            raise UsageError(f"--values {text}: this preset is not for this sub-command (it sets {', '.join(preset)})")
         return Values("given", {k: (np.array(v) if k != "settings" else v) for k, v in preset.items()}, preset=text)
     arrays: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(";"))):
@@ -114,9 +116,9 @@ def parse_values(text: str | None, default: str = "symbols", allowed: tuple[str,
         key = key.strip().lower()
         key = ALIASES.get(key, key) if key not in allowed else key
         if not sep or not key:
-            raise ValueError(f"--values: {item!r} is not key=array")
+            raise UsageError(f"--values: {item!r} is not key=array")
         if allowed and key not in allowed:
-            raise ValueError(f"--values: unknown key {key!r}; this sub-command takes {', '.join(allowed)}")
+            raise UsageError(f"--values: unknown key {key!r}; this sub-command takes {', '.join(allowed)}")
         arrays[key] = parse_array(value, key)
     return Values("given", arrays)
 
@@ -137,7 +139,7 @@ def shaped(a: np.ndarray, lead: int, nd: int, key: str, expected: str) -> np.nda
     if a.ndim == 0:
         a = a.reshape((1,) * (lead + nd))
     if a.ndim < nd or a.ndim > nd + lead:
-        raise ValueError(f"--values {key}: expected {nd}-D or {expected}, got an array of shape {a.shape}")
+        raise UsageError(f"--values {key}: expected {nd}-D or {expected}, got an array of shape {a.shape}")
     return a.reshape((1,) * (nd + lead - a.ndim) + a.shape)
 
 
@@ -165,7 +167,7 @@ def _size(value: Any, nd: int, name: str) -> tuple[int, ...] | None:
 
 def _agree(name: str, given: Any, actual: Any, source: str) -> None:
     if given is not None and given != actual:
-        raise ValueError(f"--{name.replace('_', '-')} {given} disagrees with {source} (which gives {actual})")
+        raise UsageError(f"--{name.replace('_', '-')} {given} disagrees with {source} (which gives {actual})")
 
 
 def resolve_layer(
@@ -191,7 +193,7 @@ def resolve_layer(
         (1, 6)
     """
     if dims not in (None, 1, 2):
-        raise ValueError(f"--dims must be 1 or 2, got {dims}")
+        raise UsageError(f"--dims must be 1 or 2, got {dims}")
     if values.mode != "given":
         nd = dims or (len(input_size) if isinstance(input_size, tuple | list) else 2)
         size = _size(input_size or default_size, nd, "input_size")
@@ -205,7 +207,7 @@ def resolve_layer(
                 layer.b = random_ints(values.seed + 2, (O,), -2, 2)
         return layer
     if "input" not in values.arrays:
-        raise ValueError("--values: give the input (input=...), or use 'symbols', 'random' or a preset")
+        raise UsageError("--values: give the input (input=...), or use 'symbols', 'random' or a preset")
     raw_x = np.asarray(values.arrays["input"], dtype=np.float64)
     raw_w = values.arrays.get("kernel")
     nd = dims or (1 if raw_x.ndim == 1 and (raw_w is None or np.ndim(raw_w) == 1) else 2)
@@ -217,10 +219,10 @@ def resolve_layer(
     if not kernel:
         return layer
     if raw_w is None:
-        raise ValueError("--values: give the kernel too (kernel=...)")
+        raise UsageError("--values: give the kernel too (kernel=...)")
     w = shaped(raw_w, 2, nd, "kernel", f"{nd + 2}-D (O, C, {'k' if nd == 1 else 'kh, kw'})")
     if w.shape[1] != C:
-        raise ValueError(
+        raise UsageError(
             f"--values: the kernel of shape {w.shape} has {w.shape[1]} channels, the input {x.shape} has {C}"
         )
     _agree("kernel_size", _size(kernel_size, nd, "kernel_size"), w.shape[2:], "the given kernel")

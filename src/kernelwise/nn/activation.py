@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..random import generator as _generator
 from ..tensor import Tensor
 from . import functional as F
@@ -75,7 +76,7 @@ class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
         super().__init__()
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float | np.integer | np.floating):
-            raise TypeError(f"negative_slope={negative_slope!r}: expected a real number")
+            raise UsageTypeError(f"negative_slope={negative_slope!r}: expected a real number")
         self.negative_slope = negative_slope
         self.inplace = bool(inplace)
 
@@ -124,7 +125,7 @@ class GELU(Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"approximate={approximate!r}: should be 'none' or 'tanh'")
+            raise UsageError(f"approximate={approximate!r}: should be 'none' or 'tanh'")
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
@@ -136,7 +137,7 @@ class GELU(Module):
 
 def _real(value: Any, name: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name}={value!r}: expected a real number")
+        raise UsageTypeError(f"{name}={value!r}: expected a real number")
     return value
 
 
@@ -203,7 +204,7 @@ class Hardtanh(Module):
         self.min_val = _real(min_val, "min_val")
         self.max_val = _real(max_val, "max_val")
         if self.min_val > self.max_val:
-            raise ValueError(f"Hardtanh: min_val={min_val} cannot be greater than max_val={max_val}")
+            raise UsageError(f"Hardtanh: min_val={min_val} cannot be greater than max_val={max_val}")
         self.inplace = bool(inplace)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -256,7 +257,7 @@ class Softplus(Module):
 
 def _check_dim(dim: Any) -> None:
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int | np.integer)):
-        raise TypeError(f"dim={dim!r}: expected an int")
+        raise UsageTypeError(f"dim={dim!r}: expected an int")
 
 
 class Softmax(Module):
@@ -331,7 +332,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False, generator: Any = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating) or not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got p={p!r}")
+            raise UsageError(f"dropout probability has to be between 0 and 1, but got p={p!r}")
         self.p = p
         self.inplace = bool(inplace)
         self.generator = None if generator is None else _generator(generator)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..devices import as_device
+from ..errors import UsageError, UsageTypeError
 from ..ops._args import ntuple
 from ..random import generator as _generator
 from ..tensor import Tensor, _dtype
@@ -31,7 +32,7 @@ _PADDING_STRINGS = ("valid", "same", "full")
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name}={value!r}: must be a positive int")
+        raise UsageError(f"{name}={value!r}: must be a positive int")
     return int(value)
 
 
@@ -66,36 +67,36 @@ class _ConvNd(Module):
         else:
             self._set_in_channels(in_channels)
         if out_channels % groups != 0:
-            raise ValueError(f"out_channels={out_channels} must be divisible by groups={groups}")
+            raise UsageError(f"out_channels={out_channels} must be divisible by groups={groups}")
         self.out_channels = out_channels
         self.kernel_size = ntuple(kernel_size, nd, "kernel_size", minimum=1)
         self.stride = ntuple(stride, nd, "stride", minimum=1)
         self.dilation = ntuple(dilation, nd, "dilation", minimum=1)
         if isinstance(padding, str):
             if transposed:
-                raise ValueError(f"{name}: padding={padding!r}: a transposed convolution takes int padding only")
+                raise UsageError(f"{name}: padding={padding!r}: a transposed convolution takes int padding only")
             if padding not in _PADDING_STRINGS:
-                raise ValueError(f"padding={padding!r}: should be one of {_PADDING_STRINGS} (or an int or tuple)")
+                raise UsageError(f"padding={padding!r}: should be one of {_PADDING_STRINGS} (or an int or tuple)")
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"padding='same' is not supported for strided convolutions (stride={self.stride})")
+                raise UsageError(f"padding='same' is not supported for strided convolutions (stride={self.stride})")
             self.padding: tuple[int, ...] | str = padding
         else:
             self.padding = ntuple(padding, nd, "padding", minimum=0)
         self.output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= max(s, d):
-                raise ValueError(
+                raise UsageError(
                     f"output_padding={self.output_padding} must be smaller than stride={self.stride} "
                     f"or dilation={self.dilation} in each dimension"
                 )
         if padding_mode != "zeros":
-            raise ValueError(f"padding_mode={padding_mode!r} is not supported: only 'zeros'")
+            raise UsageError(f"padding_mode={padding_mode!r} is not supported: only 'zeros'")
         self.transposed = transposed
         self.padding_mode = padding_mode
         as_device(device)  # the CPU (or None): anything else is an error
         dt = _dtype(np.float32 if dtype is None else dtype)
         if dt.kind != "f":
-            raise TypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
+            raise UsageTypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
         shapes = self._shapes()
         self.weight = Parameter(np.empty(shapes["weight"], dtype=dt))
         if bias:
@@ -107,7 +108,7 @@ class _ConvNd(Module):
     def _set_in_channels(self, in_channels: Any) -> None:
         in_channels = _positive_int(in_channels, "in_channels")
         if in_channels % self.groups != 0:
-            raise ValueError(f"in_channels={in_channels} must be divisible by groups={self.groups}")
+            raise UsageError(f"in_channels={in_channels} must be divisible by groups={self.groups}")
         self.in_channels = in_channels
 
     def _shapes(self) -> dict[str, tuple[int, ...]]:

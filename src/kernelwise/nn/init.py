@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import random
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 
 __all__ = [
@@ -85,13 +86,13 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         if param is None:
             negative_slope = 0.01
         elif isinstance(param, bool) or not isinstance(param, int | float | np.integer | np.floating):
-            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+            raise UsageError(f"calculate_gain: negative_slope {param!r} is not a valid number")
         else:
             negative_slope = float(param)
         return math.sqrt(2.0 / (1 + negative_slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(
+    raise UsageError(
         f"calculate_gain: unsupported nonlinearity {nonlinearity!r} "
         f"(use one of {', '.join(_LINEAR_FNS)}, sigmoid, tanh, relu, leaky_relu, selu)"
     )
@@ -99,16 +100,16 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 def _check(tensor: Any, fn: str) -> Tensor:
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"{fn}: tensor should be a Tensor, got {type(tensor).__name__}")
+        raise UsageTypeError(f"{fn}: tensor should be a Tensor, got {type(tensor).__name__}")
     if tensor.dtype.kind != "f":
-        raise TypeError(f"{fn}: tensor should have a floating-point dtype, got {tensor.dtype}")
+        raise UsageTypeError(f"{fn}: tensor should have a floating-point dtype, got {tensor.dtype}")
     return tensor
 
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight of shape (out, in, *kernel)."""
     if tensor.ndim < 2:
-        raise ValueError(
+        raise UsageError(
             f"fan in and fan out can not be computed for a tensor with fewer than 2 dimensions (shape {tensor.shape})"
         )
     receptive_field = math.prod(tensor.shape[2:])  # kh · kw for a conv weight, 1 for a linear one
@@ -119,7 +120,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode={mode!r} is not supported, use one of 'fan_in', 'fan_out'")
+        raise UsageError(f"mode={mode!r} is not supported, use one of 'fan_in', 'fan_out'")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -140,7 +141,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
     """
     _check(tensor, "uniform_")
     if a > b:
-        raise ValueError(f"uniform_: a={a} must not be greater than b={b}")
+        raise UsageError(f"uniform_: a={a} must not be greater than b={b}")
     return _fill(tensor, random.generator(generator).uniform(a, b, size=tensor.shape))
 
 
@@ -148,7 +149,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any 
     """Fill ``tensor`` with draws from N(mean, std²)."""
     _check(tensor, "normal_")
     if std < 0:
-        raise ValueError(f"normal_: std={std} must be non-negative")
+        raise UsageError(f"normal_: std={std} must be non-negative")
     return _fill(tensor, random.generator(generator).normal(mean, std, size=tensor.shape))
 
 
@@ -258,9 +259,9 @@ def trunc_normal_(
 
     _check(tensor, "trunc_normal_")
     if not std > 0:
-        raise ValueError(f"trunc_normal_: std={std} must be positive")
+        raise UsageError(f"trunc_normal_: std={std} must be positive")
     if not a < b:
-        raise ValueError(f"trunc_normal_: the range [a, b] = [{a}, {b}] is empty (a must be smaller than b)")
+        raise UsageError(f"trunc_normal_: the range [a, b] = [{a}, {b}] is empty (a must be smaller than b)")
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn(
             "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
@@ -284,7 +285,7 @@ def eye_(tensor: Tensor) -> Tensor:
     """
     _check(tensor, "eye_")
     if tensor.ndim != 2:
-        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+        raise UsageError(f"eye_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
     return _fill(tensor, np.eye(*tensor.shape))
 
 
@@ -302,14 +303,14 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """
     _check(tensor, "dirac_")
     if tensor.ndim not in (3, 4, 5):
-        raise ValueError(
+        raise UsageError(
             f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got shape {tuple(tensor.shape)}"
         )
     if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
-        raise ValueError(f"dirac_: groups={groups!r} must be a positive int")
+        raise UsageError(f"dirac_: groups={groups!r} must be a positive int")
     out_channels, in_channels, *kernel = tensor.shape
     if out_channels % groups != 0:
-        raise ValueError(f"dirac_: dim 0 (size {out_channels}) must be divisible by groups={groups}")
+        raise UsageError(f"dirac_: dim 0 (size {out_channels}) must be divisible by groups={groups}")
     per_group = out_channels // groups
     centre = tuple(k // 2 for k in kernel)
     delta = np.zeros(tensor.shape)
@@ -336,7 +337,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
     """
     _check(tensor, "orthogonal_")
     if tensor.ndim < 2:
-        raise ValueError(
+        raise UsageError(
             f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape {tuple(tensor.shape)}"
         )
     if tensor._array.size == 0:
@@ -364,9 +365,9 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     """
     _check(tensor, "sparse_")
     if tensor.ndim != 2:
-        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+        raise UsageError(f"sparse_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
     if not 0 <= sparsity <= 1:
-        raise ValueError(f"sparse_: sparsity={sparsity} must be in [0, 1]")
+        raise UsageError(f"sparse_: sparsity={sparsity} must be in [0, 1]")
     rows, cols = tensor.shape
     g = random.generator(generator)
     values = g.normal(0.0, std, size=(rows, cols))

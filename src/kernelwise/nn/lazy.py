@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .linear import Linear
@@ -87,7 +88,7 @@ class LazyModuleMixin:
         Tensors that already have values (``load_state_dict`` gave them their shapes) keep them.
         """
         if not isinstance(input, Tensor):
-            raise TypeError(f"{type(self).__name__}: input should be a Tensor, got {type(input).__name__}")
+            raise UsageTypeError(f"{type(self).__name__}: input should be a Tensor, got {type(input).__name__}")
         self._infer_in_size(input)
         fresh = False
         for name, shape in self._shapes().items():  # type: ignore[attr-defined]
@@ -139,7 +140,7 @@ class LazyLinear(LazyModuleMixin, Linear):
 
     def _infer_in_size(self, input: Tensor) -> None:
         if input.ndim == 0:
-            raise ValueError("LazyLinear: input must have at least 1 dimension (the features), got a 0-d tensor")
+            raise UsageError("LazyLinear: input must have at least 1 dimension (the features), got a 0-d tensor")
         self.in_features = int(input.shape[-1])
 
 
@@ -154,7 +155,7 @@ class _LazyConvMixin(LazyModuleMixin):
     def _infer_in_size(self, input: Tensor) -> None:
         nd = self._nd
         if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
+            raise UsageError(
                 f"{type(self).__name__}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) input, "
                 f"got shape {tuple(input.shape)}"
             )
@@ -235,7 +236,7 @@ class _LazyBatchNormMixin(LazyModuleMixin):
     def _infer_in_size(self, input: Tensor) -> None:
         if input.ndim not in self._input_dims:
             dims = " or ".join(f"{d}D" for d in self._input_dims)
-            raise ValueError(f"{type(self).__name__}: expected {dims} input, got shape {tuple(input.shape)}")
+            raise UsageError(f"{type(self).__name__}: expected {dims} input, got shape {tuple(input.shape)}")
         self.num_features = int(input.shape[1])
 
 

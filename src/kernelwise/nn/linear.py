@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..devices import as_device
+from ..errors import UsageError, UsageTypeError
 from ..random import generator as _generator
 from ..tensor import Tensor, _dtype
 from . import functional as F
@@ -51,11 +52,11 @@ class Linear(Module):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise ValueError(f"{name}={value!r}: must be a non-negative int")
+                raise UsageError(f"{name}={value!r}: must be a non-negative int")
         as_device(device)  # the CPU (or None): anything else is an error
         dt = _dtype(np.float32 if dtype is None else dtype)
         if dt.kind != "f":
-            raise TypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
+            raise UsageTypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         shapes = self._shapes()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -21,7 +22,7 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction={reduction!r}: should be one of {_REDUCTIONS}")
+            raise UsageError(f"reduction={reduction!r}: should be one of {_REDUCTIONS}")
         self.reduction = reduction
 
 
@@ -30,15 +31,15 @@ class _WeightedLoss(_Loss):
         super().__init__(reduction)
         if weight is not None:
             if not isinstance(weight, Tensor):
-                raise TypeError(f"weight: expected a Tensor of one weight per class, got {type(weight).__name__}")
+                raise UsageTypeError(f"weight: expected a Tensor of one weight per class, got {type(weight).__name__}")
             if weight.ndim != 1 or weight.dtype.kind != "f":
-                raise ValueError(f"weight: expected a 1-D float tensor (C,), got shape {weight.shape} {weight.dtype}")
+                raise UsageError(f"weight: expected a 1-D float tensor (C,), got shape {weight.shape} {weight.dtype}")
         self.register_buffer("weight", weight)
 
 
 def _check_ignore_index(ignore_index: int) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int | np.integer):
-        raise TypeError(f"ignore_index={ignore_index!r}: expected an int")
+        raise UsageTypeError(f"ignore_index={ignore_index!r}: expected an int")
     return int(ignore_index)
 
 
@@ -77,7 +78,7 @@ class CrossEntropyLoss(_WeightedLoss):
             or not isinstance(label_smoothing, int | float | np.integer | np.floating)
             or not 0 <= label_smoothing <= 1
         ):
-            raise ValueError(f"label_smoothing={label_smoothing!r}: must be a number in [0, 1]")
+            raise UsageError(f"label_smoothing={label_smoothing!r}: must be a number in [0, 1]")
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..devices import as_device, parse_to
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor, _dtype
 
 __all__ = [
@@ -103,7 +104,7 @@ class _Uninitialized:
         self.__class__ = self.cls_to_become  # the same object: whoever holds it (an optimizer) holds the real one
 
     def _uninitialized(self, what: str) -> Any:
-        raise ValueError(
+        raise UsageError(
             f"{what} of an uninitialized {'parameter' if isinstance(self, Parameter) else 'buffer'}: a lazy "
             "layer (LazyLinear, LazyConv2d, ...) learns its shapes from its first input; run one batch through "
             "the model first"
@@ -142,7 +143,7 @@ class _Uninitialized:
 def _empty(dtype: Any, who: str) -> np.ndarray:
     dt = _dtype(dtype)
     if dt is None or dt.kind != "f":
-        raise TypeError(f"{who}: dtype={dtype!r} should be a floating-point dtype")
+        raise UsageTypeError(f"{who}: dtype={dtype!r} should be a floating-point dtype")
     return np.empty(0, dtype=dt)
 
 
@@ -201,9 +202,9 @@ def _addindent(text: str, spaces: int) -> str:
 
 def _check_name(name: Any, kind: str) -> None:
     if not isinstance(name, str):
-        raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        raise UsageTypeError(f"{kind} name should be a string, got {type(name).__name__}")
     if name == "" or "." in name:
-        raise ValueError(f'{kind} name {name!r} must be non-empty and must not contain "."')
+        raise UsageError(f'{kind} name {name!r} must be non-empty and must not contain "."')
 
 
 class Module:
@@ -265,19 +266,21 @@ class Module:
             modules[name] = value
         elif name in self.__dict__.get("_parameters", {}):
             if value is not None:
-                raise TypeError(
+                raise UsageTypeError(
                     f"cannot assign {type(value).__name__} as parameter {name!r} (Parameter or None expected)"
                 )
             self._parameters[name] = None
         elif name in self.__dict__.get("_modules", {}):
             if value is not None:
-                raise TypeError(
+                raise UsageTypeError(
                     f"cannot assign {type(value).__name__} as child module {name!r} (Module or None expected)"
                 )
             self._modules[name] = None
         elif name in self.__dict__.get("_buffers", {}):
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (Tensor or None expected)")
+                raise UsageTypeError(
+                    f"cannot assign {type(value).__name__} as buffer {name!r} (Tensor or None expected)"
+                )
             self._buffers[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -303,7 +306,9 @@ class Module:
         self._registries()
         _check_name(name, "parameter")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} (Parameter or None expected)")
+            raise UsageTypeError(
+                f"cannot assign {type(param).__name__} as parameter {name!r} (Parameter or None expected)"
+            )
         if name in self.__dict__ or name in self._buffers or name in self._modules:
             raise KeyError(f"attribute {name!r} already exists")
         self._parameters[name] = param
@@ -319,7 +324,7 @@ class Module:
         self._registries()
         _check_name(name, "buffer")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} (Tensor or None expected)")
+            raise UsageTypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} (Tensor or None expected)")
         if name in self.__dict__ or name in self._parameters or name in self._modules:
             raise KeyError(f"attribute {name!r} already exists")
         self._buffers[name] = tensor
@@ -333,7 +338,7 @@ class Module:
         self._registries()
         _check_name(name, "module")
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise UsageTypeError(f"{type(module).__name__} is not a Module subclass")
         if name in self.__dict__ or name in self._parameters or name in self._buffers:
             raise KeyError(f"attribute {name!r} already exists")
         self._modules[name] = module
@@ -433,7 +438,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set training mode (``mode=True``) or evaluation mode on this module and all below it."""
         if not isinstance(mode, bool):
-            raise TypeError(f"train(): mode should be a bool, got {type(mode).__name__}")
+            raise UsageTypeError(f"train(): mode should be a bool, got {type(mode).__name__}")
         self.training = mode
         for module in self.children():
             module.train(mode)
@@ -478,7 +483,7 @@ class Module:
         if dt is None:
             return self
         if dt.kind != "f":
-            raise TypeError(f"Module.to(): only floating-point dtypes are accepted, got {str(dt)!r}")
+            raise UsageTypeError(f"Module.to(): only floating-point dtypes are accepted, got {str(dt)!r}")
         for module in self.modules():
             for tensor in [*module._parameters.values(), *module._buffers.values()]:
                 if tensor is None or tensor.dtype.kind != "f":
@@ -562,7 +567,7 @@ class Module:
             (dtype('float32'), True)
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}")
+            raise UsageTypeError(f"state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -572,7 +577,7 @@ class Module:
                 parts.append("missing keys: " + ", ".join(missing))
             if unexpected:
                 parts.append("unexpected keys: " + ", ".join(unexpected))
-            raise ValueError(f"load_state_dict for {type(self).__name__}: " + "; ".join(parts))
+            raise UsageError(f"load_state_dict for {type(self).__name__}: " + "; ".join(parts))
         updates = []
         for key, target in own.items():
             if key not in state_dict:
@@ -581,18 +586,18 @@ class Module:
             if isinstance(value, _Uninitialized):
                 if isinstance(target, _Uninitialized):
                     continue  # both lazy: nothing to copy yet
-                raise ValueError(
+                raise UsageError(
                     f"load_state_dict: {key!r} is uninitialized in the state dict (a lazy layer's that never ran)"
                 )
             if isinstance(value, Tensor):
                 value = value._array
             if not isinstance(value, np.ndarray | np.generic):
-                raise TypeError(
+                raise UsageTypeError(
                     f"load_state_dict: {key!r} should be a Tensor or NumPy array, got {type(value).__name__}"
                 )
             value = np.asarray(value)
             if value.dtype.kind not in "fiub":
-                raise TypeError(
+                raise UsageTypeError(
                     f"load_state_dict: {key!r} has dtype {value.dtype}; values should be real numbers "
                     "(float, integer or bool)"
                 )
@@ -600,7 +605,7 @@ class Module:
                 updates.append((target, value))  # takes the value's shape below
                 continue
             if value.shape != target.shape:
-                raise ValueError(
+                raise UsageError(
                     f"load_state_dict: size mismatch for {key!r}: the checkpoint has shape {value.shape}, "
                     f"the module has shape {tuple(target.shape)}"
                 )
@@ -654,7 +659,7 @@ class Sequential(Module):
 
     def _index(self, idx: int) -> str:
         if not isinstance(idx, int | np.integer) or isinstance(idx, bool):
-            raise TypeError(f"{type(self).__name__} indices must be integers or slices, got {type(idx).__name__}")
+            raise UsageTypeError(f"{type(self).__name__} indices must be integers or slices, got {type(idx).__name__}")
         n = len(self)
         if not -n <= idx < n:
             raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
@@ -701,9 +706,9 @@ class Sequential(Module):
     def insert(self, index: int, module: Module) -> Sequential:
         """Put ``module`` before position ``index`` (``-len <= index <= len``); the children are renumbered."""
         if not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__}.insert: {type(module).__name__} is not a Module subclass")
+            raise UsageTypeError(f"{type(self).__name__}.insert: {type(module).__name__} is not a Module subclass")
         if isinstance(index, bool) or not isinstance(index, int | np.integer):
-            raise TypeError(f"{type(self).__name__}.insert: index should be an int, got {type(index).__name__}")
+            raise UsageTypeError(f"{type(self).__name__}.insert: index should be an int, got {type(index).__name__}")
         n = len(self)
         if not -n <= index <= n:
             raise IndexError(f"insert: index {index} is out of range for {type(self).__name__} of length {n}")
@@ -720,12 +725,12 @@ class Sequential(Module):
 
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise ValueError(f"Sequential + {type(other).__name__}: only a Sequential can be added to a Sequential")
+            raise UsageError(f"Sequential + {type(other).__name__}: only a Sequential can be added to a Sequential")
         return Sequential(*self, *other)
 
     def __iadd__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise ValueError(f"Sequential += {type(other).__name__}: only a Sequential can be added to a Sequential")
+            raise UsageError(f"Sequential += {type(other).__name__}: only a Sequential can be added to a Sequential")
         return self.extend(list(other))
 
     def forward(self, input: Any) -> Any:
@@ -784,7 +789,7 @@ class ModuleList(Module):
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         if isinstance(modules, Module) and not isinstance(modules, ModuleList | Sequential):
-            raise TypeError(f"ModuleList.extend should be called with an iterable, got {type(modules).__name__}")
+            raise UsageTypeError(f"ModuleList.extend should be called with an iterable, got {type(modules).__name__}")
         for module in modules:
             self.append(module)
         return self
@@ -865,11 +870,13 @@ class ModuleDict(Module):
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         """Add (or replace) the modules of a mapping or of ``(name, module)`` pairs, in their order."""
         if isinstance(modules, Module) and not isinstance(modules, ModuleDict):
-            raise TypeError(f"ModuleDict.update should be called with a mapping or pairs, got {type(modules).__name__}")
+            raise UsageTypeError(
+                f"ModuleDict.update should be called with a mapping or pairs, got {type(modules).__name__}"
+            )
         pairs = modules.items() if isinstance(modules, Mapping | ModuleDict) else modules
         for i, pair in enumerate(pairs):
             if not isinstance(pair, tuple | list) or len(pair) != 2:
-                raise ValueError(f"ModuleDict.update: element {i} should be a (name, module) pair, got {pair!r}")
+                raise UsageError(f"ModuleDict.update: element {i} should be a (name, module) pair, got {pair!r}")
             self[pair[0]] = pair[1]
 
 
@@ -878,7 +885,7 @@ def _as_parameter(value: Any, where: str) -> Parameter:
         return value
     if isinstance(value, Tensor):
         return Parameter(value)  # shares the tensor's memory, as torch.nn.Parameter(tensor) does
-    raise TypeError(f"{where}: expected a Parameter or Tensor, got {type(value).__name__}")
+    raise UsageTypeError(f"{where}: expected a Parameter or Tensor, got {type(value).__name__}")
 
 
 class ParameterList(Module):
@@ -898,7 +905,7 @@ class ParameterList(Module):
 
     def _key(self, idx: int) -> str:
         if isinstance(idx, bool) or not isinstance(idx, int | np.integer):
-            raise TypeError(f"ParameterList indices must be integers or slices, got {type(idx).__name__}")
+            raise UsageTypeError(f"ParameterList indices must be integers or slices, got {type(idx).__name__}")
         n = len(self)
         if not -n <= idx < n:
             raise IndexError(f"index {idx} is out of range for ParameterList of length {n}")
@@ -924,7 +931,7 @@ class ParameterList(Module):
 
     def extend(self, values: Iterable[Tensor]) -> ParameterList:
         if isinstance(values, Tensor):
-            raise TypeError("ParameterList.extend should be called with an iterable of tensors, got a Tensor")
+            raise UsageTypeError("ParameterList.extend should be called with an iterable of tensors, got a Tensor")
         for value in values:
             self.append(value)
         return self
@@ -999,24 +1006,24 @@ class Unflatten(Module):
     def __init__(self, dim: int, unflattened_size: tuple[int, ...] | list[int]) -> None:
         super().__init__()
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
-            raise TypeError(f"Unflatten: dim should be an int, got {type(dim).__name__}")
+            raise UsageTypeError(f"Unflatten: dim should be an int, got {type(dim).__name__}")
         if not isinstance(unflattened_size, tuple | list) or not all(
             isinstance(v, int | np.integer) and not isinstance(v, bool) for v in unflattened_size
         ):
-            raise TypeError(f"Unflatten: unflattened_size should be a tuple of ints, got {unflattened_size!r}")
+            raise UsageTypeError(f"Unflatten: unflattened_size should be a tuple of ints, got {unflattened_size!r}")
         self.dim = int(dim)
         self.unflattened_size = tuple(int(v) for v in unflattened_size)
 
     def forward(self, input: Tensor) -> Tensor:
         shape = input.shape
         if not -len(shape) <= self.dim < len(shape):
-            raise ValueError(f"Unflatten: dim={self.dim} is out of range for input of shape {shape}")
+            raise UsageError(f"Unflatten: dim={self.dim} is out of range for input of shape {shape}")
         d = self.dim % len(shape)
         sizes = self.unflattened_size
         known = math.prod(v for v in sizes if v != -1)  # one -1 takes what the others leave
         fits = known == shape[d] if -1 not in sizes else known > 0 and shape[d] % known == 0
         if not fits or sizes.count(-1) > 1:
-            raise ValueError(
+            raise UsageError(
                 f"Unflatten: unflattened_size {sizes} does not multiply to {shape[d]}, "
                 f"the size of dim {self.dim} of input of shape {shape}"
             )

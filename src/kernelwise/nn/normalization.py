@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..devices import as_device
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor, _dtype
 from . import functional as F
 from . import init
@@ -45,19 +46,19 @@ class _BatchNorm(Module):
         if not lazy and (
             isinstance(num_features, bool) or not isinstance(num_features, int | np.integer) or num_features < 1
         ):
-            raise ValueError(f"num_features={num_features!r}: must be a positive int")
+            raise UsageError(f"num_features={num_features!r}: must be a positive int")
         if isinstance(eps, bool) or not isinstance(eps, int | float | np.integer | np.floating) or not eps > 0:
-            raise ValueError(f"eps={eps!r}: must be a positive number")
+            raise UsageError(f"eps={eps!r}: must be a positive number")
         if momentum is not None and (
             isinstance(momentum, bool)
             or not isinstance(momentum, int | float | np.integer | np.floating)
             or not 0 <= momentum <= 1
         ):
-            raise ValueError(f"momentum={momentum!r}: must be a number in [0, 1] or None (cumulative average)")
+            raise UsageError(f"momentum={momentum!r}: must be a number in [0, 1] or None (cumulative average)")
         as_device(device)  # the CPU (or None): anything else is an error
         dt = _dtype(np.float32 if dtype is None else dtype)
         if dt.kind != "f":
-            raise TypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
+            raise UsageTypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
         self.num_features = 0 if lazy else int(num_features)
         self.eps = eps
         self.momentum = momentum
@@ -104,7 +105,7 @@ class _BatchNorm(Module):
     def forward(self, input: Tensor) -> Tensor:
         if isinstance(input, Tensor) and input.ndim not in self._input_dims:
             dims = " or ".join(f"{d}D" for d in self._input_dims)
-            raise ValueError(f"{type(self).__name__}: expected {dims} input, got shape {input.shape}")
+            raise UsageError(f"{type(self).__name__}: expected {dims} input, got shape {input.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked._array += 1

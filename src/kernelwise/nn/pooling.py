@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..ops._args import ntuple
 from ..tensor import Tensor
 from . import functional as F
@@ -46,7 +47,7 @@ def _check_window(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation
     p = ntuple(padding, nd, "padding", minimum=0)
     ntuple(dilation, nd, "dilation", minimum=1)
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise ValueError(f"padding={padding!r} should be at most half of kernel_size={kernel_size!r}")
+        raise UsageError(f"padding={padding!r} should be at most half of kernel_size={kernel_size!r}")
 
 
 class _ExtremumPoolNd(Module):
@@ -255,7 +256,7 @@ class AvgPool2d(Module):
             or not isinstance(divisor_override, int | np.integer)
             or divisor_override == 0
         ):
-            raise ValueError(f"divisor_override={divisor_override!r}: must be a non-zero int")
+            raise UsageError(f"divisor_override={divisor_override!r}: must be a non-zero int")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -287,12 +288,12 @@ class _AdaptivePoolNd(Module):
         super().__init__()
         items = tuple(output_size) if isinstance(output_size, tuple | list) else (output_size,) * self._nd
         if len(items) != self._nd:
-            raise ValueError(f"output_size={output_size!r}: expected an int or {self._nd} ints (None keeps a size)")
+            raise UsageError(f"output_size={output_size!r}: expected an int or {self._nd} ints (None keeps a size)")
         for o in items:
             if o is not None and (isinstance(o, bool) or not isinstance(o, int | np.integer)):
-                raise TypeError(f"output_size={output_size!r}: expected ints or None")
+                raise UsageTypeError(f"output_size={output_size!r}: expected ints or None")
             if o is not None and o < 0:
-                raise ValueError(f"output_size={output_size!r}: must be >= 0")
+                raise UsageError(f"output_size={output_size!r}: must be >= 0")
         self.output_size = output_size
 
     def extra_repr(self) -> str:
@@ -449,7 +450,7 @@ class MaxUnpool2d(_MaxUnpoolNd):
 def _check_factor(factor: Any) -> int | tuple[int, ...]:
     if isinstance(factor, tuple | list):
         if not factor:
-            raise ValueError("factor=(): expected an int or a non-empty tuple of ints")
+            raise UsageError("factor=(): expected an int or a non-empty tuple of ints")
         return ntuple(factor, len(factor), "factor", minimum=1)
     return ntuple(factor, 1, "factor", minimum=1)[0]
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 
 
@@ -17,13 +18,13 @@ def ntuple(value: Any, n: int, name: str, minimum: int | None = None) -> tuple[i
     """
     items = tuple(value) if isinstance(value, tuple | list) else (value,) * n
     if len(items) != n:
-        raise ValueError(f"{name}={value!r}: expected an int or {n} ints")
+        raise UsageError(f"{name}={value!r}: expected an int or {n} ints")
     for v in items:
         if isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise TypeError(f"{name}={value!r}: expected an int or {n} ints")
+            raise UsageTypeError(f"{name}={value!r}: expected an int or {n} ints")
         if minimum is not None and v < minimum:
             rule = "positive" if minimum == 1 else f">= {minimum}"
-            raise ValueError(f"{name}={value!r}: must be {rule}")
+            raise UsageError(f"{name}={value!r}: must be {rule}")
     return tuple(int(v) for v in items)
 
 
@@ -46,12 +47,12 @@ def check_tensor(x: Any, name: str) -> Tensor:
         if isinstance(x, np.ndarray):
             x = Tensor(x)
         else:
-            raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+            raise UsageTypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
     if x.dtype.kind not in "fiub":
-        raise TypeError(f"{name}: dtype {x.dtype} is not supported")
+        raise UsageTypeError(f"{name}: dtype {x.dtype} is not supported")
     return x
 
 
 def check_float(x: Tensor, name: str) -> None:
     if x.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        raise UsageTypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..random import generator as _generator
 from ..tensor import Function, Tensor, _axis_tuple
 from ._args import check_float, check_tensor
@@ -121,7 +122,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     input = check_tensor(input, "input")
     check_float(input, "input")
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float | np.number):
-        raise TypeError(f"leaky_relu(): negative_slope must be a number, got {negative_slope!r}")
+        raise UsageTypeError(f"leaky_relu(): negative_slope must be a number, got {negative_slope!r}")
     return LeakyReLU.apply(input, negative_slope=float(negative_slope))
 
 
@@ -186,7 +187,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     input = check_tensor(input, "input")
     check_float(input, "input")
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu(): approximate={approximate!r} is not one of 'none', 'tanh'")
+        raise UsageError(f"gelu(): approximate={approximate!r} is not one of 'none', 'tanh'")
     return GELU.apply(input, approximate=approximate)
 
 
@@ -233,7 +234,7 @@ def _softmax_axis(name: str, input: Tensor, dim: int | None) -> int:
             stacklevel=3,
         )
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
-        raise TypeError(f"{name}(): dim must be an int, got {dim!r}")
+        raise UsageTypeError(f"{name}(): dim must be an int, got {dim!r}")
     (axis,) = _axis_tuple(dim, input.ndim, "dim")
     return axis
 
@@ -342,7 +343,7 @@ def dropout(
     input = check_tensor(input, "input")
     check_float(input, "input")
     if isinstance(p, bool) or not isinstance(p, int | float | np.number) or not 0 <= p <= 1:
-        raise ValueError(f"dropout(): dropout probability has to be between 0 and 1, but got p={p!r}")
+        raise UsageError(f"dropout(): dropout probability has to be between 0 and 1, but got p={p!r}")
     if not training or p == 0:
         return input
     return Dropout.apply(input, p=float(p), rng=_generator(generator))

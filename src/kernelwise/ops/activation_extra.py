@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor
 from .activation import sigmoid
@@ -18,7 +19,7 @@ from .activation import sigmoid
 
 def _number(value: Any, fn: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{fn}(): {name} must be a number, got {value!r}")
+        raise UsageTypeError(f"{fn}(): {name} must be a number, got {value!r}")
     return float(value)
 
 
@@ -120,7 +121,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     beta = _number(beta, "softplus", "beta")
     threshold = _number(threshold, "softplus", "threshold")
     if beta == 0:
-        raise ValueError("softplus(): beta must not be 0 (the function divides by it)")
+        raise UsageError("softplus(): beta must not be 0 (the function divides by it)")
     return Softplus.apply(input, beta=beta, threshold=threshold)
 
 
@@ -157,7 +158,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     min_val = _number(min_val, "hardtanh", "min_val")
     max_val = _number(max_val, "hardtanh", "max_val")
     if min_val > max_val:
-        raise ValueError(f"hardtanh(): min_val={min_val} cannot be greater than max_val={max_val}")
+        raise UsageError(f"hardtanh(): min_val={min_val} cannot be greater than max_val={max_val}")
     return Hardtanh.apply(input, min_val=min_val, max_val=max_val)
 
 

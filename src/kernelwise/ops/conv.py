@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor, conv_output_size, ntuple
 from .fastconv import check_method, choose_method, conv_backward, conv_forward, exact_if_non_finite, grad_needs_exact
@@ -484,7 +485,7 @@ class Fold(Function):
 def _float_tensor(x: Any, name: str) -> Tensor:
     """``x`` as a floating-point Tensor, or a TypeError naming the argument."""
     if isinstance(x, np.ndarray) and x.dtype.kind not in "fiub":
-        raise TypeError(f"{name}: dtype {x.dtype} is not supported (expected float32 or float64)")
+        raise UsageTypeError(f"{name}: dtype {x.dtype} is not supported (expected float32 or float64)")
     x = check_tensor(x, name)
     check_float(x, name)
     return x
@@ -493,14 +494,14 @@ def _float_tensor(x: Any, name: str) -> Tensor:
 def _check_dims(x: Tensor, w: Tensor, nd: int, fn: str, weight_layout: str) -> None:
     spatial = ("L",) if nd == 1 else ("H", "W")
     if x.ndim not in (nd + 1, nd + 2):
-        raise ValueError(
+        raise UsageError(
             f"{fn}: input must be {nd + 1}-D (C, {', '.join(spatial)}) or {nd + 2}-D (N, C, {', '.join(spatial)}), "
             f"got shape {x.shape}"
         )
     if w.ndim != nd + 2:
-        raise ValueError(f"{fn}: weight must be {nd + 2}-D {weight_layout}, got shape {w.shape}")
+        raise UsageError(f"{fn}: weight must be {nd + 2}-D {weight_layout}, got shape {w.shape}")
     if x.dtype != w.dtype:
-        raise TypeError(
+        raise UsageTypeError(
             f"{fn}: input ({x.dtype}, shape {x.shape}) and weight ({w.dtype}, shape {w.shape}) must have "
             "the same dtype; cast one with .float() or .double()"
         )
@@ -511,18 +512,18 @@ def _check_bias(bias: Any, channels: int, x: Tensor, fn: str) -> Tensor | None:
         return None
     bias = _float_tensor(bias, "bias")
     if bias.shape != (channels,):
-        raise ValueError(f"{fn}: bias must have shape ({channels},), one value per output channel, got {bias.shape}")
+        raise UsageError(f"{fn}: bias must have shape ({channels},), one value per output channel, got {bias.shape}")
     if bias.dtype != x.dtype:
-        raise TypeError(f"{fn}: bias is {bias.dtype} but input is {x.dtype}")
+        raise UsageTypeError(f"{fn}: bias is {bias.dtype} but input is {x.dtype}")
     return bias
 
 
 def _check_groups(groups: Any, in_channels: int, out_channels: int, x: Tensor, w: Tensor, fn: str) -> int:
     (groups,) = ntuple(groups, 1, "groups", minimum=1)
     if out_channels % groups:
-        raise ValueError(f"{fn}: groups={groups} must divide out_channels={out_channels} (weight shape {w.shape})")
+        raise UsageError(f"{fn}: groups={groups} must divide out_channels={out_channels} (weight shape {w.shape})")
     if in_channels % groups:
-        raise ValueError(f"{fn}: groups={groups} must divide in_channels={in_channels} (input shape {x.shape})")
+        raise UsageError(f"{fn}: groups={groups} must divide in_channels={in_channels} (input shape {x.shape})")
     return groups
 
 
@@ -536,11 +537,11 @@ def _conv_padding(
             return ((0, 0),) * nd
         if padding == "same":
             if any(s != 1 for s in stride):
-                raise ValueError(f"{fn}: padding='same' needs stride=1 (as in PyTorch), got stride={stride}")
+                raise UsageError(f"{fn}: padding='same' needs stride=1 (as in PyTorch), got stride={stride}")
             return tuple((t // 2, t - t // 2) for t in total)  # odd total: the extra one after, as PyTorch
         if padding == "full":
             return tuple((t, t) for t in total)  # every position where kernel and input overlap
-        raise ValueError(f"{fn}: padding={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
+        raise UsageError(f"{fn}: padding={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
     return tuple((p, p) for p in ntuple(padding, nd, "padding", minimum=0))
 
 
@@ -549,7 +550,7 @@ def _check_kernel_fits(
 ) -> None:
     for n, k, d, (lo, hi) in zip(shape[-len(kernel) :], kernel, dilation, padding):
         if d * (k - 1) + 1 > n + lo + hi:
-            raise ValueError(
+            raise UsageError(
                 f"{fn}: kernel size {kernel} (dilation {dilation}) is larger than the padded input "
                 f"(input shape {shape}, padding {padding})"
             )
@@ -567,7 +568,7 @@ def _conv(
     O, kernel = w.shape[0], w.shape[2:]
     groups = _check_groups(groups, x.shape[1], O, x, w, fn)
     if x.shape[1] != w.shape[1] * groups:
-        raise ValueError(
+        raise UsageError(
             f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
             f"with groups={groups} expects {w.shape[1] * groups} (= weight.shape[1] · groups)"
         )
@@ -674,9 +675,9 @@ def _conv_transpose(
     kernel = w.shape[2:]
     (groups,) = ntuple(groups, 1, "groups", minimum=1)
     if w.shape[0] % groups:
-        raise ValueError(f"{fn}: groups={groups} must divide in_channels={w.shape[0]} (weight shape {w.shape})")
+        raise UsageError(f"{fn}: groups={groups} must divide in_channels={w.shape[0]} (weight shape {w.shape})")
     if x.shape[1] != w.shape[0]:
-        raise ValueError(
+        raise UsageError(
             f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} expects "
             f"{w.shape[0]} (= weight.shape[0])"
         )
@@ -685,12 +686,12 @@ def _conv_transpose(
     stride = ntuple(stride, nd, "stride", minimum=1)
     dilation = ntuple(dilation, nd, "dilation", minimum=1)
     if isinstance(padding, str):
-        raise ValueError(f"{fn}: padding={padding!r}: expected an int or a tuple of {nd} ints")
+        raise UsageError(f"{fn}: padding={padding!r}: expected an int or a tuple of {nd} ints")
     padding = ntuple(padding, nd, "padding", minimum=0)
     output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
     for op, s, d in zip(output_padding, stride, dilation):
         if op >= s and op >= d:
-            raise ValueError(
+            raise UsageError(
                 f"{fn}: output_padding={output_padding} must be smaller than either stride={stride} or "
                 f"dilation={dilation} (as in PyTorch)"
             )
@@ -699,7 +700,7 @@ def _conv_transpose(
         for n, k, s, p, d, op in zip(x.shape[2:], kernel, stride, padding, dilation, output_padding)
     )
     if any(n <= 0 for n in out):
-        raise ValueError(
+        raise UsageError(
             f"{fn}: the output size {out} is not positive (input shape {x.shape}, weight shape {w.shape}, "
             f"stride {stride}, padding {padding}, dilation {dilation})"
         )
@@ -798,7 +799,7 @@ def unfold(
     """
     x = _float_tensor(input, "input")
     if x.ndim not in (3, 4):
-        raise ValueError(f"unfold: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
+        raise UsageError(f"unfold: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
     batched = x.ndim == 4
     if not batched:
         x = x.reshape(1, *x.shape)  # (1, C, H, W)
@@ -834,7 +835,7 @@ def fold(
     """
     cols = _float_tensor(input, "input")
     if cols.ndim not in (2, 3):
-        raise ValueError(f"fold: input must be 2-D (C·kh·kw, L) or 3-D (N, C·kh·kw, L), got shape {cols.shape}")
+        raise UsageError(f"fold: input must be 2-D (C·kh·kw, L) or 3-D (N, C·kh·kw, L), got shape {cols.shape}")
     batched = cols.ndim == 3
     if not batched:
         cols = cols.reshape(1, *cols.shape)  # (1, C·kh·kw, L)
@@ -844,18 +845,18 @@ def fold(
     padding = ntuple(padding, 2, "padding", minimum=0)
     stride = ntuple(stride, 2, "stride", minimum=1)
     if cols.shape[1] % math.prod(kernel):
-        raise ValueError(
+        raise UsageError(
             f"fold: input.shape[1]={cols.shape[1]} (input shape {cols.shape}) is not divisible by "
             f"kh·kw={math.prod(kernel)} (kernel_size {kernel})"
         )
     out = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
     if any(n <= 0 for n in out):
-        raise ValueError(
+        raise UsageError(
             f"fold: output size {out} of the sliding windows is not positive (output_size {size}, "
             f"kernel_size {kernel}, padding {padding}, dilation {dilation})"
         )
     if cols.shape[2] != math.prod(out):
-        raise ValueError(
+        raise UsageError(
             f"fold: input has {cols.shape[2]} columns (shape {cols.shape}) but output_size {size} with "
             f"kernel_size {kernel} has {out[0]}×{out[1]} = {math.prod(out)} windows"
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..tensor import Function
 from .layout import in_layout_of, zeros_like_view
 
@@ -121,9 +122,9 @@ class MatMul(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+            raise UsageError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match (inner sizes differ)")
+            raise UsageError(f"matmul: shapes {a.shape} and {b.shape} do not match (inner sizes differ)")
         if self.requires_grad:
             self.a, self.b = a, b
         return a @ b

@@ -33,17 +33,17 @@ wins on every shape, so :func:`choose_method` picks one per shape (the reasons a
 * ``winograd``: 3×3, stride 1, by Winograd's F(4×4, 3×3): 4× fewer multiplications, the input
   tiles and weights transformed by small GEMMs (see the section below).
 
-At the end, :func:`reuse_freed_memory` (called on import) keeps glibc from unmapping the large
-temporaries every step frees, which otherwise cost a page fault per 4 KiB on the next step.
+Training also asks glibc to keep freed memory (:func:`kernelwise.memory.reuse_freed_memory`):
+otherwise the large temporaries every step frees cost a page fault per 4 KiB on the next step.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
+from ..errors import UsageError
 from .windows import col2im, tap_regions, windows
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "conv_forward",
     "exact_if_non_finite",
     "grad_needs_exact",
-    "reuse_freed_memory",
 ]
 
 Pairs = tuple[tuple[int, int], ...]  # (before, after) padding of each spatial dimension
@@ -150,23 +149,23 @@ def check_method(
 ) -> None:
     """A ValueError if ``method`` cannot compute this convolution (a method asked for by name)."""
     if method not in METHODS:
-        raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+        raise UsageError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     if method in ("windows", "exact"):  # both generic: any shape, any groups
         return
     shapes = f"input shape {x_shape}, weight shape {w_shape}"
     if groups != 1:
-        raise ValueError(f"method={method!r} needs groups=1, got groups={groups} ({shapes})")
+        raise UsageError(f"method={method!r} needs groups=1, got groups={groups} ({shapes})")
     plain = all(s == 1 for s in stride) and all(d == 1 for d in dilation)
     if method == "matmul" and not (
         plain and all(k == 1 for k in w_shape[2:]) and not any(lo or hi for lo, hi in padding)
     ):
-        raise ValueError(f"method='matmul' needs a 1×1 kernel, stride 1, dilation 1 and no padding ({shapes})")
+        raise UsageError(f"method='matmul' needs a 1×1 kernel, stride 1, dilation 1 and no padding ({shapes})")
     if method == "shifted" and not (len(w_shape) == 4 and plain):
-        raise ValueError(f"method='shifted' needs a 2-d convolution with stride 1 and dilation 1 ({shapes})")
+        raise UsageError(f"method='shifted' needs a 2-d convolution with stride 1 and dilation 1 ({shapes})")
     if method == "winograd" and not (
         len(w_shape) == 4 and plain and w_shape[2:] == (3, 3) and all(0 <= p <= 2 for pair in padding for p in pair)
     ):
-        raise ValueError(
+        raise UsageError(
             f"method='winograd' needs a 3×3 kernel, stride 1, dilation 1 and padding of at most 2 ({shapes}, "
             f"padding {padding})"
         )
@@ -697,7 +696,7 @@ def conv_forward(
     elif method == "winograd":
         y, saved = _winograd_forward(x, w, b, padding)
     else:
-        raise ValueError(f"method={method!r}: expected one of {METHODS[1:]}")
+        raise UsageError(f"method={method!r}: expected one of {METHODS[1:]}")
     saved["method"] = method
     return y, saved
 
@@ -722,34 +721,3 @@ def conv_backward(saved: dict, grad_out: np.ndarray, needs: tuple[bool, bool, bo
     if needs[2] and grad_b is None:
         grad_b = grad_out.sum(axis=(0, *range(2, 2 + grad_out.ndim - 2)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
     return grad_x, grad_w, grad_b if needs[2] else None
-
-
-# --------------------------------------------------------------------------- memory
-def reuse_freed_memory(enable: bool = True) -> bool:
-    """Let glibc's malloc keep freed memory for the next array instead of returning it to the system.
-
-    A training step allocates and frees the same large temporaries every step. By default glibc
-    unmaps freed blocks over 128 KB-32 MB and trims the heap, so each step faults every page of
-    them in again (zeroed by the kernel): measured on LeNet-5, that was 40% of a training step.
-    With ``enable`` this sets M_MMAP_THRESHOLD to 256 MB, M_TRIM_THRESHOLD to 1 GB and M_TOP_PAD to
-    64 MB (``mallopt``), the effect of ``MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=...``;
-    the process then keeps up to its peak memory. kernelwise calls it once on import (set the
-    environment variable ``KERNELWISE_REUSE_MEMORY=0`` to leave malloc alone). Returns whether
-    the settings were applied: False where the C library is not glibc.
-    """
-    import ctypes
-    import platform
-
-    if not enable or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
-    settings = ((M_MMAP_THRESHOLD, 256 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
-    return all(mallopt(ctypes.c_int(option), ctypes.c_int(value)) == 1 for option, value in settings)
-
-
-if os.environ.get("KERNELWISE_REUSE_MEMORY", "1") != "0":
-    reuse_freed_memory()

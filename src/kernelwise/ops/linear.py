@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor
 
@@ -69,11 +70,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     check_float(input, "input")
     check_float(weight, "weight")
     if input.ndim == 0:
-        raise ValueError("linear(): input must have at least 1 dimension (the features), got a 0-d tensor")
+        raise UsageError("linear(): input must have at least 1 dimension (the features), got a 0-d tensor")
     if weight.ndim != 2:
-        raise ValueError(f"linear(): weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+        raise UsageError(f"linear(): weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.shape[-1] != weight.shape[1]:
-        raise ValueError(
+        raise UsageError(
             f"linear(): input of shape {input.shape} has in_features={input.shape[-1]} but weight of shape "
             f"{weight.shape} expects in_features={weight.shape[1]}"
         )
@@ -83,7 +84,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         bias = check_tensor(bias, "bias")
         check_float(bias, "bias")
         if bias.shape != (weight.shape[0],):
-            raise ValueError(
+            raise UsageError(
                 f"linear(): bias must have shape ({weight.shape[0]},) to match weight of shape {weight.shape}, "
                 f"got {bias.shape}"
             )
@@ -94,7 +95,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def _check_same_dtype(input: Tensor, other: Tensor, name: str) -> None:
     if other.dtype != input.dtype:
-        raise TypeError(
+        raise UsageTypeError(
             f"linear(): {name} has dtype {other.dtype} but input has dtype {input.dtype}; "
             "cast one with .float() or .double()"
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor
 from .activation import log_softmax
@@ -28,7 +29,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is not one of 'none', 'mean', 'sum'")
+        raise UsageError(f"reduction={reduction!r} is not one of 'none', 'mean', 'sum'")
 
 
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
@@ -99,45 +100,45 @@ def _check_weight(weight: Any, input: Tensor, num_classes: int) -> Tensor | None
     weight = check_tensor(weight, "weight")
     check_float(weight, "weight")
     if weight.shape != (num_classes,):
-        raise ValueError(
+        raise UsageError(
             f"weight: expected one weight per class, shape ({num_classes},) for input of shape {input.shape}, "
             f"got shape {weight.shape}"
         )
     if weight.dtype != input.dtype:
-        raise TypeError(f"weight: dtype {weight.dtype} differs from input's {input.dtype}; cast one")
+        raise UsageTypeError(f"weight: dtype {weight.dtype} differs from input's {input.dtype}; cast one")
     return weight
 
 
 def _batched(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, bool]:
     """Check index targets against ``input`` and give both a batch axis: (N, C, *d), (N, *d)."""
     if input.ndim == 0:
-        raise ValueError(
+        raise UsageError(
             f"{name}(): input must have a class dimension, shape (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor"
         )
     if target.dtype.kind not in "iu":
-        raise TypeError(
+        raise UsageTypeError(
             f"{name}(): target of class indices must have an integer dtype (int64), got {target.dtype}; "
             "class-probability targets must have the shape of input"
         )
     unbatched = input.ndim == 1
     if unbatched:
         if target.ndim != 0:
-            raise ValueError(
+            raise UsageError(
                 f"{name}(): for unbatched input of shape {input.shape} the target must be 0-d, got shape {target.shape}"
             )
         return input.reshape(1, input.shape[0]), target.reshape(1), True
     if target.ndim != input.ndim - 1:
-        raise ValueError(
+        raise UsageError(
             f"{name}(): target of shape {target.shape} must have one dimension less than input of shape "
             f"{input.shape} (input (N, C, d1, ...) with target (N, d1, ...))"
         )
     if target.shape[0] != input.shape[0]:
-        raise ValueError(
+        raise UsageError(
             f"{name}(): Expected input batch_size ({input.shape[0]}) to match target batch_size "
             f"({target.shape[0]}): input shape {input.shape}, target shape {target.shape}"
         )
     if target.shape[1:] != input.shape[2:]:
-        raise ValueError(
+        raise UsageError(
             f"{name}(): target shape {target.shape} does not match input shape {input.shape} "
             f"(expected target shape {(input.shape[0], *input.shape[2:])})"
         )
@@ -148,7 +149,7 @@ def _check_targets(target: np.ndarray, num_classes: int, ignore_index: int, name
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
     if bad.any():
         value = int(target[bad].flat[0])
-        raise ValueError(
+        raise UsageError(
             f"{name}(): target value {value} is out of range [0, {num_classes}) for C={num_classes} classes "
             f"(ignore_index={ignore_index})"
         )
@@ -239,9 +240,9 @@ def cross_entropy(
     check_float(input, "input")
     _check_reduction(reduction)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, int | float | np.number):
-        raise TypeError(f"cross_entropy(): label_smoothing must be a number, got {label_smoothing!r}")
+        raise UsageTypeError(f"cross_entropy(): label_smoothing must be a number, got {label_smoothing!r}")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy(): label_smoothing={label_smoothing} must be in [0, 1]")
+        raise UsageError(f"cross_entropy(): label_smoothing={label_smoothing} must be in [0, 1]")
     eps = float(label_smoothing)
     if target.shape == input.shape and input.ndim > 0:
         return _cross_entropy_probabilities(input, target, weight, reduction, eps)
@@ -272,12 +273,14 @@ def cross_entropy(
 def _cross_entropy_probabilities(input: Tensor, target: Tensor, weight: Any, reduction: str, eps: float) -> Tensor:
     """ℓ_n = -Σ_c w_c·q[n, c]·logp[n, c] for probability targets q (smoothed by ε)."""
     if target.dtype.kind != "f":
-        raise TypeError(
+        raise UsageTypeError(
             f"cross_entropy(): target of the shape of input {input.shape} holds class probabilities and "
             f"must be floating point, got {target.dtype}"
         )
     if target.dtype != input.dtype:
-        raise TypeError(f"cross_entropy(): target dtype {target.dtype} differs from input's {input.dtype}; cast one")
+        raise UsageTypeError(
+            f"cross_entropy(): target dtype {target.dtype} differs from input's {input.dtype}; cast one"
+        )
     class_dim = 0 if input.ndim == 1 else 1
     num_classes = input.shape[class_dim]
     w = _check_weight(weight, input, num_classes)
@@ -336,10 +339,10 @@ def mse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tenso
     check_float(target, "target")
     _check_reduction(reduction)
     if input.shape != target.shape:
-        raise ValueError(
+        raise UsageError(
             f"mse_loss(): input shape {input.shape} and target shape {target.shape} differ "
             "(broadcasting is not done; reshape one)"
         )
     if input.dtype != target.dtype:
-        raise TypeError(f"mse_loss(): target dtype {target.dtype} differs from input's {input.dtype}; cast one")
+        raise UsageTypeError(f"mse_loss(): target dtype {target.dtype} differs from input's {input.dtype}; cast one")
     return MSELoss.apply(input, target, reduction=reduction)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor
 
@@ -88,12 +89,12 @@ def _channel_vector(t: Any, name: str, input: Tensor) -> Tensor | None:
     check_float(t, name)
     channels = input.shape[1]
     if t.shape != (channels,):
-        raise ValueError(
+        raise UsageError(
             f"batch_norm(): {name} has shape {t.shape} but input of shape {input.shape} has {channels} channels; "
             f"expected shape ({channels},)"
         )
     if t.dtype != input.dtype:
-        raise TypeError(f"batch_norm(): {name} has dtype {t.dtype} but input has dtype {input.dtype}; cast one")
+        raise UsageTypeError(f"batch_norm(): {name} has dtype {t.dtype} but input has dtype {input.dtype}; cast one")
     return t
 
 
@@ -137,7 +138,7 @@ def batch_norm(
     input = check_tensor(input, "input")
     check_float(input, "input")
     if input.ndim < 2:
-        raise ValueError(f"batch_norm(): input must be (N, C) or (N, C, *), got shape {input.shape}")
+        raise UsageError(f"batch_norm(): input must be (N, C) or (N, C, *), got shape {input.shape}")
     running_mean = _channel_vector(running_mean, "running_mean", input)
     running_var = _channel_vector(running_var, "running_var", input)
     weight = _channel_vector(weight, "weight", input)
@@ -145,11 +146,11 @@ def batch_norm(
     if training:
         values_per_channel = input.numel() // input.shape[1] if input.shape[1] else 0
         if values_per_channel <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+            raise UsageError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
     elif running_mean is None or running_var is None:
-        raise ValueError("batch_norm(): running_mean and running_var must be given when training=False")
+        raise UsageError("batch_norm(): running_mean and running_var must be given when training=False")
     if not eps >= 0:
-        raise ValueError(f"batch_norm(): eps={eps} must be non-negative")
+        raise UsageError(f"batch_norm(): eps={eps} must be non-negative")
     return BatchNorm.apply(
         input,
         weight,

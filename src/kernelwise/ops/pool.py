@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor, conv_output_size, ntuple
 from .layout import axis_order, empty_in_order
@@ -308,7 +309,7 @@ class WindowPool(Function):
     ) -> np.ndarray:
         """``indices``, when given (an int64 array of the output's shape), receives each winner's input index."""
         if method not in ("taps", "windows"):
-            raise ValueError(f"method={method!r}: expected 'taps' or 'windows'")
+            raise UsageError(f"method={method!r}: expected 'taps' or 'windows'")
         nd = len(kernel_size)
         lead, spatial = x.shape[:-nd], x.shape[-nd:]
         # pad P on the left; on the right P, or more where ceil_mode's last window needs it:
@@ -504,16 +505,16 @@ def _check_input(x: Any, nd: int, fname: str, reducer: str) -> Tensor:
     """``x`` as a Tensor of shape (N, C, *spatial) or (C, *spatial) with a dtype the reducer supports."""
     x = check_tensor(x, f"{fname}: input")
     if x.ndim not in (nd + 1, nd + 2):
-        raise ValueError(
+        raise UsageError(
             f"{fname}: input must be {nd + 1}-D (C, {_SPATIAL[nd]}) or {nd + 2}-D (N, C, {_SPATIAL[nd]}), "
             f"got shape {x.shape}"
         )
     if 0 in x.shape[-nd - 1 :]:
-        raise ValueError(f"{fname}: input of shape {x.shape} is empty in a channel or spatial dimension")
+        raise UsageError(f"{fname}: input of shape {x.shape} is empty in a channel or spatial dimension")
     if reducer == "mean":
         check_float(x, f"{fname}: input")
     elif x.dtype.kind == "b":
-        raise TypeError(f"{fname}: input: bool tensors cannot be pooled, got dtype {x.dtype}")
+        raise UsageTypeError(f"{fname}: input: bool tensors cannot be pooled, got dtype {x.dtype}")
     return x
 
 
@@ -538,18 +539,18 @@ def _pool(
     p = ntuple(padding, nd, "padding", minimum=0)
     d = ntuple(dilation, nd, "dilation", minimum=1)
     if any(pi > ki // 2 for pi, ki in zip(p, k, strict=True)):
-        raise ValueError(f"{fname}: padding={p} should be at most half of kernel_size={k}")
+        raise UsageError(f"{fname}: padding={p} should be at most half of kernel_size={k}")
     if divisor_override is not None and (
         isinstance(divisor_override, bool)
         or not isinstance(divisor_override, int | np.integer)
         or divisor_override == 0
     ):
-        raise ValueError(f"{fname}: divisor_override={divisor_override!r} must be a non-zero int")
+        raise UsageError(f"{fname}: divisor_override={divisor_override!r} must be a non-zero int")
     spatial = x.shape[-nd:]
     out = tuple(pool_output_size(*a, ceil_mode) for a in zip(spatial, k, s, p, d, strict=True))
     if min(out) <= 0:
         formula = "ceil" if ceil_mode else "floor"
-        raise ValueError(
+        raise UsageError(
             f"{fname}: output size {out} is too small for input of shape {x.shape}: "
             f"{formula}((size + 2·padding - dilation·(kernel_size - 1) - 1) / stride) + 1 with size={spatial}, "
             f"kernel_size={k}, stride={s}, padding={p}, dilation={d}"
@@ -577,16 +578,16 @@ def _adaptive(
     x = _check_input(input, nd, fname, reducer)
     items = tuple(output_size) if isinstance(output_size, tuple | list) else (output_size,) * nd
     if len(items) != nd:
-        raise ValueError(f"{fname}: output_size={output_size!r}: expected an int or {nd} ints (None keeps a size)")
+        raise UsageError(f"{fname}: output_size={output_size!r}: expected an int or {nd} ints (None keeps a size)")
     spatial = x.shape[-nd:]
     sizes = []
     for o, n in zip(items, spatial, strict=True):
         if o is None:
             sizes.append(n)
         elif isinstance(o, bool) or not isinstance(o, int | np.integer):
-            raise TypeError(f"{fname}: output_size={output_size!r}: expected ints or None")
+            raise UsageTypeError(f"{fname}: output_size={output_size!r}: expected ints or None")
         elif o < 0:
-            raise ValueError(f"{fname}: output_size={output_size!r} must be >= 0 (input of shape {x.shape})")
+            raise UsageError(f"{fname}: output_size={output_size!r} must be >= 0 (input of shape {x.shape})")
         else:
             sizes.append(int(o))
     indices = np.empty((*x.shape[:-nd], *sizes), dtype=np.int64) if return_indices else None
@@ -849,15 +850,17 @@ def _max_unpool(
     """Check the arguments as PyTorch does (its output_size rule included), then apply :class:`MaxUnpool`."""
     x = check_tensor(input, f"{fname}: input")
     if x.ndim not in (nd + 1, nd + 2):
-        raise ValueError(
+        raise UsageError(
             f"{fname}: input must be {nd + 1}-D (C, {_SPATIAL[nd]}) or {nd + 2}-D (N, C, {_SPATIAL[nd]}), "
             f"got shape {x.shape}"
         )
     where = check_tensor(indices, f"{fname}: indices")
     if where.dtype.kind not in "iu":
-        raise TypeError(f"{fname}: indices must have an integer dtype (int64, as max_pool returns), got {where.dtype}")
+        raise UsageTypeError(
+            f"{fname}: indices must have an integer dtype (int64, as max_pool returns), got {where.dtype}"
+        )
     if where.shape != x.shape:
-        raise ValueError(f"{fname}: indices of shape {where.shape} must have the shape of input {x.shape}")
+        raise UsageError(f"{fname}: indices of shape {where.shape} must have the shape of input {x.shape}")
     k = ntuple(kernel_size, nd, "kernel_size", minimum=1)
     s = k if stride is None else ntuple(stride, nd, "stride", minimum=1)
     p = ntuple(padding, nd, "padding", minimum=0)
@@ -867,23 +870,23 @@ def _max_unpool(
         size = default
     else:
         if not isinstance(output_size, tuple | list):
-            raise TypeError(f"{fname}: output_size={output_size!r}: expected a tuple of {nd} or {nd + 2} ints")
+            raise UsageTypeError(f"{fname}: output_size={output_size!r}: expected a tuple of {nd} or {nd + 2} ints")
         items = tuple(output_size)[2:] if len(output_size) == nd + 2 else tuple(output_size)  # (N, C, *size)
         if len(items) != nd:
-            raise ValueError(f"{fname}: output_size={output_size!r} should hold {nd} or {nd + 2} sizes")
+            raise UsageError(f"{fname}: output_size={output_size!r} should hold {nd} or {nd + 2} sizes")
         size = ntuple(items, nd, "output_size", minimum=0)
         for dim, (o, d, si) in enumerate(zip(size, default, s, strict=True)):
             if not d - si < o < d + si:  # the sizes a max pooling maps onto the input's size
-                raise ValueError(
+                raise UsageError(
                     f"{fname}: invalid output_size {size}: dim {dim} must be between {d - si} and {d + si} "
                     f"(exclusive) for input of shape {x.shape}, kernel_size={k}, stride={s}, padding={p}"
                 )
     if min(size) <= 0:
-        raise ValueError(f"{fname}: output size {size} is not positive (input of shape {x.shape}, kernel_size={k})")
+        raise UsageError(f"{fname}: output size {size} is not positive (input of shape {x.shape}, kernel_size={k})")
     plane = math.prod(size)
     if where.numel() and (where._array.min() < 0 or where._array.max() >= plane):
         bad = int(where._array[(where._array < 0) | (where._array >= plane)].flat[0])
-        raise ValueError(
+        raise UsageError(
             f"{fname}: index {bad} in indices is out of range for output size {size} ({plane} positions per channel)"
         )
     return MaxUnpool.apply(x, where._array, output_size=size)

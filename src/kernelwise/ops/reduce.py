@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor, _axis_tuple
 
 
@@ -52,7 +53,7 @@ class Extremum(Function):
 
     def forward(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool, op: Callable) -> np.ndarray:
         if x.size == 0:
-            raise ValueError(f"{op.__name__}(): the tensor of shape {x.shape} is empty")
+            raise UsageError(f"{op.__name__}(): the tensor of shape {x.shape} is empty")
         out = op(x, axis=axes, keepdims=True)
         if self.requires_grad:
             self.axes, self.keepdims, self.shape = axes, keepdims, x.shape
@@ -76,11 +77,11 @@ def extremum_with_indices(input: Tensor, dim: int, keepdim: bool, largest: bool)
 
     name = "max" if largest else "min"
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
-        raise TypeError(f"{name}(): dim must be an int, got {dim!r} (for several dimensions use a{name})")
+        raise UsageTypeError(f"{name}(): dim must be an int, got {dim!r} (for several dimensions use a{name})")
     (axis,) = _axis_tuple(dim, input.ndim, "dim")
     x = input if input.ndim else input.reshape(1)
     if x.shape[axis] == 0:
-        raise ValueError(f"{name}(): dimension {dim} of the tensor of shape {input.shape} is empty")
+        raise UsageError(f"{name}(): dimension {dim} of the tensor of shape {input.shape} is empty")
     arg = np.argmax if largest else np.argmin
     indices = arg(x._array, axis=axis, keepdims=True)  # first extreme value (or first NaN) along the axis
     values = TakeAlong.apply(x, indices=indices, axis=axis)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_tensor, ntuple
 
@@ -73,10 +74,10 @@ def _factor(x: Tensor, factor: Any, fname: str) -> tuple[int, ...]:
     if isinstance(factor, tuple | list):
         f = ntuple(factor, len(factor), "factor", minimum=1)
         if not f or len(f) > x.ndim:
-            raise ValueError(f"{fname}: factor={factor!r} needs 1 to {x.ndim} entries for input of shape {x.shape}")
+            raise UsageError(f"{fname}: factor={factor!r} needs 1 to {x.ndim} entries for input of shape {x.shape}")
         return f
     if x.ndim < 3:
-        raise ValueError(
+        raise UsageError(
             f"{fname}: an int factor applies to the dims after (N, C), so input must have at least 3 dims, "
             f"got shape {x.shape}; pass a tuple factor to resample the last dims of any input"
         )
@@ -130,7 +131,7 @@ def upsample_zeros(x: Tensor, factor: int | tuple[int, ...], output_size: Any = 
     else:
         size = ntuple(output_size, nd, "output_size", minimum=0)
         if any(s < m for s, m in zip(size, least, strict=True)):
-            raise ValueError(
+            raise UsageError(
                 f"upsample_zeros: output_size={size} is smaller than (L - 1)·factor + 1 = {least} "
                 f"for input of shape {x.shape} and factor={f}"
             )
@@ -210,15 +211,15 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     if not isinstance(pad, tuple | list) or any(
         isinstance(p, bool) or not isinstance(p, int | np.integer) for p in pad
     ):
-        raise TypeError(f"pad: pad={pad!r} must be a tuple of ints")
+        raise UsageTypeError(f"pad: pad={pad!r} must be a tuple of ints")
     if len(pad) % 2:
-        raise ValueError(f"pad: pad={tuple(pad)} has odd length {len(pad)}; give (left, right) pairs, last dim first")
+        raise UsageError(f"pad: pad={tuple(pad)} has odd length {len(pad)}; give (left, right) pairs, last dim first")
     if len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: pad={tuple(pad)} pads {len(pad) // 2} dims, but input of shape {x.shape} has {x.ndim}")
+        raise UsageError(f"pad: pad={tuple(pad)} pads {len(pad) // 2} dims, but input of shape {x.shape} has {x.ndim}")
     if mode not in PAD_MODES:
-        raise ValueError(f"pad: mode={mode!r} is not one of {tuple(PAD_MODES)}")
+        raise UsageError(f"pad: mode={mode!r} is not one of {tuple(PAD_MODES)}")
     if mode != "constant" and value not in (None, 0):
-        raise ValueError(f"pad: mode={mode!r} takes no value (got value={value!r})")
+        raise UsageError(f"pad: mode={mode!r} takes no value (got value={value!r})")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
@@ -228,15 +229,15 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         crop = max(-lo, 0) + max(-hi, 0)  # what the negative widths remove
         where = f"pad ({lo}, {hi}) for dim {dim} of size {n} (pad={tuple(pad)}, input shape {x.shape})"
         if mode in ("constant", "circular") and crop > n:  # these crop the input itself
-            raise ValueError(f"pad: negative padding would crop {crop} entries, more than the dim holds: {where}")
+            raise UsageError(f"pad: negative padding would crop {crop} entries, more than the dim holds: {where}")
         if mode == "reflect" and max(lo, hi) >= n:
-            raise ValueError(f"pad: reflect padding must be < the size of its dim: {where}")
+            raise UsageError(f"pad: reflect padding must be < the size of its dim: {where}")
         if mode == "circular" and max(lo, hi) > n - crop:
-            raise ValueError(
+            raise UsageError(
                 f"pad: circular padding must be <= the size of its dim after cropping ({n - crop}): {where}"
             )
         if mode in ("reflect", "replicate") and n + lo + hi <= 0:  # these pad first, then crop: something must remain
-            raise ValueError(f"pad: {mode} padding would leave {n + lo + hi} entries (at least 1 needed): {where}")
+            raise UsageError(f"pad: {mode} padding would leave {n + lo + hi} entries (at least 1 needed): {where}")
         if mode == "replicate" and n == 0:
-            raise ValueError(f"pad: replicate cannot pad a dim of size 0: {where}")
+            raise UsageError(f"pad: replicate cannot pad a dim of size 0: {where}")
     return Pad.apply(x, widths=widths, mode=mode, value=0 if value is None else value)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor, _axis_tuple, _operand
 
 
@@ -18,14 +19,14 @@ def resolve_shape(old: tuple[int, ...], new: tuple[Any, ...]) -> tuple[int, ...]
     new = tuple(int(n) for n in new)
     size = int(np.prod(old))
     if new.count(-1) > 1 or any(n < -1 for n in new):
-        raise ValueError(f"reshape: invalid shape {new}")
+        raise UsageError(f"reshape: invalid shape {new}")
     if -1 in new:
         rest = int(np.prod([n for n in new if n != -1]))
         if rest == 0 or size % rest:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {old} ({size} values) into {new}")
+            raise UsageError(f"reshape: cannot reshape a tensor of shape {old} ({size} values) into {new}")
         new = tuple(size // rest if n == -1 else n for n in new)
     if int(np.prod(new)) != size:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {old} ({size} values) into {new}")
+        raise UsageError(f"reshape: cannot reshape a tensor of shape {old} ({size} values) into {new}")
     return new
 
 
@@ -130,15 +131,15 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
         sizes = tuple(sizes[0])
     lead = len(sizes) - input.ndim
     if lead < 0:
-        raise ValueError(f"expand(): sizes {tuple(sizes)} have fewer dimensions than the tensor's shape {input.shape}")
+        raise UsageError(f"expand(): sizes {tuple(sizes)} have fewer dimensions than the tensor's shape {input.shape}")
     shape = []
     for i, n in enumerate(sizes):
         old = input.shape[i - lead] if i >= lead else None
         if n == -1 and old is None:
-            raise ValueError(f"expand(): -1 is not allowed for a new leading dimension (sizes {tuple(sizes)})")
+            raise UsageError(f"expand(): -1 is not allowed for a new leading dimension (sizes {tuple(sizes)})")
         n = old if n == -1 else int(n)
         if n < 0 or (old is not None and old != 1 and old != n):
-            raise ValueError(
+            raise UsageError(
                 f"expand(): cannot expand shape {tuple(input.shape)} to {tuple(sizes)} "
                 f"(dimension {i}: size {old} can only become itself or be expanded from 1)"
             )
@@ -158,7 +159,7 @@ def _sort_indices(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
 
 def _sort_axis(name: str, input: Tensor, dim: int) -> int:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
+        raise UsageTypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
     (axis,) = _axis_tuple(dim, input.ndim, "dim")
     return axis
 
@@ -213,7 +214,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     axis = _sort_axis("topk", input, dim)
     size = input.shape[axis] if input.ndim else 1
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k <= size:
-        raise ValueError(f"topk(): k={k!r} must be an int from 0 to {size} (dimension {dim} of shape {input.shape})")
+        raise UsageError(f"topk(): k={k!r} must be an int from 0 to {size} (dimension {dim} of shape {input.shape})")
     if input.ndim == 0:
         return return_types.topk(input.clone(), Tensor._make(np.zeros((), np.int64)))
     indices = np.take(_sort_indices(input._array, axis, descending=largest), np.arange(k), axis=axis)
@@ -245,7 +246,7 @@ class Stack(Function):
 
 def _same_dtype(tensors: list[Any], name: str) -> list[Tensor]:
     if not tensors:
-        raise ValueError(f"{name}(): expects a non-empty sequence of tensors")
+        raise UsageError(f"{name}(): expects a non-empty sequence of tensors")
     ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     probe = Tensor._make(np.empty(0, ts[0].dtype))  # PyTorch's type promotion, one pair at a time
     for t in ts[1:]:
@@ -265,7 +266,7 @@ def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
     (axis,) = _axis_tuple(dim, ts[0].ndim, "dim")
     for t in ts:
         if t.ndim != ts[0].ndim or t.shape[:axis] + t.shape[axis + 1 :] != ts[0].shape[:axis] + ts[0].shape[axis + 1 :]:
-            raise ValueError(f"cat(): shapes {[x.shape for x in ts]} differ outside dimension {dim}")
+            raise UsageError(f"cat(): shapes {[x.shape for x in ts]} differ outside dimension {dim}")
     return Cat.apply(*ts, axis=axis)
 
 
@@ -279,7 +280,7 @@ def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
     """
     ts = _same_dtype(list(tensors), "stack")
     if len({t.shape for t in ts}) != 1:
-        raise ValueError(f"stack(): all tensors need the same shape, got {[t.shape for t in ts]}")
+        raise UsageError(f"stack(): all tensors need the same shape, got {[t.shape for t in ts]}")
     (axis,) = _axis_tuple(dim, ts[0].ndim + 1, "dim")
     return Stack.apply(*ts, axis=axis)
 
@@ -297,7 +298,7 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
 
     cond = condition._array if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
-        raise TypeError(f"where(): condition must be a bool tensor, got {cond.dtype}")
+        raise UsageTypeError(f"where(): condition must be a bool tensor, got {cond.dtype}")
     if isinstance(input, Tensor):
         a, b = _operand(input, other)
     elif isinstance(other, Tensor):

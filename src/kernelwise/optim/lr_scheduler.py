@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from .optimizer import Optimizer, _check_flag, _check_number
 
 __all__ = [
@@ -56,18 +57,18 @@ def _plain_number(value: Any) -> Any:
 
 def _check_optimizer(optimizer: Any) -> None:
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer: expected an Optimizer, got {type(optimizer).__name__}")
+        raise UsageTypeError(f"optimizer: expected an Optimizer, got {type(optimizer).__name__}")
 
 
 def _check_real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name}={value!r}: expected a real number")
+        raise UsageTypeError(f"{name}={value!r}: expected a real number")
     return float(value)
 
 
 def _check_count(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"{name}={value!r}: must be an int >= {low}")
+        raise UsageError(f"{name}={value!r}: must be an int >= {low}")
     return int(value)
 
 
@@ -76,7 +77,7 @@ def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[float]:
     n = len(optimizer.param_groups)
     if isinstance(value, list | tuple):
         if len(value) != n:
-            raise ValueError(f"{name}: expected one value per parameter group ({n}), got {len(value)}")
+            raise UsageError(f"{name}: expected one value per parameter group ({n}), got {len(value)}")
         return [_check_real(f"{name}[{i}]", v) for i, v in enumerate(value)]
     return [_check_real(name, value)] * n
 
@@ -96,7 +97,7 @@ class LRScheduler:
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
-            raise ValueError(f"last_epoch={last_epoch!r}: must be an int >= -1")
+            raise UsageError(f"last_epoch={last_epoch!r}: must be an int >= -1")
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -104,7 +105,7 @@ class LRScheduler:
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise ValueError(
+                    raise UsageError(
                         f"last_epoch={last_epoch}: param_groups[{i}] has no 'initial_lr'; "
                         "load the optimizer's state_dict before resuming a schedule"
                     )
@@ -143,7 +144,7 @@ class LRScheduler:
         expected = set(self.state_dict())
         if not isinstance(state_dict, dict) or set(state_dict) != expected:
             got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
-            raise ValueError(f"state_dict: expected the keys {sorted(expected)}, got {got}")
+            raise UsageError(f"state_dict: expected the keys {sorted(expected)}, got {got}")
         for key, value in state_dict.items():
             if isinstance(value, list | tuple | np.ndarray):
                 value = [_plain_number(v) for v in value]
@@ -166,9 +167,9 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         if isinstance(step_size, bool) or not isinstance(step_size, int | np.integer) or step_size < 1:
-            raise ValueError(f"step_size={step_size!r}: must be a positive int")
+            raise UsageError(f"step_size={step_size!r}: must be a positive int")
         if isinstance(gamma, bool) or not isinstance(gamma, int | float | np.integer | np.floating):
-            raise TypeError(f"gamma={gamma!r}: expected a real number")
+            raise UsageTypeError(f"gamma={gamma!r}: expected a real number")
         self.step_size = int(step_size)
         self.gamma = float(gamma)
         super().__init__(optimizer, last_epoch)
@@ -208,9 +209,9 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
         if isinstance(T_max, bool) or not isinstance(T_max, int | np.integer) or T_max < 1:
-            raise ValueError(f"T_max={T_max!r}: must be a positive int")
+            raise UsageError(f"T_max={T_max!r}: must be a positive int")
         if isinstance(eta_min, bool) or not isinstance(eta_min, int | float | np.integer | np.floating):
-            raise TypeError(f"eta_min={eta_min!r}: expected a real number")
+            raise UsageTypeError(f"eta_min={eta_min!r}: expected a real number")
         self.T_max = int(T_max)
         self.eta_min = float(eta_min)
         super().__init__(optimizer, last_epoch)
@@ -264,7 +265,7 @@ class MultiStepLR(LRScheduler):
         self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
         if isinstance(milestones, str | bytes | dict) or not isinstance(milestones, Iterable):
-            raise TypeError(f"milestones={milestones!r}: expected a list of epoch indices")
+            raise UsageTypeError(f"milestones={milestones!r}: expected a list of epoch indices")
         self.milestones = sorted(_check_count(f"milestones[{i}]", m, 0) for i, m in enumerate(milestones))
         self.gamma = _check_real("gamma", gamma)
         super().__init__(optimizer, last_epoch)
@@ -343,13 +344,13 @@ class LambdaLR(LRScheduler):
         n = len(optimizer.param_groups)
         if isinstance(lr_lambda, list | tuple):
             if len(lr_lambda) != n:
-                raise ValueError(f"lr_lambda: expected one function per parameter group ({n}), got {len(lr_lambda)}")
+                raise UsageError(f"lr_lambda: expected one function per parameter group ({n}), got {len(lr_lambda)}")
             names = [f"lr_lambda[{i}]" for i in range(n)]
         else:
             lr_lambda, names = [lr_lambda] * n, ["lr_lambda"] * n
         for name, fn in zip(names, lr_lambda):
             if not callable(fn):
-                raise TypeError(f"{name}={fn!r}: expected a function of the epoch")
+                raise UsageTypeError(f"{name}={fn!r}: expected a function of the epoch")
         self.lr_lambdas: list[Callable[[int], float]] = list(lr_lambda)
         super().__init__(optimizer, last_epoch)
 
@@ -425,12 +426,12 @@ class OneCycleLR(LRScheduler):
         elif epochs is not None and steps_per_epoch is not None:
             self.total_steps = _check_count("epochs", epochs, 1) * _check_count("steps_per_epoch", steps_per_epoch, 1)
         else:
-            raise ValueError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch")
+            raise UsageError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch")
         self.pct_start = _check_number("pct_start", pct_start, 0)
         if self.pct_start > 1:
-            raise ValueError(f"pct_start={pct_start!r}: must be in [0, 1]")
+            raise UsageError(f"pct_start={pct_start!r}: must be in [0, 1]")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy={anneal_strategy!r}: must be 'cos' or 'linear'")
+            raise UsageError(f"anneal_strategy={anneal_strategy!r}: must be 'cos' or 'linear'")
         self.anneal_strategy = anneal_strategy
         self.three_phase = _check_flag("three_phase", three_phase)
         self.cycle_momentum = _check_flag("cycle_momentum", cycle_momentum)
@@ -445,7 +446,7 @@ class OneCycleLR(LRScheduler):
         self.use_beta1 = "betas" in optimizer.defaults
         if self.cycle_momentum:
             if "momentum" not in optimizer.defaults and not self.use_beta1:
-                raise ValueError(
+                raise UsageError(
                     f"cycle_momentum=True: {type(optimizer).__name__} has no momentum or betas to cycle; "
                     "pass cycle_momentum=False"
                 )
@@ -483,7 +484,7 @@ class OneCycleLR(LRScheduler):
             end = phase[0]
             if t <= end or i == len(phases) - 1:
                 if end == start:
-                    raise ValueError(
+                    raise UsageError(
                         f"OneCycleLR: pct_start={self.pct_start} with total_steps={self.total_steps} "
                         f"leaves phase {i + 1} of the cycle no steps"
                     )
@@ -504,7 +505,7 @@ class OneCycleLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         if self.last_epoch > self.total_steps:
-            raise ValueError(
+            raise UsageError(
                 f"OneCycleLR: step {self.last_epoch} is past the end of the cycle (total_steps={self.total_steps})"
             )
         (_, lr_start, lr_end, momentum_start, momentum_end), p = self._locate(self.last_epoch)
@@ -580,9 +581,9 @@ class ReduceLROnPlateau(LRScheduler):
     ) -> None:
         _check_optimizer(optimizer)
         if mode not in ("min", "max"):
-            raise ValueError(f"mode={mode!r}: must be 'min' or 'max'")
+            raise UsageError(f"mode={mode!r}: must be 'min' or 'max'")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode={threshold_mode!r}: must be 'rel' or 'abs'")
+            raise UsageError(f"threshold_mode={threshold_mode!r}: must be 'rel' or 'abs'")
         self.optimizer = optimizer
         self.mode, self.threshold_mode = mode, threshold_mode
         self.factor = _check_number("factor", factor, 0, high=1)
@@ -593,7 +594,7 @@ class ReduceLROnPlateau(LRScheduler):
         n = len(optimizer.param_groups)
         if isinstance(min_lr, list | tuple):
             if len(min_lr) != n:
-                raise ValueError(f"min_lr: expected one value per parameter group ({n}), got {len(min_lr)}")
+                raise UsageError(f"min_lr: expected one value per parameter group ({n}), got {len(min_lr)}")
             self.default_min_lr = None
             self.min_lrs = [_check_number(f"min_lr[{i}]", v, 0) for i, v in enumerate(min_lr)]
         else:
@@ -617,11 +618,11 @@ class ReduceLROnPlateau(LRScheduler):
     def step(self, metrics: Any) -> None:  # type: ignore[override]
         """Record this epoch's value of the watched metric; reduce the learning rates on a plateau."""
         if isinstance(metrics, str | bytes):
-            raise TypeError(f"metrics={metrics!r}: expected a number (the watched metric)")
+            raise UsageTypeError(f"metrics={metrics!r}: expected a number (the watched metric)")
         try:
             current = float(metrics)
         except (TypeError, ValueError):
-            raise TypeError(f"metrics={metrics!r}: expected a number (the watched metric)") from None
+            raise UsageTypeError(f"metrics={metrics!r}: expected a number (the watched metric)") from None
         self.last_epoch += 1
         if self._is_better(current, self.best):
             self.best = current
@@ -641,7 +642,7 @@ class ReduceLROnPlateau(LRScheduler):
         groups = self.optimizer.param_groups
         if len(groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise ValueError(
+                raise UsageError(
                     f"min_lr: {len(self.min_lrs)} values, but the optimizer now has {len(groups)} parameter groups"
                 )
             self.min_lrs = [self.default_min_lr] * len(groups)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
 from ..nn.module import Parameter
 from ..tensor import Tensor, enable_grad
 
@@ -39,19 +40,19 @@ __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"
 def _check_number(name: str, value: Any, low: float, low_inclusive: bool = True, high: float | None = None) -> float:
     """``value`` as a Python float in [low, high), or a clear error naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name}={value!r}: expected a real number")
+        raise UsageTypeError(f"{name}={value!r}: expected a real number")
     value = float(value)
     too_low = value < low if low_inclusive else value <= low
     if too_low or (high is not None and value >= high) or math.isnan(value):
         rule = f"{'>=' if low_inclusive else '>'} {low:g}" if high is None else f"in [{low:g}, {high:g})"
-        raise ValueError(f"{name}={value!r}: must be {rule}")
+        raise UsageError(f"{name}={value!r}: must be {rule}")
     return value
 
 
 def _check_flag(name: str, value: Any) -> bool:
     """``value`` as a Python bool, or a TypeError naming the argument (no truthy strings or numbers)."""
     if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name}={value!r}: expected True or False")
+        raise UsageTypeError(f"{name}={value!r}: expected True or False")
     return bool(value)
 
 
@@ -74,10 +75,12 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Tensor | dict):
             kind = type(params).__name__
-            raise TypeError(f"params should be an iterable of Parameters or of dicts (parameter groups), got {kind}")
+            raise UsageTypeError(
+                f"params should be an iterable of Parameters or of dicts (parameter groups), got {kind}"
+            )
         groups = list(params)
         if not groups:
-            raise ValueError("params: the optimizer got an empty parameter list")
+            raise UsageError("params: the optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -89,23 +92,23 @@ class Optimizer:
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters, with its own hyperparameters where it sets them."""
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
+            raise UsageTypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
         if "params" not in param_group:
-            raise ValueError("param_group: a parameter group needs a 'params' entry")
+            raise UsageError("param_group: a parameter group needs a 'params' entry")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError("params: parameters must be in an ordered collection (a list), not a set")
+            raise UsageTypeError("params: parameters must be in an ordered collection (a list), not a set")
         params = list(params)
         for i, p in enumerate(params):
             if not isinstance(p, Parameter):
-                raise TypeError(f"params[{i}]: an optimizer can only optimize Parameters, got {type(p).__name__}")
+                raise UsageTypeError(f"params[{i}]: an optimizer can only optimize Parameters, got {type(p).__name__}")
         if len({id(p) for p in params}) != len(params):
-            raise ValueError("params: a parameter group contains the same parameter more than once")
+            raise UsageError("params: a parameter group contains the same parameter more than once")
         taken = {id(p) for group in self.param_groups for p in group["params"]}
         if any(id(p) in taken for p in params):
-            raise ValueError("params: some parameters appear in more than one parameter group")
+            raise UsageError("params: some parameters appear in more than one parameter group")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
         group = self._check_group(group)
         group["params"] = params
@@ -137,7 +140,7 @@ class Optimizer:
                     continue
                 grad = p.grad._array
                 if grad.shape != p.shape or grad.dtype != p.dtype:
-                    raise ValueError(
+                    raise UsageError(
                         f"a gradient of shape {grad.shape} and dtype {grad.dtype} does not match its parameter "
                         f"of shape {p.shape} and dtype {p.dtype}"
                     )
@@ -176,16 +179,16 @@ class Optimizer:
         have their parameter's shape and dtype. Arrays are copied.
         """
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
-            raise ValueError("state_dict: expected a dict with exactly the keys 'state' and 'param_groups'")
+            raise UsageError("state_dict: expected a dict with exactly the keys 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
+            raise UsageError(
                 f"state_dict has {len(saved_groups)} parameter groups, the optimizer has {len(self.param_groups)}"
             )
         by_index: dict[int, Parameter] = {}
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(
+                raise UsageError(
                     f"state_dict: parameter group {i} has {len(saved['params'])} parameters, "
                     f"the optimizer's has {len(group['params'])}"
                 )
@@ -193,7 +196,7 @@ class Optimizer:
         new_state: dict[Parameter, dict[str, Any]] = {}
         for key, saved_state in state_dict["state"].items():
             if int(key) not in by_index:
-                raise ValueError(f"state_dict: state for parameter {key} which no parameter group lists")
+                raise UsageError(f"state_dict: state for parameter {key} which no parameter group lists")
             p = by_index[int(key)]
             new_state[p] = {name: self._load_value(name, value, p, key) for name, value in saved_state.items()}
         new_groups = []
@@ -211,11 +214,11 @@ class Optimizer:
             return int(value)  # the step count is a number (a 0-d array after some file formats)
         value = np.asarray(value)
         if value.shape != p.shape:
-            raise ValueError(
+            raise UsageError(
                 f"state_dict: state {name!r} of parameter {key} has shape {value.shape}, expected {p.shape}"
             )
         if value.dtype != p.dtype:
-            raise TypeError(
+            raise UsageTypeError(
                 f"state_dict: state {name!r} of parameter {key} has dtype {value.dtype}, expected {p.dtype}"
             )
         return np.array(value, copy=True)
@@ -280,7 +283,7 @@ class SGD(Optimizer):
         group["nesterov"] = _check_flag("nesterov", group["nesterov"])
         group["maximize"] = _check_flag("maximize", group["maximize"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError(
+            raise UsageError(
                 f"nesterov=True requires momentum > 0 and dampening = 0, "
                 f"got momentum={group['momentum']}, dampening={group['dampening']}"
             )
@@ -354,7 +357,7 @@ class Adam(Optimizer):
         group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
         betas = group["betas"]
         if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise ValueError(f"betas={betas!r}: expected a pair (beta1, beta2)")
+            raise UsageError(f"betas={betas!r}: expected a pair (beta1, beta2)")
         group["betas"] = (
             _check_number("betas[0]", betas[0], 0, high=1),
             _check_number("betas[1]", betas[1], 0, high=1),
@@ -550,7 +553,7 @@ class Adadelta(Optimizer):
         group["lr"] = _check_number("lr", group["lr"], 0)
         group["rho"] = _check_number("rho", group["rho"], 0)
         if group["rho"] > 1:
-            raise ValueError(f"rho={group['rho']!r}: must be in [0, 1]")
+            raise UsageError(f"rho={group['rho']!r}: must be in [0, 1]")
         group["eps"] = _check_number("eps", group["eps"], 0)
         group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
         group["maximize"] = _check_flag("maximize", group["maximize"])
@@ -625,7 +628,7 @@ class RMSprop(Optimizer):
         group["lr"] = _check_number("lr", group["lr"], 0)
         group["alpha"] = _check_number("alpha", group["alpha"], 0)
         if group["alpha"] > 1:
-            raise ValueError(f"alpha={group['alpha']!r}: must be in [0, 1]")
+            raise UsageError(f"alpha={group['alpha']!r}: must be in [0, 1]")
         group["eps"] = _check_number("eps", group["eps"], 0)
         group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
         group["momentum"] = _check_number("momentum", group["momentum"], 0)
