@@ -17,8 +17,7 @@ import pytest
 import torch
 
 import kernelwise as kw
-
-TOLERANCES = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
+from parity import assert_close, largest_size
 
 
 def as_numpy_dtype(t: torch.Tensor) -> np.dtype:
@@ -31,7 +30,6 @@ def check(fn: Callable, arrays: list[np.ndarray], dtype: type, seed: int = 0) ->
     ``fn`` receives the library (``kw`` or ``torch``) first, so that one lambda serves both
     (``lambda m, a, b: m.cat([a, b])``).
     """
-    tol = TOLERANCES[dtype]
     arrays = [np.asarray(a, dtype=dtype) for a in arrays]
     ours_in = [kw.tensor(a, requires_grad=True) for a in arrays]
     ref_in = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -41,7 +39,8 @@ def check(fn: Callable, arrays: list[np.ndarray], dtype: type, seed: int = 0) ->
     assert isinstance(out, kw.Tensor)
     assert out.shape == tuple(ref.shape), (out.shape, ref.shape)
     assert out.dtype == as_numpy_dtype(ref), (out.dtype, ref.dtype)
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), **tol, err_msg="forward")
+    terms = largest_size(*arrays, out.numpy())
+    assert_close(out.numpy(), ref.detach().numpy(), dtype, terms=terms, what="forward")
 
     upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
     out.backward(upstream)
@@ -52,7 +51,7 @@ def check(fn: Callable, arrays: list[np.ndarray], dtype: type, seed: int = 0) ->
             continue
         assert x.grad is not None, f"input {i}: no gradient"
         assert x.grad.dtype == x.dtype, f"input {i}: gradient dtype {x.grad.dtype}, tensor dtype {x.dtype}"
-        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), **tol, err_msg=f"gradient of input {i}")
+        assert_close(x.grad.numpy(), xt.grad.numpy(), dtype, terms=terms, what=f"gradient of input {i}")
 
 
 def amax(m: ModuleType, a, dim=None, keepdim=False):

@@ -15,16 +15,10 @@ import kernelwise as kw
 from kernelwise.ops import conv as C
 from kernelwise.ops._args import conv_output_size
 from kernelwise.ops.reference import conv_backward_reference, conv_reference
+from parity import assert_close, largest_size
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")  # torch's note on even kernels
 torch.set_num_threads(1)  # tiny arrays: extra threads only cost time
-
-TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
-
-
-def tol(dtype: Any, scale: float = 1.0) -> dict[str, float]:
-    t = TOL[np.dtype(dtype).type]
-    return {"rtol": t["rtol"], "atol": t["atol"] * scale}
 
 
 # --------------------------------------------------------------------------- one helper, many cases
@@ -48,8 +42,8 @@ def check_with_torch(
     expected = t_out.detach().numpy()
     assert out.shape == expected.shape
     assert out.dtype == dtype  # float32 stays float32
-    scale = max(1.0, float(np.abs(expected).max(initial=0)))
-    np.testing.assert_allclose(out.numpy(), expected, **tol(dtype, scale))
+    terms = largest_size(*arrays, expected)  # bounds every sum: over C·k, O·k or N·spatial
+    assert_close(out.numpy(), expected, dtype, terms=terms, what="output")
 
     grad = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
     out.backward(grad)
@@ -59,10 +53,7 @@ def check_with_torch(
             continue
         assert k.grad is not None, f"input {i} got no gradient"
         assert k.grad.dtype == dtype and k.grad.shape == a.shape
-        scale = max(1.0, float(np.abs(t.grad.numpy()).max(initial=0)))
-        np.testing.assert_allclose(
-            k.grad.numpy(), t.grad.numpy(), **tol(dtype, scale), err_msg=f"gradient of input {i}"
-        )
+        assert_close(k.grad.numpy(), t.grad.numpy(), dtype, terms=terms, what=f"gradient of input {i}")
 
 
 def randn(rng: np.random.Generator, *shape: int, dtype: Any = np.float64) -> np.ndarray:
@@ -303,13 +294,14 @@ def test_conv_forward_and_backward_match_reference(seed: int) -> None:
     # the Function itself: it takes (before, after) padding pairs, as the reference does
     X, W, B = (kw.tensor(a, requires_grad=True) for a in (x, w, b))
     out = C.ConvNd.apply(X, W, B, **options)
-    np.testing.assert_allclose(out.numpy(), expected, **TOL[np.float64])
+    terms = largest_size(x, w, expected)
+    assert_close(out.numpy(), expected, np.float64, terms=terms, what="output")
     grad_out = np.random.default_rng(seed + 1000).standard_normal(out.shape)
     out.backward(grad_out)
     grad_x, grad_w, grad_b = conv_backward_reference(x, w, grad_out, **options)
-    np.testing.assert_allclose(X.grad.numpy(), grad_x, **TOL[np.float64])
-    np.testing.assert_allclose(W.grad.numpy(), grad_w, **TOL[np.float64])
-    np.testing.assert_allclose(B.grad.numpy(), grad_b, **TOL[np.float64])
+    assert_close(X.grad.numpy(), grad_x, np.float64, terms=terms, what="dL/dX")
+    assert_close(W.grad.numpy(), grad_w, np.float64, terms=terms, what="dL/dW")
+    assert_close(B.grad.numpy(), grad_b, np.float64, terms=terms, what="dL/db")
 
 
 @pytest.mark.parametrize("seed", list(range(20)))
@@ -329,7 +321,7 @@ def test_conv_transpose_is_the_reference_input_gradient(seed: int) -> None:
     y = out(kw.tensor(g), kw.tensor(w), None, stride, padding, output_padding, groups, dilation)
     x_like = np.zeros((2, w.shape[1] * groups, *y.shape[2:]))  # the conv input whose gradient this is
     grad_x, _, _ = conv_backward_reference(x_like, w, g, stride, padding, dilation, groups)
-    np.testing.assert_allclose(y.numpy(), grad_x, **TOL[np.float64])
+    assert_close(y.numpy(), grad_x, np.float64, terms=largest_size(g, w))
 
 
 REFERENCE_VS_TORCH = [
@@ -346,11 +338,12 @@ def test_reference_itself_matches_torch(options: dict) -> None:
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     tb = torch.tensor(b, requires_grad=True)
     t_out = F.conv2d(tx, tw, tb, **options)
-    np.testing.assert_allclose(conv_reference(x, w, b, **options), t_out.detach().numpy(), **TOL[np.float64])
+    terms = largest_size(x, w, t_out.detach().numpy())
+    assert_close(conv_reference(x, w, b, **options), t_out.detach().numpy(), np.float64, terms=terms)
     g = randn(rng, *t_out.shape)
     t_out.backward(torch.tensor(g))
     for mine, theirs in zip(conv_backward_reference(x, w, g, **options), (tx, tw, tb)):
-        np.testing.assert_allclose(mine, theirs.grad.numpy(), **TOL[np.float64])
+        assert_close(mine, theirs.grad.numpy(), np.float64, terms=terms)
 
 
 # --------------------------------------------------------------------------- gradcheck (float64)
@@ -472,7 +465,7 @@ def test_stride_2_drops_the_intermediates_of_stride_1() -> None:
     rng = np.random.default_rng(0)
     x, w = kw.tensor(rng.standard_normal((2, 3, 9, 8))), kw.tensor(rng.standard_normal((4, 3, 3, 2)))
     out_s1, out_s2 = C.conv2d(x, w), C.conv2d(x, w, stride=2)
-    np.testing.assert_allclose(out_s2.numpy(), out_s1.numpy()[..., ::2, ::2], **TOL[np.float64])
+    assert_close(out_s2.numpy(), out_s1.numpy()[..., ::2, ::2], np.float64, terms=w.numel())
 
 
 def test_backward_of_3x3_input_and_2x2_filter_is_the_recitations_formulas() -> None:
@@ -538,7 +531,7 @@ def test_input_gradient_is_full_convolution_of_rotated_filter() -> None:
     C.conv2d(x, kw.tensor(Fw)).backward(dO)
     rotated = Fw[..., ::-1, ::-1].copy()
     expected = C.conv2d(kw.tensor(dO), kw.tensor(rotated), padding="full").numpy()
-    np.testing.assert_allclose(x.grad.numpy(), expected, **TOL[np.float64])
+    assert_close(x.grad.numpy(), expected, np.float64, terms=Fw.size)
 
 
 # --------------------------------------------------------------------------- errors: one test each
@@ -718,5 +711,6 @@ def test_sum_backward_with_a_broadcast_gradient_matches_torch(kernel: int) -> No
     C.conv2d(X, W).sum().backward()
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     F.conv2d(tx, tw).sum().backward()
-    np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), **TOL[np.float64])
-    np.testing.assert_allclose(W.grad.numpy(), tw.grad.numpy(), **TOL[np.float64])
+    terms = largest_size(x, w)
+    assert_close(X.grad.numpy(), tx.grad.numpy(), np.float64, terms=terms, what="dL/dX")
+    assert_close(W.grad.numpy(), tw.grad.numpy(), np.float64, terms=terms, what="dL/dW")

@@ -15,6 +15,7 @@ import pytest
 import kernelwise as kw
 from kernelwise.ops import elementwise, reduce, shape
 from kernelwise.ops.elementwise import Cast
+from parity import distinct
 
 
 def normal(*shape: int, seed: int = 0) -> np.ndarray:
@@ -28,12 +29,6 @@ def positive(*shape: int, seed: int = 0) -> np.ndarray:
 def away_from_zero(*shape: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
-
-
-def distinct(*shape: int, seed: int = 0) -> np.ndarray:
-    """Values at least 0.1 apart, so that the max/min does not switch under a step of eps."""
-    n = int(np.prod(shape))
-    return np.random.default_rng(seed).permutation(n).reshape(shape) * 0.1 - 0.3
 
 
 CLIP_SAFE = np.array([[-1.2, -0.7, -0.3, 0.0], [0.2, 0.45, 0.8, 1.5]])  # away from the bounds -0.5 and 0.5
@@ -74,11 +69,16 @@ CASES = [
     ("sum-keepdim", reduce.Sum, lambda a: a.sum(dim=(0, 2), keepdim=True), [normal(2, 3, 2)]),
     ("mean-all", reduce.Mean, lambda a: a.mean(), [normal(2, 3)]),
     ("mean-axis-keepdim", reduce.Mean, lambda a: a.mean(dim=-1, keepdim=True), [normal(2, 3, 2)]),
-    ("max-all", reduce.Extremum, lambda a: a.max(), [distinct(3, 4)]),
-    ("amax-axis", reduce.Extremum, lambda a: a.amax(dim=1), [distinct(3, 4)]),
-    ("amin-axes-keepdim", reduce.Extremum, lambda a: a.amin(dim=(0, 2), keepdim=True), [distinct(2, 3, 2)]),
-    ("maximum", elementwise.Maximum, lambda a, b: kw.maximum(a, b), [distinct(3, 4), distinct(4, seed=1) + 0.05]),
-    ("minimum", elementwise.Minimum, lambda a, b: kw.minimum(a, b), [distinct(3, 1), distinct(1, 4, seed=1) + 0.05]),
+    ("max-all", reduce.Extremum, lambda a: a.max(), [distinct((3, 4))]),
+    ("amax-axis", reduce.Extremum, lambda a: a.amax(dim=1), [distinct((3, 4))]),
+    ("amin-axes-keepdim", reduce.Extremum, lambda a: a.amin(dim=(0, 2), keepdim=True), [distinct((2, 3, 2))]),
+    ("maximum", elementwise.Maximum, lambda a, b: kw.maximum(a, b), [distinct((3, 4)), distinct((4,), seed=1) + 0.05]),
+    (
+        "minimum",
+        elementwise.Minimum,
+        lambda a, b: kw.minimum(a, b),
+        [distinct((3, 1)), distinct((1, 4), seed=1) + 0.05],
+    ),
     (
         "clamp-tensor-bounds",
         elementwise.Clip,
@@ -96,10 +96,10 @@ CASES = [
     ("cat", shape.Cat, lambda a, b, c: kw.cat([a, b, c], dim=1), [normal(2, 1), normal(2, 3, seed=1), normal(2, 2)]),
     ("stack", shape.Stack, lambda a, b: kw.stack([a, b], dim=1), [normal(2, 3), normal(2, 3, seed=1)]),
     ("clone", shape.Clone, lambda a: a.clone() * a, [normal(2, 3)]),
-    ("max-dim", shape.TakeAlong, lambda a: a.max(dim=1).values, [distinct(3, 4)]),
-    ("min-dim-keepdim", shape.TakeAlong, lambda a: a.min(0, keepdim=True).values, [distinct(3, 4)]),
-    ("sort", shape.TakeAlong, lambda a: kw.sort(a, dim=0, descending=True).values, [distinct(3, 4)]),
-    ("topk", shape.TakeAlong, lambda a: kw.topk(a, 2).values, [distinct(3, 4)]),
+    ("max-dim", shape.TakeAlong, lambda a: a.max(dim=1).values, [distinct((3, 4))]),
+    ("min-dim-keepdim", shape.TakeAlong, lambda a: a.min(0, keepdim=True).values, [distinct((3, 4))]),
+    ("sort", shape.TakeAlong, lambda a: kw.sort(a, dim=0, descending=True).values, [distinct((3, 4))]),
+    ("topk", shape.TakeAlong, lambda a: kw.topk(a, 2).values, [distinct((3, 4))]),
     ("expand", shape.Expand, lambda a: a.expand(2, 3, 4) * kw.tensor(np.arange(24.0).reshape(2, 3, 4)), [normal(3, 1)]),
 ]
 

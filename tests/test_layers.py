@@ -12,16 +12,10 @@ import torch
 import kernelwise as kw
 from kernelwise import nn
 from kernelwise.nn import functional as F
+from parity import assert_close, distinct, largest_size
 
 DTYPES = [np.float32, np.float64]
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
-TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
-
-
-def close(actual: np.ndarray, expected: np.ndarray, dtype: Any, what: str) -> None:
-    t = TOL[np.dtype(dtype).type]
-    scale = max(1.0, float(np.abs(expected).max(initial=0)))
-    np.testing.assert_allclose(actual, expected, rtol=t["rtol"], atol=t["atol"] * scale, err_msg=what)
 
 
 def load_from_torch(k_mod: nn.Module, t_mod: torch.nn.Module) -> None:
@@ -48,29 +42,27 @@ def check_layer(
         t_x = torch.tensor(xs, requires_grad=True)
         out, t_out = k_mod(k_x), t_mod(t_x)
         assert out.dtype == dtype and out.shape == tuple(t_out.shape)
-        close(out.numpy(), t_out.detach().numpy(), dtype, "forward")
+        # every sum (over C·k, N·spatial or the batch) is at most as long as the largest array
+        terms = largest_size(xs, out.numpy(), *(p.numpy() for p in k_mod.parameters()))
+        assert_close(out.numpy(), t_out.detach().numpy(), dtype, terms=terms, what="forward")
         grad = rng.standard_normal(out.shape).astype(dtype)
         k_mod.zero_grad()
         t_mod.zero_grad()
         out.backward(grad)
         t_out.backward(torch.from_numpy(grad))
-        close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, "dL/dinput")
+        assert_close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, terms=terms, what="dL/dinput")
         k_params = dict(k_mod.named_parameters())
         assert list(k_params) == [name for name, _ in t_mod.named_parameters()]
         for name, t_p in t_mod.named_parameters():
             assert k_params[name].grad is not None, f"{name} got no gradient"
             assert k_params[name].grad.dtype == dtype
-            close(k_params[name].grad.numpy(), t_p.grad.numpy(), dtype, f"dL/d{name}")
+            assert_close(k_params[name].grad.numpy(), t_p.grad.numpy(), dtype, terms=terms, what=f"dL/d{name}")
         k_buffers = dict(k_mod.named_buffers())
         for name, t_b in t_mod.named_buffers():
             assert k_buffers[name].dtype == t_b.numpy().dtype
-            close(k_buffers[name].numpy(), t_b.numpy(), dtype, f"buffer {name} after step {step}")
-
-
-def distinct(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> np.ndarray:
-    """Distinct values in [-1, 1): max and min pooling without ties."""
-    n = int(np.prod(shape))
-    return ((np.random.default_rng(seed).permutation(n) - n / 2) / n).reshape(shape).astype(dtype)
+            assert_close(
+                k_buffers[name].numpy(), t_b.numpy(), dtype, terms=terms, what=f"buffer {name} after step {step}"
+            )
 
 
 def normal(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> np.ndarray:
@@ -267,11 +259,12 @@ def test_min_pool_is_negated_torch_max_pool_of_negated_input(dtype: Any) -> None
         k_x = kw.Tensor(x.copy(), requires_grad=True)
         t_x = torch.tensor(x, requires_grad=True)
         out, t_out = k_mod(k_x), -t_mod(-t_x)
-        close(out.numpy(), t_out.detach().numpy(), dtype, "forward")
+        terms = largest_size(x, out.numpy())
+        assert_close(out.numpy(), t_out.detach().numpy(), dtype, terms=terms, what="forward")
         grad = normal(out.shape, dtype, seed=1)
         out.backward(grad)
         t_out.backward(torch.from_numpy(grad))
-        close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, "dL/dinput")
+        assert_close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, terms=terms, what="dL/dinput")
 
 
 needs_resample = pytest.mark.skipif(
@@ -367,11 +360,12 @@ def test_cross_entropy_and_nll_losses_match_torch(kwargs: dict, dtype: Any) -> N
         k_x = kw.Tensor(x.copy(), requires_grad=True)
         t_x = torch.tensor(x, requires_grad=True)
         out, t_out = k_loss(k_x, kw.tensor(target)), t_loss(t_x, torch.from_numpy(target))
-        close(out.numpy(), t_out.detach().numpy(), dtype, f"{k_loss} forward")
+        terms = largest_size(x)
+        assert_close(out.numpy(), t_out.detach().numpy(), dtype, terms=terms, what=f"{k_loss} forward")
         grad = normal(out.shape, dtype, seed=3)
         out.backward(grad)
         t_out.backward(torch.from_numpy(grad))
-        close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, f"{k_loss} dL/dinput")
+        assert_close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, terms=terms, what=f"{k_loss} dL/dinput")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -381,12 +375,13 @@ def test_mse_loss_matches_torch(reduction: str, dtype: Any) -> None:
     k_x, k_y = kw.Tensor(x.copy(), requires_grad=True), kw.Tensor(y.copy(), requires_grad=True)
     t_x, t_y = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
     out, t_out = nn.MSELoss(reduction=reduction)(k_x, k_y), TN.MSELoss(reduction=reduction)(t_x, t_y)
-    close(out.numpy(), t_out.detach().numpy(), dtype, "forward")
+    terms = largest_size(x)
+    assert_close(out.numpy(), t_out.detach().numpy(), dtype, terms=terms, what="forward")
     grad = normal(out.shape, dtype, seed=2)
     out.backward(grad)
     t_out.backward(torch.from_numpy(grad))
-    close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, "dL/dinput")
-    close(k_y.grad.numpy(), t_y.grad.numpy(), dtype, "dL/dtarget")
+    assert_close(k_x.grad.numpy(), t_x.grad.numpy(), dtype, terms=terms, what="dL/dinput")
+    assert_close(k_y.grad.numpy(), t_y.grad.numpy(), dtype, terms=terms, what="dL/dtarget")
 
 
 # --------------------------------------------------------------------------- repr

@@ -9,15 +9,11 @@ import torch.nn.functional as TF
 
 import kernelwise as kw
 from kernelwise.ops.resample import downsample, pad, upsample_zeros
+from parity import distinct
 
 torch.set_num_threads(1)  # small ops: one thread is fastest on a shared machine
 
 TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
-
-
-def distinct(shape: tuple[int, ...], dtype: type = np.float64, seed: int = 0) -> np.ndarray:
-    n = int(np.prod(shape))
-    return ((np.random.default_rng(seed).permutation(n) - n // 2) / 4).reshape(shape).astype(dtype)
 
 
 # --------------------------------------------------------------------------- downsample / upsample_zeros by hand
