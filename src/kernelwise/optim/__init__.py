@@ -11,34 +11,8 @@ Example:
     [0.01]
 """
 
-from . import lr_scheduler
-from .lr_scheduler import (
-    CosineAnnealingLR,
-    ExponentialLR,
-    LambdaLR,
-    LRScheduler,
-    MultiStepLR,
-    OneCycleLR,
-    ReduceLROnPlateau,
-    StepLR,
-)
-from .optimizer import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from . import lr_scheduler, optimizer
+from .lr_scheduler import *  # noqa: F403 (the schedules: lr_scheduler.__all__)
+from .optimizer import *  # noqa: F403 (the optimizers: optimizer.__all__)
 
-__all__ = [
-    "SGD",
-    "Adadelta",
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "CosineAnnealingLR",
-    "ExponentialLR",
-    "LRScheduler",
-    "LambdaLR",
-    "MultiStepLR",
-    "OneCycleLR",
-    "Optimizer",
-    "RMSprop",
-    "ReduceLROnPlateau",
-    "StepLR",
-    "lr_scheduler",
-]
+__all__ = [*optimizer.__all__, *lr_scheduler.__all__, "lr_scheduler"]

@@ -66,9 +66,10 @@ def _check_real(name: str, value: Any) -> float:
     return float(value)
 
 
-def _check_count(name: str, value: Any, low: int) -> int:
+def _check_count(name: str, value: Any, low: int, rule: str | None = None) -> int:
+    """``value`` as a Python int >= ``low``, or an error naming the argument (``rule`` words the bound)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise UsageError(f"{name}={value!r}: must be an int >= {low}")
+        raise UsageError(f"{name}={value!r}: must be {rule or f'an int >= {low}'}")
     return int(value)
 
 
@@ -166,12 +167,8 @@ class StepLR(LRScheduler):
     _hyperparameters = ("step_size", "gamma")
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int | np.integer) or step_size < 1:
-            raise UsageError(f"step_size={step_size!r}: must be a positive int")
-        if isinstance(gamma, bool) or not isinstance(gamma, int | float | np.integer | np.floating):
-            raise UsageTypeError(f"gamma={gamma!r}: expected a real number")
-        self.step_size = int(step_size)
-        self.gamma = float(gamma)
+        self.step_size = _check_count("step_size", step_size, 1, rule="a positive int")
+        self.gamma = _check_real("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -208,12 +205,8 @@ class CosineAnnealingLR(LRScheduler):
     _hyperparameters = ("T_max", "eta_min")
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
-        if isinstance(T_max, bool) or not isinstance(T_max, int | np.integer) or T_max < 1:
-            raise UsageError(f"T_max={T_max!r}: must be a positive int")
-        if isinstance(eta_min, bool) or not isinstance(eta_min, int | float | np.integer | np.floating):
-            raise UsageTypeError(f"eta_min={eta_min!r}: expected a real number")
-        self.T_max = int(T_max)
-        self.eta_min = float(eta_min)
+        self.T_max = _check_count("T_max", T_max, 1, rule="a positive int")
+        self.eta_min = _check_real("eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from ..nn.module import Parameter
 from ..tensor import Tensor, enable_grad
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
+
+_Check = Callable[[str, Any], Any]  # check(name, value): the value validated and normalised, or an error naming it
 
 
 def _check_number(name: str, value: Any, low: float, low_inclusive: bool = True, high: float | None = None) -> float:
@@ -56,6 +58,41 @@ def _check_flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def _non_negative(name: str, value: Any) -> float:
+    """A number >= 0 (a learning rate, a decay, an epsilon)."""
+    return _check_number(name, value, 0)
+
+
+def _real(name: str, value: Any) -> float:
+    """Any real number."""
+    return _check_number(name, value, -math.inf)
+
+
+def _decay_rate(name: str, value: Any) -> float:
+    """A number in [0, 1] (the weight of the old value in a moving average)."""
+    value = _check_number(name, value, 0)
+    if value > 1:
+        raise UsageError(f"{name}={value!r}: must be in [0, 1]")
+    return value
+
+
+def _betas(name: str, value: Any) -> tuple[float, float]:
+    """A pair (beta1, beta2), each in [0, 1)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise UsageError(f"{name}={value!r}: expected a pair (beta1, beta2)")
+    return (_check_number(f"{name}[0]", value[0], 0, high=1), _check_number(f"{name}[1]", value[1], 0, high=1))
+
+
+def _hyperparameters(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A constructor's ``locals()`` as the optimizer's defaults: every argument but ``self`` and ``params``.
+
+    Example:
+        >>> _hyperparameters({"self": None, "params": [], "lr": 0.1, "maximize": False})
+        {'lr': 0.1, 'maximize': False}
+    """
+    return {name: value for name, value in arguments.items() if name not in ("self", "params", "__class__")}
+
+
 class Optimizer:
     """Base class: parameter groups, state, ``zero_grad`` and ``state_dict``.
 
@@ -64,10 +101,14 @@ class Optimizer:
             ``"params"`` entry and optional per-group hyperparameters.
         defaults: the hyperparameters of groups that do not set them.
 
-    Subclasses define ``_check_group(group)`` (validate and normalise the
-    hyperparameters) and ``_update(param, grad, group, state)`` (one step for one
-    parameter; ``state`` is that parameter's dict in ``self.state``).
+    Subclasses define ``_checks`` (each hyperparameter's name and the function
+    that validates and normalises it, ``check(name, value)``), ``_initial_state(theta,
+    group)`` (a parameter's state before its first step) and ``_update(param, grad,
+    group, state)`` (one step for one parameter; ``state`` is that parameter's dict
+    in ``self.state``).
     """
+
+    _checks: ClassVar[dict[str, _Check]] = {}
 
     def __init__(self, params: Iterable[Parameter] | Iterable[dict[str, Any]], defaults: dict[str, Any]) -> None:
         self.defaults = self._check_group(dict(defaults))
@@ -87,7 +128,14 @@ class Optimizer:
             self.add_param_group(group)
 
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        """Validate and normalise a group's hyperparameters (in place), one ``_checks`` entry each."""
+        for name, check in self._checks.items():
+            group[name] = check(name, group[name])
         return group
+
+    def _initial_state(self, theta: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        """A parameter's state before its first step (``theta`` its array); empty by default."""
+        return {}
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters, with its own hyperparameters where it sets them."""
@@ -146,7 +194,10 @@ class Optimizer:
                     )
                 if group.get("maximize", False):
                     grad = -grad  # maximize: step along -g, as if minimising -f
-                self._update(p, grad, group, self.state.setdefault(p, {}))
+                state = self.state.setdefault(p, {})
+                if not state:
+                    state.update(self._initial_state(p._array, group))
+                self._update(p, grad, group, state)
         return loss
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -254,6 +305,15 @@ class SGD(Optimizer):
         [-0.44999998807907104]
     """
 
+    _checks: ClassVar[dict[str, _Check]] = {
+        "lr": _non_negative,
+        "momentum": _non_negative,
+        "dampening": _real,
+        "weight_decay": _non_negative,
+        "nesterov": _check_flag,
+        "maximize": _check_flag,
+    }
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -265,23 +325,10 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _hyperparameters(locals()))
 
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        group["lr"] = _check_number("lr", group["lr"], 0)
-        group["momentum"] = _check_number("momentum", group["momentum"], 0)
-        group["dampening"] = _check_number("dampening", group["dampening"], -math.inf)
-        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
-        group["nesterov"] = _check_flag("nesterov", group["nesterov"])
-        group["maximize"] = _check_flag("maximize", group["maximize"])
+        group = super()._check_group(group)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise UsageError(
                 f"nesterov=True requires momentum > 0 and dampening = 0, "
@@ -328,6 +375,16 @@ class Adam(Optimizer):
         [0.9, -0.9]
     """
 
+    _checks: ClassVar[dict[str, _Check]] = {
+        "lr": _non_negative,
+        "eps": _non_negative,
+        "weight_decay": _non_negative,
+        "betas": _betas,
+        "amsgrad": _check_flag,
+        "maximize": _check_flag,
+        "decoupled_weight_decay": _check_flag,
+    }
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -340,42 +397,17 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            decoupled_weight_decay=decoupled_weight_decay,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _hyperparameters(locals()))
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        group["lr"] = _check_number("lr", group["lr"], 0)
-        group["eps"] = _check_number("eps", group["eps"], 0)
-        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
-        betas = group["betas"]
-        if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise UsageError(f"betas={betas!r}: expected a pair (beta1, beta2)")
-        group["betas"] = (
-            _check_number("betas[0]", betas[0], 0, high=1),
-            _check_number("betas[1]", betas[1], 0, high=1),
-        )
-        group["amsgrad"] = _check_flag("amsgrad", group["amsgrad"])
-        group["maximize"] = _check_flag("maximize", group["maximize"])
-        group["decoupled_weight_decay"] = _check_flag("decoupled_weight_decay", group["decoupled_weight_decay"])
-        return group
+    def _initial_state(self, theta: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        state = {"step": 0, "exp_avg": np.zeros_like(theta), "exp_avg_sq": np.zeros_like(theta)}  # m_0 = v_0 = 0
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(theta)  # v_0^max = 0
+        return state
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps, lam = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         theta, g = param._array, grad
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(theta)  # m_0 = 0
-            state["exp_avg_sq"] = np.zeros_like(theta)  # v_0 = 0
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(theta)  # v_0^max = 0
         state["step"] += 1
         t = state["step"]
         if lam != 0:
@@ -423,16 +455,7 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
     ) -> None:
-        super().__init__(
-            params,
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            decoupled_weight_decay=True,
-        )
+        super().__init__(params, **_hyperparameters(locals()), decoupled_weight_decay=True)
 
 
 class Adagrad(Optimizer):
@@ -460,6 +483,15 @@ class Adagrad(Optimizer):
         [0.1, 1.8536]
     """
 
+    _checks: ClassVar[dict[str, _Check]] = {
+        "lr": _non_negative,
+        "lr_decay": _non_negative,
+        "weight_decay": _non_negative,
+        "initial_accumulator_value": _non_negative,
+        "eps": _non_negative,
+        "maximize": _check_flag,
+    }
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -471,40 +503,17 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _hyperparameters(locals()))
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group, self.state.setdefault(p, {}))
+                self.state[p] = self._initial_state(p._array, group)
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        group["lr"] = _check_number("lr", group["lr"], 0)
-        group["lr_decay"] = _check_number("lr_decay", group["lr_decay"], 0)
-        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
-        group["initial_accumulator_value"] = _check_number(
-            "initial_accumulator_value", group["initial_accumulator_value"], 0
-        )
-        group["eps"] = _check_number("eps", group["eps"], 0)
-        group["maximize"] = _check_flag("maximize", group["maximize"])
-        return group
-
-    @staticmethod
-    def _init_state(param: Parameter, group: dict[str, Any], state: dict[str, Any]) -> None:
-        if not state:
-            state["step"] = 0
-            state["sum"] = np.full_like(param._array, group["initial_accumulator_value"])  # s_0
+    def _initial_state(self, theta: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        return {"step": 0, "sum": np.full_like(theta, group["initial_accumulator_value"])}  # s_0
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, eta, lam, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
         theta, g = param._array, grad
-        self._init_state(param, group, state)  # (for a parameter group added after the optimizer was made)
         state["step"] += 1
         t = state["step"]
         if lam != 0:
@@ -536,6 +545,14 @@ class Adadelta(Optimizer):
         0.8589
     """
 
+    _checks: ClassVar[dict[str, _Check]] = {
+        "lr": _non_negative,
+        "rho": _decay_rate,
+        "eps": _non_negative,
+        "weight_decay": _non_negative,
+        "maximize": _check_flag,
+    }
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -546,26 +563,14 @@ class Adadelta(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, _hyperparameters(locals()))
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        group["lr"] = _check_number("lr", group["lr"], 0)
-        group["rho"] = _check_number("rho", group["rho"], 0)
-        if group["rho"] > 1:
-            raise UsageError(f"rho={group['rho']!r}: must be in [0, 1]")
-        group["eps"] = _check_number("eps", group["eps"], 0)
-        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
-        group["maximize"] = _check_flag("maximize", group["maximize"])
-        return group
+    def _initial_state(self, theta: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        return {"step": 0, "square_avg": np.zeros_like(theta), "acc_delta": np.zeros_like(theta)}  # v_0 = u_0 = 0
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, rho, eps, lam = group["lr"], group["rho"], group["eps"], group["weight_decay"]
         theta, g = param._array, grad
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = np.zeros_like(theta)  # v_0 = 0
-            state["acc_delta"] = np.zeros_like(theta)  # u_0 = 0
         state["step"] += 1
         if lam != 0:
             g = g + lam * theta  # g_t = g_t + λ θ_{t-1}
@@ -601,6 +606,16 @@ class RMSprop(Optimizer):
         0.8
     """
 
+    _checks: ClassVar[dict[str, _Check]] = {
+        "lr": _non_negative,
+        "alpha": _decay_rate,
+        "eps": _non_negative,
+        "weight_decay": _non_negative,
+        "momentum": _non_negative,
+        "centered": _check_flag,
+        "maximize": _check_flag,
+    }
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -613,39 +628,19 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _hyperparameters(locals()))
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        group["lr"] = _check_number("lr", group["lr"], 0)
-        group["alpha"] = _check_number("alpha", group["alpha"], 0)
-        if group["alpha"] > 1:
-            raise UsageError(f"alpha={group['alpha']!r}: must be in [0, 1]")
-        group["eps"] = _check_number("eps", group["eps"], 0)
-        group["weight_decay"] = _check_number("weight_decay", group["weight_decay"], 0)
-        group["momentum"] = _check_number("momentum", group["momentum"], 0)
-        group["centered"] = _check_flag("centered", group["centered"])
-        group["maximize"] = _check_flag("maximize", group["maximize"])
-        return group
+    def _initial_state(self, theta: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        state = {"step": 0, "square_avg": np.zeros_like(theta)}  # v_0 = 0
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = np.zeros_like(theta)  # b_0 = 0
+        if group["centered"]:
+            state["grad_avg"] = np.zeros_like(theta)  # ḡ_0 = 0
+        return state
 
     def _update(self, param: Parameter, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, alpha, eps, lam, mu = group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
         theta, g = param._array, grad
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = np.zeros_like(theta)  # v_0 = 0
-            if mu > 0:
-                state["momentum_buffer"] = np.zeros_like(theta)  # b_0 = 0
-            if group["centered"]:
-                state["grad_avg"] = np.zeros_like(theta)  # ḡ_0 = 0
         state["step"] += 1
         if lam != 0:
             g = g + lam * theta  # g_t = g_t + λ θ_{t-1}
