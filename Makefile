@@ -25,9 +25,16 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs -n 2  # -rs: each skipped test with its reason
 
+# ruff on the Python, node --check on the JavaScript assets (when node is installed), then lines of code per module.
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+	@if command -v node >/dev/null 2>&1; then \
+		for f in $$(find src -name '*.js' | sort); do node --check "$$f" || exit 1; echo "node --check $$f: ok"; done; \
+	else \
+		echo "lint: node not found on PATH, JavaScript assets not checked (install Node.js to check them)"; \
+	fi
+	$(BIN)/python tools/linecount.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

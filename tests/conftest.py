@@ -36,3 +36,22 @@ def mnist_sample() -> Path:
 
 # tests/ports/ holds programs written for torch, which tests/test_ports.py loads itself (twice)
 collect_ignore = ["ports"]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    """A closing line after the short summary when browser tests skipped for want of Chromium."""
+    result = yield
+    skipped = 0
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr  # (path, line, reason) for a skip, also through pytest-xdist
+        reason = str(longrepr[-1]) if isinstance(longrepr, tuple | list) else str(longrepr)
+        skipped += "no Chromium found" in reason
+    if skipped:
+        terminalreporter.write_line(
+            f"{skipped} browser test{'s' * (skipped != 1)} skipped: no Chromium found "
+            "(apt-get install chromium, or set KERNELWISE_CHROMIUM to a Chromium/Chrome binary)",
+            yellow=True,
+            bold=True,
+        )
+    return result

@@ -46,6 +46,13 @@ FLAGS = [
 ]
 
 
+# tests/conftest.py counts the skips with this reason in a closing line of the run
+NO_CHROMIUM = (
+    "browser test: no Chromium found (looked for $KERNELWISE_CHROMIUM, chromium, chromium-browser, google-chrome "
+    "and chrome on PATH); install it (Debian: apt-get install chromium) or set KERNELWISE_CHROMIUM to its path"
+)
+
+
 def find_chromium() -> str | None:
     candidates = [os.environ.get("KERNELWISE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "chrome"]
     for name in filter(None, candidates):
@@ -177,10 +184,10 @@ class Chromium:
 @pytest.fixture(scope="module")
 def browser():
     if not sys.platform.startswith("linux"):
-        pytest.skip("the DevTools pipe driver is written for Linux")
+        pytest.skip("browser test: the DevTools pipe driver is written for Linux")
     executable = find_chromium()
     if executable is None:
-        pytest.skip("no Chromium found (install it with: apt-get install chromium, or set KERNELWISE_CHROMIUM)")
+        pytest.skip(NO_CHROMIUM)
     chromium = Chromium(executable)
     yield chromium
     chromium.close()

@@ -2,18 +2,19 @@
 
 The page has forward/backward tabs, a step slider with a play button, the equation of the highlighted
 cell, and controls for input size, kernel size, stride, padding and dilation that recompute in the page
-(its script mirrors the equation generator; see :mod:`kernelwise.explain._page`). The initial numbers
-are the engine's, embedded as JSON.
+(its script, ``assets/page.js``, mirrors the equation generator; see :mod:`kernelwise.explain._page`).
+The initial numbers are the engine's, embedded as JSON.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import re
 
 from ..errors import UsageError
 from ..files import write_text_atomic
-from ._page import CSS, HTML, SCRIPT
+from ._page import HTML, asset, content_security_policy
 from .render_text import finite_json
 from .report import Explanation
 
@@ -35,14 +36,17 @@ def page_html(explanation: Explanation) -> str:
             "(use --png or --gif)"
         )
     data = finite_json(page, "--html", ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
-    title = html.escape(explanation.title)
-    return (
-        HTML.replace("__CSS__", CSS)
-        .replace("__SCRIPT__", SCRIPT)
-        .replace("__TITLE__", title)
-        .replace("__INTRO__", html.escape(INTRO.get(page["mode"], "")))
-        .replace("__DATA__", data)
-    )
+    script, css = "\n" + asset("page.js"), "\n" + asset("page.css")  # each element's text, as hashed
+    fields = {
+        "CSP": content_security_policy(script, css),
+        "CSS": css,
+        "SCRIPT": script,
+        "TITLE": html.escape(explanation.title),
+        "INTRO": html.escape(INTRO.get(page["mode"], "")),
+        "DATA": data,
+    }
+    # one pass: a placeholder inside an inlined text is left as it is
+    return re.sub(r"__([A-Z]+)__", lambda m: fields[m[1]], HTML)
 
 
 def render_html(explanation: Explanation, path: str | os.PathLike) -> None:
