@@ -8,8 +8,21 @@ one Function from ``kernelwise.ops``.
 """
 
 from ..ops._args import conv_output_size
-from ..ops.activation import dropout, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from ..ops.activation_extra import elu, hardtanh, relu6, silu, softplus
+from ..ops.activation import (
+    dropout,
+    elu,
+    gelu,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, unfold
 from ..ops.linear import linear
 from ..ops.loss import cross_entropy, mse_loss, nll_loss

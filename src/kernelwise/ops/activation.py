@@ -1,10 +1,17 @@
 """Activations, softmax and dropout: the non-linearities between layers.
 
-ReLU, sigmoid and tanh are the Functions of :mod:`kernelwise.ops.elementwise`
-(Tensor's ``relu``/``sigmoid``/``tanh`` use them too); this module adds leaky ReLU,
-GELU, softmax, log-softmax and dropout, each with its derivative on the line that
-computes it. Softmax and log-softmax subtract the maximum first, so logits of
-±1000 give finite values and gradients.
+Every elementwise activation is one ``_Activation`` Function
+(:mod:`kernelwise.ops.activation_function`): a forward formula and a derivative
+formula, each on its own line. ReLU, sigmoid and tanh are in
+:mod:`kernelwise.ops.elementwise` (Tensor's ``relu``/``sigmoid``/``tanh`` use them
+too); this module adds leaky ReLU, GELU, ELU, SiLU, softplus, hardtanh and ReLU6,
+then softmax, log-softmax and dropout. Where PyTorch picks a derivative at a kink,
+the same one is picked here: ReLU's and leaky ReLU's at 0 are those of the left
+side, ELU's at 0 is α (the left side), hardtanh's and ReLU6's at ``min_val`` and
+``max_val`` are 0. Softmax and log-softmax subtract the maximum first, so logits
+of ±1000 give finite values and gradients. Every function here keeps its input's
+shape, and takes a float tensor (``relu`` any tensor); ``inplace`` is accepted for
+PyTorch compatibility, and the result is always a new tensor.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from ..errors import UsageError, UsageTypeError
 from ..random import generator as _generator
 from ..tensor import Function, Tensor, _axis_tuple
 from ._args import check_float, check_tensor
+from .activation_function import _Activation
 from .elementwise import ReLU, Sigmoid, Tanh
 from .layout import in_layout_of
 
@@ -28,16 +36,23 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_CUBIC = 0.044715
 
 
+def _number(value: Any, fn: str, name: str) -> float:
+    """An activation's parameter as a Python float, or a TypeError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise UsageTypeError(f"{fn}(): {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _float_input(input: Any) -> Tensor:
+    """``input`` checked to be a float Tensor."""
+    input = check_tensor(input, "input")
+    check_float(input, "input")
+    return input
+
+
 # --------------------------------------------------------------------------- elementwise activations
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """y = max(x, 0), elementwise; dy/dx = 1 where x > 0, else 0.
-
-    Args:
-        input: any tensor.
-        inplace: accepted for PyTorch compatibility; the result is always a new tensor.
-
-    Shape:
-        any shape -> the same shape.
 
     Example:
         >>> import kernelwise as kw
@@ -51,31 +66,17 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 def sigmoid(input: Tensor) -> Tensor:
     """y = 1 / (1 + e⁻ˣ), elementwise; dy/dx = y(1 - y).
 
-    Args:
-        input: float tensor.
-
-    Shape:
-        any shape -> the same shape.
-
     Example:
         >>> import kernelwise as kw
         >>> from kernelwise.ops.activation import sigmoid
         >>> sigmoid(kw.tensor([0.0])).tolist()
         [0.5]
     """
-    input = check_tensor(input, "input")
-    check_float(input, "input")
-    return Sigmoid.apply(input)
+    return Sigmoid.apply(_float_input(input))
 
 
 def tanh(input: Tensor) -> Tensor:
     """y = tanh x, elementwise; dy/dx = 1 - y².
-
-    Args:
-        input: float tensor.
-
-    Shape:
-        any shape -> the same shape.
 
     Example:
         >>> import kernelwise as kw
@@ -83,23 +84,19 @@ def tanh(input: Tensor) -> Tensor:
         >>> tanh(kw.tensor([0.0])).tolist()
         [0.0]
     """
-    input = check_tensor(input, "input")
-    check_float(input, "input")
-    return Tanh.apply(input)
+    return Tanh.apply(_float_input(input))
 
 
-class LeakyReLU(Function):
+class LeakyReLU(_Activation):
     """y = x where x > 0, else slope·x; dy/dx = 1 where x > 0, else slope (PyTorch's choice at 0)."""
 
-    def forward(self, x: np.ndarray, negative_slope: float) -> np.ndarray:
-        positive = x > 0
-        if self.requires_grad:
-            self.positive, self.negative_slope = positive, negative_slope
-        return np.where(positive, x, x * x.dtype.type(negative_slope))
+    @staticmethod
+    def formula(x: np.ndarray, negative_slope: float) -> np.ndarray:
+        return np.where(x > 0, x, x * negative_slope)
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        slope = grad_out.dtype.type(self.negative_slope)
-        return np.where(self.positive, grad_out, grad_out * slope)  # dL/dx = dL/dy · (1 or slope)
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray, negative_slope: float) -> np.ndarray:
+        return np.where(x > 0, 1.0, negative_slope)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -108,10 +105,6 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     Args:
         input: float tensor.
         negative_slope: slope for negative inputs.
-        inplace: accepted for PyTorch compatibility; the result is always a new tensor.
-
-    Shape:
-        any shape -> the same shape.
 
     Example:
         >>> import kernelwise as kw
@@ -119,11 +112,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         >>> leaky_relu(kw.tensor([-2.0, 3.0]), negative_slope=0.5).tolist()
         [-1.0, 3.0]
     """
-    input = check_tensor(input, "input")
-    check_float(input, "input")
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float | np.number):
-        raise UsageTypeError(f"leaky_relu(): negative_slope must be a number, got {negative_slope!r}")
-    return LeakyReLU.apply(input, negative_slope=float(negative_slope))
+    input = _float_input(input)
+    return LeakyReLU.apply(input, negative_slope=_number(negative_slope, "leaky_relu", "negative_slope"))
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -135,37 +125,40 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.asarray(erf(x)).astype(x.dtype, copy=False)
 
 
-class GELU(Function):
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF."""
+    return 0.5 * (1 + _erf(x / _SQRT_2))
+
+
+def _normal_pdf(x: np.ndarray) -> np.ndarray:
+    """φ(x) = e^(-x²/2) / √(2π), the standard normal density."""
+    return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+
+
+def _gelu_tanh_inner(x: np.ndarray) -> np.ndarray:
+    """u = √(2/π)(x + 0.044715x³), the argument of tanh in GELU's approximation."""
+    return _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3)
+
+
+class GELU(_Activation):
     """y = x·Φ(x), Φ the standard normal CDF; dy/dx = Φ(x) + x·φ(x).
 
-    ``approximate='tanh'`` uses Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715x³))).
+    ``approximate='tanh'`` uses Φ(x) ≈ ½(1 + tanh u), u = √(2/π)(x + 0.044715x³).
     """
 
-    def forward(self, x: np.ndarray, approximate: str) -> np.ndarray:
+    @staticmethod
+    def formula(x: np.ndarray, approximate: str) -> np.ndarray:
         if approximate == "tanh":
-            inner = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3)  # u = √(2/π)(x + 0.044715x³)
-            t = np.tanh(inner)
-            out = 0.5 * x * (1 + t)  # y = ½x(1 + tanh u)
-            if self.requires_grad:
-                self.x, self.t = x, t
-        else:
-            cdf = 0.5 * (1 + _erf(x / x.dtype.type(_SQRT_2)))  # Φ(x) = ½(1 + erf(x/√2))
-            out = x * cdf  # y = x·Φ(x)
-            if self.requires_grad:
-                self.x, self.cdf = x, cdf
-        self.approximate = approximate
-        return out.astype(x.dtype, copy=False)
+            return 0.5 * x * (1 + np.tanh(_gelu_tanh_inner(x)))  # y = ½x(1 + tanh u)
+        return x * _normal_cdf(x)  # y = x·Φ(x)
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x = self.x
-        if self.approximate == "tanh":
-            t = self.t
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray, approximate: str) -> np.ndarray:
+        if approximate == "tanh":
+            t = np.tanh(_gelu_tanh_inner(x))
             du_dx = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x * x)  # du/dx = √(2/π)(1 + 3·0.044715x²)
-            dy_dx = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx  # dy/dx = ½(1 + t) + ½x(1 - t²)·du/dx
-        else:
-            pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)  # φ(x) = e^(-x²/2) / √(2π)
-            dy_dx = self.cdf + x * pdf  # dy/dx = Φ(x) + x·φ(x)
-        return (grad_out * dy_dx).astype(grad_out.dtype, copy=False)
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx  # dy/dx = ½(1 + t) + ½x(1 - t²)·du/dx
+        return _normal_cdf(x) + x * _normal_pdf(x)  # dy/dx = Φ(x) + x·φ(x)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -175,20 +168,136 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
         input: float tensor.
         approximate: ``'none'`` for the exact erf form, ``'tanh'`` for the tanh approximation.
 
-    Shape:
-        any shape -> the same shape.
-
     Example:
         >>> import kernelwise as kw
         >>> from kernelwise.ops.activation import gelu
         >>> [round(v, 4) for v in gelu(kw.tensor([-1.0, 0.0, 1.0])).tolist()]
         [-0.1587, 0.0, 0.8413]
     """
-    input = check_tensor(input, "input")
-    check_float(input, "input")
+    input = _float_input(input)
     if approximate not in ("none", "tanh"):
         raise UsageError(f"gelu(): approximate={approximate!r} is not one of 'none', 'tanh'")
     return GELU.apply(input, approximate=approximate)
+
+
+class ELU(_Activation):
+    """y = x for x > 0, α(eˣ − 1) otherwise; dy/dx = 1 for x > 0, αeˣ = y + α otherwise."""
+
+    @staticmethod
+    def formula(x: np.ndarray, alpha: float) -> np.ndarray:
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # α(eˣ − 1), eˣ only where x <= 0
+
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+        return np.where(x > 0, 1.0, y + alpha)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Exponential linear unit: y = x for x > 0, α(eˣ − 1) otherwise, elementwise.
+
+    Args:
+        input: float tensor.
+        alpha: the value the negative side tends to is −α.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> from kernelwise.ops.activation import elu
+        >>> [round(v, 4) for v in elu(kw.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.6321, 0.0, 2.0]
+    """
+    return ELU.apply(_float_input(input), alpha=_number(alpha, "elu", "alpha"))
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Sigmoid linear unit (swish): y = x·σ(x), elementwise; dy/dx = σ(x) + x·σ(x)(1 − σ(x)) by the product rule.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> from kernelwise.ops.activation import silu
+        >>> [round(v, 4) for v in silu(kw.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.2689, 0.0, 1.7616]
+    """
+    input = _float_input(input)
+    return input * sigmoid(input)  # SiLU(x) = x·σ(x)
+
+
+class Softplus(_Activation):
+    """y = log(1 + e^(βx)) / β, or x where βx > threshold; dy/dx = σ(βx), or 1 where βx > threshold."""
+
+    @staticmethod
+    def formula(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+        return np.where(x * beta > threshold, x, np.logaddexp(0, x * beta) / beta)  # log(1 + e^z) never overflows
+
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+        return np.where(x * beta > threshold, 1.0, Sigmoid.formula(x * beta))  # σ(βx)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """A smooth ReLU: y = log(1 + e^(βx)) / β, and y = x where βx > threshold, elementwise.
+
+    Args:
+        input: float tensor.
+        beta: the sharpness β (larger: closer to ReLU).
+        threshold: above this βx the function is taken as linear.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> from kernelwise.ops.activation import softplus
+        >>> [round(v, 4) for v in softplus(kw.tensor([-1.0, 0.0, 30.0])).tolist()]
+        [0.3133, 0.6931, 30.0]
+    """
+    input = _float_input(input)
+    beta = _number(beta, "softplus", "beta")
+    threshold = _number(threshold, "softplus", "threshold")
+    if beta == 0:
+        raise UsageError("softplus(): beta must not be 0 (the function divides by it)")
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+class Hardtanh(_Activation):
+    """y = min(max(x, min_val), max_val); dy/dx = 1 strictly between the two, 0 elsewhere (at them too)."""
+
+    @staticmethod
+    def formula(x: np.ndarray, min_val: float, max_val: float) -> np.ndarray:
+        return np.clip(x, min_val, max_val)
+
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray, min_val: float, max_val: float) -> np.ndarray:
+        return (x > min_val) & (x < max_val)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val], elementwise.
+
+    Args:
+        input: float tensor.
+        min_val, max_val: the range (min_val <= max_val).
+
+    Example:
+        >>> import kernelwise as kw
+        >>> from kernelwise.ops.activation import hardtanh
+        >>> hardtanh(kw.tensor([-3.0, 0.5, 3.0])).tolist()
+        [-1.0, 0.5, 1.0]
+    """
+    input = _float_input(input)
+    min_val = _number(min_val, "hardtanh", "min_val")
+    max_val = _number(max_val, "hardtanh", "max_val")
+    if min_val > max_val:
+        raise UsageError(f"hardtanh(): min_val={min_val} cannot be greater than max_val={max_val}")
+    return Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """y = min(max(x, 0), 6), elementwise: hardtanh with the range [0, 6].
+
+    Example:
+        >>> import kernelwise as kw
+        >>> from kernelwise.ops.activation import relu6
+        >>> relu6(kw.tensor([-1.0, 3.0, 8.0])).tolist()
+        [0.0, 3.0, 6.0]
+    """
+    return hardtanh(input, 0.0, 6.0)
 
 
 # --------------------------------------------------------------------------- softmax
@@ -231,7 +340,7 @@ def _softmax_axis(name: str, input: Tensor, dim: int | None) -> int:
             f"Implicit dimension choice for {name} has been deprecated. "
             f"Change the call to include dim=X as an argument.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of softmax or log_softmax
         )
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
         raise UsageTypeError(f"{name}(): dim must be an int, got {dim!r}")
@@ -239,12 +348,16 @@ def _softmax_axis(name: str, input: Tensor, dim: int | None) -> int:
     return axis
 
 
-def _softmax_input(name: str, input: Any, dtype: Any) -> Tensor:
+def _along_dim(fn: type[Softmax | LogSoftmax], name: str, input: Any, dim: int | None, dtype: Any) -> Tensor:
+    """Softmax or LogSoftmax of ``input`` (cast to ``dtype`` if given) along ``dim``; a 0-d input as one element."""
     input = check_tensor(input, "input")
     if dtype is not None:
         input = input.to(dtype)
     check_float(input, "input")
-    return input
+    axis = _softmax_axis(name, input, dim)
+    if input.ndim == 0:
+        return fn.apply(input.reshape(1), axis=0).reshape(())
+    return fn.apply(input, axis=axis)
 
 
 def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
@@ -258,20 +371,13 @@ def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
             choice (dim 0 for 0-, 1- and 3-d input, else dim 1) and warns, as PyTorch does.
         dtype: if given, ``input`` is cast to it first.
 
-    Shape:
-        any shape -> the same shape.
-
     Example:
         >>> import kernelwise as kw
         >>> from kernelwise.ops.activation import softmax
         >>> softmax(kw.tensor([[0.0, 0.0], [1000.0, 0.0]]), dim=1).tolist()
         [[0.5, 0.5], [1.0, 0.0]]
     """
-    input = _softmax_input("softmax", input, dtype)
-    axis = _softmax_axis("softmax", input, dim)
-    if input.ndim == 0:
-        return Softmax.apply(input.reshape(1), axis=0).reshape(())
-    return Softmax.apply(input, axis=axis)
+    return _along_dim(Softmax, "softmax", input, dim, dtype)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
@@ -282,20 +388,13 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Ten
         dim: the dimension to normalise; ``None`` as in :func:`softmax`.
         dtype: if given, ``input`` is cast to it first.
 
-    Shape:
-        any shape -> the same shape.
-
     Example:
         >>> import kernelwise as kw
         >>> from kernelwise.ops.activation import log_softmax
         >>> log_softmax(kw.tensor([1000.0, 0.0]), dim=0).tolist()
         [0.0, -1000.0]
     """
-    input = _softmax_input("log_softmax", input, dtype)
-    axis = _softmax_axis("log_softmax", input, dim)
-    if input.ndim == 0:
-        return LogSoftmax.apply(input.reshape(1), axis=0).reshape(())
-    return LogSoftmax.apply(input, axis=axis)
+    return _along_dim(LogSoftmax, "log_softmax", input, dim, dtype)
 
 
 # --------------------------------------------------------------------------- dropout
@@ -327,11 +426,7 @@ def dropout(
         input: float tensor.
         p: probability of zeroing an element, in [0, 1]; ``p=1`` gives zeros.
         training: when False (or ``p=0``) ``input`` is returned unchanged.
-        inplace: accepted for PyTorch compatibility; the result is always a new tensor.
         generator: seed or ``numpy.random.Generator`` for the mask (None: the default generator).
-
-    Shape:
-        any shape -> the same shape.
 
     Example:
         >>> import kernelwise as kw
@@ -340,8 +435,7 @@ def dropout(
         >>> sorted(set(y.numpy().ravel().tolist())) in ([0.0, 2.0], [0.0], [2.0])
         True
     """
-    input = check_tensor(input, "input")
-    check_float(input, "input")
+    input = _float_input(input)
     if isinstance(p, bool) or not isinstance(p, int | float | np.number) or not 0 <= p <= 1:
         raise UsageError(f"dropout(): dropout probability has to be between 0 and 1, but got p={p!r}")
     if not training or p == 0:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..tensor import Function
+from .activation_function import _Activation
 from .layout import in_layout_of, zeros_like_view
 
 
@@ -133,16 +134,15 @@ class MatMul(Function):
         a, b = self.a, self.b
         a2 = a[None, :] if a.ndim == 1 else a  # a vector is a one-row matrix
         b2 = b[:, None] if b.ndim == 1 else b  # and on the right a one-column matrix
-        g = grad_out
         if b.ndim == 1:
-            g = np.expand_dims(g, -1)  # first the column axis: a 1-D @ 1-D output is 0-d
+            grad_out = np.expand_dims(grad_out, -1)  # first the column axis: a 1-D @ 1-D output is 0-d
         if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+            grad_out = np.expand_dims(grad_out, -2)
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
-            grad_a = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            grad_a = unbroadcast(grad_out @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
-            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ grad_out, b2.shape).reshape(b.shape)
         return grad_a, grad_b
 
 
@@ -242,42 +242,36 @@ class Clip(Function):
 
 
 class Maximum(Function):
-    """y = max(a, b) elementwise; the gradient goes to the larger, half to each where they are equal."""
+    """y = max(a, b) elementwise; the gradient goes to the larger, half to each where they are equal.
+
+    ``choose(a, b)`` picks y, ``loses(a, b)`` is where ``a`` is not picked; :class:`Minimum`
+    changes only these two. Where a == b each gets half (PyTorch's rule; beside a NaN, both get all).
+    """
+
+    choose = staticmethod(np.maximum)
+    loses = staticmethod(np.less)
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.requires_grad:
             self.a, self.b = a, b
-        return np.maximum(a, b)
+        return self.choose(a, b)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         a, b = self.a, self.b
-        return _split_between(grad_out, a, b, a_lost=a < b, b_lost=a > b, needs=self.needs_input_grad)
+        half = grad_out.dtype.type(0.5)
+        grad_a = grad_b = None
+        if self.needs_input_grad[0]:
+            grad_a = unbroadcast(grad_out * np.where(a == b, half, ~self.loses(a, b)), np.shape(a))  # dy/da: 1, ½ or 0
+        if self.needs_input_grad[1]:
+            grad_b = unbroadcast(grad_out * np.where(a == b, half, ~self.loses(b, a)), np.shape(b))  # dy/db: 1, ½ or 0
+        return grad_a, grad_b
 
 
-class Minimum(Function):
+class Minimum(Maximum):
     """y = min(a, b) elementwise; the gradient goes to the smaller, half to each where they are equal."""
 
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if self.requires_grad:
-            self.a, self.b = a, b
-        return np.minimum(a, b)
-
-    def backward(self, grad_out: np.ndarray) -> tuple:
-        a, b = self.a, self.b
-        return _split_between(grad_out, a, b, a_lost=a > b, b_lost=a < b, needs=self.needs_input_grad)
-
-
-def _split_between(
-    grad_out: np.ndarray, a: np.ndarray, b: np.ndarray, a_lost: np.ndarray, b_lost: np.ndarray, needs: tuple
-) -> tuple:
-    """dy/da = 1/2 where a == b, 0 where a lost, else 1; dy/db likewise (PyTorch's rule: beside a NaN, both get 1)."""
-    half = grad_out.dtype.type(0.5)
-    grad_a = grad_b = None
-    if needs[0]:
-        grad_a = unbroadcast(grad_out * np.where(a == b, half, ~a_lost), np.shape(a))
-    if needs[1]:
-        grad_b = unbroadcast(grad_out * np.where(a == b, half, ~b_lost), np.shape(b))
-    return grad_a, grad_b
+    choose = staticmethod(np.minimum)
+    loses = staticmethod(np.greater)
 
 
 class Where(Function):
@@ -294,41 +288,38 @@ class Where(Function):
         return None, grad_a, grad_b
 
 
-class ReLU(Function):
+class ReLU(_Activation):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out = np.maximum(x, zeros_like_view(x))  # max(x, 0)
-        if self.requires_grad:
-            self.positive = out > 0
-        return out
+    @staticmethod
+    def formula(x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, zeros_like_view(x))  # max(x, 0), in x's memory layout
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * self.positive
-
-
-class Sigmoid(Function):
-    """y = 1 / (1 + e⁻ˣ), computed without overflow; dy/dx = y(1 - y)."""
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        e = np.exp(-np.abs(x))  # never overflows
-        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-        if self.requires_grad:
-            self.out = out
-        return out
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * self.out * (1 - self.out)
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return y > 0
 
 
-class Tanh(Function):
+class Sigmoid(_Activation):
+    """y = σ(x) = 1 / (1 + e⁻ˣ), computed without overflow; dy/dx = y(1 - y)."""
+
+    @staticmethod
+    def formula(x: np.ndarray) -> np.ndarray:
+        e = np.exp(-np.abs(x))  # e^-|x| <= 1: never overflows
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)  # 1/(1 + e⁻ˣ) = eˣ/(1 + eˣ)
+
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return y * (1 - y)
+
+
+class Tanh(_Activation):
     """y = tanh x; dy/dx = 1 - y²."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out = np.tanh(x)
-        if self.requires_grad:
-            self.out = out
-        return out
+    @staticmethod
+    def formula(x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * (1 - self.out * self.out)
+    @staticmethod
+    def derivative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return 1 - y * y
