@@ -1,4 +1,4 @@
-"""The fast paths of convolution (ops/fastconv.py) and max/min pooling (ops/pool.py), against the references.
+"""The fast paths of convolution (ops/fastconv.py), against the references.
 
 Every conv path is forced by name through ``ConvNd.apply(..., method=...)``, so each is tested on its own,
 whatever the dispatcher would pick. Tolerances: float64 1e-10 (relative and absolute: the paths only
@@ -16,7 +16,6 @@ import pytest
 
 import kernelwise as kw
 from kernelwise.ops import fastconv
-from kernelwise.ops import pool as P
 from kernelwise.ops.conv import ConvNd
 from kernelwise.ops.reference import conv_backward_reference, conv_reference
 
@@ -341,119 +340,6 @@ def test_error_winograd_padding_above_two() -> None:
         ConvNd.apply(x, w, None, stride=(1, 1), padding=((3, 3), (0, 0)), dilation=(1, 1), groups=1, method="winograd")
 
 
-# --------------------------------------------------------------------------- max/min pooling: taps vs windows
-POOLS = [  # kernel, stride, padding, dilation, ceil_mode
-    ((2, 2), (2, 2), (0, 0), (1, 1), False),
-    ((3, 3), (2, 2), (1, 1), (1, 1), False),
-    ((3, 2), (1, 2), (1, 0), (2, 1), True),
-    ((2, 3), (3, 1), (0, 1), (1, 1), True),
-]
-
-
-def _pool(x: np.ndarray, reducer: str, method: str, options: tuple, g_seed: int = 0) -> tuple:
-    kernel, stride, padding, dilation, ceil = options
-    out = tuple(P.pool_output_size(*a, ceil) for a in zip(x.shape[-2:], kernel, stride, padding, dilation))
-    xt = kw.Tensor(x, requires_grad=x.dtype.kind == "f")
-    y = P.WindowPool.apply(
-        xt,
-        kernel_size=kernel,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        out_size=out,
-        reducer=reducer,
-        method=method,
-    )
-    if x.dtype.kind != "f":
-        return y.numpy(), None
-    y.backward(np.random.default_rng(g_seed).standard_normal(y.shape).astype(x.dtype))
-    return y.numpy(), xt.grad.numpy()
-
-
-@pytest.mark.parametrize("options", POOLS)
-@pytest.mark.parametrize("reducer", ["max", "min"])
-def test_pool_taps_path_equals_the_windows_path_with_ties(options: tuple, reducer: str) -> None:
-    """Many ties (values 0..2): the winner, hence where the gradient goes, must be the same tap."""
-    x = np.random.default_rng(1).integers(0, 3, size=(2, 3, 9, 8)).astype(np.float32)
-    y_taps, grad_taps = _pool(x, reducer, "taps", options)
-    y_windows, grad_windows = _pool(x, reducer, "windows", options)
-    np.testing.assert_array_equal(y_taps, y_windows)
-    np.testing.assert_allclose(grad_taps, grad_windows, rtol=1e-6, atol=1e-6)  # float64 vs float32 sums of ≤ 6 terms
-
-
-@pytest.mark.parametrize("options", POOLS[:2])
-def test_pool_taps_path_propagates_nan_like_the_windows_path(options: tuple) -> None:
-    x = np.random.default_rng(2).standard_normal((1, 2, 8, 8))
-    x[0, 0, 1, 1] = x[0, 1, 4, 5] = x[0, 1, 4, 4] = np.nan
-    for reducer in ("max", "min"):
-        y_taps, grad_taps = _pool(x, reducer, "taps", options)
-        y_windows, grad_windows = _pool(x, reducer, "windows", options)
-        np.testing.assert_array_equal(y_taps, y_windows)  # NaN where a window holds one: NaN == NaN here
-        np.testing.assert_allclose(grad_taps, grad_windows, rtol=1e-12, atol=1e-15)  # overlapping windows add
-
-
-@pytest.mark.parametrize(
-    ("shape", "kernel", "stride", "padding", "dilation"),
-    [
-        ((2, 3, 11), (3,), (2,), (1,), (1,)),  # 1-d, overlapping
-        ((2, 3, 10), (2,), (2,), (0,), (1,)),  # 1-d, windows apart
-        ((3, 9, 8), (3, 3), (2, 2), (1, 1), (1, 1)),  # unbatched (C, H, W)
-        ((2, 2, 7, 6, 7), (3, 2, 3), (2, 1, 2), (1, 0, 1), (1, 1, 1)),  # 3-d, overlapping
-        ((2, 2, 9, 9), (2, 2), (2, 2), (0, 0), (2, 2)),  # dilation 2 = stride: two taps share a phase
-        ((1, 2, 12, 12), (4, 4), (3, 3), (2, 2), (1, 1)),  # stride 3
-    ],
-)
-def test_pool_taps_path_equals_the_windows_path_in_1d_3d_unbatched(shape, kernel, stride, padding, dilation) -> None:
-    x = np.random.default_rng(6).integers(0, 4, size=shape).astype(np.float64)  # ties everywhere
-    nd = len(kernel)
-    out = tuple(P.pool_output_size(*a) for a in zip(x.shape[-nd:], kernel, stride, padding, dilation))
-    g = np.random.default_rng(7).standard_normal(x.shape[:-nd] + out)
-    results = []
-    for method in ("taps", "windows"):
-        xt = kw.Tensor(x, requires_grad=True)
-        y = P.WindowPool.apply(
-            xt, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, out_size=out, reducer="max",
-            method=method,
-        )  # fmt: skip
-        y.backward(g)
-        results.append((y.numpy(), xt.grad.numpy()))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-15)
-
-
-def test_pool_taps_path_on_integers_and_float64() -> None:
-    x = np.random.default_rng(3).integers(-50, 50, size=(2, 2, 7, 7))
-    for dtype in (np.int32, np.int64, np.float64):
-        y_taps, _ = _pool(x.astype(dtype), "max", "taps", POOLS[1])
-        y_windows, _ = _pool(x.astype(dtype), "max", "windows", POOLS[1])
-        assert y_taps.dtype == dtype
-        np.testing.assert_array_equal(y_taps, y_windows)
-
-
-def test_pool_taps_path_matches_torch_in_float32() -> None:
-    x = np.random.default_rng(4).permutation(8 * 3 * 12 * 12).reshape(8, 3, 12, 12).astype(np.float32) / 7
-    for kernel, stride, padding in ((2, 2, 0), (3, 2, 1)):
-        xt, tt = kw.Tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_(True)
-        y, ty = (
-            kw.nn.functional.max_pool2d(xt, kernel, stride, padding),
-            torch.nn.functional.max_pool2d(tt, kernel, stride, padding),
-        )
-        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
-        g = np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)
-        y.backward(g)
-        ty.backward(torch.from_numpy(g))
-        assert xt.grad.dtype == np.float32
-        np.testing.assert_allclose(xt.grad.numpy(), tt.grad.numpy(), rtol=1e-6, atol=1e-6)
-
-
-def test_error_pool_unknown_method() -> None:
-    with pytest.raises(ValueError, match="method='argmax'"):
-        P.WindowPool.apply(
-            kw.ones(1, 1, 4, 4), kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), out_size=(2, 2),
-            reducer="max", method="argmax",
-        )  # fmt: skip
-
-
 # --------------------------------------------------------------------------- batch-last layout between layers
 def _batch_last(x: np.ndarray) -> np.ndarray:
     """The values of x (N, C, *spatial) in memory ordered (C, *spatial, N): a view, as the chwn path returns."""
@@ -470,34 +356,6 @@ def test_chwn_returns_its_output_and_input_gradient_as_batch_last_views() -> Non
     want = conv_backward_reference(x, w, g, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
     for name, actual, expected in zip(("dL/dX", "dL/dW", "dL/db"), (grad_x, grad_w, grad_b), want):
         assert_close(actual, expected, np.float64, name)
-
-
-APART = [POOLS[0], ((2, 2), (3, 3), (0, 0), (1, 1), False), ((2, 2), (2, 2), (1, 1), (1, 1), False)]
-
-
-@pytest.mark.parametrize("options", APART)
-@pytest.mark.parametrize("grad_layout", ["batch-last", "C"])
-def test_relu_and_pool_keep_the_batch_last_layout_and_its_values(options: tuple, grad_layout: str) -> None:
-    """Tiled, apart-with-gaps and padded windows; dL/dy arriving in either layout: values as on C-ordered input."""
-    x = np.random.default_rng(12).integers(-3, 4, size=(5, 3, 8, 8)).astype(np.float32)  # ties and zeros
-    xb = _batch_last(x)
-    relu = kw.nn.functional.relu(kw.Tensor(xb))
-    assert np.moveaxis(relu.numpy(), 0, -1).flags.c_contiguous
-    np.testing.assert_array_equal(relu.numpy(), np.maximum(x, 0))
-    y_c, grad_c = _pool(x, "max", "taps", options)
-    kernel, stride, padding, dilation, ceil = options
-    out = tuple(P.pool_output_size(*a, ceil) for a in zip(x.shape[-2:], kernel, stride, padding, dilation))
-    xt = kw.Tensor(xb, requires_grad=True)
-    y = P.WindowPool.apply(
-        xt, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, out_size=out, reducer="max"
-    )
-    g = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)  # what _pool fed to backward
-    y.backward(_batch_last(g) if grad_layout == "batch-last" else g)
-    np.testing.assert_array_equal(y.numpy(), y_c)
-    np.testing.assert_array_equal(xt.grad.numpy(), grad_c)
-    if padding == (0, 0):  # the taps are views of x itself: the result keeps its layout
-        assert np.moveaxis(y.numpy(), 0, -1).flags.c_contiguous
-        assert np.moveaxis(xt.grad.numpy(), 0, -1).flags.c_contiguous
 
 
 def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:

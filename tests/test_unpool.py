@@ -29,9 +29,9 @@ def _compare_pool_with_indices(kw_fn, torch_fn, x: np.ndarray, **options) -> Non
     np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
     np.testing.assert_array_equal(indices.numpy(), tindices.numpy())
     assert indices.dtype == np.int64 and indices.shape == y.shape and not indices.requires_grad
-    g = np.random.default_rng(1).standard_normal(y.shape)
-    y.backward(g)
-    ty.backward(torch.from_numpy(g))
+    grad_out = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(grad_out)
+    ty.backward(torch.from_numpy(grad_out))
     np.testing.assert_allclose(xk.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 

@@ -11,12 +11,12 @@ keeping every f-th sample, and its adjoint, inserting f - 1 zeros.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from ..errors import UsageError, UsageTypeError
+from ..errors import UsageError
 from ..ops._args import ntuple
+from ..ops.pool import adaptive_size_items, valid_divisor_override
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -54,6 +54,7 @@ class _ExtremumPoolNd(Module):
     """Max or min pooling over ``_nd`` dimensions (padding never wins); with ``return_indices``, (values, indices)."""
 
     _nd: int
+    _function: Callable[..., Tensor | tuple[Tensor, Tensor]]  # the functional op, e.g. F.max_pool2d
 
     def __init__(
         self,
@@ -72,6 +73,11 @@ class _ExtremumPoolNd(Module):
         self.dilation = dilation
         self.return_indices = bool(return_indices)
         self.ceil_mode = bool(ceil_mode)
+
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return self._function(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -103,11 +109,7 @@ class MaxPool1d(_ExtremumPoolNd):
     """
 
     _nd = 1
-
-    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return F.max_pool1d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
-        )
+    _function = staticmethod(F.max_pool1d)
 
 
 class MaxPool2d(_ExtremumPoolNd):
@@ -135,11 +137,7 @@ class MaxPool2d(_ExtremumPoolNd):
     """
 
     _nd = 2
-
-    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return F.max_pool2d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
-        )
+    _function = staticmethod(F.max_pool2d)
 
 
 class MinPool1d(_ExtremumPoolNd):
@@ -152,11 +150,7 @@ class MinPool1d(_ExtremumPoolNd):
     """
 
     _nd = 1
-
-    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return F.min_pool1d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
-        )
+    _function = staticmethod(F.min_pool1d)
 
 
 class MinPool2d(_ExtremumPoolNd):
@@ -169,11 +163,7 @@ class MinPool2d(_ExtremumPoolNd):
     """
 
     _nd = 2
-
-    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return F.min_pool2d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
-        )
+    _function = staticmethod(F.min_pool2d)
 
 
 class AvgPool1d(Module):
@@ -251,11 +241,7 @@ class AvgPool2d(Module):
     ) -> None:
         super().__init__()
         _check_window(2, kernel_size, stride, padding)
-        if divisor_override is not None and (
-            isinstance(divisor_override, bool)
-            or not isinstance(divisor_override, int | np.integer)
-            or divisor_override == 0
-        ):
+        if not valid_divisor_override(divisor_override):
             raise UsageError(f"divisor_override={divisor_override!r}: must be a non-zero int")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
@@ -283,18 +269,16 @@ class _AdaptivePoolNd(Module):
     """Pooling to a fixed output size: window i spans [floor(i·L/out), ceil((i+1)·L/out))."""
 
     _nd: int
+    _function: Callable[..., Any]  # the functional op, e.g. F.adaptive_avg_pool2d
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
-        items = tuple(output_size) if isinstance(output_size, tuple | list) else (output_size,) * self._nd
-        if len(items) != self._nd:
-            raise UsageError(f"output_size={output_size!r}: expected an int or {self._nd} ints (None keeps a size)")
-        for o in items:
-            if o is not None and (isinstance(o, bool) or not isinstance(o, int | np.integer)):
-                raise UsageTypeError(f"output_size={output_size!r}: expected ints or None")
-            if o is not None and o < 0:
-                raise UsageError(f"output_size={output_size!r}: must be >= 0")
+        if any(o is not None and o < 0 for o in adaptive_size_items(output_size, self._nd)):
+            raise UsageError(f"output_size={output_size!r}: must be >= 0")
         self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._function(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -313,9 +297,7 @@ class AdaptiveAvgPool1d(_AdaptivePoolNd):
     """
 
     _nd = 1
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.adaptive_avg_pool1d(input, self.output_size)
+    _function = staticmethod(F.adaptive_avg_pool1d)
 
 
 class AdaptiveAvgPool2d(_AdaptivePoolNd):
@@ -333,9 +315,7 @@ class AdaptiveAvgPool2d(_AdaptivePoolNd):
     """
 
     _nd = 2
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(input, self.output_size)
+    _function = staticmethod(F.adaptive_avg_pool2d)
 
 
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
@@ -345,47 +325,53 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
         super().__init__(output_size)
         self.return_indices = bool(return_indices)
 
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return self._function(input, self.output_size, self.return_indices)
+
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Max pooling to ``output_size`` samples, whatever the input length.
+
+    Args:
+        output_size: the output length (None keeps the input's).
+        return_indices: also return where each maximum lies in the input (for :class:`MaxUnpool1d`).
 
     Shape:
         (N, C, L) or (C, L) -> (N, C, output_size).
 
     Example:
         >>> import kernelwise as kw
-        >>> kw.nn.AdaptiveMaxPool1d(2)(kw.tensor([[[1.0, 5, 2, 0]]])).tolist()
-        [[[5.0, 2.0]]]
+        >>> values, indices = kw.nn.AdaptiveMaxPool1d(2, return_indices=True)(kw.tensor([[[1.0, 5, 2, 0]]]))
+        >>> values.tolist(), indices.tolist()
+        ([[[5.0, 2.0]]], [[[1, 2]]])
     """
 
     _nd = 1
-
-    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+    _function = staticmethod(F.adaptive_max_pool1d)
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Max pooling to ``output_size`` = (H_out, W_out) (an int for both; None keeps a size).
 
-    Shape:
-        (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
+    With ``return_indices``, also where each maximum lies, as an index into the flattened H·W input of its
+    channel (for :class:`MaxUnpool2d`).
 
     Example:
         >>> import kernelwise as kw
-        >>> kw.nn.AdaptiveMaxPool2d(1)(kw.tensor([[[[1.0, 2], [4, 3]]]])).tolist()
-        [[[[4.0]]]]
+        >>> pool = kw.nn.AdaptiveMaxPool2d(1, return_indices=True)
+        >>> [a.tolist() for a in pool(kw.tensor([[[[1.0, 2], [4, 3]]]]))]  # 4 is x[1, 0]: flat index 1·2 + 0
+        [[[[[4.0]]]], [[[[2]]]]]
     """
 
     _nd = 2
-
-    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+    _function = staticmethod(F.adaptive_max_pool2d)
 
 
 class _MaxUnpoolNd(Module):
     """The partial inverse of max pooling: each value back where its index says, zeros elsewhere."""
 
     _nd: int
+    _function: Callable[..., Tensor]  # the functional op, e.g. F.max_unpool2d
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
@@ -393,6 +379,9 @@ class _MaxUnpoolNd(Module):
         self.kernel_size = ntuple(kernel_size, self._nd, "kernel_size", minimum=1)
         self.stride = ntuple(stride if stride is not None else kernel_size, self._nd, "stride", minimum=1)
         self.padding = ntuple(padding, self._nd, "padding", minimum=0)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        return self._function(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -418,9 +407,7 @@ class MaxUnpool1d(_MaxUnpoolNd):
     """
 
     _nd = 1
-
-    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
-        return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+    _function = staticmethod(F.max_unpool1d)
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
@@ -442,9 +429,7 @@ class MaxUnpool2d(_MaxUnpoolNd):
     """
 
     _nd = 2
-
-    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
-        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+    _function = staticmethod(F.max_unpool2d)
 
 
 def _check_factor(factor: Any) -> int | tuple[int, ...]:

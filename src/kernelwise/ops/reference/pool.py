@@ -123,14 +123,13 @@ def pool_backward_reference(
     grad_x = np.zeros(x.shape, dtype=grad_out.dtype)
     for lead in np.ndindex(*x.shape[:-nd]):
         for o, taps in _windows_of(spatial, kernel_size, stride, padding, dilation, ceil_mode):
-            g = grad_out[lead + o]
             _, winner, divisor = _window_result(
                 x, lead, taps, spatial, padding, reducer, count_include_pad, divisor_override
             )
             if reducer == "mean":
                 for t in taps:
                     if _inside(t, [0] * nd, spatial):
-                        grad_x[lead + t] += g / divisor  # dL/dx_t += dL/dy / divisor
+                        grad_x[lead + t] += grad_out[lead + o] / divisor  # dL/dx_t += dL/dy / divisor
             elif winner is not None:
-                grad_x[lead + winner] += g  # dL/dx_winner += dL/dy
+                grad_x[lead + winner] += grad_out[lead + o]  # dL/dx_winner += dL/dy
     return grad_x
