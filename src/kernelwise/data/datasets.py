@@ -20,7 +20,7 @@ Example:
     >>> load_dataset("svhn")
     Traceback (most recent call last):
     ...
-    ValueError: unknown dataset 'svhn'; known datasets: digits, mnist, fashion-mnist, mnist1d, cifar10, images
+    kernelwise.errors.UsageError: unknown dataset 'svhn'; known datasets: digits, mnist, fashion-mnist, mnist1d, cifar10, images
 """
 
 from __future__ import annotations
