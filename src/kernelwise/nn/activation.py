@@ -7,6 +7,7 @@ compatibility and always gives a new tensor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,36 @@ __all__ = [
 ]
 
 
-def _inplace_repr(inplace: bool) -> str:
-    return "inplace=True" if inplace else ""
+def _real(value: Any, name: str) -> float | int:
+    """A hyperparameter that must be a real number, or a TypeError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise UsageTypeError(f"{name}={value!r}: expected a real number")
+    return value
 
 
-class ReLU(Module):
+class _Elementwise(Module):
+    """A layer without weights: ``forward(input)`` is ``_function(input, **hyperparameters)``.
+
+    A subclass names its functional (``_function``) and the attributes passed to it
+    (``_hyperparameters``, in its order); ``extra_repr`` shows them as ``name=value``,
+    ``inplace`` only when it is True.
+    """
+
+    _function: Callable[..., Tensor]
+    _hyperparameters: tuple[str, ...] = ()
+
+    def _arguments(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._hyperparameters}
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._function(input, **self._arguments())
+
+    def extra_repr(self) -> str:
+        shown = [(name, value) for name, value in self._arguments().items() if name != "inplace" or value]
+        return ", ".join(f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}" for name, value in shown)
+
+
+class ReLU(_Elementwise):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0.
 
     Shape:
@@ -50,18 +76,15 @@ class ReLU(Module):
         [0.0, 2.0]
     """
 
+    _function = staticmethod(F.relu)
+    _hyperparameters = ("inplace",)
+
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input, inplace=self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
-
-
-class LeakyReLU(Module):
+class LeakyReLU(_Elementwise):
     """y = x for x > 0, negative_slope · x otherwise.
 
     Args:
@@ -73,21 +96,16 @@ class LeakyReLU(Module):
         [-1.0, 2.0]
     """
 
+    _function = staticmethod(F.leaky_relu)
+    _hyperparameters = ("negative_slope", "inplace")
+
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float | np.integer | np.floating):
-            raise UsageTypeError(f"negative_slope={negative_slope!r}: expected a real number")
-        self.negative_slope = negative_slope
+        self.negative_slope = _real(negative_slope, "negative_slope")
         self.inplace = bool(inplace)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
-
-
-class Sigmoid(Module):
+class Sigmoid(_Elementwise):
     """y = 1 / (1 + e^(-x)); dy/dx = y(1 - y).
 
     Example:
@@ -96,11 +114,10 @@ class Sigmoid(Module):
         [0.5]
     """
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.sigmoid(input)
+    _function = staticmethod(F.sigmoid)
 
 
-class Tanh(Module):
+class Tanh(_Elementwise):
     """y = tanh(x); dy/dx = 1 - y².
 
     Example:
@@ -109,11 +126,10 @@ class Tanh(Module):
         [0.0]
     """
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.tanh(input)
+    _function = staticmethod(F.tanh)
 
 
-class GELU(Module):
+class GELU(_Elementwise):
     """y = x · Φ(x), Φ the standard normal CDF (``approximate='tanh'``: its tanh approximation).
 
     Example:
@@ -122,26 +138,17 @@ class GELU(Module):
         GELU(approximate='none')
     """
 
+    _function = staticmethod(F.gelu)
+    _hyperparameters = ("approximate",)
+
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
             raise UsageError(f"approximate={approximate!r}: should be 'none' or 'tanh'")
         self.approximate = approximate
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.gelu(input, approximate=self.approximate)
 
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
-
-
-def _real(value: Any, name: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise UsageTypeError(f"{name}={value!r}: expected a real number")
-    return value
-
-
-class ELU(Module):
+class ELU(_Elementwise):
     """y = x for x > 0, α(eˣ − 1) otherwise; dy/dx = 1 for x > 0, αeˣ otherwise.
 
     Args:
@@ -154,39 +161,33 @@ class ELU(Module):
         ([1.0, 0.0], ELU(alpha=1.0))
     """
 
+    _function = staticmethod(F.elu)
+    _hyperparameters = ("alpha", "inplace")
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = _real(alpha, "alpha")
         self.inplace = bool(inplace)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
-
-
-class SiLU(Module):
+class SiLU(_Elementwise):
     """y = x·σ(x) (swish); dy/dx = σ(x)(1 + x(1 − σ(x))).
 
     Example:
         >>> import kernelwise as kw
-        >>> kw.nn.SiLU()(kw.tensor([0.0])).tolist()
-        [0.0]
+        >>> kw.nn.SiLU()(kw.tensor([0.0])).tolist(), kw.nn.SiLU(inplace=True)
+        ([0.0], SiLU(inplace=True))
     """
+
+    _function = staticmethod(F.silu)
+    _hyperparameters = ("inplace",)
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input, self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
-
-
-class Hardtanh(Module):
+class Hardtanh(_Elementwise):
     """y = x clipped to [min_val, max_val]; dy/dx = 1 strictly inside, 0 elsewhere.
 
     Args:
@@ -199,6 +200,9 @@ class Hardtanh(Module):
         ([-1.0, 0.5, 1.0], Hardtanh(min_val=-2, max_val=2))
     """
 
+    _function = staticmethod(F.hardtanh)
+    _hyperparameters = ("min_val", "max_val", "inplace")
+
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.min_val = _real(min_val, "min_val")
@@ -206,12 +210,6 @@ class Hardtanh(Module):
         if self.min_val > self.max_val:
             raise UsageError(f"Hardtanh: min_val={min_val} cannot be greater than max_val={max_val}")
         self.inplace = bool(inplace)
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
 
 
 class ReLU6(Hardtanh):
@@ -227,10 +225,10 @@ class ReLU6(Hardtanh):
         super().__init__(0.0, 6.0, inplace)
 
     def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+        return "inplace=True" if self.inplace else ""  # the range is in the name
 
 
-class Softplus(Module):
+class Softplus(_Elementwise):
     """y = log(1 + e^(βx)) / β (y = x where βx > threshold); dy/dx = σ(βx).
 
     Args:
@@ -243,28 +241,29 @@ class Softplus(Module):
         Softplus(beta=1.0, threshold=20.0)
     """
 
+    _function = staticmethod(F.softplus)
+    _hyperparameters = ("beta", "threshold")
+
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
         self.beta = _real(beta, "beta")
         self.threshold = _real(threshold, "threshold")
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softplus(input, self.beta, self.threshold)
 
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
+class _AlongDim(_Elementwise):
+    """A layer that normalises along ``dim`` (None: PyTorch's deprecated implicit choice, with a warning)."""
+
+    _hyperparameters = ("dim",)
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int | np.integer)):
+            raise UsageTypeError(f"dim={dim!r}: expected an int")
+        self.dim = dim
 
 
-def _check_dim(dim: Any) -> None:
-    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int | np.integer)):
-        raise UsageTypeError(f"dim={dim!r}: expected an int")
-
-
-class Softmax(Module):
-    """softmax(x)_i = e^(x_i) / Σ_j e^(x_j) along ``dim``.
-
-    Args:
-        dim: the dimension that sums to 1 (None: PyTorch's deprecated implicit choice, with a warning).
+class Softmax(_AlongDim):
+    """softmax(x)_i = e^(x_i) / Σ_j e^(x_j) along ``dim``, the dimension that sums to 1.
 
     Example:
         >>> import kernelwise as kw
@@ -272,23 +271,11 @@ class Softmax(Module):
         [[0.5, 0.5]]
     """
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        _check_dim(dim)
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _function = staticmethod(F.softmax)
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """log softmax(x)_i = x_i - log Σ_j e^(x_j) along ``dim``.
-
-    Args:
-        dim: the dimension to normalise over (None: PyTorch's deprecated implicit choice).
 
     Example:
         >>> import kernelwise as kw
@@ -296,16 +283,7 @@ class LogSoftmax(Module):
         -0.6931
     """
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        _check_dim(dim)
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.log_softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _function = staticmethod(F.log_softmax)
 
 
 class Dropout(Module):
