@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import kernelwise as kw
-from parity import assert_close, largest_size
+from parity import TOL, assert_close, largest_size, tolerance
 
 
 def as_numpy_dtype(t: torch.Tensor) -> np.dtype:
@@ -217,6 +217,26 @@ def test_parity_helper_detects_a_wrong_gradient():
 
     with pytest.raises(AssertionError, match="gradient of input 0"):
         check(fn, [np.array([1.0, 2.0])], np.float64)
+
+
+def test_assert_close_bound():
+    """Rounding-sized differences pass; the bound grows with the sum's length and the output's scale, never past TOL."""
+    e = np.array([1.0, 0.5, 0.0], np.float32)
+    eps = np.finfo(np.float32).eps
+    assert_close(e + np.array([eps, 0, 0], np.float32), e)  # one rounding of the largest entry
+    near_zero = e + np.array([0, 0, 5e-6], np.float32)  # 42 eps at 0, relative to the scale 1
+    with pytest.raises(AssertionError, match="1 of 3 entries"):
+        assert_close(near_zero, e)  # one term: 16 eps · (0 + 1)
+    assert_close(near_zero, e, terms=4)  # a sum of 4 terms: 64 eps
+    with pytest.raises(AssertionError):
+        assert_close(e + np.array([0, 0, 2e-5], np.float32), e, terms=100)  # past the fixed 1e-5
+    tol = tolerance(e, terms=10**9)  # however long the sum: never looser than the fixed tolerance
+    np.testing.assert_array_equal(tol, TOL[np.float32]["atol"] + TOL[np.float32]["rtol"] * np.abs(e.astype(float)))
+    with pytest.raises(AssertionError, match="non-finite"):
+        assert_close(np.array([np.nan, 1.0]), np.array([np.inf, 1.0]))
+    with pytest.raises(AssertionError):
+        assert_close(np.array([np.nan, 1.0]), np.array([0.0, 1.0]))
+    assert_close(np.array([np.nan, -np.inf]), np.array([np.nan, -np.inf]))
 
 
 # --------------------------------------------------------------------------- hand-worked graphs

@@ -66,16 +66,15 @@ def get_default_dtype() -> np.dtype:
 class _GradMode:
     """Sets whether operations are recorded for a ``with`` block (or a decorated function), then restores it.
 
-    ``mode`` is True (record), False (do not) or None (leave as it is).
+    ``mode`` is True (record) or False (do not).
     """
 
-    mode: bool | None
+    mode: bool
 
     def __enter__(self) -> None:
         global _grad_enabled
         self._previous = _grad_enabled
-        if self.mode is not None:
-            _grad_enabled = self.mode
+        _grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
         global _grad_enabled
@@ -119,9 +118,6 @@ class no_grad(_GradMode):
         if fn is None:
             return super().__new__(cls)
         return cls()(fn)  # used as a decorator without parentheses
-
-    def __init__(self, fn: Callable | None = None) -> None:
-        pass
 
 
 class enable_grad(no_grad):
@@ -260,7 +256,14 @@ class Function:
     input (``None`` where no gradient is needed). ``forward`` saves on ``self``
     only what ``backward`` needs, and only when ``self.requires_grad`` is true.
     ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient.
-    ``backward`` must not modify ``grad_out`` in place.
+
+    ``grad_out`` (dL/d output) has the output's shape and dtype, and arrives in the output's
+    memory layout: where both are dense blocks, ``Tensor.backward`` has laid it out in the same
+    axis order as the array ``forward`` returned (:func:`~kernelwise.ops.layout.in_layout_of`), so
+    a batch-last output gets a batch-last ``grad_out``. It may also be a read-only or broadcast view
+    (``sum``'s backward hands one): ``backward`` must not modify ``grad_out`` in place. Gradients
+    that ``backward`` allocates should follow the layout of the input they belong to
+    (:func:`~kernelwise.ops.layout.array_like_layout`), so the layout survives the backward pass too.
     """
 
     requires_grad: bool
@@ -780,17 +783,17 @@ class Tensor:
                 raise UsageError(f"backward(): gradient has shape {grad.shape}, the tensor has shape {self.shape}")
         grads: dict[int, np.ndarray] = {id(self): grad}
         for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
+            grad_out = grads.pop(id(node), None)
+            if grad_out is None:
                 continue
-            g = in_layout_of(g, node._array)  # dL/dy in y's memory layout (ops/layout.py): same-order passes
+            grad_out = in_layout_of(grad_out, node._array)  # dL/dy in y's memory layout (ops/layout.py)
             fn = node._ctx
             if fn is None or node._retain:
-                g_copy = np.array(g, dtype=node.dtype)
+                g_copy = np.array(grad_out, dtype=node.dtype)
                 node.grad = Tensor._make(g_copy if node.grad is None else node.grad._array + g_copy)
                 if fn is None:
                     continue
-            in_grads = fn.backward(g)
+            in_grads = fn.backward(grad_out)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             for inp, ig, need in zip(fn.inputs, in_grads, fn.needs_input_grad, strict=False):
@@ -1146,7 +1149,9 @@ class Tensor:
 
     def contiguous(self) -> Tensor:
         """This tensor if it is contiguous, else a C-ordered copy (differentiable, as ``clone``)."""
-        return self if self.is_contiguous() else self.clone()
+        from .ops import shape
+
+        return self if self.is_contiguous() else shape.Clone.apply(self, contiguous=True)
 
 
 def _scaled(other: Any, alpha: Any) -> Tensor:

@@ -4,8 +4,9 @@ Every op accepts arrays of any strides. One layout is worth keeping, though: the
 convolution (``fastconv``'s "chwn" path) computes O in a (O, *out, N) array and returns it as an
 (N, O, *out) view of that memory, the way PyTorch's ``channels_last`` tensors are NCHW-shaped
 views of NHWC memory. ReLU and max/min pooling allocate their results in their input's axis
-order (``np.empty_like`` and the helpers below), and the next batch-last convolution reads that
-memory in long contiguous runs, so no transposing copy runs between the layers of a small CNN.
+order, and the next batch-last convolution reads that memory in long contiguous runs, so no
+transposing copy runs between the layers of a small CNN. An op that allocates a result or a
+gradient allocates it with :func:`array_like_layout` (not ``np.zeros(shape)``, which is C order).
 
 Where two layouts meet, one operand is copied into the other's (:func:`in_layout_of`): the autograd
 engine hands every Function its dL/dy in the layout of its output y, and +, -, ·, / and dropout
@@ -29,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageTypeError
+
 _ZEROS: dict[np.dtype, np.ndarray] = {}  # per dtype: one read-only buffer of zeros, grown as needed
 
 
@@ -50,6 +53,40 @@ def empty_in_order(shape: tuple[int, ...], order: tuple[int, ...], dtype: Any) -
         return np.empty(shape, dtype=dtype)
     memory = np.empty([shape[a] for a in order], dtype=dtype)
     return memory.transpose(_inverse(order))
+
+
+def array_like_layout(
+    like: np.ndarray | tuple[int, ...], shape: tuple[int, ...] | None = None, dtype: Any = None, fill: Any = None
+) -> np.ndarray:
+    """A new writable array whose axes run through memory as ``like``'s do: the ops' one allocation helper.
+
+    ``like`` is an array or its :func:`axis_order` (a Function saves the order in ``forward`` and
+    allocates the input's gradient in ``backward`` without keeping the input alive). ``shape`` (default
+    ``like``'s; same number of dimensions) and ``dtype`` (default ``like``'s) are those of the new
+    array; ``fill`` is its value (default: uninitialised, as ``np.empty``). Unlike ``np.empty_like``,
+    it keeps the axis order for another shape, and from a saved order.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.zeros((3, 4, 2), np.float32).transpose(2, 0, 1)  # (2, 3, 4), axis 0 last in memory
+        >>> g = array_like_layout(axis_order(x), (2, 3, 5), np.float64, fill=0)
+        >>> g.shape, g.dtype, axis_order(g), float(g.sum())
+        ((2, 3, 5), dtype('float64'), (1, 2, 0), 0.0)
+    """
+    if isinstance(like, np.ndarray):
+        order = axis_order(like)
+        shape = like.shape if shape is None else tuple(shape)
+        dtype = like.dtype if dtype is None else dtype
+    else:
+        order = tuple(like)
+        if shape is None or dtype is None:
+            raise UsageTypeError("array_like_layout: an axis order needs shape and dtype")
+    if len(shape) != len(order):
+        order = tuple(range(len(shape)))  # another rank: no layout to keep
+    out = empty_in_order(tuple(shape), order, dtype)
+    if fill is not None:
+        out.fill(fill)
+    return out
 
 
 def dense_order(x: np.ndarray) -> tuple[int, ...] | None:

@@ -36,12 +36,12 @@ class Linear(Function):
         grad_x = grad_w = grad_b = None
         if self.needs_input_grad[0]:
             grad_x = grad_out @ w  # dL/dX = dL/dY · W        (*, out) @ (out, in) -> (*, in)
-        g2 = grad_out.reshape(-1, w.shape[0])  # (M, out)
+        grad_out_2d = grad_out.reshape(-1, w.shape[0])  # (M, out)
         if self.needs_input_grad[1]:
             x2 = x.reshape(-1, w.shape[1])  # (M, in)
-            grad_w = g2.T @ x2  # dL/dW = dL/dYᵀ · X       (out, M) @ (M, in) -> (out, in)
+            grad_w = grad_out_2d.T @ x2  # dL/dW = dL/dYᵀ · X       (out, M) @ (M, in) -> (out, in)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            grad_b = g2.sum(axis=0)  # dL/db = Σ over the batch of dL/dY   (out,)
+            grad_b = grad_out_2d.sum(axis=0)  # dL/db = Σ over the batch of dL/dY   (out,)
         return grad_x, grad_w, grad_b
 
 

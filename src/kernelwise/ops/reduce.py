@@ -19,8 +19,9 @@ from ..tensor import Function, Tensor, _axis_tuple
 
 def _expand(grad_out: np.ndarray, axes: tuple[int, ...], keepdims: bool, shape: tuple[int, ...]) -> np.ndarray:
     """Broadcast a reduced gradient back to the input's shape (a read-only view)."""
-    g = grad_out if keepdims else np.expand_dims(grad_out, axes)
-    return np.broadcast_to(g, shape)
+    if not keepdims:
+        grad_out = np.expand_dims(grad_out, axes)
+    return np.broadcast_to(grad_out, shape)
 
 
 class Sum(Function):

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor, _axis_tuple, _operand
+from .layout import array_like_layout, axis_order, dense_order
 
 
 def resolve_shape(old: tuple[int, ...], new: tuple[Any, ...]) -> tuple[int, ...]:
@@ -31,10 +32,11 @@ def resolve_shape(old: tuple[int, ...], new: tuple[Any, ...]) -> tuple[int, ...]
 
 
 class Clone(Function):
-    """y = a copy of x."""
+    """y = a copy of x: in x's memory layout when x is a dense block (PyTorch's ``preserve_format``), else
+    (or with ``contiguous=True``) in C order."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return x.copy()
+    def forward(self, x: np.ndarray, contiguous: bool = False) -> np.ndarray:
+        return x.copy(order="C" if contiguous or dense_order(x) is None else "K")
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return grad_out
@@ -75,11 +77,11 @@ class GetItem(Function):
             out = x[index]
         except IndexError as e:
             raise IndexError(f"index {index!r} does not fit a tensor of shape {x.shape}: {e}") from None
-        self.index, self.shape, self.dtype = index, x.shape, x.dtype
+        self.index, self.shape, self.order = index, x.shape, axis_order(x)
         return np.asarray(out)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        grad = np.zeros(self.shape, dtype=grad_out.dtype)
+        grad = array_like_layout(self.order, self.shape, grad_out.dtype, fill=0)  # in x's layout
         if _is_basic(self.index):
             grad[self.index] = grad_out  # each element picked at most once
         else:
@@ -95,11 +97,11 @@ class TakeAlong(Function):
     """
 
     def forward(self, x: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
-        self.indices, self.axis, self.shape = indices, axis, x.shape
+        self.indices, self.axis, self.shape, self.order = indices, axis, x.shape, axis_order(x)
         return np.take_along_axis(x, indices, axis)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        grad = np.zeros(self.shape, dtype=grad_out.dtype)
+        grad = array_like_layout(self.order, self.shape, grad_out.dtype, fill=0)  # in x's layout
         np.put_along_axis(grad, self.indices, grad_out, self.axis)
         return grad
 
