@@ -12,121 +12,25 @@ Example:
     (4, 18)
 """
 
-from . import functional, init
-from .activation import (
-    ELU,
-    GELU,
-    Dropout,
-    Hardtanh,
-    LeakyReLU,
-    LogSoftmax,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-)
-from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
-from .lazy import (
-    LazyBatchNorm1d,
-    LazyBatchNorm2d,
-    LazyConv1d,
-    LazyConv2d,
-    LazyConvTranspose1d,
-    LazyConvTranspose2d,
-    LazyLinear,
-)
-from .linear import Linear
-from .loss import CrossEntropyLoss, MSELoss, NLLLoss
-from .module import (
-    Flatten,
-    Identity,
-    Module,
-    ModuleDict,
-    ModuleList,
-    Parameter,
-    ParameterList,
-    Sequential,
-    Unflatten,
-    UninitializedBuffer,
-    UninitializedParameter,
-)
-from .normalization import BatchNorm1d, BatchNorm2d
-from .pooling import (
-    AdaptiveAvgPool1d,
-    AdaptiveAvgPool2d,
-    AdaptiveMaxPool1d,
-    AdaptiveMaxPool2d,
-    AvgPool1d,
-    AvgPool2d,
-    Downsample,
-    MaxPool1d,
-    MaxPool2d,
-    MaxUnpool1d,
-    MaxUnpool2d,
-    MinPool1d,
-    MinPool2d,
-    UpsampleZeros,
-)
+from . import activation, conv, functional, init, lazy, linear, loss, module, normalization, pooling
+from .activation import *  # noqa: F403 (each module's __all__, gathered below)
+from .conv import *  # noqa: F403
+from .lazy import *  # noqa: F403
+from .linear import *  # noqa: F403
+from .loss import *  # noqa: F403
+from .module import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .pooling import *  # noqa: F403
 
 __all__ = [
-    "ELU",
-    "GELU",
-    "AdaptiveAvgPool1d",
-    "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d",
-    "AvgPool1d",
-    "AvgPool2d",
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "Conv1d",
-    "Conv2d",
-    "ConvTranspose1d",
-    "ConvTranspose2d",
-    "CrossEntropyLoss",
-    "Downsample",
-    "Dropout",
-    "Flatten",
-    "Hardtanh",
-    "Identity",
-    "LazyBatchNorm1d",
-    "LazyBatchNorm2d",
-    "LazyConv1d",
-    "LazyConv2d",
-    "LazyConvTranspose1d",
-    "LazyConvTranspose2d",
-    "LazyLinear",
-    "LeakyReLU",
-    "Linear",
-    "LogSoftmax",
-    "MSELoss",
-    "MaxPool1d",
-    "MaxPool2d",
-    "MaxUnpool1d",
-    "MaxUnpool2d",
-    "MinPool1d",
-    "MinPool2d",
-    "Module",
-    "ModuleDict",
-    "ModuleList",
-    "NLLLoss",
-    "Parameter",
-    "ParameterList",
-    "ReLU",
-    "ReLU6",
-    "Sequential",
-    "SiLU",
-    "Sigmoid",
-    "Softmax",
-    "Softplus",
-    "Tanh",
-    "Unflatten",
-    "UninitializedBuffer",
-    "UninitializedParameter",
-    "UpsampleZeros",
+    *activation.__all__,
+    *conv.__all__,
+    *lazy.__all__,
+    *linear.__all__,
+    *loss.__all__,
+    *module.__all__,
+    *normalization.__all__,
+    *pooling.__all__,
     "functional",
     "init",
 ]

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
@@ -45,26 +43,28 @@ __all__ = [
     "LazyConvTranspose1d",
     "LazyConvTranspose2d",
     "LazyLinear",
-    "LazyModuleMixin",
-]
+]  # the lazy layers (LazyModuleMixin, their base, is imported by name, as in torch.nn.modules.lazy)
 
 
 class LazyModuleMixin:
     """What makes a layer lazy: uninitialized tensors until the first call, then the plain layer.
 
     A lazy class lists this mixin first, then the layer it becomes (``cls_to_become``), and defines
-    ``_infer_in_size(input)``. The plain layer is built with 0 for the size it cannot know yet; the
+    ``_infer_in_size(input)``. It takes the plain layer's arguments after the size it cannot know
+    yet, and builds the plain layer with ``_unknown_size`` (None, or 0 for Linear) for it; the
     tensors whose shapes depend on it (those its ``_shapes()`` names) are then replaced by
     uninitialized ones of the same dtype, and its ``reset_parameters`` call is kept for the first
     call, where the tensors get their shapes and the plain layer's initialisation draws them.
     """
 
     cls_to_become: type[Module]
+    _unknown_size: int | None = None  # what the plain layer takes for the size it cannot know yet
     _parameters: dict[str, Any]
     _buffers: dict[str, Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # the plain layer, with size 0: empty tensors, nothing drawn
+        """The plain layer's arguments after the size it cannot know yet."""
+        super().__init__(self._unknown_size, *args, **kwargs)  # the plain layer, without its input size: empty tensors
         for name in self._shapes():  # type: ignore[attr-defined]
             if self._parameters.get(name) is not None:
                 self._parameters[name] = UninitializedParameter(dtype=self._parameters[name].dtype)
@@ -126,17 +126,7 @@ class LazyLinear(LazyModuleMixin, Linear):
     """
 
     cls_to_become = Linear
-
-    def __init__(
-        self,
-        out_features: int,
-        bias: bool = True,
-        *,
-        device: Any = None,
-        dtype: Any = np.float32,
-        generator: Any = None,
-    ) -> None:
-        super().__init__(0, out_features, bias, device=device, dtype=dtype, generator=generator)
+    _unknown_size = 0
 
     def _infer_in_size(self, input: Tensor) -> None:
         if input.ndim == 0:
@@ -148,9 +138,6 @@ class _LazyConvMixin(LazyModuleMixin):
     """``in_channels`` from the first input: dim 1 of a batched input, dim 0 of an unbatched one."""
 
     _nd: int
-
-    def __init__(self, out_channels: int, kernel_size: int | tuple[int, ...], *args: Any, **kwargs: Any) -> None:
-        super().__init__(None, out_channels, kernel_size, *args, **kwargs)  # type: ignore[call-arg]
 
     def _infer_in_size(self, input: Tensor) -> None:
         nd = self._nd
@@ -217,26 +204,8 @@ class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
 class _LazyBatchNormMixin(LazyModuleMixin):
     """``num_features`` from the first input: its dim 1."""
 
-    _input_dims: tuple[int, ...]
-
-    def __init__(
-        self,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        *,
-        device: Any = None,
-        dtype: Any = np.float32,
-        bias: bool = True,
-    ) -> None:
-        args = (None, eps, momentum, affine, track_running_stats)
-        super().__init__(*args, device=device, dtype=dtype, bias=bias)  # type: ignore[call-arg]
-
     def _infer_in_size(self, input: Tensor) -> None:
-        if input.ndim not in self._input_dims:
-            dims = " or ".join(f"{d}D" for d in self._input_dims)
-            raise UsageError(f"{type(self).__name__}: expected {dims} input, got shape {tuple(input.shape)}")
+        self._check_input_dims(input)  # type: ignore[attr-defined]  (the plain BatchNorm's)
         self.num_features = int(input.shape[1])
 
 

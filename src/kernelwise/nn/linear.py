@@ -7,13 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import as_device
-from ..errors import UsageError, UsageTypeError
+from ..errors import UsageError
 from ..random import generator as _generator
-from ..tensor import Tensor, _dtype
+from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, Parameter
+from .module import Module, add_weight_and_bias
 
 __all__ = ["Linear"]
 
@@ -53,18 +52,9 @@ class Linear(Module):
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
                 raise UsageError(f"{name}={value!r}: must be a non-negative int")
-        as_device(device)  # the CPU (or None): anything else is an error
-        dt = _dtype(np.float32 if dtype is None else dtype)
-        if dt.kind != "f":
-            raise UsageTypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        shapes = self._shapes()
-        self.weight = Parameter(np.empty(shapes["weight"], dtype=dt))
-        if bias:
-            self.bias = Parameter(np.empty(shapes["bias"], dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, bias, device, dtype)
         self.reset_parameters(generator)
 
     def _shapes(self) -> dict[str, tuple[int, ...]]:

@@ -200,6 +200,44 @@ def _addindent(text: str, spaces: int) -> str:
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
 
 
+def parameter_dtype(device: Any, dtype: Any) -> np.dtype:
+    """The dtype of a layer's parameters: ``dtype`` (None: float32), which must be floating, on the CPU ``device``.
+
+    Example:
+        >>> parameter_dtype("cpu", None), parameter_dtype(None, "float64")
+        (dtype('float32'), dtype('float64'))
+    """
+    as_device(device)  # the CPU (or None): anything else is an error
+    dt = _dtype(np.float32 if dtype is None else dtype)
+    if dt.kind != "f":
+        raise UsageTypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
+    return dt
+
+
+def add_weight_and_bias(layer: Module, bias: bool, device: Any, dtype: Any) -> None:
+    """Give ``layer`` an empty ``weight`` and ``bias`` Parameter (None without ``bias``), shaped by its ``_shapes()``.
+
+    For a layer whose ``reset_parameters`` then draws them (Linear, the convolutions).
+
+    Example:
+        >>> from kernelwise import nn
+        >>> class Scale(nn.Module):
+        ...     def _shapes(self):
+        ...         return {"weight": (3,), "bias": (3,)}
+        >>> layer = Scale()
+        >>> add_weight_and_bias(layer, bias=False, device=None, dtype=None)
+        >>> tuple(layer.weight.shape), layer.weight.dtype, layer.bias
+        ((3,), dtype('float32'), None)
+    """
+    dt = parameter_dtype(device, dtype)
+    shapes = layer._shapes()  # type: ignore[attr-defined]
+    layer.weight = Parameter(np.empty(shapes["weight"], dtype=dt))
+    if bias:
+        layer.bias = Parameter(np.empty(shapes["bias"], dtype=dt))
+    else:
+        layer.register_parameter("bias", None)
+
+
 def _check_name(name: Any, kind: str) -> None:
     if not isinstance(name, str):
         raise UsageTypeError(f"{kind} name should be a string, got {type(name).__name__}")

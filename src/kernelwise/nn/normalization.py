@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import as_device
-from ..errors import UsageError, UsageTypeError
-from ..tensor import Tensor, _dtype
+from ..errors import UsageError
+from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, parameter_dtype
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -55,10 +54,7 @@ class _BatchNorm(Module):
             or not 0 <= momentum <= 1
         ):
             raise UsageError(f"momentum={momentum!r}: must be a number in [0, 1] or None (cumulative average)")
-        as_device(device)  # the CPU (or None): anything else is an error
-        dt = _dtype(np.float32 if dtype is None else dtype)
-        if dt.kind != "f":
-            raise UsageTypeError(f"dtype={dtype!r}: parameters need a floating-point dtype")
+        dt = parameter_dtype(device, dtype)
         self.num_features = 0 if lazy else int(num_features)
         self.eps = eps
         self.momentum = momentum
@@ -102,10 +98,14 @@ class _BatchNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, input: Tensor) -> Tensor:
-        if isinstance(input, Tensor) and input.ndim not in self._input_dims:
+    def _check_input_dims(self, input: Tensor) -> None:
+        if input.ndim not in self._input_dims:
             dims = " or ".join(f"{d}D" for d in self._input_dims)
-            raise UsageError(f"{type(self).__name__}: expected {dims} input, got shape {input.shape}")
+            raise UsageError(f"{type(self).__name__}: expected {dims} input, got shape {tuple(input.shape)}")
+
+    def forward(self, input: Tensor) -> Tensor:
+        if isinstance(input, Tensor):
+            self._check_input_dims(input)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked._array += 1
