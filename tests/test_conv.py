@@ -18,7 +18,6 @@ from kernelwise.ops.reference import conv_backward_reference, conv_reference
 from parity import assert_close, largest_size
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")  # torch's note on even kernels
-torch.set_num_threads(1)  # tiny arrays: extra threads only cost time
 
 
 # --------------------------------------------------------------------------- one helper, many cases

@@ -11,8 +11,6 @@ import kernelwise as kw
 from kernelwise.ops.resample import downsample, pad, upsample_zeros
 from parity import distinct
 
-torch.set_num_threads(1)  # small ops: one thread is fastest on a shared machine
-
 TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
 
 
