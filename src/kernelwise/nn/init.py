@@ -168,6 +168,18 @@ def ones_(tensor: Tensor) -> Tensor:
     return _fill(_check(tensor, "ones_"), 1.0)
 
 
+def _xavier_std(tensor: Tensor, gain: float) -> float:
+    """Glorot & Bengio's std = gain · √(2 / (fan_in + fan_out)), which keeps the variance both ways."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return gain * math.sqrt(2.0 / float(fan_in + fan_out))
+
+
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    """He et al.'s std = gain / √fan_mode, which keeps the variance through the nonlinearity."""
+    fan = _calculate_correct_fan(tensor, mode)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot & Bengio (2010): U(-a, a) with a = gain · √(6 / (fan_in + fan_out)).
 
@@ -178,18 +190,14 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
         True
     """
     _check(tensor, "xavier_uniform_")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    a = math.sqrt(3.0) * std  # U(-a, a) has standard deviation a / √3
+    a = math.sqrt(3.0) * _xavier_std(tensor, gain)  # U(-a, a) has standard deviation a / √3
     return uniform_(tensor, -a, a, generator)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot & Bengio (2010): N(0, std²) with std = gain · √(2 / (fan_in + fan_out))."""
     _check(tensor, "xavier_normal_")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return normal_(tensor, 0.0, std, generator)
+    return normal_(tensor, 0.0, _xavier_std(tensor, gain), generator)
 
 
 def kaiming_uniform_(
@@ -217,10 +225,7 @@ def kaiming_uniform_(
     _check(tensor, "kaiming_uniform_")
     if 0 in tensor.shape:
         return tensor
-    fan = _calculate_correct_fan(tensor, mode)
-    gain = calculate_gain(nonlinearity, a)
-    std = gain / math.sqrt(fan)
-    bound = math.sqrt(3.0) * std  # U(-bound, bound) has standard deviation bound / √3
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)  # U(-b, b) has standard deviation b / √3
     return uniform_(tensor, -bound, bound, generator)
 
 
@@ -235,10 +240,7 @@ def kaiming_normal_(
     _check(tensor, "kaiming_normal_")
     if 0 in tensor.shape:
         return tensor
-    fan = _calculate_correct_fan(tensor, mode)
-    gain = calculate_gain(nonlinearity, a)
-    std = gain / math.sqrt(fan)
-    return normal_(tensor, 0.0, std, generator)
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
 def trunc_normal_(
