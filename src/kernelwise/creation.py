@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -233,6 +234,13 @@ def linspace(
 
 
 # --------------------------------------------------------------------------- random
+def _draw(name: str, draw: Callable[..., np.ndarray], shape: tuple[int, ...], generator: Any, dtype: Any) -> np.ndarray:
+    """``draw(generator, shape)``, a ``numpy.random.Generator`` method, drawn in float32 or float64, in ``dtype``."""
+    dt = _float_dtype(name, dtype)
+    values = draw(random.generator(generator), shape, dtype=np.float64 if dt == np.float64 else np.float32)
+    return values.astype(dt, copy=False)
+
+
 def rand(
     *sizes: Any,
     size: Any = None,
@@ -242,9 +250,8 @@ def rand(
     requires_grad: bool = False,
 ) -> Tensor:
     """Uniform random numbers in [0, 1) (float32 unless ``dtype``)."""
-    shape, dt = _size("rand", sizes, size), _float_dtype("rand", dtype)
-    values = random.generator(generator).random(shape, dtype=np.float64 if dt == np.float64 else np.float32)
-    return _make(values.astype(dt, copy=False), requires_grad, device)
+    values = _draw("rand", np.random.Generator.random, _size("rand", sizes, size), generator, dtype)
+    return _make(values, requires_grad, device)
 
 
 def randn(
@@ -256,9 +263,8 @@ def randn(
     requires_grad: bool = False,
 ) -> Tensor:
     """Standard normal random numbers (mean 0, variance 1; float32 unless ``dtype``)."""
-    shape, dt = _size("randn", sizes, size), _float_dtype("randn", dtype)
-    values = random.generator(generator).standard_normal(shape, dtype=np.float64 if dt == np.float64 else np.float32)
-    return _make(values.astype(dt, copy=False), requires_grad, device)
+    values = _draw("randn", np.random.Generator.standard_normal, _size("randn", sizes, size), generator, dtype)
+    return _make(values, requires_grad, device)
 
 
 def rand_like(
@@ -266,9 +272,7 @@ def rand_like(
 ) -> Tensor:
     """``rand`` of ``input``'s shape and dtype."""
     shape, dt = _like("rand_like", input, dtype)
-    return rand(
-        shape, generator=generator, dtype=_float_dtype("rand_like", dt), device=device, requires_grad=requires_grad
-    )
+    return _make(_draw("rand_like", np.random.Generator.random, shape, generator, dt), requires_grad, device)
 
 
 def randn_like(
@@ -276,9 +280,7 @@ def randn_like(
 ) -> Tensor:
     """``randn`` of ``input``'s shape and dtype."""
     shape, dt = _like("randn_like", input, dtype)
-    return randn(
-        shape, generator=generator, dtype=_float_dtype("randn_like", dt), device=device, requires_grad=requires_grad
-    )
+    return _make(_draw("randn_like", np.random.Generator.standard_normal, shape, generator, dt), requires_grad, device)
 
 
 # --------------------------------------------------------------------------- from data
