@@ -1,44 +1,23 @@
-"""``torch.utils.data`` under its PyTorch path: the datasets, samplers and DataLoader of :mod:`kernelwise.data`.
+"""``torch.utils.data`` under its PyTorch path: everything :mod:`kernelwise.data` exports, the same objects.
 
-``get_worker_info()`` is None, as in PyTorch's main process: loading never leaves this process.
+The datasets, samplers and DataLoader, and ``get_worker_info()``, which is None, as in
+PyTorch's main process: loading never leaves this process.
 
 Example:
     >>> import numpy as np
+    >>> import kernelwise
     >>> from kernelwise.utils.data import DataLoader, TensorDataset, random_split
     >>> train, test = random_split(TensorDataset(np.arange(10)), [0.8, 0.2], generator=0)
-    >>> len(DataLoader(train, batch_size=3)), len(test)
-    (3, 2)
+    >>> len(DataLoader(train, batch_size=3)), len(test), DataLoader is kernelwise.data.DataLoader
+    (3, 2, True)
 """
 
 from __future__ import annotations
 
-from ..data.dataset import Dataset, Subset, TensorDataset, random_split
-from ..data.loader import DataLoader, default_collate, default_convert
-from ..data.sampler import (
-    BatchSampler,
-    RandomSampler,
-    Sampler,
-    SequentialSampler,
-    SubsetRandomSampler,
-    WeightedRandomSampler,
-)
+from .. import data as _data
+from ..data import *  # noqa: F403 (kernelwise.data's __all__)
 
-__all__ = [
-    "BatchSampler",
-    "DataLoader",
-    "Dataset",
-    "RandomSampler",
-    "Sampler",
-    "SequentialSampler",
-    "Subset",
-    "SubsetRandomSampler",
-    "TensorDataset",
-    "WeightedRandomSampler",
-    "default_collate",
-    "default_convert",
-    "get_worker_info",
-    "random_split",
-]
+__all__ = [*_data.__all__, "get_worker_info"]
 
 
 def get_worker_info() -> None:
