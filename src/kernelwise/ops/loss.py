@@ -82,14 +82,14 @@ class NLLLoss(Function):
             return np.asarray(loss.sum() / total, dtype=logp.dtype)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        g = grad_out  # dL/dℓ_n, per position for 'none', one value for 'sum'
+        # grad_out: dL/dℓ_n, per position for 'none', one value for 'sum'
         if self.reduction == "mean":
             with np.errstate(invalid="ignore", divide="ignore"):
-                g = grad_out / self.total  # dL/dℓ_n = dL/dy / Σ w[t_n]
+                grad_out = grad_out / self.total  # dL/dℓ_n = dL/dy / Σ w[t_n]
         grad = np.zeros(self.shape, dtype=grad_out.dtype)
         values = np.zeros(self.w_t.shape, dtype=grad_out.dtype)  # ignored: 0, even where 'mean' divided by 0
         with np.errstate(invalid="ignore"):  # a target of weight 0 over Σ w = 0: 0·inf = NaN, as PyTorch
-            np.multiply(-self.w_t, g, out=values, where=self.valid)  # dL/dlogp[n, t_n] = -w[t_n]·dL/dℓ_n
+            np.multiply(-self.w_t, grad_out, out=values, where=self.valid)  # dL/dlogp[n, t_n] = -w[t_n]·dL/dℓ_n
         np.put_along_axis(grad, self.safe[:, None], values[:, None], axis=1)  # scatter back to the class axis
         return grad
 
@@ -145,6 +145,25 @@ def _batched(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, 
     return input, target, unbatched
 
 
+def _tensors(input: Any, target: Any, reduction: str) -> tuple[Tensor, Tensor]:
+    """``input`` (a float tensor) and ``target`` checked to be tensors, and ``reduction`` one of the three."""
+    input = check_tensor(input, "input")
+    target = check_tensor(target, "target")
+    check_float(input, "input")
+    _check_reduction(reduction)
+    return input, target
+
+
+def _class_targets(
+    input: Tensor, target: Tensor, weight: Any, ignore_index: int, name: str
+) -> tuple[Tensor, Tensor, Tensor | None, bool]:
+    """Input and class-index target with a batch axis, (N, C, *d) and (N, *d), the checked weight, and unbatched."""
+    x, t, unbatched = _batched(input, target, name)
+    w = _check_weight(weight, input, x.shape[1])
+    _check_targets(t._array, x.shape[1], ignore_index, name)
+    return x, t, w, unbatched
+
+
 def _check_targets(target: np.ndarray, num_classes: int, ignore_index: int, name: str) -> None:
     bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
     if bad.any():
@@ -183,15 +202,9 @@ def nll_loss(
         >>> nll_loss(logp, kw.tensor([0, 1])).item()
         0.375
     """
-    input = check_tensor(input, "input")
-    target = check_tensor(target, "target")
-    check_float(input, "input")
-    _check_reduction(reduction)
-    x, t, unbatched = _batched(input, target, "nll_loss")
-    num_classes = x.shape[1]
-    w = _check_weight(weight, input, num_classes)
-    _check_targets(t._array, num_classes, ignore_index, "nll_loss")
-    w_data = w._array if w is not None else np.ones(num_classes, dtype=input.dtype)
+    input, target = _tensors(input, target, reduction)
+    x, t, w, unbatched = _class_targets(input, target, weight, ignore_index, "nll_loss")
+    w_data = w._array if w is not None else np.ones(x.shape[1], dtype=input.dtype)
     out = NLLLoss.apply(x, t._array, weight=w_data, ignore_index=int(ignore_index), reduction=reduction)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
@@ -235,10 +248,7 @@ def cross_entropy(
         >>> [round(v, 4) for v in cross_entropy(logits, kw.tensor([1, 1]), reduction="none").tolist()]
         [1000.0, 0.6931]
     """
-    input = check_tensor(input, "input")
-    target = check_tensor(target, "target")
-    check_float(input, "input")
-    _check_reduction(reduction)
+    input, target = _tensors(input, target, reduction)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, int | float | np.number):
         raise UsageTypeError(f"cross_entropy(): label_smoothing must be a number, got {label_smoothing!r}")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -247,10 +257,8 @@ def cross_entropy(
     if target.shape == input.shape and input.ndim > 0:
         return _cross_entropy_probabilities(input, target, weight, reduction, eps)
 
-    x, t, unbatched = _batched(input, target, "cross_entropy")
+    x, t, w, unbatched = _class_targets(input, target, weight, ignore_index, "cross_entropy")
     num_classes = x.shape[1]
-    w = _check_weight(weight, input, num_classes)
-    _check_targets(t._array, num_classes, ignore_index, "cross_entropy")
     logp = log_softmax(x, dim=1)  # (N, C, *d)
     nll = nll_loss(logp, t, w, ignore_index=ignore_index, reduction=reduction)
     if eps > 0:
@@ -310,8 +318,8 @@ class MSELoss(Function):
         return _reduce(diff * diff, reduction)  # ℓ = (x - y)²
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        g = _expand_grad(grad_out, self.diff.shape, self.reduction)
-        grad_x = 2 * self.diff * g  # dL/dx = 2(x - y)·dL/dℓ
+        grad_out = _expand_grad(grad_out, self.diff.shape, self.reduction)  # dL/dℓ_i
+        grad_x = 2 * self.diff * grad_out  # dL/dx = 2(x - y)·dL/dℓ
         grad_y = -grad_x if self.needs_input_grad[1] else None  # dL/dy = -2(x - y)·dL/dℓ
         return (grad_x if self.needs_input_grad[0] else None), grad_y
 
@@ -333,11 +341,8 @@ def mse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tenso
         >>> mse_loss(kw.tensor([1.0, 2.0]), kw.tensor([0.0, 0.0])).item()
         2.5
     """
-    input = check_tensor(input, "input")
-    target = check_tensor(target, "target")
-    check_float(input, "input")
+    input, target = _tensors(input, target, reduction)
     check_float(target, "target")
-    _check_reduction(reduction)
     if input.shape != target.shape:
         raise UsageError(
             f"mse_loss(): input shape {input.shape} and target shape {target.shape} differ "
