@@ -69,44 +69,39 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- the two frameworks' steps
-def _kernelwise_trainer(model_name: str, optimizer: str, generator: int = 0) -> tuple[Any, Callable]:
-    """A kernelwise model and a function doing one training step on (x, y) arrays; it returns the loss."""
-    import kernelwise as kw
-    from kernelwise import nn, optim
-    from kernelwise.models import lenet5, mnist1d_cnn
+def _training_step(lib: Any, model: Any, optimizer: str) -> Callable:
+    """One training step of ``model`` on (x, y) arrays, written once for both frameworks; it returns the loss.
 
-    model = lenet5(generator=generator) if model_name == "lenet5" else mnist1d_cnn(generator=generator)
+    ``lib`` is ``kernelwise`` or ``torch``: the same names, so both run the same code.
+    """
     params = list(model.parameters())
-    opt = optim.SGD(params, lr=0.01, momentum=0.9) if optimizer == "sgd" else optim.Adam(params, lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
+    opt = lib.optim.SGD(params, lr=0.01, momentum=0.9) if optimizer == "sgd" else lib.optim.Adam(params, lr=0.01)
+    loss_fn = lib.nn.CrossEntropyLoss()
 
     def step(x: np.ndarray, y: np.ndarray) -> float:
-        loss = loss_fn(model(kw.Tensor(x)), kw.Tensor(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return model, step
-
-
-def _torch_trainer(model: Any, optimizer: str, torch: Any) -> Callable:
-    """The same step in PyTorch, on a copy of the kernelwise ``model`` (weights included)."""
-    from .mirror import to_torch
-
-    net = to_torch(model, torch)
-    params = list(net.parameters())
-    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9) if optimizer == "sgd" else torch.optim.Adam(params, lr=0.01)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step(x: np.ndarray, y: np.ndarray) -> float:
-        loss = loss_fn(net(torch.from_numpy(x)), torch.from_numpy(y))
+        loss = loss_fn(model(lib.from_numpy(x)), lib.from_numpy(y))
         opt.zero_grad()
         loss.backward()
         opt.step()
         return loss.item()
 
     return step
+
+
+def _kernelwise_trainer(model_name: str, optimizer: str, generator: int = 0) -> tuple[Any, Callable]:
+    """A kernelwise model and a function doing one training step on (x, y) arrays; it returns the loss."""
+    import kernelwise as kw
+    from kernelwise.models import lenet5, mnist1d_cnn
+
+    model = lenet5(generator=generator) if model_name == "lenet5" else mnist1d_cnn(generator=generator)
+    return model, _training_step(kw, model, optimizer)
+
+
+def _torch_trainer(model: Any, optimizer: str, torch: Any) -> Callable:
+    """The same step in PyTorch, on a copy of the kernelwise ``model`` (weights included)."""
+    from .mirror import to_torch
+
+    return _training_step(torch, to_torch(model, torch), optimizer)
 
 
 def _mnist(data_dir: str | Path | None, tiny: bool) -> tuple[np.ndarray, np.ndarray]:
