@@ -245,6 +245,17 @@ def _check_name(name: Any, kind: str) -> None:
         raise UsageError(f'{kind} name {name!r} must be non-empty and must not contain "."')
 
 
+def _check_value(value: Any, expected: type, kind: str, name: str) -> None:
+    """A TypeError unless ``value`` is None or an ``expected`` (what the registry of ``kind`` holds)."""
+    if value is not None and not isinstance(value, expected):
+        raise UsageTypeError(
+            f"cannot assign {type(value).__name__} as {kind} {name!r} ({expected.__name__} or None expected)"
+        )
+
+
+_REGISTRIES = ("_parameters", "_buffers", "_modules")
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -289,46 +300,40 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Parameter):
-            params, buffers, modules = self._registries()
-            self.__dict__.pop(name, None)
-            buffers.pop(name, None)
-            modules.pop(name, None)
-            self._non_persistent_buffers.discard(name)
-            params[name] = value
+            self._register("_parameters", name, value)
         elif isinstance(value, Module):
-            params, buffers, modules = self._registries()
-            self.__dict__.pop(name, None)
-            params.pop(name, None)
-            buffers.pop(name, None)
-            self._non_persistent_buffers.discard(name)
-            modules[name] = value
-        elif name in self.__dict__.get("_parameters", {}):
-            if value is not None:
-                raise UsageTypeError(
-                    f"cannot assign {type(value).__name__} as parameter {name!r} (Parameter or None expected)"
-                )
-            self._parameters[name] = None
-        elif name in self.__dict__.get("_modules", {}):
-            if value is not None:
-                raise UsageTypeError(
-                    f"cannot assign {type(value).__name__} as child module {name!r} (Module or None expected)"
-                )
-            self._modules[name] = None
-        elif name in self.__dict__.get("_buffers", {}):
-            if value is not None and not isinstance(value, Tensor):
-                raise UsageTypeError(
-                    f"cannot assign {type(value).__name__} as buffer {name!r} (Tensor or None expected)"
-                )
-            self._buffers[name] = value
+            self._register("_modules", name, value)
+        elif (registry := self._registry_holding(name)) is not None:
+            kind, expected = _REGISTRY_KINDS[registry]
+            _check_value(value, expected, kind, name)  # what is registered stays of its kind (or None)
+            self.__dict__[registry][name] = value
         else:
             object.__setattr__(self, name, value)
 
+    def _register(self, registry: str, name: str, value: Any) -> None:
+        """Put ``value`` in ``registry`` as ``name`` (in its old place, if any), and out of every other place."""
+        self._registries()
+        self.__dict__.pop(name, None)
+        for other in _REGISTRIES:
+            if other != registry:
+                self.__dict__[other].pop(name, None)
+        self._non_persistent_buffers.discard(name)
+        self.__dict__[registry][name] = value
+
+    def _registry_holding(self, name: str) -> str | None:
+        """The registry (``"_parameters"``, ``"_buffers"`` or ``"_modules"``) that has ``name``, if any."""
+        return next((registry for registry in _REGISTRIES if name in self.__dict__.get(registry, {})), None)
+
+    def _check_free(self, name: str, registry: str) -> None:
+        """A KeyError if ``name`` is a plain attribute or in a registry other than ``registry``."""
+        if name in self.__dict__ or self._registry_holding(name) not in (None, registry):
+            raise KeyError(f"attribute {name!r} already exists")
+
     def __getattr__(self, name: str) -> Any:
         # Called only when normal lookup fails: look in the three registries.
-        d = self.__dict__
-        for registry in ("_parameters", "_buffers", "_modules"):
-            if registry in d and name in d[registry]:
-                return d[registry][name]
+        registry = self._registry_holding(name)
+        if registry is not None:
+            return self.__dict__[registry][name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
@@ -343,12 +348,8 @@ class Module:
         """Add ``param`` (or None: a declared but absent parameter, like ``bias=False``) as ``name``."""
         self._registries()
         _check_name(name, "parameter")
-        if param is not None and not isinstance(param, Parameter):
-            raise UsageTypeError(
-                f"cannot assign {type(param).__name__} as parameter {name!r} (Parameter or None expected)"
-            )
-        if name in self.__dict__ or name in self._buffers or name in self._modules:
-            raise KeyError(f"attribute {name!r} already exists")
+        _check_value(param, Parameter, "parameter", name)
+        self._check_free(name, "_parameters")
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -361,10 +362,8 @@ class Module:
         """
         self._registries()
         _check_name(name, "buffer")
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise UsageTypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} (Tensor or None expected)")
-        if name in self.__dict__ or name in self._parameters or name in self._modules:
-            raise KeyError(f"attribute {name!r} already exists")
+        _check_value(tensor, Tensor, "buffer", name)
+        self._check_free(name, "_buffers")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers.discard(name)
@@ -377,8 +376,7 @@ class Module:
         _check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise UsageTypeError(f"{type(module).__name__} is not a Module subclass")
-        if name in self.__dict__ or name in self._parameters or name in self._buffers:
-            raise KeyError(f"attribute {name!r} already exists")
+        self._check_free(name, "_modules")
         self._modules[name] = module
 
     register_module = add_module
@@ -669,6 +667,13 @@ class Module:
         else:
             body = "\n  " + "\n  ".join(lines) + "\n" if lines else ""
         return f"{type(self).__name__}({body})"
+
+
+_REGISTRY_KINDS: dict[str, tuple[str, type]] = {
+    "_parameters": ("parameter", Parameter),
+    "_buffers": ("buffer", Tensor),
+    "_modules": ("child module", Module),
+}
 
 
 class Sequential(Module):
