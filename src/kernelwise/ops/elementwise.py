@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import UsageError
 from ..tensor import Function
 from .activation_function import _Activation
-from .layout import in_layout_of, zeros_like_view
+from .layout import array_like_layout, in_layout_of, zeros_like_view
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -225,7 +225,7 @@ class Clip(Function):
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         x, lo, hi = self.x, self.lo, self.hi
-        inside = np.ones(self.out_shape, dtype=bool)  # lo <= x <= hi: y = x
+        inside = array_like_layout(x, self.out_shape, bool, fill=True)  # lo <= x <= hi: y = x (in x's layout)
         if lo is not None:
             inside &= x >= lo
         if hi is not None:
@@ -252,6 +252,7 @@ class Maximum(Function):
     loses = staticmethod(np.less)
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        b = in_layout_of(b, a)  # one layout: y (and dL/da, dL/db) keep a's
         if self.requires_grad:
             self.a, self.b = a, b
         return self.choose(a, b)
