@@ -148,8 +148,6 @@ KNOWN_BREAKS: dict[str, str] = {
     "clamp": "Clip.backward allocates dL/dx with np.ones(out_shape): C order",
     "maximum": "Maximum does not bring its second operand to the first one's layout: output and dL/dx in C order",
     "minimum": "Minimum does not bring its second operand to the first one's layout: output and dL/dx in C order",
-    "max_pool2d-overlapping": "max pooling with stride < kernel (the windows path): output and dL/dx in C order",
-    "avg_pool2d": "average pooling's backward returns dL/dx in C order",
 }
 
 

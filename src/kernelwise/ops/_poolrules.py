@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .layout import array_like_layout
+
 Window = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 """A pooling's (kernel_size, stride, padding, dilation), one int per spatial dim each."""
 
@@ -39,7 +41,8 @@ def pad_value(reducer: str, dtype: np.dtype) -> Any:
 def padded_input(x: np.ndarray, padding: tuple[int, ...], padded: tuple[int, ...], fill: Any) -> np.ndarray:
     """x (*lead, *spatial) inside a (*lead, *padded) array of ``fill``, ``padding`` positions in along each dim.
 
-    np.full and one assignment: np.pad costs more.
+    Laid out in memory as x is (a batch-last x gives a batch-last padded array); one fill and one
+    assignment: np.pad costs more.
 
     Example:
         >>> padded_input(np.array([[1.0, 2.0]]), (1,), (4,), -np.inf).tolist()
@@ -47,7 +50,7 @@ def padded_input(x: np.ndarray, padding: tuple[int, ...], padded: tuple[int, ...
     """
     nd = len(padding)
     lead, spatial = x.shape[:-nd], x.shape[-nd:]
-    xp = np.full((*lead, *padded), fill, x.dtype)
+    xp = array_like_layout(x, (*lead, *padded), fill=fill)
     xp[(Ellipsis, *(slice(p, p + n) for p, n in zip(padding, spatial)))] = x
     return xp
 

@@ -10,7 +10,8 @@ Where windows lie apart (S ≥ d·(k - 1) + 1, e.g. 2×2 with stride 2) each tap
 and each share one masked write, in x's own memory order (batch-last after a batch-last convolution
 stays batch-last); where they overlap (3×3 with stride 2) the input is first split by the phase of
 the stride, so that each tap is one contiguous run and each share one contiguous add (see
-:class:`PhaseGrid`). Values, winners and gradients are the plain path's: the tests hold this path to it.
+:class:`PhaseGrid`), the phases laid out in x's memory order too, so that y and dL/dx come back in
+it. Values, winners and gradients are the plain path's: the tests hold this path to it.
 
 ``WindowPool`` calls it through four functions:
 
@@ -51,34 +52,44 @@ class PhaseGrid:
     """Where every window tap of a strided pooling lies, as one contiguous run each: the "taps" layout.
 
     Window o's tap t reads padded position o·S + t·d. Position p = q·S + r along each axis is moved
-    to phase r at q (r = p mod S, q < ceil(padded / S)); each phase, flattened with the leading
-    (batch, channel) axes, is one row of M = lead·Πq values. On it, tap t of every window is the run
-    starting at Σ ((t·d) // S)·step of phase (t·d) mod S: one contiguous slice, where the strided
-    tap views of the plain layout make one short run per output row (NumPy pays ~20 ns per run).
-    Positions o ≥ out of the q-grid are computed too and cropped at the end.
+    to phase r at q (r = p mod S, q < ceil(padded / S)); each phase, a (*lead, *q) plane laid out
+    in memory in ``order`` (x's axis order: C order, or batch-last after a batch-last convolution),
+    is one row of M = Πlead·Πq values. On it, tap t of every window is the run starting at
+    Σ ((t·d) // S)·step of phase (t·d) mod S, step being the distance between q-neighbours in that
+    memory: one contiguous slice, where the strided tap views of the plain layout make one short run
+    per output row (NumPy pays ~20 ns per run). A run also reads past the end of a q-row (into the
+    next one, or the tail): only at positions o ≥ out of the q-grid, computed too and cropped at the end.
 
     Example (1-d, 3 taps, stride 2: taps 0 and 2 read phase 0, tap 1 reads phase 1):
-        >>> grid = PhaseGrid(1, (7,), (3,), (2,), (1,), (3,))
+        >>> grid = PhaseGrid((1,), (7,), (3,), (2,), (1,), (3,))
         >>> grid.q, grid.taps  # 4 positions per phase; (phase row, offset) of each tap
         ((4,), [(0, 0), (1, 0), (0, 1)])
         >>> grid.split(np.arange(7.0)[None], (0,), -np.inf).tolist()  # even, then odd positions
         [[0.0, 2.0, 4.0, 6.0, -inf], [1.0, 3.0, 5.0, -inf, -inf]]
+        >>> PhaseGrid((2,), (7,), (3,), (2,), (1,), (3,), order=(1, 0)).taps  # batch last: q-neighbours 2 apart
+        [(0, 0), (1, 0), (0, 2)]
     """
 
     def __init__(
         self,
-        lead: int,
+        lead: tuple[int, ...],
         padded: tuple[int, ...],
         kernel_size: tuple[int, ...],
         stride: tuple[int, ...],
         dilation: tuple[int, ...],
         out_size: tuple[int, ...],
+        order: tuple[int, ...] | None = None,
     ) -> None:
         nd = len(padded)
-        self.stride, self.out_size, self.lead = stride, out_size, lead
+        self.stride, self.out_size, self.lead = stride, out_size, tuple(lead)
         self.q = tuple(-(-n // s) for n, s in zip(padded, stride))  # the windows' grid: positions per phase
-        self.M = lead * math.prod(self.q)
-        step = [math.prod(self.q[a + 1 :]) for a in range(nd)]  # neighbours' distance on the q-grid
+        plane = (*self.lead, *self.q)
+        self.order = tuple(range(len(plane))) if order is None else tuple(order)  # the planes' memory order
+        self.memory_shape = tuple(plane[a] for a in self.order)
+        self.axes = tuple(sorted(range(len(plane)), key=self.order.__getitem__))  # memory -> (*lead, *q)
+        self.M = math.prod(plane)
+        distance = {a: math.prod(self.memory_shape[i + 1 :]) for i, a in enumerate(self.order)}
+        step = [distance[len(self.lead) + a] for a in range(nd)]  # neighbours' distance on the q-grid
         phases = {phase: i for i, phase in enumerate(np.ndindex(*stride))}  # the row of each phase
         self.taps = [  # (row, offset) of each tap, in row-major window order
             (
@@ -97,33 +108,36 @@ class PhaseGrid:
             first = [-(-(p - r) // s) if p > r else 0 for p, r, s in zip(padding, phase, self.stride)]
             start = [f * s + r - p for f, r, s, p in zip(first, phase, self.stride, padding)]
             count = [len(range(a, n, s)) for a, n, s in zip(start, spatial, self.stride)]
-            source = (slice(None), *(slice(a, None, s) for a, s in zip(start, self.stride)))
-            pairs.append((source, (slice(None), *(slice(f, f + c) for f, c in zip(first, count)))))
+            source = (Ellipsis, *(slice(a, None, s) for a, s in zip(start, self.stride)))
+            pairs.append((source, (Ellipsis, *(slice(f, f + c) for f, c in zip(first, count)))))
         return pairs
 
+    def plane(self, row: np.ndarray) -> np.ndarray:
+        """The first M values of a phase row (or of the flat q-grid) as a (*lead, *q) view, in the grid's order."""
+        return row[: self.M].reshape(self.memory_shape).transpose(self.axes)
+
     def split(self, x: np.ndarray, padding: tuple[int, ...], fill: Any) -> np.ndarray:
-        """x (lead, *spatial), padded with ``fill`` before by ``padding``: the phase rows (ΠS, M + tail)."""
-        spatial = x.shape[1:]
+        """x (*lead, *spatial), padded with ``fill`` before by ``padding``: the phase rows (ΠS, M + tail)."""
+        spatial = x.shape[len(self.lead) :]
         covered = all(p == 0 and n == q * s for p, n, q, s in zip(padding, spatial, self.q, self.stride))
         rows = np.empty((math.prod(self.stride), self.M + self.tail), dtype=x.dtype)
         rows[:, 0 if not covered else self.M :] = fill  # the padding, and what the last runs read past the grid
-        planes = rows[:, : self.M].reshape(len(rows), self.lead, *self.q)
-        for plane, (source, target) in zip(planes, self._phase_slices(padding, spatial)):
-            plane[target] = x[source]  # one strided copy per phase
+        for row, (source, target) in zip(rows, self._phase_slices(padding, spatial)):
+            self.plane(row)[target] = x[source]  # one strided copy per phase, in x's memory order
         return rows
 
     def merge(self, rows: np.ndarray, padding: tuple[int, ...], spatial: tuple[int, ...]) -> np.ndarray:
-        """The adjoint of ``split`` without the padding: phase rows back to x positions (lead, *spatial)."""
-        x = np.empty((self.lead, *spatial), dtype=rows.dtype)
-        planes = rows[:, : self.M].reshape(len(rows), self.lead, *self.q)
-        for plane, (source, target) in zip(planes, self._phase_slices(padding, spatial)):
-            x[source] = plane[target]  # every x position belongs to exactly one phase
+        """The adjoint of ``split`` without the padding: phase rows back to x positions (*lead, *spatial), in order."""
+        x = empty_in_order((*self.lead, *spatial), self.order, rows.dtype)
+        for row, (source, target) in zip(rows, self._phase_slices(padding, spatial)):
+            x[source] = self.plane(row)[target]  # every x position belongs to exactly one phase
         return x
 
     def crop(self, grid_values: np.ndarray) -> np.ndarray:
-        """Values on the q-grid (M,) -> (lead, *out): the windows that exist."""
-        grid = grid_values.reshape(self.lead, *self.q)
-        return np.ascontiguousarray(grid[(slice(None), *(slice(o) for o in self.out_size))])
+        """Values on the q-grid (M,) -> (*lead, *out), the windows that exist, laid out in the grid's order."""
+        out = empty_in_order((*self.lead, *self.out_size), self.order, grid_values.dtype)
+        np.copyto(out, self.plane(grid_values)[(Ellipsis, *(slice(o) for o in self.out_size))])
+        return out
 
 
 def extremum_by_taps(taps: list[np.ndarray], reducer: str) -> tuple[np.ndarray, np.ndarray]:
@@ -157,12 +171,11 @@ def extremum_by_taps(taps: list[np.ndarray], reducer: str) -> tuple[np.ndarray, 
 def _scatter_to_phases(grad_out: np.ndarray, arg: np.ndarray, grid: PhaseGrid) -> np.ndarray:
     """dL/dx_pad[o·S + t·d] += dL/dy[o] for the tap t that won window o, on the phase rows of overlapping windows.
 
-    Each tap's share is one add of a contiguous run (see ``PhaseGrid``). Shape: dL/dy (lead, *out) ->
+    Each tap's share is one add of a contiguous run (see ``PhaseGrid``). Shape: dL/dy (*lead, *out) ->
     the phase rows of dL/dx_pad.
     """
-    grad_grid = np.zeros((grid.lead, *grid.q), dtype=grad_out.dtype)  # dL/dy on the q-grid, 0 where no window is
-    grad_grid[(slice(None), *(slice(o) for o in grid.out_size))] = grad_out
-    grad_grid = grad_grid.reshape(grid.M)
+    grad_grid = np.zeros(grid.M, dtype=grad_out.dtype)  # dL/dy on the q-grid, 0 where no window is
+    grid.plane(grad_grid)[(Ellipsis, *(slice(o) for o in grid.out_size))] = grad_out
     rows = np.zeros((math.prod(grid.stride), grid.M + grid.tail), dtype=grad_grid.dtype)
     for t, (phase, offset) in enumerate(grid.taps):
         rows[phase, offset : offset + grid.M] += grad_grid * (arg == t)  # dL/dx_pad[o·S + t·d] += dL/dy[o] if t won
@@ -191,7 +204,7 @@ class TapsSaved:
         """The winning tap of each window, (*lead, *out), whichever layout forward used."""
         if self.grid is None:
             return self.winning_tap
-        return self.grid.crop(self.winning_tap).reshape(self.output_shape)
+        return self.grid.crop(self.winning_tap)
 
 
 def supports(reducer: str, method: str) -> bool:
@@ -213,13 +226,13 @@ def forward(
     pad = pad_value(reducer, x.dtype)
     is_padded = padding != (0,) * nd or padded != spatial
     grid = None
-    if overlap:  # taps on the phase grid: one run each
-        grid = PhaseGrid(math.prod(lead), padded, kernel_size, stride, dilation, out_size)
-        rows = grid.split(x.reshape(grid.lead, *spatial), padding, pad)
+    if overlap:  # taps on the phase grid, laid out in x's memory order: one run each
+        grid = PhaseGrid(lead, padded, kernel_size, stride, dilation, out_size, axis_order(x))
+        rows = grid.split(x, padding, pad)
         y, arg = extremum_by_taps([rows[r, t : t + grid.M] for r, t in grid.taps], reducer)  # y = max over taps
         if is_padded:
-            padding_never_wins(y.reshape(grid.lead, *grid.q), arg.reshape(grid.lead, *grid.q), pad, window)
-        y = grid.crop(y).reshape(*lead, *out_size)
+            padding_never_wins(grid.plane(y), grid.plane(arg), pad, window)
+        y = grid.crop(y)
     else:  # windows apart: the taps are strided views of x
         xp = padded_input(x, padding, padded, pad) if is_padded else x
         taps = [xp[(Ellipsis, *region)] for region in tap_regions(kernel_size, stride, dilation, out_size)]
@@ -242,11 +255,11 @@ def can_backward(grad_out: np.ndarray) -> bool:
 def backward(grad_out: np.ndarray, saved: TapsSaved) -> np.ndarray:
     """dL/dx: every dL/dy[o] onto the input position of window o's winner. Shape: (*lead, *out) -> (*lead, *spatial)."""
     nd = len(saved.kernel_size)
-    lead, spatial = grad_out.shape[:-nd], saved.input_shape[-nd:]
+    spatial = saved.input_shape[-nd:]
     arg, grid = saved.winning_tap, saved.grid
-    if grid is not None:  # overlapping windows: adds on the phase rows
-        rows = _scatter_to_phases(grad_out.reshape(grid.lead, *grad_out.shape[-nd:]), arg, grid)
-        return grid.merge(rows, saved.padding, spatial).reshape(*lead, *spatial)
+    if grid is not None:  # overlapping windows: adds on the phase rows, dL/dx in x's memory order
+        rows = _scatter_to_phases(grad_out, arg, grid)
+        return grid.merge(rows, saved.padding, spatial)
     # windows apart: each tap's share is one masked write
     out = grad_out.shape[-nd:]
     regions = tap_regions(saved.kernel_size, saved.stride, saved.dilation, out)

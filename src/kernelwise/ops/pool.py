@@ -7,8 +7,8 @@ Every kind of pooling is one windowed reduction with a different reducer (the
 recitation's "Max, Mean, Min"): pad the input with the reducer's neutral value
 (-inf for max, +inf for min, 0 for mean), view every window with ``windows`` and
 reduce the window axes. Backward builds the gradient of each window and adds the
-windows back onto the input with ``col2im`` (the adjoint of taking windows), then
-crops the padding:
+windows back onto the input (col2im, the adjoint of taking windows, in the input's
+memory order), then crops the padding:
 
     max / min:  dL/dx[arg] += dL/dy   only the tap that won gets the gradient
     mean:       dL/dx[i]   += dL/dy / divisor   for every tap i of the window
@@ -52,7 +52,8 @@ from ..tensor import Function, Tensor
 from . import fastpool
 from ._args import check_float, check_tensor, conv_output_size, ntuple
 from ._poolrules import Window, last_nan, pad_value, padded_input, padding_never_wins
-from .windows import col2im, windows
+from .layout import array_like_layout, axis_order, in_order
+from .windows import tap_regions, windows
 
 _ARG = {"max": np.argmax, "min": np.argmin}  # the winning tap of a window (first one among ties)
 
@@ -141,6 +142,34 @@ def _extremum(flat: np.ndarray, reducer: str) -> tuple[np.ndarray, np.ndarray]:
     return y, arg
 
 
+def _windows_added_back(
+    cols: np.ndarray, padded_shape: tuple[int, ...], order: tuple[int, ...], window: Window
+) -> np.ndarray:
+    """col2im in the input's memory order: every window's dL/dx_pad added back onto its positions.
+
+    One strided add per tap, into an array laid out in ``order`` (x's axis order); where the windows
+    tile the padded input (kernel = stride, no dilation, no overhang) one assignment per tap, no zeros.
+    Shape: (*lead, *out, *kernel) -> padded_shape (*lead, *padded).
+    """
+    kernel_size, stride, _, dilation = window
+    nd = len(kernel_size)
+    out = cols.shape[-2 * nd : -nd]
+    tiled = kernel_size == stride and all(
+        d == 1 and o * s == n for d, o, s, n in zip(dilation, out, stride, padded_shape[-nd:], strict=True)
+    )
+    if tiled:
+        grad_xp = array_like_layout(order, padded_shape, cols.dtype)
+    else:  # np.zeros (its pages come zeroed) costs less than an array_like_layout fill: its memory, then x's axes
+        grad_xp = np.zeros([padded_shape[a] for a in order], cols.dtype).transpose(np.argsort(order))
+    for tap, region in zip(np.ndindex(*kernel_size), tap_regions(kernel_size, stride, dilation, out)):
+        share = cols[(Ellipsis, *(slice(None),) * nd, *tap)]  # tap t of every window: dL/dx_pad[o·S + t·d]
+        if tiled:
+            grad_xp[(Ellipsis, *region)] = share  # each position in one window
+        else:
+            grad_xp[(Ellipsis, *region)] += share
+    return grad_xp
+
+
 def _to_winners(grad_out: np.ndarray, arg: np.ndarray, taps: int) -> np.ndarray:
     """dL/dy onto the winning tap of each window, 0 on the others. Shape: (...) -> (..., K)."""
     flat = np.zeros((*grad_out.shape, taps), dtype=grad_out.dtype)
@@ -155,6 +184,9 @@ class WindowPool(Function):
 
     ``method``: "taps" (max and min: the fast path of ``ops/fastpool.py``, the default) or "windows"
     (the plain path: copy the windows, reduce with argmax/argmin); mean pooling always sums the window view.
+
+    y and dL/dx are laid out in memory as x is (ops/layout.py): a batch-last x gives a batch-last y and
+    dL/dx, a C-order one C-order arrays.
     """
 
     def forward(
@@ -184,7 +216,7 @@ class WindowPool(Function):
             for n, k, s, p, d, o in zip(spatial, kernel_size, stride, padding, dilation, out_size, strict=True)
         ]
         padded = tuple(n + p + r for n, p, r in zip(spatial, padding, right, strict=True))
-        self.window, self.padded_shape, self.x_shape = window, (*lead, *padded), x.shape
+        self.window, self.padded_shape, self.x_shape, self.order = window, (*lead, *padded), x.shape, axis_order(x)
         self.fast = arg = divisor = None
         if fastpool.supports(reducer, method):
             y, fast = fastpool.forward(x, window, out_size, padded, reducer)
@@ -195,7 +227,7 @@ class WindowPool(Function):
         else:
             pad = pad_value(reducer, x.dtype)
             is_padded = padding != (0,) * nd or padded != spatial
-            xp = padded_input(x, padding, padded, pad) if is_padded else x
+            xp = padded_input(x, padding, padded, pad) if is_padded else x  # in x's memory order
             keep = (Ellipsis, *(slice(o) for o in out_size), *(slice(None),) * nd)
             cols = windows(xp, kernel_size, stride, dilation)[keep]  # (N, C, *out, *kernel), a view
             if reducer == "mean":
@@ -203,12 +235,15 @@ class WindowPool(Function):
                     divisor = np.asarray(divisor_override, dtype=x.dtype)
                 else:
                     divisor = _window_counts(spatial, window, out_size, count_include_pad, x.dtype)
-                y = cols.sum(axis=tuple(range(-nd, 0))) / divisor  # y = Σ_window x / divisor
+                y = array_like_layout(self.order, (*lead, *out_size), np.result_type(x.dtype, divisor.dtype))
+                np.sum(cols, axis=tuple(range(-nd, 0)), out=y)
+                np.divide(y, divisor, out=y)  # y = Σ_window x / divisor
             else:
                 flat = cols.reshape((*cols.shape[:-nd], math.prod(kernel_size)))  # (N, C, *out, K)
                 y, arg = _extremum(flat, reducer)  # y = max (min) over the window, arg its winning tap
                 if is_padded:
                     padding_never_wins(y, arg, pad, window)
+                y = in_order(y, self.order)  # the windows' copy is C order: y in x's
         if indices is not None:
             indices[...] = _input_index(arg, spatial, window)
         if self.requires_grad and self.fast is None:
@@ -222,7 +257,7 @@ class WindowPool(Function):
             arg = self.fast.winners()  # the plain scatter below takes what the fast path cannot
         else:
             arg = self.arg
-        kernel_size, stride, padding, dilation = self.window
+        kernel_size, _, padding, _ = self.window
         nd = len(kernel_size)
         if arg is None:
             grad_tap = grad_out / self.divisor  # dL/dx_i = dL/dy / divisor, the same for every tap i of the window
@@ -230,7 +265,7 @@ class WindowPool(Function):
         else:
             flat = _to_winners(grad_out, arg, math.prod(kernel_size))  # (N, C, *out, K)
             cols = flat.reshape(grad_out.shape + kernel_size)  # (N, C, *out, *kernel)
-        grad_xp = col2im(cols, self.padded_shape, kernel_size, stride, dilation)  # windows added back
+        grad_xp = _windows_added_back(cols, self.padded_shape, self.order, self.window)  # in x's memory order
         crop = (Ellipsis, *(slice(p, p + n) for p, n in zip(padding, self.x_shape[-nd:], strict=True)))
         return grad_xp[crop]  # drop the padding's gradient
 
