@@ -144,11 +144,7 @@ BUILDERS: dict[str, list[Builder]] = {
 
 # Cases that should keep the layout and do not, by case id: what breaks (the test expects the failure, and
 # fails once the op keeps the layout, so that the entry goes).
-KNOWN_BREAKS: dict[str, str] = {
-    "clamp": "Clip.backward allocates dL/dx with np.ones(out_shape): C order",
-    "maximum": "Maximum does not bring its second operand to the first one's layout: output and dL/dx in C order",
-    "minimum": "Minimum does not bring its second operand to the first one's layout: output and dL/dx in C order",
-}
+KNOWN_BREAKS: dict[str, str] = {}
 
 
 def _subclasses(cls: type) -> list[type]:
