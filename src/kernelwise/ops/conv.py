@@ -330,11 +330,11 @@ class ConvNd(Function):
                 y += b.reshape(-1, *[1] * (w.ndim - 2))  # + b[o] at every position
             return y
         if method != "windows":  # a fast path of fastconv.py: the same sums, fewer copies
-            y, saved = conv_forward(method, x, w, b, stride, padding, dilation)
+            y, ctx = conv_forward(method, x, w, b, stride, padding, dilation)
             if self.requires_grad:
                 if not self.needs_input_grad[1]:
-                    saved["x"] = None  # only dL/dW reads the input
-                self.saved = saved
+                    ctx.drop_input()  # only dL/dW reads the input
+                self.ctx = ctx
             return y
         x_pad = _pad(x, padding)  # (N, C, *(spatial + 2P))
         y = _correlate(x_pad, w, stride, dilation, groups)  # (N, O, *out)
@@ -352,7 +352,7 @@ class ConvNd(Function):
         if self.method == "exact" or grad_needs_exact(self.method, grad_out, padding):
             return self._backward_exact(grad_out)  # a NaN or inf in dL/dO: no zero of the path may meet it
         if self.method != "windows":
-            return conv_backward(self.saved, grad_out, self.needs_input_grad)
+            return conv_backward(self.ctx, grad_out, self.needs_input_grad)
         grad_x = grad_w = grad_b = None
         if self.needs_input_grad[0]:
             # dL/dX = full convolution of rot180(W) with (zero-inserted) dL/dO
