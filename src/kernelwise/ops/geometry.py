@@ -98,7 +98,10 @@ def padding_pairs(
             return ((0, 0),) * nd
         if padding == "same":
             if any(s != 1 for s in stride):
-                raise UsageError(f"{_prefix(fn)}padding='same' needs stride=1 (as in PyTorch), got stride={stride}")
+                raise UsageError(
+                    f"{_prefix(fn)}padding='same' needs stride=1 (as in PyTorch, 'same' is not supported for strided "
+                    f"convolutions), got stride={stride}"
+                )
             return tuple((t // 2, t - t // 2) for t in total)  # odd total: the extra one after, as PyTorch
         if padding == "full":
             return tuple((t, t) for t in total)
