@@ -150,34 +150,24 @@ def _conv_grad_input(grad_out: np.ndarray, w: np.ndarray, geometry: ConvGeometry
     return crop(grad_x_pad, geometry.padding)  # (N, C, *spatial)
 
 
-def _unfold(
-    x: np.ndarray, kernel: tuple[int, ...], dilation: tuple[int, ...], padding: Pairs, stride: tuple[int, ...]
-) -> np.ndarray:
-    """im2col: every window as a column. Shape: (N, C, *spatial) -> (N, C·kh·kw, L)."""
-    N, C, nd = x.shape[0], x.shape[1], len(kernel)
-    cols = windows(pad(x, padding), kernel, stride, dilation)  # (N, C, *out, *k)
+def _unfold(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """im2col: every window as a column. Shape: (N, C, *geometry.size) -> (N, C·kh·kw, L)."""
+    N, C, nd, kernel = x.shape[0], x.shape[1], geometry.nd, geometry.kernel
+    cols = windows(pad(x, geometry.padding), kernel, geometry.stride, geometry.dilation)  # (N, C, *out, *k)
     cols = cols.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C, *k, *out)
     return cols.reshape(N, C * math.prod(kernel), math.prod(cols.shape[-nd:]))  # (N, C·kh·kw, L)
 
 
-def _fold(
-    cols: np.ndarray,
-    output_size: tuple[int, ...],
-    kernel: tuple[int, ...],
-    dilation: tuple[int, ...],
-    padding: Pairs,
-    stride: tuple[int, ...],
-) -> np.ndarray:
+def _fold(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """col2im, the adjoint of :func:`_unfold`: every column added back onto its window.
 
-    Shape: (N, C·kh·kw, L) -> (N, C, *output_size); overlapping values add.
+    Shape: (N, C·kh·kw, L) -> (N, C, *geometry.size); overlapping values add.
     """
-    N, nd = cols.shape[0], len(kernel)
-    geometry = ConvGeometry(output_size, kernel, stride, padding, dilation)
+    N, nd, kernel = cols.shape[0], geometry.nd, geometry.kernel
     cols = cols.reshape(N, cols.shape[1] // math.prod(kernel), *kernel, *geometry.out)  # (N, C, *k, *out)
     cols = cols.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C, *out, *k)
-    x_pad = col2im(cols, (N, cols.shape[1], *geometry.padded), kernel, stride, dilation)  # (N, C, *padded)
-    return crop(x_pad, padding)  # (N, C, *output_size)
+    x_pad = col2im(cols, (N, cols.shape[1], *geometry.padded), kernel, geometry.stride, geometry.dilation)
+    return crop(x_pad, geometry.padding)  # (N, C, *size)
 
 
 # --------------------------------------------------------------------------- the exact sums, tap by tap
@@ -391,38 +381,26 @@ class ConvTransposeNd(Function):
 class Unfold(Function):
     """im2col: (N, C, *spatial) -> (N, C·kh·kw, L), every window a column; backward is fold."""
 
-    def forward(
-        self,
-        x: np.ndarray,
-        kernel: tuple[int, ...],
-        dilation: tuple[int, ...],
-        padding: Pairs,
-        stride: tuple[int, ...],
-    ) -> np.ndarray:
-        self.options = x.shape[2:], kernel, dilation, padding, stride
-        return _unfold(x, kernel, dilation, padding, stride)
+    def forward(self, x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+        self.geometry = geometry
+        return _unfold(x, geometry)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return _fold(grad_out, *self.options)  # the adjoint of taking windows: add them back
+        return _fold(grad_out, self.geometry)  # the adjoint of taking windows: add them back
 
 
 class Fold(Function):
-    """col2im: (N, C·kh·kw, L) -> (N, C, *output_size), overlapping values add; backward is unfold."""
+    """col2im: (N, C·kh·kw, L) -> (N, C, *output_size), overlapping values add; backward is unfold.
 
-    def forward(
-        self,
-        cols: np.ndarray,
-        output_size: tuple[int, ...],
-        kernel: tuple[int, ...],
-        dilation: tuple[int, ...],
-        padding: Pairs,
-        stride: tuple[int, ...],
-    ) -> np.ndarray:
-        self.options = kernel, dilation, padding, stride
-        return _fold(cols, output_size, kernel, dilation, padding, stride)
+    ``geometry.size`` is the output size.
+    """
+
+    def forward(self, cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+        self.geometry = geometry
+        return _fold(cols, geometry)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return _unfold(grad_out, *self.options)  # each column reads back the window it was added onto
+        return _unfold(grad_out, self.geometry)  # each column reads back the window it was added onto
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -714,8 +692,9 @@ def unfold(
     dilation = ntuple(dilation, 2, "dilation", minimum=1)
     pairs = tuple((p, p) for p in ntuple(padding, 2, "padding", minimum=0))
     stride = ntuple(stride, 2, "stride", minimum=1)
-    ConvGeometry(x.shape[2:], kernel, stride, pairs, dilation).check_fits("unfold", x.shape)
-    y = Unfold.apply(x, kernel=kernel, dilation=dilation, padding=pairs, stride=stride)
+    geometry = ConvGeometry(x.shape[2:], kernel, stride, pairs, dilation)
+    geometry.check_fits("unfold", x.shape)
+    y = Unfold.apply(x, geometry=geometry)
     return y if batched else y.reshape(y.shape[1:])
 
 
@@ -756,7 +735,8 @@ def fold(
             f"fold: input.shape[1]={cols.shape[1]} (input shape {cols.shape}) is not divisible by "
             f"kh·kw={math.prod(kernel)} (kernel_size {kernel})"
         )
-    out = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
+    geometry = ConvGeometry(size, kernel, stride, tuple((p, p) for p in padding), dilation)
+    out = geometry.out
     if any(n <= 0 for n in out):
         raise UsageError(
             f"fold: output size {out} of the sliding windows is not positive (output_size {size}, "
@@ -767,6 +747,5 @@ def fold(
             f"fold: input has {cols.shape[2]} columns (shape {cols.shape}) but output_size {size} with "
             f"kernel_size {kernel} has {out[0]}×{out[1]} = {math.prod(out)} windows"
         )
-    pairs = tuple((p, p) for p in padding)
-    y = Fold.apply(cols, output_size=size, kernel=kernel, dilation=dilation, padding=pairs, stride=stride)
+    y = Fold.apply(cols, geometry=geometry)
     return y if batched else y.reshape(y.shape[1:])

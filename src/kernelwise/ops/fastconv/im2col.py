@@ -149,11 +149,11 @@ class BatchLastIm2col(Im2col):
 
     Example:
         >>> from kernelwise.ops.fastconv.common import ConvCase
-        >>> x, w = np.ones((2, 3, 5, 5), np.float32), np.ones((4, 3, 3, 3), np.float32)
-        >>> case = ConvCase.make(x.shape, w.shape, (1, 1), ((0, 0), (0, 0)), (1, 1))
-        >>> y, ctx = BatchLastIm2col().forward(x, w, None, case.geometry)
-        >>> y.shape, y.flags.c_contiguous, float(y[1, 3, 2, 2])
-        ((2, 4, 3, 3), False, 27.0)
+        >>> x, w = np.ones((3, 2, 7), np.float32), np.ones((4, 2, 3), np.float32)  # 1-d
+        >>> geometry = ConvCase.make(x.shape, w.shape, (2,), ((1, 1),), (1,)).geometry
+        >>> y, ctx = BatchLastIm2col().forward(x, w, np.zeros(4, np.float32), geometry)
+        >>> y.shape, y.flags.c_contiguous, y[2, 3].tolist(), ctx.cols.shape  # a row of ones under cols: the bias
+        ((3, 4, 4), False, [4.0, 6.0, 6.0, 4.0], (7, 12))
     """
 
     name = "chwn"
