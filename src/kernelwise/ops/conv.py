@@ -30,7 +30,15 @@ import numpy as np
 from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor
-from .fastconv import check_method, choose_method, conv_backward, conv_forward, exact_if_non_finite, grad_needs_exact
+from .fastconv import (
+    ConvCase,
+    check_method,
+    choose_method,
+    conv_backward,
+    conv_forward,
+    exact_if_non_finite,
+    grad_needs_exact,
+)
 from .geometry import (
     ConvGeometry,
     Pairs,
@@ -279,7 +287,7 @@ class ConvNd(Function):
         if method is None:  # the fastest algorithm for these shapes (the reasons are in choose_method)
             method = choose_method(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
         else:
-            check_method(method, x.shape, w.shape, stride, padding, dilation, groups)
+            check_method(method, ConvCase.make(x.shape, w.shape, stride, padding, dilation, groups))
         method = exact_if_non_finite(method, x, w)  # a NaN or inf must not meet a zero the path multiplies
         self.method = method
         geometry = ConvGeometry(x.shape[2:], w.shape[2:], stride, padding, dilation)

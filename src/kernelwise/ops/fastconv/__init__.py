@@ -147,19 +147,12 @@ def choose_method(
     return "im2col"
 
 
-def check_method(
-    method: str,
-    x_shape: tuple[int, ...],
-    w_shape: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: Pairs,
-    dilation: tuple[int, ...],
-    groups: int,
-) -> None:
+def check_method(method: str, case: ConvCase) -> None:
     """A ValueError if ``method`` cannot compute this convolution (a method asked for by name): its ``supports``.
 
     Example:
-        >>> check_method("winograd", (1, 2, 6, 6), (2, 2, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+        >>> case = ConvCase.make((1, 2, 6, 6), (2, 2, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1))
+        >>> check_method("winograd", case)
         Traceback (most recent call last):
         kernelwise.errors.UsageError: method='winograd' needs a 3×3 kernel, stride 1, dilation 1 and ...
     """
@@ -167,7 +160,6 @@ def check_method(
         raise UsageError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     if method in ("windows", "exact"):  # both generic: any shape, any groups
         return
-    case = ConvCase.make(x_shape, w_shape, stride, padding, dilation, groups)
     reason = PATHS[method].supports(case)
     if reason is not None:
         raise UsageError(f"method={method!r} {reason} ({case.describe()})")
