@@ -15,6 +15,7 @@ and ``output_padding`` rules. The error messages name the function (``fn``) and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -226,17 +227,17 @@ class ConvGeometry:
     def nd(self) -> int:
         return len(self.size)
 
-    @property
+    @cached_property
     def padded(self) -> Index:
         """n + P_before + P_after per dimension."""
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.size, self.padding, strict=True))
 
-    @property
+    @cached_property
     def spans(self) -> Index:
         """d·(k - 1) + 1 per dimension: the positions one window covers."""
         return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation, strict=True))
 
-    @property
+    @cached_property
     def out(self) -> Index:
         """floor((n + P_before + P_after - d·(k - 1) - 1) / s) + 1 per dimension (ceil with ``ceil_mode``)."""
         if not self.ceil_mode:
@@ -247,17 +248,17 @@ class ConvGeometry:
             out.append(o - 1 if (o - 1) * s >= n + lo else o)  # a last window starting in the right padding: dropped
         return tuple(out)
 
-    @property
+    @cached_property
     def reach(self) -> Index:
         """(out - 1)·s + d·(k - 1) + 1 per dimension: the padded positions some window reads."""
         return tuple((o - 1) * s + sp for o, s, sp in zip(self.out, self.stride, self.spans, strict=True))
 
-    @property
+    @cached_property
     def padded_any(self) -> bool:
         """Whether any side of any dimension is padded."""
         return any(lo or hi for lo, hi in self.padding)
 
-    @property
+    @cached_property
     def unit_steps(self) -> bool:
         """Stride 1 and dilation 1 in every dimension."""
         return all(s == 1 for s in self.stride) and all(d == 1 for d in self.dilation)
