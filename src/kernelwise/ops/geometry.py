@@ -178,8 +178,8 @@ class ConvGeometry:
     number of windows up, dropping a last window that would start in the right padding.
 
     Example:
-        >>> g = ConvGeometry.make((28, 28), 5, padding="same")
-        >>> g.padding, g.padded, g.out
+        >>> geometry = ConvGeometry.make((28, 28), 5, padding="same")
+        >>> geometry.padding, geometry.padded, geometry.out
         (((2, 2), (2, 2)), (32, 32), (28, 28))
         >>> ConvGeometry.make(5, 2, stride=2).out, ConvGeometry.make(5, 2, stride=2, ceil_mode=True).out
         ((2,), (3,))

@@ -37,8 +37,8 @@ class Matmul(FastPath):
     name = "matmul"
 
     def _supports(self, case: ConvCase) -> str | None:
-        g = case.geometry
-        if g.unit_steps and all(k == 1 for k in g.kernel) and not g.padded_any:
+        geometry = case.geometry
+        if geometry.unit_steps and all(k == 1 for k in geometry.kernel) and not geometry.padded_any:
             return None
         return "needs a 1×1 kernel, stride 1, dilation 1 and no padding"
 

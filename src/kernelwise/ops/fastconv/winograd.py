@@ -113,12 +113,12 @@ class Winograd(FastPath):
     name = "winograd"
 
     def _supports(self, case: ConvCase) -> str | None:
-        g = case.geometry
+        geometry = case.geometry
         if (
             case.nd == 2
-            and g.unit_steps
-            and g.kernel == (3, 3)
-            and all(0 <= p <= 2 for pair in g.padding for p in pair)
+            and geometry.unit_steps
+            and geometry.kernel == (3, 3)
+            and all(0 <= p <= 2 for pair in geometry.padding for p in pair)
         ):
             return None
         return "needs a 3×3 kernel, stride 1, dilation 1 and padding of at most 2"
