@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 import kernelwise as kw
 from kernelwise.ops import conv as C
-from kernelwise.ops._args import conv_output_size
+from kernelwise.ops.geometry import conv_output_size
 from kernelwise.ops.reference import conv_backward_reference, conv_reference
 from parity import assert_close, largest_size
 

@@ -36,10 +36,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import UsageError
-from ..ops._args import ntuple
+from ..ops.geometry import ConvGeometry
+from ..ops.geometry import Pairs as Pairs  # re-exported for report.py
 
 Index = tuple[int, ...]
-Pairs = tuple[tuple[int, int], ...]
 DIM_NAMES = {1: (("length", "L", "position"),), 2: (("height", "H", "row"), ("width", "W", "column"))}
 
 
@@ -60,25 +60,6 @@ def number(v: float) -> str:
 
 
 # --------------------------------------------------------------------------- the window walker
-def padding_pairs(padding: Any, kernel: Index, stride: Index, dilation: Index, name: str = "padding") -> Pairs:
-    """Padding as (before, after) pairs per dim: an int or tuple, or 'valid', 'same' or 'full' (as the engine)."""
-    nd = len(kernel)
-    if isinstance(padding, str):
-        total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]  # what the kernel overhangs
-        if padding == "valid":
-            return ((0, 0),) * nd
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise UsageError(f"{name}='same' needs stride=1, got stride={stride}")
-            return tuple((t // 2, t - t // 2) for t in total)  # an odd total puts the extra one after
-        if padding == "full":
-            return tuple((t, t) for t in total)
-        raise UsageError(f"{name}={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
-    if isinstance(padding, tuple | list) and padding and isinstance(padding[0], tuple | list):
-        return tuple((int(lo), int(hi)) for lo, hi in padding)
-    return tuple((p, p) for p in ntuple(padding, nd, name, minimum=0))
-
-
 class Tap(NamedTuple):
     """One kernel tap of one window: the tap index, the input position under it, and whether that is inside."""
 
@@ -87,52 +68,15 @@ class Tap(NamedTuple):
     inside: bool
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """Where a kernel of size ``kernel`` lands on an input of size ``size`` (spatial dims only)."""
+class Geometry(ConvGeometry):
+    """Where a kernel of size ``kernel`` lands on an input of size ``size`` (spatial dims only), with the walker.
 
-    size: Index
-    kernel: Index
-    stride: Index
-    padding: Pairs
-    dilation: Index
+    :class:`~kernelwise.ops.geometry.ConvGeometry` (sizes, checks) plus the window walk and the formulas.
 
-    @classmethod
-    def make(cls, size: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Geometry:
-        """Check and normalise the arguments; ``size`` (an int or tuple) fixes the number of dims.
-
-        Example:
-            >>> Geometry.make(5, 2, stride=2).out, Geometry.make((3, 3), 3, padding="same").padding
-            ((2,), ((1, 1), (1, 1)))
-        """
-        nd = len(size) if isinstance(size, tuple | list) else 1
-        size = ntuple(size, nd, "input_size", minimum=1)
-        kernel = ntuple(kernel_size, nd, "kernel_size", minimum=1)
-        stride = ntuple(stride, nd, "stride", minimum=1)
-        dilation = ntuple(dilation, nd, "dilation", minimum=1)
-        pairs = padding_pairs(padding, kernel, stride, dilation)
-        for n, k, d, (lo, hi) in zip(size, kernel, dilation, pairs, strict=True):
-            if d * (k - 1) + 1 > n + lo + hi:
-                raise UsageError(
-                    f"kernel_size={kernel} with dilation={dilation} spans {d * (k - 1) + 1} positions, more than "
-                    f"the {n + lo + hi} of the padded input (input_size={size}, padding={padding}): no window fits"
-                )
-        return cls(size, kernel, stride, pairs, dilation)
-
-    @property
-    def nd(self) -> int:
-        return len(self.size)
-
-    @property
-    def padded(self) -> Index:
-        return tuple(n + lo + hi for n, (lo, hi) in zip(self.size, self.padding, strict=True))
-
-    @property
-    def out(self) -> Index:
-        """floor((W_in + P_before + P_after - d·(k - 1) - 1) / S) + 1 per dim."""
-        return tuple(
-            (n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(self.padded, self.kernel, self.stride, self.dilation)
-        )
+    Example:
+        >>> Geometry.make(5, 2, stride=2).out, Geometry.make((3, 3), 3, padding="same").padding
+        ((2,), ((1, 1), (1, 1)))
+    """
 
     def inside(self, pos: Index) -> bool:
         return all(0 <= p < n for p, n in zip(pos, self.size, strict=True))
@@ -170,8 +114,7 @@ class Geometry:
             long, short, unit = names[axis]
             pad = f"2·{lo}" if lo == hi else f"{lo} + {hi}"
             pad_symbol = "2P" if lo == hi else "P_before + P_after"
-            span = n + lo + hi - d * (k - 1) - 1
-            out = span // s + 1
+            span, out = n + lo + hi - d * (k - 1) - 1, self.out[axis]  # out = floor(span / s) + 1
             if d == 1:
                 general = f"floor(({short}_in - {short}_k + {pad_symbol}) / S) + 1"
                 filled = f"floor(({n} - {k} + {pad}) / {s}) + 1"
@@ -180,7 +123,7 @@ class Geometry:
                 filled = f"floor(({n} - {d}·({k} - 1) - 1 + {pad}) / {s}) + 1"
             lhs, filled = f"Output {long}", f"{filled} = floor({span} / {s}) + 1 = {out}"
             text = f"{lhs} = {general} = {filled}"
-            covered = (out - 1) * s + d * (k - 1) + 1  # padded positions up to the end of the last window
+            covered = self.reach[axis]  # padded positions up to the end of the last window
             dropped = [p - lo + 1 for p in range(covered, n + lo + hi) if 0 <= p - lo < n]  # 1-based input positions
             dropped_padding = n + lo + hi - covered - len(dropped)
             note = ""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..devices import as_device
 from ..errors import UsageError, UsageTypeError
-from ..ops._args import ntuple
+from ..ops.geometry import PADDING_STRINGS, check_output_padding, ntuple, padding_pairs
 from ..random import generator as _generator
 from ..tensor import Tensor, _dtype
 from . import functional as F
@@ -26,8 +26,6 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
-
-_PADDING_STRINGS = ("valid", "same", "full")
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -75,20 +73,14 @@ class _ConvNd(Module):
         if isinstance(padding, str):
             if transposed:
                 raise UsageError(f"{name}: padding={padding!r}: a transposed convolution takes int padding only")
-            if padding not in _PADDING_STRINGS:
-                raise UsageError(f"padding={padding!r}: should be one of {_PADDING_STRINGS} (or an int or tuple)")
-            if padding == "same" and any(s != 1 for s in self.stride):
-                raise UsageError(f"padding='same' is not supported for strided convolutions (stride={self.stride})")
+            if padding not in PADDING_STRINGS:
+                raise UsageError(f"padding={padding!r}: should be one of {PADDING_STRINGS} (or an int or tuple)")
+            padding_pairs(padding, self.kernel_size, self.stride, self.dilation, name)  # 'same' needs stride 1
             self.padding: tuple[int, ...] | str = padding
         else:
             self.padding = ntuple(padding, nd, "padding", minimum=0)
         self.output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
-        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if op >= max(s, d):
-                raise UsageError(
-                    f"output_padding={self.output_padding} must be smaller than stride={self.stride} "
-                    f"or dilation={self.dilation} in each dimension"
-                )
+        check_output_padding(self.output_padding, self.stride, self.dilation)
         if padding_mode != "zeros":
             raise UsageError(f"padding_mode={padding_mode!r} is not supported: only 'zeros'")
         self.transposed = transposed
@@ -113,8 +105,11 @@ class _ConvNd(Module):
 
     def _shapes(self) -> dict[str, tuple[int, ...]]:
         """The shapes of the weight and of the bias, (C_out,)."""
-        c_in, c_out, g, k = self.in_channels, self.out_channels, self.groups, self.kernel_size
-        transposed, plain = (c_in, c_out // g, *k), (c_out, c_in // g, *k)  # (C_in, C_out/g, *k), (C_out, C_in/g, *k)
+        c_in, c_out, groups, k = self.in_channels, self.out_channels, self.groups, self.kernel_size
+        transposed, plain = (
+            (c_in, c_out // groups, *k),
+            (c_out, c_in // groups, *k),
+        )  # (C_in, C_out/g, *k), (C_out, C_in/g, *k)
         return {"weight": transposed if self.transposed else plain, "bias": (c_out,)}
 
     def reset_parameters(self, generator: Any = None) -> None:
@@ -124,12 +119,12 @@ class _ConvNd(Module):
         √3 · gain / √fan_in is 1/√fan_in; fan_in = weight.shape[1] · prod(kernel_size).
         The weight is drawn first, then the bias, from the same generator.
         """
-        g = _generator(generator)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=g)
+        rng = _generator(generator)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
         if self.bias is not None:
             fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound, generator=g)
+            init.uniform_(self.bias, -bound, bound, generator=rng)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -146,7 +141,64 @@ class _ConvNd(Module):
         return s
 
 
-class Conv1d(_ConvNd):
+class _Conv(_ConvNd):
+    """A convolution: the arguments of Conv1d and Conv2d, and the functional op of its ``_nd``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] | str = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        device: Any = None,
+        dtype: Any = np.float32,
+        generator: Any = None,
+    ) -> None:
+        args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
+        super().__init__(*args, False, 0, groups, bias, padding_mode, device, dtype, generator)
+
+    def forward(self, input: Tensor) -> Tensor:
+        conv = F.conv1d if self._nd == 1 else F.conv2d
+        return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class _ConvTranspose(_ConvNd):
+    """A transposed convolution: the arguments of ConvTranspose1d and ConvTranspose2d (PyTorch's order)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        output_padding: int | tuple[int, ...] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, ...] = 1,
+        padding_mode: str = "zeros",
+        *,
+        device: Any = None,
+        dtype: Any = np.float32,
+        generator: Any = None,
+    ) -> None:
+        args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
+        super().__init__(*args, True, output_padding, groups, bias, padding_mode, device, dtype, generator)
+
+    def forward(self, input: Tensor) -> Tensor:
+        conv = F.conv_transpose1d if self._nd == 1 else F.conv_transpose2d
+        return conv(
+            input, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+        )
+
+
+class Conv1d(_Conv):
     """1-d convolution (cross-correlation, as in PyTorch) over an input of C_in channels.
 
     out[n, o, l] = bias[o] + Σ_c Σ_k weight[o, c, k] · x_padded[n, c, S·l + d·k] (within o's group).
@@ -176,30 +228,8 @@ class Conv1d(_ConvNd):
 
     _nd = 1
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int],
-        stride: int | tuple[int] = 1,
-        padding: int | tuple[int] | str = 0,
-        dilation: int | tuple[int] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        *,
-        device: Any = None,
-        dtype: Any = np.float32,
-        generator: Any = None,
-    ) -> None:
-        args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, False, 0, groups, bias, padding_mode, device, dtype, generator)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-
-class Conv2d(_ConvNd):
+class Conv2d(_Conv):
     """2-d convolution (cross-correlation, as in PyTorch): the recitation's convolution layer.
 
     out[n, o, i, j] = bias[o] + Σ_c Σ_{p,q} weight[o, c, p, q] · x_padded[n, c, S·i + d·p, S·j + d·q].
@@ -232,30 +262,8 @@ class Conv2d(_ConvNd):
 
     _nd = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] | str = 0,
-        dilation: int | tuple[int, int] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        *,
-        device: Any = None,
-        dtype: Any = np.float32,
-        generator: Any = None,
-    ) -> None:
-        args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, False, 0, groups, bias, padding_mode, device, dtype, generator)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTranspose):
     """1-d transposed convolution: the adjoint (gradient with respect to the input) of :class:`Conv1d`.
 
     Each input sample scatters ``weight`` times its value into the output, S apart.
@@ -287,33 +295,8 @@ class ConvTranspose1d(_ConvNd):
 
     _nd = 1
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int],
-        stride: int | tuple[int] = 1,
-        padding: int | tuple[int] = 0,
-        output_padding: int | tuple[int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: int | tuple[int] = 1,
-        padding_mode: str = "zeros",
-        *,
-        device: Any = None,
-        dtype: Any = np.float32,
-        generator: Any = None,
-    ) -> None:
-        args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, True, output_padding, groups, bias, padding_mode, device, dtype, generator)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.conv_transpose1d(
-            input, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
-        )
-
-
-class ConvTranspose2d(_ConvNd):
+class ConvTranspose2d(_ConvTranspose):
     """2-d transposed convolution: the adjoint (gradient with respect to the input) of :class:`Conv2d`.
 
     Args:
@@ -342,28 +325,3 @@ class ConvTranspose2d(_ConvNd):
     """
 
     _nd = 2
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
-        output_padding: int | tuple[int, int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: int | tuple[int, int] = 1,
-        padding_mode: str = "zeros",
-        *,
-        device: Any = None,
-        dtype: Any = np.float32,
-        generator: Any = None,
-    ) -> None:
-        args = (in_channels, out_channels, kernel_size, stride, padding, dilation)
-        super().__init__(*args, True, output_padding, groups, bias, padding_mode, device, dtype, generator)
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.conv_transpose2d(
-            input, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
-        )

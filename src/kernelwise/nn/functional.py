@@ -7,7 +7,6 @@ this subset, plus what PyTorch lacks: ``padding='full'``, ``min_pool1d/2d``,
 one Function from ``kernelwise.ops``.
 """
 
-from ..ops._args import conv_output_size
 from ..ops.activation import (
     dropout,
     elu,
@@ -24,6 +23,7 @@ from ..ops.activation import (
     tanh,
 )
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, unfold
+from ..ops.geometry import conv_output_size
 from ..ops.linear import linear
 from ..ops.loss import cross_entropy, mse_loss, nll_loss
 from ..ops.norm import batch_norm

@@ -29,8 +29,27 @@ import numpy as np
 
 from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
-from ._args import check_float, check_tensor, conv_output_size, ntuple
-from .fastconv import check_method, choose_method, conv_backward, conv_forward, exact_if_non_finite, grad_needs_exact
+from ._args import check_float, check_tensor
+from .fastconv import (
+    ConvCase,
+    check_method,
+    choose_method,
+    conv_backward,
+    conv_forward,
+    exact_if_non_finite,
+    grad_needs_exact,
+)
+from .geometry import (
+    ConvGeometry,
+    Pairs,
+    check_output_padding,
+    conv_output_size,
+    crop,
+    ntuple,
+    pad,
+    padding_pairs,
+    transposed_output_size,
+)
 from .windows import col2im, tap_boxes, windows
 
 __all__ = [
@@ -47,27 +66,11 @@ __all__ = [
     "unfold",
 ]
 
-Pairs = tuple[tuple[int, int], ...]  # (before, after) padding of each spatial dimension
-
 
 # --------------------------------------------------------------------------- the math, on arrays
-def _pad(x: np.ndarray, padding: Pairs) -> np.ndarray:
-    """Zero-pad the spatial dimensions of (N, C, *spatial); no copy when there is nothing to pad."""
-    if not any(lo or hi for lo, hi in padding):
-        return x
-    return np.pad(x, ((0, 0), (0, 0), *padding))
-
-
-def _crop(x: np.ndarray, padding: Pairs) -> np.ndarray:
-    """Remove the padding again: the inverse of :func:`_pad` (a view)."""
-    return x[(Ellipsis, *(slice(lo, n - hi) for (lo, hi), n in zip(padding, x.shape[2:])))]
-
-
-def _reached(
-    x_pad: np.ndarray, out: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]
-) -> np.ndarray:
+def _reached(x_pad: np.ndarray, out: tuple[int, ...], geometry: ConvGeometry) -> np.ndarray:
     """The part of a padded input that ``out`` windows reach: (out - 1)·s + d(k - 1) + 1 rows (a view)."""
-    reach = tuple((o - 1) * s + d * (k - 1) + 1 for o, k, s, d in zip(out, kernel, stride, dilation))
+    reach = tuple((o - 1) * s + sp for o, s, sp in zip(out, geometry.stride, geometry.spans))
     return x_pad[(Ellipsis, *(slice(0, r) for r in reach))]
 
 
@@ -105,50 +108,35 @@ def _correlate(
     return np.ascontiguousarray(y.reshape(N, O, *out))  # (N, O, *out)
 
 
-def _conv_grad_weight(
-    x_pad: np.ndarray,
-    grad_out: np.ndarray,
-    kernel: tuple[int, ...],
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    groups: int,
-) -> np.ndarray:
+def _conv_grad_weight(x_pad: np.ndarray, grad_out: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """dL/dW[o, c, i] = Σ_n Σ_y dL/dO[n, o, y] · X[n, c, y·s + i·d]: X ⋆ dL/dO as a matmul over the windows.
 
     Shape: X (N, C, *spatial) padded, dL/dO (N, O, *out) -> (O, Cg, *k).
     """
-    N, O, nd = grad_out.shape[0], grad_out.shape[1], len(kernel)
+    N, O, nd, kernel = grad_out.shape[0], grad_out.shape[1], geometry.nd, geometry.kernel
     out = grad_out.shape[2:]
-    x_used = _reached(x_pad, out, kernel, stride, dilation)  # without trailing rows no window reached
-    cols, _ = _im2col(x_used, kernel, stride, dilation, groups)  # (G, N·L, K)
-    g = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
-    g = g.transpose(1, 2, 0, *range(3, 3 + nd)).reshape(groups, O // groups, N * math.prod(out))  # (G, Og, N·L)
-    grad_w = g @ cols  # dL/dW = X ⋆ dL/dO: (G, Og, N·L) @ (G, N·L, K) -> (G, Og, K)
+    x_used = _reached(x_pad, out, geometry)  # without trailing rows no window reached
+    cols, _ = _im2col(x_used, kernel, geometry.stride, geometry.dilation, groups)  # (G, N·L, K)
+    grad_mat = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
+    grad_mat = grad_mat.transpose(1, 2, 0, *range(3, 3 + nd)).reshape(groups, O // groups, -1)  # (G, Og, N·L)
+    grad_w = grad_mat @ cols  # dL/dW = X ⋆ dL/dO: (G, Og, N·L) @ (G, N·L, K) -> (G, Og, K)
     return grad_w.reshape(O, -1, *kernel)  # (O, Cg, *k)
 
 
-def _zero_insert(g: np.ndarray, stride: tuple[int, ...]) -> np.ndarray:
+def _zero_insert(grad_out: np.ndarray, stride: tuple[int, ...]) -> np.ndarray:
     """Upsample by the stride: put s - 1 zeros between neighbouring values of each spatial dimension.
 
     Shape: (N, C, *out) -> (N, C, *((out - 1)·s + 1)).
     """
     if all(s == 1 for s in stride):
-        return g
-    size = tuple((n - 1) * s + 1 for n, s in zip(g.shape[2:], stride))
-    up = np.zeros(g.shape[:2] + size, dtype=g.dtype)
-    up[(Ellipsis, *(slice(None, None, s) for s in stride))] = g
+        return grad_out
+    size = tuple((n - 1) * s + 1 for n, s in zip(grad_out.shape[2:], stride))
+    up = np.zeros(grad_out.shape[:2] + size, dtype=grad_out.dtype)
+    up[(Ellipsis, *(slice(None, None, s) for s in stride))] = grad_out
     return up
 
 
-def _conv_grad_input(
-    grad_out: np.ndarray,
-    w: np.ndarray,
-    padded_size: tuple[int, ...],
-    padding: Pairs,
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    groups: int,
-) -> np.ndarray:
+def _conv_grad_input(grad_out: np.ndarray, w: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """dL/dX = full convolution of the 180°-rotated W with dL/dO, cropped to the unpadded X.
 
     The forward correlation routine, reused: dL/dO is zero-inserted for the stride, padded by
@@ -156,50 +144,38 @@ def _conv_grad_input(
     channels are swapped, at dilation d. Rows of X the floor of the output size dropped were
     in no window: they get zero gradient.
 
-    Shape: dL/dO (N, O, *out), W (O, Cg, *k) -> (N, C, *(padded_size - padding)).
+    Shape: dL/dO (N, O, *out), W (O, Cg, *k) -> (N, C, *geometry.size).
     """
-    O, Cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
-    nd = len(kernel)
-    up = _zero_insert(grad_out, stride)  # stride s: s - 1 zeros between the rows of dL/dO
-    full = tuple((d * (k - 1), d * (k - 1)) for k, d in zip(kernel, dilation))
+    O, Cg, kernel, nd = w.shape[0], w.shape[1], geometry.kernel, geometry.nd
+    up = _zero_insert(grad_out, geometry.stride)  # stride s: s - 1 zeros between the rows of dL/dO
+    full = padding_pairs("full", kernel, geometry.stride, geometry.dilation)  # d(k-1) on each side
     w_rot = w[(Ellipsis, *[slice(None, None, -1)] * nd)]  # rot180(W): every spatial axis reversed
     w_rot = w_rot.reshape(groups, O // groups, Cg, *kernel).swapaxes(1, 2)  # (G, Cg, Og, *k): in <-> out
     w_rot = w_rot.reshape(groups * Cg, O // groups, *kernel)  # (C, Og, *k)
-    grad_x_pad = _correlate(_pad(up, full), w_rot, (1,) * nd, dilation, groups)  # full conv of rot180(W) with dL/dO
-    dropped = tuple((0, p - n) for p, n in zip(padded_size, grad_x_pad.shape[2:]))
-    grad_x_pad = _pad(grad_x_pad, dropped)  # trailing rows the floor dropped: zero gradient
-    return _crop(grad_x_pad, padding)  # (N, C, *spatial)
+    grad_x_pad = _correlate(pad(up, full), w_rot, (1,) * nd, geometry.dilation, groups)  # full conv of rot180(W)
+    dropped = tuple((0, p - n) for p, n in zip(geometry.padded, grad_x_pad.shape[2:]))
+    grad_x_pad = pad(grad_x_pad, dropped)  # trailing rows the floor dropped: zero gradient
+    return crop(grad_x_pad, geometry.padding)  # (N, C, *spatial)
 
 
-def _unfold(
-    x: np.ndarray, kernel: tuple[int, ...], dilation: tuple[int, ...], padding: Pairs, stride: tuple[int, ...]
-) -> np.ndarray:
-    """im2col: every window as a column. Shape: (N, C, *spatial) -> (N, C·kh·kw, L)."""
-    N, C, nd = x.shape[0], x.shape[1], len(kernel)
-    cols = windows(_pad(x, padding), kernel, stride, dilation)  # (N, C, *out, *k)
+def _unfold(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """im2col: every window as a column. Shape: (N, C, *geometry.size) -> (N, C·kh·kw, L)."""
+    N, C, nd, kernel = x.shape[0], x.shape[1], geometry.nd, geometry.kernel
+    cols = windows(pad(x, geometry.padding), kernel, geometry.stride, geometry.dilation)  # (N, C, *out, *k)
     cols = cols.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C, *k, *out)
     return cols.reshape(N, C * math.prod(kernel), math.prod(cols.shape[-nd:]))  # (N, C·kh·kw, L)
 
 
-def _fold(
-    cols: np.ndarray,
-    output_size: tuple[int, ...],
-    kernel: tuple[int, ...],
-    dilation: tuple[int, ...],
-    padding: Pairs,
-    stride: tuple[int, ...],
-) -> np.ndarray:
+def _fold(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """col2im, the adjoint of :func:`_unfold`: every column added back onto its window.
 
-    Shape: (N, C·kh·kw, L) -> (N, C, *output_size); overlapping values add.
+    Shape: (N, C·kh·kw, L) -> (N, C, *geometry.size); overlapping values add.
     """
-    N, nd = cols.shape[0], len(kernel)
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(output_size, padding))
-    out = tuple(conv_output_size(p, k, s, 0, d) for p, k, s, d in zip(padded, kernel, stride, dilation))
-    cols = cols.reshape(N, cols.shape[1] // math.prod(kernel), *kernel, *out)  # (N, C, *k, *out)
+    N, nd, kernel = cols.shape[0], geometry.nd, geometry.kernel
+    cols = cols.reshape(N, cols.shape[1] // math.prod(kernel), *kernel, *geometry.out)  # (N, C, *k, *out)
     cols = cols.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C, *out, *k)
-    x_pad = col2im(cols, (N, cols.shape[1], *padded), kernel, stride, dilation)  # (N, C, *padded)
-    return _crop(x_pad, padding)  # (N, C, *output_size)
+    x_pad = col2im(cols, (N, cols.shape[1], *geometry.padded), kernel, geometry.stride, geometry.dilation)
+    return crop(x_pad, geometry.padding)  # (N, C, *size)
 
 
 # --------------------------------------------------------------------------- the exact sums, tap by tap
@@ -207,82 +183,80 @@ def _fold(
 # the full convolution's border. With finite values that adds 0; with a NaN or inf, 0·inf = NaN lands in
 # sums that have no such term. These three compute each sum over its real terms only, one kernel tap t
 # at a time: output o's tap t reads input o·s - P + t·d, and the outputs that read inside the input form
-# one box per tap (windows.tap_boxes). ``padding`` is the (before, after) pairs; only "before" matters.
+# one box per tap (windows.tap_boxes). ``geometry.size`` is the convolution input's size; only the
+# "before" of its padding matters.
+def _exact_taps(geometry: ConvGeometry, out: tuple[int, ...]) -> tuple:
+    """(tap, slices of the output, slices of the input) for each tap that reads inside the input."""
+    before = tuple(lo for lo, _ in geometry.padding)
+    return tap_boxes(geometry.size, out, geometry.kernel, geometry.stride, before, geometry.dilation)
+
+
+def _by_group(a: np.ndarray, groups: int) -> np.ndarray:
+    """(N, C, *rest) -> (N, G, C/G, *rest): a view with the channels split by group."""
+    return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
+
+
 def _correlate_exact(
-    x: np.ndarray,
-    w: np.ndarray,
-    out: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: Pairs,
-    dilation: tuple[int, ...],
-    groups: int,
+    x: np.ndarray, w: np.ndarray, geometry: ConvGeometry, out: tuple[int, ...], groups: int
 ) -> np.ndarray:
     """O[n, o, y] = Σ_c Σ_i X[n, c, y·s - P + i·d] · W[o, c, i] over the taps inside X (no bias).
 
     Shape: X (N, C, *spatial) unpadded, W (O, Cg, *k) -> (N, O, *out).
     """
-    N, C, O = x.shape[0], x.shape[1], w.shape[0]
-    xg = x.reshape(N, groups, C // groups, *x.shape[2:])  # (N, G, Cg, *spatial)
-    wg = w.reshape(groups, O // groups, *w.shape[1:])  # (G, Og, Cg, *k)
+    N, O = x.shape[0], w.shape[0]
+    x_groups, w_groups = (
+        _by_group(x, groups),
+        w.reshape(groups, O // groups, *w.shape[1:]),
+    )  # (N, G, Cg, ..), (G, Og, ..)
     y = np.zeros((N, groups, O // groups, *out), dtype=x.dtype)  # (N, G, Og, *out)
-    before = tuple(lo for lo, _ in padding)
-    for tap, at_out, at_in in tap_boxes(x.shape[2:], out, w.shape[2:], stride, before, dilation):
-        x_t = xg[(Ellipsis, *at_in)]  # X[o·s - P + t·d] for the outputs o of the box: (N, G, Cg, *box)
-        y_t = wg[(Ellipsis, *tap)] @ x_t.reshape(*x_t.shape[:3], -1)  # (G, Og, Cg) @ (N, G, Cg, B) -> (N, G, Og, B)
+    for tap, at_out, at_in in _exact_taps(geometry, out):
+        x_t = x_groups[(Ellipsis, *at_in)]  # X[o·s - P + t·d] for the outputs o of the box: (N, G, Cg, *box)
+        y_t = w_groups[(Ellipsis, *tap)] @ x_t.reshape(*x_t.shape[:3], -1)  # (G, Og, Cg) @ (N, G, Cg, B): (N, G, Og, B)
         y[(Ellipsis, *at_out)] += y_t.reshape(*y_t.shape[:3], *x_t.shape[3:])  # O[o] += W_t · X[o·s - P + t·d]
     return y.reshape(N, O, *out)
 
 
-def _conv_grad_input_exact(
-    grad_out: np.ndarray,
-    w: np.ndarray,
-    spatial: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: Pairs,
-    dilation: tuple[int, ...],
-    groups: int,
-) -> np.ndarray:
+def _conv_grad_input_exact(grad_out: np.ndarray, w: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """dL/dX[n, c, y·s - P + i·d] += Σ_o dL/dO[n, o, y] · W[o, c, i] over the taps inside X.
 
     Each dL/dO value scattered back through the weights it met: the full convolution of rot180(W) with
-    the zero-inserted dL/dO, without its zeros. Shape: dL/dO (N, O, *out), W (O, Cg, *k) -> (N, C, *spatial).
+    the zero-inserted dL/dO, without its zeros. Shape: dL/dO (N, O, *out), W (O, Cg, *k) -> (N, C, *size).
     """
-    N, O, out = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2:]
-    Cg = w.shape[1]
-    gg = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
-    wg = w.reshape(groups, O // groups, *w.shape[1:])  # (G, Og, Cg, *k)
-    grad_x = np.zeros((N, groups, Cg, *spatial), dtype=grad_out.dtype)  # (N, G, Cg, *spatial)
-    before = tuple(lo for lo, _ in padding)
-    for tap, at_out, at_in in tap_boxes(spatial, out, w.shape[2:], stride, before, dilation):
-        g_t = gg[(Ellipsis, *at_out)]  # (N, G, Og, *box)
-        x_t = wg[(Ellipsis, *tap)].swapaxes(-1, -2) @ g_t.reshape(*g_t.shape[:3], -1)  # W_tᵀ @ dL/dO: (N, G, Cg, B)
-        grad_x[(Ellipsis, *at_in)] += x_t.reshape(*x_t.shape[:3], *g_t.shape[3:])  # dL/dX[o·s - P + t·d] += ...
-    return grad_x.reshape(N, groups * Cg, *spatial)
+    N, O, Cg = grad_out.shape[0], grad_out.shape[1], w.shape[1]
+    grad_groups, w_groups = _by_group(grad_out, groups), w.reshape(groups, O // groups, *w.shape[1:])
+    grad_x = np.zeros((N, groups, Cg, *geometry.size), dtype=grad_out.dtype)  # (N, G, Cg, *spatial)
+    for tap, at_out, at_in in _exact_taps(geometry, grad_out.shape[2:]):
+        grad_t = grad_groups[(Ellipsis, *at_out)]  # (N, G, Og, *box)
+        x_t = w_groups[(Ellipsis, *tap)].swapaxes(-1, -2) @ grad_t.reshape(*grad_t.shape[:3], -1)  # W_tᵀ @ dL/dO
+        grad_x[(Ellipsis, *at_in)] += x_t.reshape(*x_t.shape[:3], *grad_t.shape[3:])  # dL/dX[o·s - P + t·d] += ...
+    return grad_x.reshape(N, groups * Cg, *geometry.size)
 
 
-def _conv_grad_weight_exact(
-    x: np.ndarray,
-    grad_out: np.ndarray,
-    kernel: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: Pairs,
-    dilation: tuple[int, ...],
-    groups: int,
-) -> np.ndarray:
+def _conv_grad_weight_exact(x: np.ndarray, grad_out: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """dL/dW[o, c, i] = Σ_n Σ_y dL/dO[n, o, y] · X[n, c, y·s - P + i·d] over the y whose tap i is inside X.
 
     X ⋆ dL/dO without the padding. Shape: X (N, C, *spatial) unpadded, dL/dO (N, O, *out) -> (O, Cg, *k).
     """
-    N, C, O, out = x.shape[0], x.shape[1], grad_out.shape[1], grad_out.shape[2:]
-    xg = x.reshape(N, groups, C // groups, *x.shape[2:])  # (N, G, Cg, *spatial)
-    gg = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
-    grad_w = np.zeros((groups, O // groups, C // groups, *kernel), dtype=grad_out.dtype)  # (G, Og, Cg, *k)
-    before = tuple(lo for lo, _ in padding)
-    for tap, at_out, at_in in tap_boxes(x.shape[2:], out, kernel, stride, before, dilation):
-        g_t = gg[(Ellipsis, *at_out)].reshape(N, groups, O // groups, -1)  # (N, G, Og, B)
-        x_t = xg[(Ellipsis, *at_in)].reshape(N, groups, C // groups, -1)  # (N, G, Cg, B)
-        grad_w[(Ellipsis, *tap)] = (g_t @ x_t.swapaxes(-1, -2)).sum(axis=0)  # Σ_n dL/dO_t @ X_tᵀ: (G, Og, Cg)
-    return grad_w.reshape(O, C // groups, *kernel)
+    N, C, O = x.shape[0], x.shape[1], grad_out.shape[1]
+    x_groups, grad_groups = _by_group(x, groups), _by_group(grad_out, groups)  # (N, G, Cg, ...), (N, G, Og, ...)
+    grad_w = np.zeros((groups, O // groups, C // groups, *geometry.kernel), dtype=grad_out.dtype)  # (G, Og, Cg, *k)
+    for tap, at_out, at_in in _exact_taps(geometry, grad_out.shape[2:]):
+        grad_t = grad_groups[(Ellipsis, *at_out)].reshape(N, groups, O // groups, -1)  # (N, G, Og, B)
+        x_t = x_groups[(Ellipsis, *at_in)].reshape(N, groups, C // groups, -1)  # (N, G, Cg, B)
+        grad_w[(Ellipsis, *tap)] = (grad_t @ x_t.swapaxes(-1, -2)).sum(axis=0)  # Σ_n dL/dO_t @ X_tᵀ: (G, Og, Cg)
+    return grad_w.reshape(O, C // groups, *geometry.kernel)
+
+
+def _bias_grad(grad_out: np.ndarray) -> np.ndarray:
+    """dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]."""
+    return grad_out.sum(axis=(0, *range(2, grad_out.ndim)))
+
+
+def _add_bias(y: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """y + b[o] at every position, in place."""
+    if b is not None:
+        y += b.reshape(-1, *[1] * (y.ndim - 2))
+    return y
 
 
 # --------------------------------------------------------------------------- Functions
@@ -313,66 +287,44 @@ class ConvNd(Function):
         if method is None:  # the fastest algorithm for these shapes (the reasons are in choose_method)
             method = choose_method(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
         else:
-            check_method(method, x.shape, w.shape, stride, padding, dilation, groups)
+            check_method(method, ConvCase.make(x.shape, w.shape, stride, padding, dilation, groups))
         method = exact_if_non_finite(method, x, w)  # a NaN or inf must not meet a zero the path multiplies
         self.method = method
+        geometry = ConvGeometry(x.shape[2:], w.shape[2:], stride, padding, dilation)
         if self.requires_grad:  # what the exact backward reads (references: the inputs hold these arrays anyway)
             self.x = x if self.needs_input_grad[1] else None
             self.w = w if self.needs_input_grad[0] else None
-            self.spatial, self.kernel, self.options = x.shape[2:], w.shape[2:], (stride, padding, dilation, groups)
+            self.geometry, self.groups = geometry, groups
         if method == "exact":
-            out = tuple(
-                conv_output_size(n + lo + hi, k, s, 0, d)
-                for n, k, s, (lo, hi), d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation)
-            )
-            y = _correlate_exact(x, w, out, stride, padding, dilation, groups)  # (N, O, *out): X ⋆ W, real terms
-            if b is not None:
-                y += b.reshape(-1, *[1] * (w.ndim - 2))  # + b[o] at every position
-            return y
-        if method != "windows":  # a fast path of fastconv.py: the same sums, fewer copies
-            y, saved = conv_forward(method, x, w, b, stride, padding, dilation)
+            return _add_bias(_correlate_exact(x, w, geometry, geometry.out, groups), b)  # X ⋆ W + b, real terms
+        if method != "windows":  # a fast path of fastconv: the same sums, fewer copies
+            y, ctx = conv_forward(method, x, w, b, stride, padding, dilation)
             if self.requires_grad:
                 if not self.needs_input_grad[1]:
-                    saved["x"] = None  # only dL/dW reads the input
-                self.saved = saved
+                    ctx.drop_input()  # only dL/dW reads the input
+                self.ctx = ctx
             return y
-        x_pad = _pad(x, padding)  # (N, C, *(spatial + 2P))
-        y = _correlate(x_pad, w, stride, dilation, groups)  # (N, O, *out)
-        if b is not None:
-            y += b.reshape(-1, *[1] * (w.ndim - 2))  # + b[o] at every position
+        x_pad = pad(x, padding)  # (N, C, *(spatial + 2P))
+        y = _add_bias(_correlate(x_pad, w, stride, dilation, groups), b)  # (N, O, *out)
         if self.requires_grad:
             self.x_pad = x_pad if self.needs_input_grad[1] else None
-            self.padded_size = x_pad.shape[2:]
         return y
 
     @np.errstate(invalid="ignore")  # inf - inf or 0·inf among the real terms: NaN, as PyTorch, without a warning
     def backward(self, grad_out: np.ndarray) -> tuple:
-        stride, padding, dilation, groups = self.options
-        nd = len(stride)
-        if self.method == "exact" or grad_needs_exact(self.method, grad_out, padding):
-            return self._backward_exact(grad_out)  # a NaN or inf in dL/dO: no zero of the path may meet it
-        if self.method != "windows":
-            return conv_backward(self.saved, grad_out, self.needs_input_grad)
+        geometry, groups, needs = self.geometry, self.groups, self.needs_input_grad
+        exact = self.method == "exact" or grad_needs_exact(self.method, grad_out, geometry.padding)
+        if not exact and self.method != "windows":  # a NaN or inf in dL/dO: no zero of the path may meet it
+            return conv_backward(self.ctx, grad_out, needs)
         grad_x = grad_w = grad_b = None
-        if self.needs_input_grad[0]:
-            # dL/dX = full convolution of rot180(W) with (zero-inserted) dL/dO
-            grad_x = _conv_grad_input(grad_out, self.w, self.padded_size, padding, stride, dilation, groups)
-        if self.needs_input_grad[1]:
-            grad_w = _conv_grad_weight(self.x_pad, grad_out, self.kernel, stride, dilation, groups)  # X ⋆ dL/dO
-        if self.needs_input_grad[2]:
-            grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
-        return grad_x, grad_w, grad_b
-
-    def _backward_exact(self, grad_out: np.ndarray) -> tuple:
-        """The backward's two sums over their real terms only (see ``_correlate_exact``)."""
-        stride, padding, dilation, groups = self.options
-        grad_x = grad_w = grad_b = None
-        if self.needs_input_grad[0]:  # dL/dX: each dL/dO value scattered back through the weights it met
-            grad_x = _conv_grad_input_exact(grad_out, self.w, self.spatial, stride, padding, dilation, groups)
-        if self.needs_input_grad[1]:  # dL/dW = X ⋆ dL/dO
-            grad_w = _conv_grad_weight_exact(self.x, grad_out, self.kernel, stride, padding, dilation, groups)
-        if self.needs_input_grad[2]:
-            grad_b = grad_out.sum(axis=(0, *range(2, grad_out.ndim)))  # dL/db[o] = Σ_n Σ_y dL/dO[n, o, y]
+        if needs[0]:  # dL/dX: each dL/dO value scattered back through the weights it met, i.e. the
+            # full convolution of rot180(W) with (zero-inserted) dL/dO
+            grad_x = (_conv_grad_input_exact if exact else _conv_grad_input)(grad_out, self.w, geometry, groups)
+        if needs[1]:  # dL/dW = X ⋆ dL/dO
+            x = self.x if exact else self.x_pad
+            grad_w = (_conv_grad_weight_exact if exact else _conv_grad_weight)(x, grad_out, geometry, groups)
+        if needs[2]:
+            grad_b = _bias_grad(grad_out)
         return grad_x, grad_w, grad_b
 
 
@@ -399,86 +351,64 @@ class ConvTransposeNd(Function):
         dilation: tuple[int, ...],
         groups: int,
     ) -> np.ndarray:
-        kernel, pairs = w.shape[2:], tuple((p, p) for p in padding)
-        # (S - 1)·s + d(k - 1) + 1 + output_padding: the padded size of the convolution input this is dL/dX of
-        padded = tuple(
-            (n - 1) * s + d * (k - 1) + 1 + op
-            for n, k, s, d, op in zip(x.shape[2:], kernel, stride, dilation, output_padding)
-        )
+        kernel = w.shape[2:]
+        # the geometry of the convolution this is the dL/dX of: its input is Y's size
+        out = transposed_output_size(x.shape[2:], kernel, stride, padding, dilation, output_padding)
+        geometry = ConvGeometry(out, kernel, stride, tuple((p, p) for p in padding), dilation)
         self.exact = not np.isfinite(w).all() or (any(padding) and not np.isfinite(x).all())
-        if self.exact:
-            out = tuple(n - 2 * p for n, p in zip(padded, padding))
-            y = _conv_grad_input_exact(x, w, out, stride, pairs, dilation, groups)  # the same, real terms only
-        else:
-            y = _conv_grad_input(x, w, padded, pairs, stride, dilation, groups)  # (N, C_out, *out)
-        if b is not None:
-            y += b.reshape(-1, *[1] * len(kernel))  # + b[o] at every position
+        grad_input = _conv_grad_input_exact if self.exact else _conv_grad_input  # the exact one: real terms only
+        y = _add_bias(grad_input(x, w, geometry, groups), b)  # (N, C_out, *out)
         if self.requires_grad:
             self.x = x if self.needs_input_grad[1] else None
             self.w = w if self.needs_input_grad[0] else None
             self.input_spatial = x.shape[2:]
-            self.options = kernel, stride, pairs, dilation, groups
+            self.geometry, self.groups = geometry, groups
         return y
 
     @np.errstate(invalid="ignore")  # inf - inf or 0·inf among the real terms: NaN, as PyTorch, without a warning
     def backward(self, grad_out: np.ndarray) -> tuple:
-        kernel, stride, pairs, dilation, groups = self.options
-        nd = len(kernel)
+        geometry, groups, needs = self.geometry, self.groups, self.needs_input_grad
         grad_x = grad_w = grad_b = None
         if self.exact:
-            if self.needs_input_grad[0]:  # dL/dX = dL/dY ⋆ W
-                grad_x = _correlate_exact(grad_out, self.w, self.input_spatial, stride, pairs, dilation, groups)
-            if self.needs_input_grad[1]:  # dL/dW = dL/dY ⋆ X
-                grad_w = _conv_grad_weight_exact(grad_out, self.x, kernel, stride, pairs, dilation, groups)
-            if self.needs_input_grad[2]:
-                grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ_n Σ_y dL/dY[n, o, y]
-            return grad_x, grad_w, grad_b
-        g_pad = _pad(grad_out, pairs)  # (N, C_out, *padded)
-        if self.needs_input_grad[0]:
-            g_used = _reached(g_pad, self.input_spatial, kernel, stride, dilation)  # one window per input value
-            grad_x = _correlate(g_used, self.w, stride, dilation, groups)  # dL/dX = dL/dY ⋆ W: the forward conv
-        if self.needs_input_grad[1]:
-            grad_w = _conv_grad_weight(g_pad, self.x, kernel, stride, dilation, groups)  # dL/dW = dL/dY ⋆ X
-        if self.needs_input_grad[2]:
-            grad_b = grad_out.sum(axis=(0, *range(2, 2 + nd)))  # dL/db[o] = Σ_n Σ_y dL/dY[n, o, y]
+            if needs[0]:  # dL/dX = dL/dY ⋆ W
+                grad_x = _correlate_exact(grad_out, self.w, geometry, self.input_spatial, groups)
+            if needs[1]:  # dL/dW = dL/dY ⋆ X
+                grad_w = _conv_grad_weight_exact(grad_out, self.x, geometry, groups)
+        else:
+            grad_pad = pad(grad_out, geometry.padding)  # (N, C_out, *padded)
+            if needs[0]:
+                grad_used = _reached(grad_pad, self.input_spatial, geometry)  # one window per input value
+                grad_x = _correlate(grad_used, self.w, geometry.stride, geometry.dilation, groups)  # dL/dY ⋆ W
+            if needs[1]:
+                grad_w = _conv_grad_weight(grad_pad, self.x, geometry, groups)  # dL/dW = dL/dY ⋆ X
+        if needs[2]:
+            grad_b = _bias_grad(grad_out)  # dL/db[o] = Σ_n Σ_y dL/dY[n, o, y]
         return grad_x, grad_w, grad_b
 
 
 class Unfold(Function):
     """im2col: (N, C, *spatial) -> (N, C·kh·kw, L), every window a column; backward is fold."""
 
-    def forward(
-        self,
-        x: np.ndarray,
-        kernel: tuple[int, ...],
-        dilation: tuple[int, ...],
-        padding: Pairs,
-        stride: tuple[int, ...],
-    ) -> np.ndarray:
-        self.options = x.shape[2:], kernel, dilation, padding, stride
-        return _unfold(x, kernel, dilation, padding, stride)
+    def forward(self, x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+        self.geometry = geometry
+        return _unfold(x, geometry)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return _fold(grad_out, *self.options)  # the adjoint of taking windows: add them back
+        return _fold(grad_out, self.geometry)  # the adjoint of taking windows: add them back
 
 
 class Fold(Function):
-    """col2im: (N, C·kh·kw, L) -> (N, C, *output_size), overlapping values add; backward is unfold."""
+    """col2im: (N, C·kh·kw, L) -> (N, C, *output_size), overlapping values add; backward is unfold.
 
-    def forward(
-        self,
-        cols: np.ndarray,
-        output_size: tuple[int, ...],
-        kernel: tuple[int, ...],
-        dilation: tuple[int, ...],
-        padding: Pairs,
-        stride: tuple[int, ...],
-    ) -> np.ndarray:
-        self.options = kernel, dilation, padding, stride
-        return _fold(cols, output_size, kernel, dilation, padding, stride)
+    ``geometry.size`` is the output size.
+    """
+
+    def forward(self, cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+        self.geometry = geometry
+        return _fold(cols, geometry)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return _unfold(grad_out, *self.options)  # each column reads back the window it was added onto
+        return _unfold(grad_out, self.geometry)  # each column reads back the window it was added onto
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -527,35 +457,6 @@ def _check_groups(groups: Any, in_channels: int, out_channels: int, x: Tensor, w
     return groups
 
 
-def _conv_padding(
-    padding: Any, nd: int, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], fn: str
-) -> Pairs:
-    """Padding as (before, after) pairs: an int or tuple, or 'valid', 'same' or 'full'."""
-    if isinstance(padding, str):
-        total = tuple(d * (k - 1) for k, d in zip(kernel, dilation))  # d(k-1): what the kernel overhangs
-        if padding == "valid":
-            return ((0, 0),) * nd
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise UsageError(f"{fn}: padding='same' needs stride=1 (as in PyTorch), got stride={stride}")
-            return tuple((t // 2, t - t // 2) for t in total)  # odd total: the extra one after, as PyTorch
-        if padding == "full":
-            return tuple((t, t) for t in total)  # every position where kernel and input overlap
-        raise UsageError(f"{fn}: padding={padding!r} is not one of 'valid', 'same', 'full' (or an int or tuple)")
-    return tuple((p, p) for p in ntuple(padding, nd, "padding", minimum=0))
-
-
-def _check_kernel_fits(
-    shape: tuple[int, ...], kernel: tuple[int, ...], dilation: tuple[int, ...], padding: Pairs, fn: str
-) -> None:
-    for n, k, d, (lo, hi) in zip(shape[-len(kernel) :], kernel, dilation, padding):
-        if d * (k - 1) + 1 > n + lo + hi:
-            raise UsageError(
-                f"{fn}: kernel size {kernel} (dilation {dilation}) is larger than the padded input "
-                f"(input shape {shape}, padding {padding})"
-            )
-
-
 # --------------------------------------------------------------------------- public API
 def _conv(
     input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any, nd: int, fn: str
@@ -575,8 +476,8 @@ def _conv(
     bias = _check_bias(bias, O, x, fn)
     stride = ntuple(stride, nd, "stride", minimum=1)
     dilation = ntuple(dilation, nd, "dilation", minimum=1)
-    pairs = _conv_padding(padding, nd, kernel, stride, dilation, fn)
-    _check_kernel_fits(x.shape, kernel, dilation, pairs, fn)
+    pairs = padding_pairs(padding, kernel, stride, dilation, fn)
+    ConvGeometry(x.shape[2:], kernel, stride, pairs, dilation).check_fits(fn, x.shape)
     y = ConvNd.apply(x, w, bias, stride=stride, padding=pairs, dilation=dilation, groups=groups)
     return y if batched else y.reshape(y.shape[1:])
 
@@ -689,16 +590,8 @@ def _conv_transpose(
         raise UsageError(f"{fn}: padding={padding!r}: expected an int or a tuple of {nd} ints")
     padding = ntuple(padding, nd, "padding", minimum=0)
     output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
-    for op, s, d in zip(output_padding, stride, dilation):
-        if op >= s and op >= d:
-            raise UsageError(
-                f"{fn}: output_padding={output_padding} must be smaller than either stride={stride} or "
-                f"dilation={dilation} (as in PyTorch)"
-            )
-    out = tuple(
-        (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-        for n, k, s, p, d, op in zip(x.shape[2:], kernel, stride, padding, dilation, output_padding)
-    )
+    check_output_padding(output_padding, stride, dilation, fn)
+    out = transposed_output_size(x.shape[2:], kernel, stride, padding, dilation, output_padding)
     if any(n <= 0 for n in out):
         raise UsageError(
             f"{fn}: the output size {out} is not positive (input shape {x.shape}, weight shape {w.shape}, "
@@ -807,8 +700,9 @@ def unfold(
     dilation = ntuple(dilation, 2, "dilation", minimum=1)
     pairs = tuple((p, p) for p in ntuple(padding, 2, "padding", minimum=0))
     stride = ntuple(stride, 2, "stride", minimum=1)
-    _check_kernel_fits(x.shape, kernel, dilation, pairs, "unfold")
-    y = Unfold.apply(x, kernel=kernel, dilation=dilation, padding=pairs, stride=stride)
+    geometry = ConvGeometry(x.shape[2:], kernel, stride, pairs, dilation)
+    geometry.check_fits("unfold", x.shape)
+    y = Unfold.apply(x, geometry=geometry)
     return y if batched else y.reshape(y.shape[1:])
 
 
@@ -849,7 +743,8 @@ def fold(
             f"fold: input.shape[1]={cols.shape[1]} (input shape {cols.shape}) is not divisible by "
             f"kh·kw={math.prod(kernel)} (kernel_size {kernel})"
         )
-    out = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
+    geometry = ConvGeometry(size, kernel, stride, tuple((p, p) for p in padding), dilation)
+    out = geometry.out
     if any(n <= 0 for n in out):
         raise UsageError(
             f"fold: output size {out} of the sliding windows is not positive (output_size {size}, "
@@ -860,6 +755,5 @@ def fold(
             f"fold: input has {cols.shape[2]} columns (shape {cols.shape}) but output_size {size} with "
             f"kernel_size {kernel} has {out[0]}×{out[1]} = {math.prod(out)} windows"
         )
-    pairs = tuple((p, p) for p in padding)
-    y = Fold.apply(cols, output_size=size, kernel=kernel, dilation=dilation, padding=pairs, stride=stride)
+    y = Fold.apply(cols, geometry=geometry)
     return y if batched else y.reshape(y.shape[1:])

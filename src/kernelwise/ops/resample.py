@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
-from ._args import check_tensor, ntuple
+from ._args import check_tensor
+from .geometry import ntuple
 
 
 def _every(factor: tuple[int, ...], lengths: tuple[int, ...] | None = None) -> tuple[Any, ...]:

@@ -12,6 +12,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .geometry import conv_output_size
+
 
 def windows(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]) -> np.ndarray:
     """A read-only view of every window of an already padded ``x``.
@@ -21,7 +23,7 @@ def windows(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dil
     """
     nd = len(kernel)
     spatial = x.shape[-nd:]
-    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation, strict=True))
+    out = tuple(conv_output_size(n, k, s, 0, d) for n, k, s, d in zip(spatial, kernel, stride, dilation, strict=True))
     st = x.strides[-nd:]
     shape = x.shape[:-nd] + out + tuple(kernel)
     strides = (

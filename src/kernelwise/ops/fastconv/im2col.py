@@ -1,0 +1,236 @@
+"""``im2col`` and ``chwn``: every window a column of one matrix, then one GEMM each for O, dL/dW and dL/dcols.
+
+Both copy each window of the padded X into ``cols`` (K, M), K = C·kh·kw, M = N·L, and differ only in
+where the batch sits among the columns: (n, *out) for "im2col", read from X in NCHW order, and
+(*out, n) for "chwn", read from a batch-last (C, *padded, N) copy of X, where a tap's values along an
+output row are ow·N contiguous numbers instead of ow (NumPy pays ~20 ns per run). "chwn" returns O
+and dL/dX as (N, C, ...) views of their batch-last memory (see ``layout.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..geometry import ConvGeometry, crop, pad
+from ..windows import col2im, tap_regions, windows
+from .common import FastPath, Grads, PathContext, rows_of
+
+
+@dataclass
+class Im2colContext(PathContext):
+    """``cols``: the windows (K [+ 1 row of ones], M), what dL/dW reads; ``w_mat``: W as (O, K)."""
+
+    input_field: ClassVar[str] = "cols"
+    cols: np.ndarray | None
+    w_mat: np.ndarray
+    geometry: ConvGeometry
+
+
+def _cols_with_ones(view: np.ndarray, K: int, b: np.ndarray | None) -> np.ndarray:
+    """The im2col matrix (K, M) copied from ``view``, and a last row of ones when there is a bias.
+
+    The bias is the weight of a constant input 1: with W_b = [W_mat | b] and a row of ones under
+    ``cols``, one GEMM gives W_mat @ cols + b, and dL/dW_b = dL/dO @ colsᵀ gives dL/db = Σ dL/dO
+    in its last column; no separate pass over the output for either.
+    """
+    M = view.size // K
+    cols = np.empty((K + (b is not None), M), dtype=view.dtype)
+    cols[:K].reshape(view.shape)[...] = view  # the one copy
+    if b is not None:
+        cols[K] = 1
+    return cols
+
+
+def _times_cols(w_mat: np.ndarray, b: np.ndarray | None, cols: np.ndarray) -> np.ndarray:
+    """O = W_mat @ cols + b in one GEMM: [W_mat | b] @ [cols; 1] (cols from ``_cols_with_ones``).
+
+    Shape: W (O, K), b (O,) or None, cols (K [+ 1], M) -> (O, M).
+    """
+    O = w_mat.shape[0]
+    w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
+    return (rows_of(w_b, O) @ cols)[:O]
+
+
+def _grad_weight_bias(grad_rows: np.ndarray, w_mat: np.ndarray, cols: np.ndarray, kernel: tuple[int, ...]) -> tuple:
+    """dL/dW = dL/dO @ colsᵀ (X ⋆ dL/dO), and dL/db = Σ dL/dO from the row of ones under ``cols`` if any.
+
+    Shape: dL/dO as rows (≥ O, M) (zero rows beyond O), W (O, K), cols (K [+ 1], M) -> (O, C, *k), (O,) or None.
+    """
+    O, K = w_mat.shape
+    grad = (grad_rows @ cols.T)[:O]  # (O, K [+ 1]): [dL/dW_mat | dL/db]
+    grad_b = np.ascontiguousarray(grad[:, K]) if cols.shape[0] > K else None
+    return np.ascontiguousarray(grad[:, :K]).reshape(O, -1, *kernel), grad_b
+
+
+class Im2col(FastPath):
+    """O = W_mat @ cols + b: every window of the padded X a column of ``cols`` (K, N·L), one GEMM; any shape.
+
+    The columns are ordered (c, *taps) × (n, *out), so the copy reads rows of X contiguously
+    (stride 1) and one GEMM serves the whole batch, the bias included (a row of ones under
+    ``cols``); its (O, N, L) result is transposed to (N, O, L) in one copy. dL/dX adds dL/dcols
+    back onto the windows (col2im, k² adds: for stride 1 on the padded grid, in long contiguous runs).
+
+    Example:
+        >>> from kernelwise.ops.fastconv.common import ConvCase
+        >>> x, w = np.ones((2, 3, 5, 5), np.float32), np.ones((4, 3, 3, 3), np.float32)
+        >>> case = ConvCase.make(x.shape, w.shape, (2, 2), ((1, 1), (1, 1)), (1, 1))
+        >>> y, ctx = Im2col().forward(x, w, None, case.geometry)
+        >>> y.shape, ctx.cols.shape, float(y[0, 0, 1, 1])
+        ((2, 4, 3, 3), (27, 18), 27.0)
+        >>> [None if a is None else a.shape for a in Im2col().backward(ctx, np.ones_like(y), (True, True, True))]
+        [(2, 3, 5, 5), (4, 3, 3, 3), None]
+    """
+
+    name = "im2col"
+
+    def forward(
+        self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: ConvGeometry
+    ) -> tuple[np.ndarray, Im2colContext]:
+        C, O, kernel = x.shape[1], w.shape[0], w.shape[2:]
+        view = self._window_columns(x, geometry)  # (C, *k, then N and *out in the columns' order): a view
+        cols = _cols_with_ones(view, C * math.prod(kernel), b)  # (K [+ 1], M)
+        w_mat = w.reshape(O, -1)  # (O, K)
+        y = _times_cols(w_mat, b, cols)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, M) -> (O, M)
+        return self._output(y, x.shape[0], geometry.out), Im2colContext(cols, w_mat, geometry)
+
+    def backward(self, ctx: Im2colContext, grad_out: np.ndarray, needs: tuple[bool, bool, bool]) -> Grads:
+        O = grad_out.shape[1]
+        grad_rows = rows_of(self._in_column_order(grad_out), O)  # dL/dO as (O, M) (+ zero rows for the GEMM)
+        grad_x = grad_w = grad_b = None
+        if needs[1]:
+            # dL/dW = X ⋆ dL/dO, and dL/db = Σ dL/dO from the row of ones
+            grad_w, grad_b = _grad_weight_bias(grad_rows, ctx.w_mat, ctx.cols, ctx.geometry.kernel)
+        if needs[0]:
+            grad_x = self._grad_input(grad_out, grad_rows[:O], ctx)
+        return grad_x, grad_w, grad_b
+
+    # --- where the batch sits: (n, *out) in the columns
+    def _window_columns(self, x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+        """The windows of the padded X as (C, *k, N, *out): a view."""
+        nd = geometry.nd
+        view = windows(
+            pad(x, geometry.padding), geometry.kernel, geometry.stride, geometry.dilation
+        )  # (N, C, *out, *k)
+        return view.transpose(1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))  # (C, *k, N, *out)
+
+    def _output(self, y: np.ndarray, N: int, out: tuple[int, ...]) -> np.ndarray:
+        """(O, N·L) -> (N, O, *out), one contiguous copy (the layout change)."""
+        nd = len(out)
+        return np.ascontiguousarray(y.reshape(y.shape[0], N, *out).transpose(1, 0, *range(2, 2 + nd)))
+
+    def _in_column_order(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out.transpose(1, 0, *range(2, grad_out.ndim))  # (O, N, *out)
+
+    def _grad_input(self, grad_out: np.ndarray, grad_mat: np.ndarray, ctx: Im2colContext) -> np.ndarray:
+        geom, w_mat = ctx.geometry, ctx.w_mat
+        if all(s == 1 for s in geom.stride):
+            return _col2im_on_grid(grad_out, w_mat, geom)
+        N, nd, kernel = grad_out.shape[0], geom.nd, geom.kernel
+        C = w_mat.shape[1] // math.prod(kernel)
+        grad_cols = w_mat.T @ grad_mat  # dL/dcols = Wᵀ @ dL/dO: (K, O) @ (O, N·L) -> (K, N·L)
+        grad_cols = grad_cols.reshape(C, *kernel, N, *geom.out)  # (C, *k, N, *out)
+        grad_cols = grad_cols.transpose(1 + nd, 0, *range(2 + nd, 2 + 2 * nd), *range(1, 1 + nd))  # (N, C, *out, *k)
+        grad_x_pad = col2im(grad_cols, (N, C, *geom.padded), kernel, geom.stride, geom.dilation)  # windows added back
+        return crop(grad_x_pad, geom.padding)
+
+
+class BatchLastIm2col(Im2col):
+    """im2col with the columns ordered (*out, n), on a batch-last (C, *padded, N) copy of X.
+
+    On that copy, tap t of the windows along an output row is one run of ow·N numbers (N for a
+    stride > 1) where the NCHW layout has ow: the copy runs at memory speed when output rows are
+    short (LeNet's 10-28, MNIST-1D's 5-19). The price: X moved batch-last (a contiguous copy when X
+    is itself the batch-last output of such a layer); O is not moved back but returned as a view of
+    its batch-last memory, and dL/dX likewise.
+
+    Example:
+        >>> from kernelwise.ops.fastconv.common import ConvCase
+        >>> x, w = np.ones((3, 2, 7), np.float32), np.ones((4, 2, 3), np.float32)  # 1-d
+        >>> geometry = ConvCase.make(x.shape, w.shape, (2,), ((1, 1),), (1,)).geometry
+        >>> y, ctx = BatchLastIm2col().forward(x, w, np.zeros(4, np.float32), geometry)
+        >>> y.shape, y.flags.c_contiguous, y[2, 3].tolist(), ctx.cols.shape  # a row of ones under cols: the bias
+        ((3, 4, 4), False, [4.0, 6.0, 6.0, 4.0], (7, 12))
+    """
+
+    name = "chwn"
+    reads_nchw = False
+
+    def _window_columns(self, x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+        """The windows of the batch-last padded X as (C, *k, *out, N): a view."""
+        xb = _batch_last(x, geometry.padding)  # (C, *padded, N)
+        st = xb.strides[1:-1]
+        taps, positions = (a * d for a, d in zip(st, geometry.dilation)), (a * s for a, s in zip(st, geometry.stride))
+        return np.lib.stride_tricks.as_strided(  # view[c, *t, *o, n] = Xb[c, o·s + t·d, n]
+            xb,
+            shape=(x.shape[1], *geometry.kernel, *geometry.out, x.shape[0]),
+            strides=(xb.strides[0], *taps, *positions, xb.itemsize),
+            writeable=False,
+        )
+
+    def _output(self, y: np.ndarray, N: int, out: tuple[int, ...]) -> np.ndarray:
+        """(O, L·N) -> (N, O, *out): a view, its memory stays batch-last."""
+        nd = len(out)
+        return y.reshape(y.shape[0], *out, N).transpose(nd + 1, 0, *range(1, nd + 1))
+
+    def _in_column_order(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out.transpose(1, *range(2, grad_out.ndim), 0)  # dL/dO batch last: (O, *out, N)
+
+    def _grad_input(self, grad_out: np.ndarray, grad_mat: np.ndarray, ctx: Im2colContext) -> np.ndarray:
+        geom, w_mat = ctx.geometry, ctx.w_mat
+        N, nd, kernel, out = grad_out.shape[0], geom.nd, geom.kernel, geom.out
+        C = w_mat.shape[1] // math.prod(kernel)
+        grad_cols = (w_mat.T @ grad_mat).reshape(C, *kernel, *out, N)  # dL/dcols = Wᵀ @ dL/dO
+        grad_xb = np.zeros((C, *geom.padded, N), dtype=grad_out.dtype)
+        for tap, region in zip(np.ndindex(*kernel), tap_regions(kernel, geom.stride, geom.dilation, out)):
+            grad_xb[(slice(None), *region)] += grad_cols[(slice(None), *tap)]  # dL/dXb[c, o·s + t·d, n] += dL/dcols
+        inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(geom.padding, geom.padded))
+        return grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1))  # (N, C, *spatial), a view
+
+
+def _batch_last(x: np.ndarray, padding: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """X (N, C, *spatial) as a zero-padded (C, *padded, N) array: batch last, the padding a frame of zeros."""
+    N, C, spatial, nd = x.shape[0], x.shape[1], x.shape[2:], x.ndim - 2
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, padding))
+    xb = np.empty((C, *padded, N), dtype=x.dtype)
+    for a, (lo, hi) in enumerate(padding):  # zero the frame only: the inside is overwritten next
+        before, after = [slice(None)] * (nd + 2), [slice(None)] * (nd + 2)
+        before[1 + a], after[1 + a] = slice(0, lo), slice(padded[a] - hi, padded[a])
+        xb[tuple(before)] = 0
+        xb[tuple(after)] = 0
+    xb[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(spatial, padding)))] = x.transpose(
+        1, *range(2, 2 + nd), 0
+    )
+    return xb
+
+
+def _col2im_on_grid(grad_out: np.ndarray, w_mat: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """dL/dX for stride 1: dL/dcols = Wᵀ @ dL/dO, added back onto the windows in long contiguous runs.
+
+    With stride 1, output position y reads the padded input at y + t·d, so on the flattened padded
+    plane tap t of position m sits at m + offset(t), offset(t) = Σ_a t_a·d_a·step_a. Computing dL/dcols
+    for positions m over whole padded rows (dL/dO is zero at the extra columns) makes each tap's
+    col2im one add of a contiguous run per plane, instead of oh short rows of ow values.
+
+    Shape: dL/dO (N, O, *out), W (O, K) -> dL/dX (N, C, *spatial).
+    """
+    N, O, out, nd = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2:], grad_out.ndim - 2
+    kernel, padded = geometry.kernel, geometry.padded
+    C = w_mat.shape[1] // math.prod(kernel)
+    step = [math.prod(padded[a + 1 :]) for a in range(nd)]  # elements between neighbours along each axis
+    P, L = math.prod(padded), out[0] * step[0]  # plane size; grid positions per sample (whole padded rows)
+    grad_grid = np.zeros((O, N, out[0], *padded[1:]), dtype=grad_out.dtype)  # dL/dO on the grid, zero at extra columns
+    grad_grid[(Ellipsis, *(slice(o) for o in out[1:]))] = grad_out.transpose(1, 0, *range(2, 2 + nd))
+    grad_cols = (w_mat.T @ grad_grid.reshape(O, N * L)).reshape(C, math.prod(kernel), N, L)  # dL/dcols = Wᵀ @ dL/dO
+    grad_flat = np.zeros(N * C * P + step[0], dtype=grad_out.dtype)  # dL/dX_pad, flat, and room for the last run
+    it = grad_flat.itemsize
+    # plane (n, c) and what the last tap's run reaches beyond it (the next plane's start, given only zeros)
+    planes = np.lib.stride_tricks.as_strided(grad_flat, shape=(C, N, P + step[0]), strides=(P * it, C * P * it, it))
+    for t, tap in enumerate(np.ndindex(*kernel)):
+        offset = sum(i * d * st for i, d, st in zip(tap, geometry.dilation, step))
+        planes[:, :, offset : offset + L] += grad_cols[:, t]  # col2im: dL/dX_pad[n, c, m + offset(t)] += dL/dcols
+    grad_x_pad = grad_flat[: N * C * P].reshape(N, C, *padded)
+    return np.ascontiguousarray(crop(grad_x_pad, geometry.padding))  # (N, C, *spatial): the padding's share dropped
