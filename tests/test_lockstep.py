@@ -60,7 +60,7 @@ def _torch_optimizer(optimizer: str, params, lr: float):
 @pytest.fixture(params=["readable", "fast"])
 def conv_paths(request, monkeypatch) -> Iterator[list[str]]:
     """The convolution algorithms the test ran: "readable", as dispatched for float64 (the windows path);
-    "fast", the ones ops/fastconv.py picks for float32 at these shapes, forced in float64."""
+    "fast", the ones ops/fastconv/ picks for float32 at these shapes, forced in float64."""
     used = []
 
     def choose(*shapes_and_options, dtype):

@@ -186,7 +186,7 @@ def _method(case: ConvCase | PoolCase) -> str:
     except ImportError:
         return ""
     if isinstance(case, PoolCase):
-        return "taps"  # ops/pool.py: one pass per window tap (on the phase grid where windows overlap)
+        return "taps"  # ops/fastpool.py: one pass per window tap (on the phase grid where windows overlap)
     nd = len(case.size)
     return choose_method(
         (case.batch, case.in_channels, *case.size),
