@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -462,3 +463,113 @@ def test_commands_take_the_checkpoint_file(picture_run, capsys):
     code, out, err = cli(capsys, "summary", checkpoint)
     assert code == 0, err
     assert "input (1, 8, 8)" in out
+
+
+# 13. A bug says so, with its traceback; a mistake is one line
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "argv"),
+    [
+        ("kernelwise.summary", "summarize", ["summary", "--model", "lenet5"]),
+        ("kernelwise.explain.engine", "check", ["explain", "conv"]),
+    ],
+)
+def test_a_bug_prints_its_traceback_and_asks_to_report_it(monkeypatch, capsys, module, name, argv):
+    import importlib
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero inside kernelwise")
+
+    monkeypatch.setattr(importlib.import_module(module), name, broken)
+    code, _, err = cli(capsys, *argv)
+    assert code == 2
+    assert "Traceback (most recent call last)" in err and "ZeroDivisionError: division by zero inside" in err
+    assert err.strip().splitlines()[-1] == (
+        "kernelwise: internal error (a bug in kernelwise, not in your input): please report it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["summary", "--model", "nonesuch"], "unknown model 'nonesuch'"),
+        (["explain", "conv", "--width", "0"], "--width must be a positive number of columns"),
+        (["explain", "conv", "--values", "input=1,2,3/4,5,6/7,8,9;kernel=1,0/0,1;grad=1,2,3"],
+         "--values grad: expected 4 numbers (shape (1, 2, 2)), got 3"),
+        (["explain", "conv", "--values", "input=1,2,3/4,5,6/7,8,9;kernel=1,0/0,1;bias=1,2"],
+         "--values bias: expected 1 number, got 2"),
+        (["explain", "pool", "--values", "input=1,2/3,4;grad=1,2,3"], "--values grad: expected 1 number"),
+        (["explain", "conv", "--values", "input=nan,1/1,1;kernel=1,0/0,1"], "NaN is not a number"),
+        (["explain", "conv", "--values", "input=1e300,1/1,1;kernel=1,0/0,1"], "a number beyond ±1e+100"),
+        (["explain", "conv", "--values", "input=[{}];kernel=1"], "not a list of numbers"),
+        (["explain", "conv", "--values", "input=inf,-inf,1/1,1,1/1,1,1;kernel=1,0/1,1"],
+         "the infinite numbers given meet as inf - inf or inf·0"),
+    ],
+)  # fmt: skip
+def test_a_mistake_is_one_line_with_status_1(capsys, argv, fragment):
+    code, _, err = cli(capsys, *argv)
+    assert code == 1
+    assert one_line_error(code, err, fragment).startswith("kernelwise: error: ")
+
+
+def test_files_that_are_not_what_they_should_be_are_data_errors(tmp_path, capsys, picture_run):
+    from kernelwise.data.idx import read_idx
+    from kernelwise.errors import DataError
+    from kernelwise.images import open_image
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a picture")
+    with pytest.raises(DataError, match="not an image file"):
+        open_image(junk)
+    with pytest.raises(DataError, match="bad IDX magic number"):
+        read_idx(junk)
+    one_line_error(*cli(capsys, "predict", picture_run, junk)[::2], "is not an image file Pillow can read")
+    pictures = write_pictures(tmp_path / "pics", per_class=2)
+    (pictures / "dark" / "0.png").write_bytes(b"broken")
+    code, _, err = cli(capsys, "train", "--data-dir", pictures, "--out", tmp_path / "run", "--no-progress")
+    one_line_error(code, err, "0.png: cannot read this image")
+
+
+def _resume_with_state(tmp_path: Path, picture_run: Path, change: Any) -> Path:
+    """A copy of ``picture_run`` whose saved training state went through ``change(state.json's document)``."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(picture_run, run)
+    state = next((run / "checkpoint").glob("epoch-*")) / "state.json"
+    document = json.loads(state.read_text())
+    change(document)
+    state.write_text(json.dumps(document))
+    return run
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d["history"].__setitem__(0, {}), "the metrics of epoch 1 lack epoch, train_loss"),
+        (lambda d: d["history"][0].__setitem__("seconds", "x"), "history must hold one object of numbers"),
+        (lambda d: d.__setitem__("rng", None), "sha256 and rng objects"),
+        (lambda d: d["optimizer"].__setitem__("param_groups", [1]), "param_groups is not a list of objects"),
+        (lambda d: d["optimizer"]["numbers"].__setitem__("x", {}), "state.json is malformed"),
+        (lambda d: d["rng"]["loader"].__setitem__("uinteger", -1), "random generator 'loader' is malformed"),
+        (lambda d: d.__setitem__("epoch", "9" * 5000), "state.json is malformed: Exceeds the limit"),
+    ],
+)
+def test_resume_from_a_malformed_state_is_one_line(tmp_path, capsys, picture_run, change, fragment):
+    run = _resume_with_state(tmp_path, picture_run, change)
+    state = next((run / "checkpoint").glob("epoch-*")) / "state.json"
+    state.write_text(state.read_text().replace('"' + "9" * 5000 + '"', "9" * 5000))  # a JSON integer of 5000 digits
+    code, _, err = cli(capsys, "train", "--resume", run, "--epochs", "2", "--no-progress")
+    one_line_error(code, err, fragment)
+
+
+def test_a_checkpoint_whose_run_config_has_a_data_dir_that_is_no_path(tmp_path, capsys):
+    from kernelwise import checkpoint
+    from kernelwise.models import build_model
+
+    path = tmp_path / "model.safetensors"
+    config = {"model": "digits_cnn", "input_shape": [1, 8, 8], "num_classes": 10, "dataset": "digits",
+              "config": {"data_dir": 1.5}}  # fmt: skip
+    checkpoint.save(path, build_model("digits_cnn", generator=0), config)
+    one_line_error(*cli(capsys, "evaluate", path)[::2], "the data_dir 1.5 of its run config is not a path")

@@ -120,7 +120,9 @@ def _read(
             raise CheckpointError(f"{where} is truncated or not a safetensors file (header of {header_len} bytes)")
         try:
             header = json.loads(f.read(header_len).decode("utf-8"), object_pairs_hook=_no_duplicates)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        except CheckpointError as e:
+            raise CheckpointError(f"{where}: {e}") from None
+        except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, an integer of over 4300 digits, deep nesting
             raise CheckpointError(f"{where} has a malformed header: {e}") from None
         if not isinstance(header, dict):
             raise CheckpointError(f"{where} has a malformed header (not a JSON object)")
@@ -175,7 +177,7 @@ def _config(meta: Any, where: str) -> dict[str, Any]:
         raise CheckpointError(f"{where} was not written by kernelwise (no {FORMAT!r} metadata)")
     try:
         config = json.loads(meta["config"])
-    except (json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # bad JSON, an integer of over 4300 digits, deep nesting
         raise CheckpointError(f"{where} has malformed config metadata: {e}") from None
     if not isinstance(config, dict) or "model" not in config:
         raise CheckpointError(f"{where}: its config does not name a model")
@@ -216,8 +218,8 @@ def check_config(
     channel and one class (its size then depends on nothing the file could inflate), and the first
     layer's weight must take the config's input channels, the last layer's weight give its
     ``num_classes``. The optional ``mean``, ``std`` (one finite number per channel, ``std`` > 0),
-    ``class_names`` (one string per class), ``dataset`` (a string) and ``config`` (an object) are
-    checked too. Raises CheckpointError.
+    ``class_names`` (one string per class), ``dataset`` (a string) and ``config`` (an object, its
+    ``data_dir`` a string or null) are checked too. Raises CheckpointError.
     """
     from .models import MODELS, build_model
 
@@ -296,8 +298,11 @@ def _check_metadata(config: dict[str, Any], channels: int, num_classes: int, whe
             raise CheckpointError(f"{where}: {len(names):,} class_names for {num_classes:,} classes")
     if not isinstance(config.get("dataset", ""), str):
         raise CheckpointError(f"{where}: dataset {_short(config['dataset'])} is not a name")
-    if not isinstance(config.get("config", {}), dict):
+    run_config = config.get("config", {})
+    if not isinstance(run_config, dict):
         raise CheckpointError(f"{where}: its run config is not a JSON object")
+    if not isinstance(run_config.get("data_dir"), str | None):
+        raise CheckpointError(f"{where}: the data_dir {_short(run_config['data_dir'])} of its run config is not a path")
 
 
 def _positive_ints(values: Any) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, nn, optim, trainstate
-from .errors import UsageError
+from .errors import KernelwiseError, UsageError
 from .files import PARTIAL, remove_partials, write_atomic, write_text_atomic
 from .models import MODELS, build_model
 from .tensor import Tensor
@@ -87,6 +87,8 @@ class RunConfig:
             raise UsageError(f"--lr must be positive, got {filled.lr}")
         if filled.seed < 0:
             raise UsageError(f"--seed must be non-negative, got {filled.seed}")
+        if filled.max_steps is not None and (not isinstance(filled.max_steps, int) or filled.max_steps < 1):
+            raise UsageError(f"--max-steps must be a positive integer, got {filled.max_steps}")
         return filled
 
 
@@ -222,10 +224,14 @@ def resume_run(
         cfg = RunConfig(**saved["config"]).resolved()
     except FileNotFoundError:
         raise RunError(f"{run} has no config.json: not a run directory kernelwise can resume") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+    except KernelwiseError:
+        raise  # a setting resolved() refuses, in its own words
+    except (ValueError, KeyError, TypeError, RecursionError) as e:  # bad JSON, a missing key, a wrong type
         raise RunError(f"{run / 'config.json'} is malformed: {e}") from None
     _check_writable(run)
     state = trainstate.load_latest(run / "checkpoint")
+    if state is not None:
+        _check_run_state(state, run)
     done = state.epoch if state is not None else 0
     if epochs is not None:
         if not isinstance(epochs, int) or epochs < 1:
@@ -236,6 +242,20 @@ def resume_run(
             _restart_schedule(state, cfg, epochs)
         cfg = replace(cfg, epochs=epochs)
     return _train(cfg, run, progress, log, state)
+
+
+RUN_HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "images_per_second", "seconds")  # what a run reads
+
+
+def _check_run_state(state: trainstate.TrainingState, run: Path) -> None:
+    """What a run needs of a saved state beyond :func:`trainstate.load`'s checks: an optimizer, each epoch's metrics."""
+    where = f"the training state in {run / 'checkpoint'}"
+    if state.optimizer is None:
+        raise RunError(f"{where} has no optimizer state (kernelwise train always saves one)")
+    for i, metrics in enumerate(state.history, start=1):
+        missing = [key for key in RUN_HISTORY_KEYS if key not in metrics]
+        if missing:
+            raise RunError(f"{where}: the metrics of epoch {i} lack {', '.join(missing)}")
 
 
 def _restart_schedule(state: trainstate.TrainingState, cfg: RunConfig, epochs: int) -> None:
@@ -366,13 +386,11 @@ def _write_outputs(
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     """Loss and accuracy per epoch, train and test, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     epochs = [m["epoch"] for m in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [m["train_loss"] for m in history], "o-", label="train")
     ax_loss.plot(epochs, [m.get("test_loss") for m in history], "s-", label="test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
@@ -384,7 +402,6 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
 
 
 def to_pixels(image: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
@@ -437,25 +454,14 @@ def prepare_image(path: str | os.PathLike, meta: dict[str, Any]) -> tuple[np.nda
 
     Pictures of more than :data:`kernelwise.images.MAX_PIXELS` are refused before they are decoded.
     """
-    from PIL import Image
-
-    from .images import open_image
+    from .images import read_pixels
 
     shape = meta["input_shape"]
     if len(shape) != 3:
         raise UsageError(f"model {meta['model']} takes 1-D signals of shape {tuple(shape)}, not image files")
     channels, height, width = shape
-    original = open_image(path)
-    notes = []
-    mode = "L" if channels == 1 else "RGB"
-    if original.mode != mode:
-        notes.append(f"{original.mode} -> {'grayscale' if mode == 'L' else 'RGB'}")
-    img = original.convert(mode)
-    if img.size != (width, height):
-        notes.append(f"resized {img.size[0]}×{img.size[1]} -> {width}×{height}")
-        img = img.resize((width, height), Image.BILINEAR)
-    pixels = np.asarray(img, dtype=np.float32) / 255.0
-    pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+    pixels, notes = read_pixels(path, "L" if channels == 1 else "RGB", (height, width))
+    pixels = pixels.astype(np.float32) / 255.0  # (C, H, W)
     mean = np.asarray(meta.get("mean", 0.0), dtype=np.float32).reshape(-1, 1, 1)  # checked by checkpoint.load
     std = np.asarray(meta.get("std", 1.0), dtype=np.float32).reshape(-1, 1, 1)
     return (pixels - mean) / std, notes
@@ -471,17 +477,15 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path, 
     control characters and matplotlib's ``$`` escaped. Past :data:`MAX_CELL_NUMBERS` classes the
     cells go without their counts, the axes without names, and the figure stops growing.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .names import plotted
 
     k = len(confusion)
     labels = [plotted(name) for name in class_names]
     side = min(k, MAX_CELL_NUMBERS)
-    fig, ax = plt.subplots(figsize=(1 + 0.55 * side, 1 + 0.5 * side))
+    fig = Figure(figsize=(1 + 0.55 * side, 1 + 0.5 * side))
+    ax = fig.subplots()
     ax.imshow(confusion, cmap="Blues")
     if k <= MAX_CELL_NUMBERS:
         for i in range(k):
@@ -494,4 +498,3 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path, 
     ax.set(xlabel="predicted", ylabel="true", title=plotted(title, limit=200))
     fig.tight_layout()
     write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
-    plt.close(fig)

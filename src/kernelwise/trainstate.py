@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from . import random as _random
-from .errors import CheckpointError, UsageTypeError
+from .errors import CheckpointError
 from .files import PARTIAL, fsync_path, naming_errors, remove_partials, write_atomic, write_text_atomic
 
 FORMAT = "kernelwise-state/1"
@@ -101,14 +101,14 @@ def _restore_rng(rng: dict[str, Any], model: Any, loader: Any) -> None:
     for name, generator in live.items():
         try:
             generator.bit_generator.state = rng[name]
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
             raise StateError(f"the saved state of random generator {name!r} is malformed: {e}") from None
     try:
         kind, keys, pos, has_gauss, gauss = rng["numpy_global"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
         version, internal, gauss_next = rng["python_global"]
         py_random.setstate((version, tuple(internal), gauss_next))
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise StateError(f"the saved state of the global random generators is malformed: {e}") from None
 
 
@@ -163,7 +163,7 @@ def apply(state: TrainingState, model: Any, optimizer: Any = None, scheduler: An
             optimizer.load_state_dict(state.optimizer)
         if scheduler is not None:
             scheduler.load_state_dict(state.scheduler)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise StateError(f"the saved state does not fit: {e}") from None
     _restore_rng(state.rng, model, loader)
 
@@ -192,12 +192,18 @@ def _split_optimizer(state_dict: dict[str, Any] | None) -> tuple[dict[str, np.nd
     return arrays, {"param_groups": state_dict["param_groups"], "numbers": numbers}
 
 
-def _join_optimizer(arrays: dict[str, np.ndarray], saved: Any) -> dict[str, Any]:
+def _join_optimizer(arrays: dict[str, np.ndarray], saved: Any, folder: Path) -> dict[str, Any]:
+    """The optimizer's state_dict from its tensors and the JSON part of ``folder/state.json``."""
+    groups, numbers = saved["param_groups"], saved["numbers"]
+    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
+        raise StateError(f"{folder / 'state.json'}: the optimizer's param_groups is not a list of objects")
+    if not (isinstance(numbers, dict) and all(isinstance(n, dict) for n in numbers.values())):
+        raise StateError(f"{folder / 'state.json'}: the optimizer's numbers are not an object of objects")
     state: dict[int, dict[str, Any]] = {}
     for key, value in arrays.items():
         parts = key.split(".", 2)
         if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit():
-            raise StateError(f"optimizer.safetensors: unexpected tensor name {key!r}")
+            raise StateError(f"{folder / 'optimizer.safetensors'}: unexpected tensor name {key!r}")
         state.setdefault(int(parts[1]), {})[parts[2]] = value
     for index, numbers in saved["numbers"].items():
         state.setdefault(int(index), {}).update(numbers)
@@ -283,6 +289,10 @@ def _read_tensors(path: Path, expected_sha: Any) -> dict[str, np.ndarray]:
     return tensors
 
 
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)  # not bool
+
+
 def load(path: str | os.PathLike) -> TrainingState:
     """Read and check one committed state folder (``.../epoch-NNNN``)."""
     path = Path(path)
@@ -290,21 +300,26 @@ def load(path: str | os.PathLike) -> TrainingState:
         document = json.loads((path / "state.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StateError(f"{path} has no state.json (not a training state)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, an integer of over 4300 digits, deep nesting
         raise StateError(f"{path / 'state.json'} is malformed: {e}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise StateError(f"{path / 'state.json'} was not written by kernelwise (no {FORMAT!r} format)")
+    malformed = f"{path / 'state.json'} is malformed"
     try:
         epoch, steps = document["epoch"], document["steps"]
         if not (isinstance(epoch, int) and isinstance(steps, int) and epoch >= 0 and steps >= 0):
-            raise UsageTypeError("epoch and steps must be non-negative integers")
-        history, sha = document["history"], document["sha256"]
-        if not isinstance(history, list) or not isinstance(sha, dict):
-            raise UsageTypeError("history must be a list and sha256 an object")
+            raise StateError(f"{malformed}: epoch and steps must be non-negative integers")
+        history, sha, rng = document["history"], document["sha256"], document["rng"]
+        if not isinstance(history, list) or not isinstance(sha, dict) or not isinstance(rng, dict):
+            raise StateError(f"{malformed}: history must be a list, sha256 and rng objects")
+        if not all(isinstance(m, dict) and all(_is_number(v) for v in m.values()) for m in history):
+            raise StateError(f"{malformed}: history must hold one object of numbers per epoch")
+        if not isinstance(document["scheduler"], dict | None):
+            raise StateError(f"{malformed}: scheduler must be an object or null")
         model = _read_tensors(path / "model.safetensors", sha.get("model.safetensors"))
         optimizer_arrays = _read_tensors(path / "optimizer.safetensors", sha.get("optimizer.safetensors"))
         saved_optimizer = document["optimizer"]
-        optimizer = None if saved_optimizer is None else _join_optimizer(optimizer_arrays, saved_optimizer)
+        optimizer = None if saved_optimizer is None else _join_optimizer(optimizer_arrays, saved_optimizer, path)
         return TrainingState(
             epoch=epoch,
             steps=steps,
@@ -312,10 +327,12 @@ def load(path: str | os.PathLike) -> TrainingState:
             model=model,
             optimizer=optimizer,
             scheduler=document["scheduler"],
-            rng=document["rng"],
+            rng=rng,
         )
-    except (KeyError, TypeError, AttributeError) as e:
-        raise StateError(f"{path / 'state.json'} is malformed: {e}") from None
+    except StateError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise StateError(f"{malformed}: {e}") from None
 
 
 def load_latest(folder: str | os.PathLike) -> TrainingState | None:

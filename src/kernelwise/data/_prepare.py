@@ -7,7 +7,7 @@ from types import ModuleType
 import numpy as np
 
 from .. import random as _random
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from .dataset import DatasetInfo, TensorDataset
 
 # N: images, C: channels, H, W: height and width (L: length for 1-d signals)
@@ -64,7 +64,7 @@ def package(
     shape = (1, channels) + (1,) * (x_train.ndim - 2)  # broadcast over N and the spatial axes
     m, s = mean.astype(np.float32).reshape(shape), std.astype(np.float32).reshape(shape)
     if not (np.isfinite(m).all() and np.isfinite(s).all()):
-        raise UsageError(
+        raise DataError(
             f"{name}: the training images give per-channel mean {m.ravel().tolist()} and standard deviation "
             f"{s.ravel().tolist()}; normalising needs finite values (the images hold NaN or inf)"
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import DataError
 from ._prepare import package
 from .dataset import DatasetInfo, TensorDataset
 from .download import DownloadError, cache_dir, download, safe_extract
@@ -50,14 +50,14 @@ def read_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     raw = path.read_bytes()
     if not raw or len(raw) % RECORD_BYTES:
-        raise UsageError(
+        raise DataError(
             f"{path}: {len(raw)} bytes is not a whole number of {RECORD_BYTES}-byte records "
             "(1 label byte + 3 × 32 × 32 pixel bytes); the file is truncated or not CIFAR-10 binary"
         )
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, RECORD_BYTES)  # (N, 3073)
     labels = records[:, 0].astype(np.int64)
     if labels.max() >= len(CLASSES):
-        raise UsageError(f"{path}: label {int(labels.max())} is out of range 0..{len(CLASSES) - 1}")
+        raise DataError(f"{path}: label {int(labels.max())} is out of range 0..{len(CLASSES) - 1}")
     images = records[:, 1:].reshape(-1, 3, 32, 32)  # (N, C, H, W): the planes are stored R, G, B
     return images, labels
 
@@ -69,7 +69,7 @@ def _read_classes(folder: Path) -> tuple[str, ...]:
     names = tuple(line.strip() for line in meta.read_text(encoding="utf-8", errors="replace").splitlines())
     names = tuple(name for name in names if name)
     if len(names) != len(CLASSES):
-        raise UsageError(f"{meta}: lists {len(names)} class names, expected {len(CLASSES)}")
+        raise DataError(f"{meta}: lists {len(names)} class names, expected {len(CLASSES)}")
     return names
 
 
@@ -94,7 +94,7 @@ def _batch_folder(data_dir: str | Path | None, download_missing: bool) -> Path:
     if archive.is_file():
         digest = _sha256_file(archive)
         if digest != ARCHIVE_SHA256:
-            raise UsageError(
+            raise DataError(
                 f"{archive}: SHA-256 {digest} differs from the published {ARCHIVE_SHA256}; "
                 "the file is damaged or not the CIFAR-10 binary version"
             )

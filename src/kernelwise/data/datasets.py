@@ -17,10 +17,10 @@ a :class:`~kernelwise.data.DatasetInfo`.
 
 Example:
     >>> from kernelwise.data import load_dataset
-    >>> load_dataset("svhn")
+    >>> load_dataset("svhn")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    kernelwise.errors.UsageError: unknown dataset 'svhn'; known datasets: digits, mnist, fashion-mnist, mnist1d, cifar10, images
+    kernelwise.errors.UsageError: unknown dataset 'svhn'; known datasets: digits, mnist, fashion-mnist, ...
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
-from ..errors import KernelwiseError, UsageError
+from ..errors import DataError, KernelwiseError
 
 
 class DownloadError(KernelwiseError, RuntimeError):
@@ -117,8 +117,9 @@ def safe_extract(archive: str | Path, members: Iterable[str], dest_dir: str | Pa
     """Extract the regular files named ``members`` from a tar archive into ``dest_dir``.
 
     Every member name in the archive is checked: an absolute path or a ``..`` component is a
-    ``ValueError`` (nothing is extracted from such an archive). Members that are not asked for are
-    skipped; one asked for that is missing, or is not a regular file, is a ``ValueError``.
+    :class:`~kernelwise.errors.DataError` (a ``ValueError``; nothing is extracted from such an archive).
+    Members that are not asked for are skipped; one asked for that is missing, or is not a regular file,
+    is a ``DataError`` too, as is an archive that cannot be read.
     Each file is written under a temporary name and renamed into place.
 
     Args:
@@ -136,30 +137,30 @@ def safe_extract(archive: str | Path, members: Iterable[str], dest_dir: str | Pa
     try:
         tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the `with tar` below; opening errors differ
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise UsageError(f"{archive}: not a readable tar archive ({e})") from None
+        raise DataError(f"{archive}: not a readable tar archive ({e})") from None
     with tar:
         try:
             infos = {info.name: info for info in tar.getmembers()}
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise UsageError(f"{archive}: damaged or truncated tar archive ({e})") from None
+            raise DataError(f"{archive}: damaged or truncated tar archive ({e})") from None
         unsafe = [name for name in infos if _unsafe(name)]
         if unsafe:
-            raise UsageError(
+            raise DataError(
                 f"{archive}: refusing to extract an archive with unsafe member names {unsafe} (absolute paths or '..')"
             )
         written = []
         for name in wanted:
             info = infos.get(name)
             if info is None:
-                raise UsageError(f"{archive}: member {name} is missing")
+                raise DataError(f"{archive}: member {name} is missing")
             if not info.isreg():
-                raise UsageError(f"{archive}: member {name} is not a regular file")
+                raise DataError(f"{archive}: member {name} is not a regular file")
             source = tar.extractfile(info)
             assert source is not None  # regular files always have data
             try:
                 payload = source.read()
             except (tarfile.TarError, OSError, EOFError) as e:
-                raise UsageError(f"{archive}: member {name} is damaged or truncated ({e})") from None
+                raise DataError(f"{archive}: member {name} is damaged or truncated ({e})") from None
             target = dest_dir.joinpath(*PurePosixPath(name).parts)
             write_atomically(payload, target)
             written.append(target)

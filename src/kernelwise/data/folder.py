@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from ._prepare import package, require, stratified_split
 from .dataset import DatasetInfo, TensorDataset
 
@@ -52,7 +52,7 @@ def _scan(root: Path, classes: list[str] | None = None) -> tuple[list[str], list
     """Class names, image paths and labels under ``root`` (``classes`` fixes the names, e.g. for ``test/``)."""
     folders = _visible_dirs(root)
     if not folders:
-        raise UsageError(
+        raise DataError(
             f"{root}: no class folders; put the images of each class in their own sub-folder "
             "(root/<class name>/<image files>)"
         )
@@ -60,14 +60,14 @@ def _scan(root: Path, classes: list[str] | None = None) -> tuple[list[str], list
     if classes is not None:
         unknown = sorted(set(names) - set(classes))
         if unknown:
-            raise UsageError(f"{root}: class folders {unknown} do not exist in the training folder (classes {classes})")
+            raise DataError(f"{root}: class folders {unknown} do not exist in the training folder (classes {classes})")
     else:
         classes = names
     paths, labels = [], []
     for folder in folders:
         files = _image_files(folder)
         if not files:
-            raise UsageError(
+            raise DataError(
                 f"{folder}: class '{folder.name}' has no image files (looked for {', '.join(IMAGE_EXTENSIONS)})"
             )
         paths += files
@@ -92,13 +92,13 @@ def _read(paths: list[Path]) -> list[Any]:
             with Image.open(path) as image:
                 image.load()
                 if image.mode in _UNSUPPORTED_MODES:
-                    raise UsageError(
+                    raise DataError(
                         f"mode {image.mode} (16-bit or floating point) is not supported; "
                         "save it as an 8-bit gray or RGB image"
                     )
                 images.append(image.copy())
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            raise UsageError(f"{path}: cannot read this image ({e})") from None
+            raise DataError(f"{path}: cannot read this image ({e})") from None
     return images
 
 
@@ -165,7 +165,7 @@ def load_image_folder(
         labels = np.array(label_list, dtype=np.int64)
         train_idx, test_idx = stratified_split(labels, test_fraction, seed)
         if not len(test_idx):
-            raise UsageError(
+            raise DataError(
                 f"{root}: too few images for a test split (every class needs at least 2 images, "
                 "or provide train/ and test/ sub-folders)"
             )

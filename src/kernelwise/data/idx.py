@@ -4,10 +4,11 @@ An IDX file is a 4-byte magic number ``0x00 0x00 <dtype code> <ndim>``, then
 ``ndim`` big-endian uint32 sizes, then ``prod(sizes)`` values in row-major
 order. Anything else (another magic, a payload that is short or long, sizes
 whose product no array can hold, a gzip stream that ends early) is a
-``ValueError`` naming the file. The sizes are checked against the file's length
-before the values are read: an uncompressed file against its size, a gzip
-stream against the most its compressed bytes can expand to, and a gzip stream
-is read no further than the header says (plus one byte, to see trailing data).
+:class:`~kernelwise.errors.DataError` (a ``ValueError``) naming the file. The
+sizes are checked against the file's length before the values are read: an
+uncompressed file against its size, a gzip stream against the most its
+compressed bytes can expand to, and a gzip stream is read no further than the
+header says (plus one byte, to see trailing data).
 
 Example:
     >>> import pathlib, struct, tempfile
@@ -28,7 +29,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import DataError
 
 # IDX dtype codes (third byte of the magic number); values are stored big-endian.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -75,7 +76,7 @@ def read_idx(path: str | Path, ndim: int | None = None, dtype: np.dtype | str | 
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
                 return _parse(path, stream, ndim, dtype, most=size * DEFLATE_MAX_RATIO)
         except (OSError, EOFError, zlib.error) as e:
-            raise UsageError(f"{path}: damaged or truncated gzip stream ({e})") from None
+            raise DataError(f"{path}: damaged or truncated gzip stream ({e})") from None
 
 
 def _parse(
@@ -89,33 +90,33 @@ def _parse(
     """The array in ``stream``, whose exact ``length`` is known (a plain file) or at most ``most`` (gzip)."""
     data = stream.read(4)
     if len(data) < 4:
-        raise UsageError(f"{path}: too short for an IDX header ({len(data)} bytes)")
+        raise DataError(f"{path}: too short for an IDX header ({len(data)} bytes)")
     zero1, zero2, code, dims = data[0], data[1], data[2], data[3]
     if zero1 or zero2 or code not in IDX_DTYPES:
-        raise UsageError(
+        raise DataError(
             f"{path}: bad IDX magic number 0x{data[:4].hex()} (expected 0x0000 followed by a dtype "
             f"code in {[hex(c) for c in IDX_DTYPES]} and the number of dimensions)"
         )
     value_type = IDX_DTYPES[code]
     if dtype is not None and value_type.newbyteorder("=") != np.dtype(dtype):
-        raise UsageError(
+        raise DataError(
             f"{path}: holds {value_type.newbyteorder('=')} values (code 0x{code:02x}), expected {np.dtype(dtype)}"
         )
     if dims == 0 or (ndim is not None and dims != ndim):
         expected = f"{ndim}" if ndim is not None else "at least 1"
-        raise UsageError(f"{path}: has {dims} dimensions in its header, expected {expected}")
+        raise DataError(f"{path}: has {dims} dimensions in its header, expected {expected}")
     header = 4 + 4 * dims
     data += stream.read(4 * dims)
     if len(data) < header:
-        raise UsageError(f"{path}: truncated header ({len(data)} bytes, the {dims} sizes need {header})")
+        raise DataError(f"{path}: truncated header ({len(data)} bytes, the {dims} sizes need {header})")
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=dims, offset=4))
     expected_bytes = math.prod(shape) * value_type.itemsize  # payload = prod(sizes) values; Python ints: no overflow
     if math.prod(max(s, 1) for s in shape) * value_type.itemsize > np.iinfo(np.intp).max:
-        raise UsageError(f"{path}: header declares shape {shape}, more values than any array can hold (corrupt file?)")
+        raise DataError(f"{path}: header declares shape {shape}, more values than any array can hold (corrupt file?)")
     if length is not None:  # the payload's length is known before reading it
         payload = length - header
     elif header + expected_bytes > most:
-        raise UsageError(
+        raise DataError(
             f"{path}: truncated: header declares shape {shape} = {expected_bytes} bytes of data, "
             f"more than its {most // DEFLATE_MAX_RATIO} compressed bytes can hold"
         )
@@ -126,7 +127,7 @@ def _parse(
             payload += len(chunk)
     if payload != expected_bytes:
         what = "truncated" if payload < expected_bytes else "has trailing bytes"
-        raise UsageError(
+        raise DataError(
             f"{path}: {what}: header declares shape {shape} = {expected_bytes} bytes of data, the file holds {payload}"
         )
     body = stream.read(expected_bytes) if length is not None else b"".join(chunks)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import DataError
 from ._prepare import package
 from .dataset import DatasetInfo, TensorDataset
 from .download import DownloadError, cache_dir, download
@@ -113,12 +113,12 @@ def _read_split(images_path: Path, labels_path: Path, num_classes: int) -> tuple
     images = read_idx(images_path, ndim=3, dtype=np.uint8)  # (N, H, W)
     labels = read_idx(labels_path, ndim=1, dtype=np.uint8)  # (N,)
     if images.shape[0] != labels.shape[0]:
-        raise UsageError(
+        raise DataError(
             f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
             f"{labels.shape[0]} labels; the counts must agree"
         )
     if labels.size and labels.max() >= num_classes:
-        raise UsageError(f"{labels_path}: label {int(labels.max())} is out of range 0..{num_classes - 1}")
+        raise DataError(f"{labels_path}: label {int(labels.max())} is out of range 0..{num_classes - 1}")
     x = (images.astype(np.float32) / 255.0)[:, None]  # (N, 1, H, W), values in [0, 1]
     return x, labels.astype(np.int64)
 

@@ -25,7 +25,7 @@ from .symbolic import (
     Names,
     number,
 )
-from .values import PRESETS, parse_values, random_ints, resolve_layer
+from .values import PRESETS, loss_gradient, parse_values, resolve_layer
 
 BACKWARD_KEYS = ("x", "y", "z", *CONV_KEYS)
 SLIDES = Names("X", "F", "O", "B")
@@ -82,10 +82,6 @@ def local_gradient_lines(eq: Equation) -> list[str]:
     return ["   ".join(by_weight), "   ".join(by_input)]
 
 
-def _pick(grids: list[Grid], lead: tuple[int, ...]) -> list[Grid]:
-    return [g for g in grids if tuple(g.lead) == lead]
-
-
 def explain_backward(
     input_size: Any = None,
     kernel_size: Any = None,
@@ -122,9 +118,7 @@ def explain_backward(
     rng = engine.rng_normal
     x = rng(generator, C, *g.size) if symbolic else layer.x
     w = rng(generator, O, C, *g.kernel) if symbolic else layer.w
-    grad = rng(generator, O, *g.out) if symbolic else random_ints(v.seed + 3, (O, *g.out), -2, 2)
-    if "grad" in v.arrays:
-        grad = np.asarray(v.arrays["grad"], float).reshape(O, *g.out)
+    grad = loss_gradient(v, (O, *g.out), rng(generator, O, *g.out) if symbolic else None)
     env = {n.x: x, n.w: w, n.grad(n.y): grad}
     result = check_conv(g, C, O, padding, n, env, formulas=written)  # on these numbers, and autograd's gradients
     as_conv = engine.grad_weight_as_conv(x, grad, g.kernel, g.stride, g.padding, g.dilation)

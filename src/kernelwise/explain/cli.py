@@ -209,7 +209,12 @@ def _run(a: argparse.Namespace) -> int:
         raise UsageError(f"--max-steps must be >= 0 (0 shows all), got {a.max_steps}")
     if a.step < 1:
         raise UsageError(f"--step is 1-based, got {a.step}")
-    explanation = a.build(a)
+    if a.width < 1:
+        raise UsageError(f"--width must be a positive number of columns, got {a.width}")
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):  # inf - inf from infinite --values: engine.check reports the NaN as a mistake
+        explanation = a.build(a)
     max_steps = a.max_steps or None
     print(
         render_json(explanation, max_steps) if a.json else render_text(explanation, max_steps, a.width),

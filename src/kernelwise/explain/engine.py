@@ -23,7 +23,8 @@ class FormulaMismatch(RuntimeError):
 
 
 def check(what: str, formulas: np.ndarray, engine: np.ndarray, rtol: float = 1e-9, atol: float = 1e-9) -> None:
-    """Raise :class:`FormulaMismatch` unless the formulas' numbers equal the engine's.
+    """Raise :class:`FormulaMismatch` unless the formulas' numbers equal the engine's (a UsageError when
+    the engine's are NaN: infinite numbers given, whose inf - inf or inf·0 has no value to show).
 
     Example:
         >>> check("Z", np.array([1.0, 2.0]), np.array([1.0, 2.0]))
@@ -35,6 +36,11 @@ def check(what: str, formulas: np.ndarray, engine: np.ndarray, rtol: float = 1e-
     formulas, engine = np.asarray(formulas, dtype=float), np.asarray(engine, dtype=float)
     if formulas.shape != engine.shape:
         raise FormulaMismatch(f"{what}: the formulas give shape {formulas.shape} but the engine {engine.shape}")
+    if np.isnan(engine).any():  # --values refuses NaN and finite numbers that could overflow: inf met inf or 0
+        raise UsageError(
+            f"{what}: the infinite numbers given meet as inf - inf or inf·0, which is undefined (NaN); "
+            "give finite --values"
+        )
     if np.isnan(formulas).any():
         raise FormulaMismatch(f"{what}: no formula for the entries at {np.argwhere(np.isnan(formulas)).tolist()}")
     if not np.allclose(formulas, engine, rtol=rtol, atol=atol):

@@ -11,31 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
 from ..errors import UsageError
 from .report import Explanation, Grid, Picture, Section, value_grid
 
 CHANNEL_NAMES = {1: ("intensity",), 2: ("intensity", "alpha"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "alpha")}
-MODES = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA", "1": "L", "I": "L", "I;16": "L", "F": "L"}
-
-
-def read_image(path: str | os.PathLike, grayscale: bool = False) -> tuple[np.ndarray, str, list[str]]:
-    """The picture as uint8 (C, H, W) channels, its mode, and what was converted.
-
-    More than :data:`kernelwise.images.MAX_PIXELS` pixels are refused before they are decoded.
-    """
-    from ..images import open_image
-
-    img = open_image(path)
-    notes = []
-    mode = "L" if grayscale else MODES.get(img.mode, "RGBA" if "A" in img.mode else "RGB")
-    if mode != img.mode:
-        notes.append(f"converted from mode {img.mode} to {mode}")
-        img = img.convert(mode)
-    pixels = np.asarray(img, dtype=np.uint8)
-    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
-    return pixels, mode, notes
+CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # the 8-bit mode read_pixels gives C channels in
 
 
 def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
@@ -67,8 +47,11 @@ def explain_image(
             ``max_size`` pixels on each side, else a ``max_size`` × ``max_size`` crop from its centre.
         grayscale: convert to one channel first.
     """
-    pixels, mode, notes = read_image(path, grayscale)
+    from ..images import read_pixels
+
+    pixels, notes = read_pixels(path, "L" if grayscale else None)  # at most MAX_PIXELS, checked before decoding
     C, H, W = pixels.shape
+    mode = CHANNEL_MODES[C]
     box = parse_crop(crop) if isinstance(crop, str | type(None)) else tuple(int(v) for v in crop)
     if box is None:
         w, h = min(W, max_size), min(H, max_size)

@@ -26,7 +26,7 @@ from .symbolic import (
     pool_grad_equations,
     pool_winners,
 )
-from .values import parse_values, resolve_layer
+from .values import loss_gradient, parse_values, resolve_layer
 
 POOL_KEYS = ("input", "grad")
 TITLES = {"max": "Max pooling", "mean": "Mean (average) pooling", "min": "Min pooling"}
@@ -112,8 +112,7 @@ def explain_pool(
     if any(lo > k // 2 for (lo, _), k in zip(g.padding, g.kernel, strict=True)):
         raise UsageError(f"padding={show(g.padding)} must be at most half of kernel_size={show(g.kernel)} (as PyTorch)")
     C = layer.in_channels
-    grad = v.arrays.get("grad")
-    grad = np.arange(1.0, C * np.prod(g.out) + 1).reshape(C, *g.out) if grad is None else grad.reshape(C, *g.out)
+    grad = loss_gradient(v, (C, *g.out), default=np.arange(1.0, C * np.prod(g.out) + 1).reshape(C, *g.out))
     env = {names.x: layer.x, names.grad(names.y): grad}
     sections = [
         Section(

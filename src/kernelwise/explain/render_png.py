@@ -1,6 +1,7 @@
 """Figures in the style of the slides: grids of cells with numbers or symbols, the window and the output cell
-highlighted, the equation underneath; one frame per step for a GIF. matplotlib (Agg) is imported here
-only, when a figure is asked for; GIFs are assembled with Pillow.
+highlighted, the equation underneath; one frame per step for a GIF. matplotlib is imported here only, when
+a figure is asked for; each is a ``matplotlib.figure.Figure`` of its own (no pyplot, no global backend), and
+GIFs are assembled with Pillow.
 """
 
 from __future__ import annotations
@@ -21,15 +22,6 @@ OUTPUT = "#f4a261"  # the output cell of the current step
 COLORS = ("#ffe08a", "#9fd3ff", "#c7f0c2")  # the first, second (and third) factor of every product
 PADDING = "#e6e6e6"
 MAX_DRAWN = 1024  # pixels per side a picture is drawn with; a larger one is drawn with every n-th pixel
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def highlights(section: Section, step: int | None) -> dict[int, dict[tuple[int, int], str]]:
@@ -82,7 +74,8 @@ def draw_grid(ax: Any, grid: Grid, colors: dict[tuple[int, int], str]) -> None:
 
 def section_figure(section: Section, step: int | None = 0, title: str = "") -> Any:
     """The grids of ``section`` side by side with their operators, the equation of ``step`` below them."""
-    plt = _pyplot()
+    from matplotlib.figure import Figure
+
     grids = section.grids
     if not grids:
         raise UsageError(f"section {section.title!r} has no matrices to draw")
@@ -91,7 +84,7 @@ def section_figure(section: Section, step: int | None = 0, title: str = "") -> A
     longest = max((len(c) for g in grids for row in g.cells for c in row), default=1)
     scale = 0.42 + 0.05 * min(longest, 10)
     height = max(g.shape[0] for g in grids) * scale + 2.2
-    fig = plt.figure(figsize=(min(2 + sum(widths) * scale + 0.6 * len(grids), 22), min(height, 14)))
+    fig = Figure(figsize=(min(2 + sum(widths) * scale + 0.6 * len(grids), 22), min(height, 14)))
     axes = fig.subplots(
         1, len(grids), gridspec_kw={"width_ratios": widths, "left": 0.02, "right": 0.98, "top": 0.8, "bottom": 0.28}
     )
@@ -118,14 +111,15 @@ def section_figure(section: Section, step: int | None = 0, title: str = "") -> A
 
 def pictures_figure(pictures: list[Picture], title: str) -> Any:
     """Pictures in rows (by their ``row``): a photo with its crop outlined, feature maps, filters."""
-    plt = _pyplot()
+    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     rows: dict[str, list[Picture]] = {}
     for p in pictures:
         rows.setdefault(p.row, []).append(p)
     ncols = max(len(r) for r in rows.values())
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(min(2.0 * ncols + 1, 20), 2.2 * len(rows) + 0.6), squeeze=False)
+    fig = Figure(figsize=(min(2.0 * ncols + 1, 20), 2.2 * len(rows) + 0.6))
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
     for i, items in enumerate(rows.values()):
         for j in range(ncols):
             ax = axes[i][j]
@@ -168,10 +162,8 @@ def figure(explanation: Explanation, step: int | None = 0, section: int | None =
 def _to_image(fig: Any, dpi: int) -> Any:
     from PIL import Image
 
-    plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
     buffer.seek(0)
     return Image.open(buffer).convert("RGB")
 

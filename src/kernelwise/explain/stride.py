@@ -16,7 +16,7 @@ from . import engine
 from .conv import CONV_KEYS, check_conv, conv_page, layer_grids, show, size_notes
 from .report import Explanation, Grid, Section, symbol_grid, value_grid
 from .symbolic import Array, Geometry, Names, conv_equations, downsample_equations, evaluate, upsample_equations
-from .values import parse_values, random_ints, resolve_layer
+from .values import loss_gradient, parse_values, resolve_layer
 
 
 def _grids(
@@ -73,9 +73,7 @@ def explain_stride(
         x = rng(generator, C, *g1.size) if case is None else case.x
         w = rng(generator, O, C, *g1.kernel) if case is None else case.w
         b = rng(generator, O) if case is None else case.b
-        grad = rng(generator, O, *gs.out) if case is None else random_ints(v.seed + 3, (O, *gs.out), -2, 2)
-        if case is not None and "grad" in v.arrays:
-            grad = np.asarray(v.arrays["grad"], float).reshape(O, *gs.out)
+        grad = rng(generator, O, *gs.out) if case is None else loss_gradient(v, (O, *gs.out))
         strided = check_conv(gs, C, O, padding, names, {"A": x, "W": w, "B": b, "dL/dZ": grad})
         y = engine.conv(x, w, b, g1.stride, padding, g1.dilation)["y"]
         dropped = engine.downsample(y, s, grad)  # Z = downsample(Y) and, by autograd, dL/dY = upsample_zeros(dL/dZ)

@@ -25,6 +25,7 @@ import kernelwise as kw
 
 from ..errors import UsageError
 
+MAX_VALUE = 1e100  # the largest finite magnitude --values takes: products of two and their sums stay finite
 STEP_IMAGE = np.array([[0.0] * 4 + [1.0] * 4] * 8)
 EDGE_KERNEL = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
 POOL_MATRIX = np.array([[4.0, 8, 3, 9], [16, 10, 0, 7], [6, 12, 13, 8], [67, 18, 3, 7]])
@@ -67,16 +68,26 @@ def parse_array(text: str, key: str) -> np.ndarray:
     text = text.strip()
     try:
         if text.startswith("["):
-            return np.array(json.loads(text), dtype=np.float64)
-        channels = [
-            [[float(v) for v in row.replace(",", " ").split()] for row in ch.split("/")] for ch in text.split("//")
-        ]
-        a = np.array(channels, dtype=np.float64)
-    except (ValueError, json.JSONDecodeError) as e:
+            channels = None
+            a = np.array(json.loads(text), dtype=np.float64)
+        else:
+            channels = [
+                [[float(v) for v in row.replace(",", " ").split()] for row in ch.split("/")] for ch in text.split("//")
+            ]
+            a = np.array(channels, dtype=np.float64)
+    except (ValueError, TypeError, RecursionError) as e:  # json.JSONDecodeError is a ValueError
         raise UsageError(f"--values {key}={text!r}: not a list of numbers or a rectangular array ({e})") from None
     if a.size == 0:
         raise UsageError(f"--values {key}={text!r}: no numbers")
-    if len(channels) == 1:
+    if np.isnan(a).any():
+        raise UsageError(f"--values {key}={text!r}: NaN is not a number an explanation can show")
+    finite = a[np.isfinite(a)]
+    if finite.size and np.abs(finite).max() > MAX_VALUE:
+        raise UsageError(
+            f"--values {key}={text!r}: a number beyond ±{MAX_VALUE:g} (sums of products would overflow); "
+            "give inf itself for an infinite one"
+        )
+    if channels is not None and len(channels) == 1:
         a = a[0]
         return a[0] if a.shape[0] == 1 else a
     return a
@@ -126,6 +137,42 @@ def parse_values(text: str | None, default: str = "symbols", allowed: tuple[str,
 def random_ints(seed: int, shape: tuple[int, ...], low: int, high: int) -> np.ndarray:
     """Small integers in [low, high] as float64: numbers a reader can add up in their head."""
     return kw.random.generator(seed).integers(low, high + 1, size=shape).astype(np.float64)
+
+
+def given_array(values: Values, key: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The numbers ``--values`` gives for ``key`` as float64 of ``shape`` (None when not given).
+
+    Any array of as many numbers is read in row-major order; a different count is a UsageError.
+
+    Example:
+        >>> given_array(parse_values("grad=1,2/3,4", allowed=("grad",)), "grad", (1, 2, 2)).shape
+        (1, 2, 2)
+    """
+    a = values.arrays.get(key)
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=np.float64)
+    count = int(np.prod(shape))
+    if a.size != count:
+        raise UsageError(
+            f"--values {key}: expected {count} number{'s' if count != 1 else ''} (shape {shape}), "
+            f"got {a.size} (shape {a.shape})"
+        )
+    return a.reshape(shape)
+
+
+def loss_gradient(values: Values, shape: tuple[int, ...], default: np.ndarray | None = None) -> np.ndarray:
+    """The loss gradient dL/d(output) of ``shape`` an explanation shows: the ``grad`` ``--values`` gives,
+    else ``default``, else small random integers in [-2, 2] (from the values' seed + 3).
+
+    Example:
+        >>> loss_gradient(parse_values("random:1"), (1, 2)).tolist() == random_ints(4, (1, 2), -2, 2).tolist()
+        True
+    """
+    grad = given_array(values, "grad", shape)
+    if grad is not None:
+        return grad
+    return default if default is not None else random_ints(values.seed + 3, shape, -2, 2)
 
 
 def shaped(a: np.ndarray, lead: int, nd: int, key: str, expected: str) -> np.ndarray:
@@ -229,5 +276,12 @@ def resolve_layer(
     _agree("out_channels", out_channels, w.shape[0], "the given kernel")
     layer.kernel, layer.out_channels, layer.w = w.shape[2:], w.shape[0], w
     b = values.arrays.get("bias")
-    layer.b = np.zeros(w.shape[0]) if b is None else np.broadcast_to(np.asarray(b, float).ravel(), (w.shape[0],)).copy()
+    if b is None:
+        layer.b = np.zeros(w.shape[0])
+        return layer
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if b.size not in (1, w.shape[0]):
+        expected = "1 number" if w.shape[0] == 1 else f"1 or {w.shape[0]} numbers (one per filter)"
+        raise UsageError(f"--values bias: expected {expected}, got {b.size}")
+    layer.b = np.broadcast_to(b, (w.shape[0],)).copy()
     return layer
