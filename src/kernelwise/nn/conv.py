@@ -27,6 +27,38 @@ from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
+# The Args sections of the four layers' docstrings, written once and formatted into each
+# (as PyTorch's ``convolution_notes``): the slots in braces are what the 1-d and 2-d texts differ by.
+_PARAMETER_ARGS = """padding_mode: ``'zeros'`` only.
+        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
+        dtype: dtype of the parameters (None: float32).
+        generator: seed, ``numpy.random.Generator`` or None (default generator) for the initial weights."""
+
+_CONV_ARGS = (
+    """in_channels, out_channels: channels C_in and C_out.
+        kernel_size: {kernel_size}.
+        stride: S (default 1).
+        padding: P, zeros added to {sides}, or ``'valid'``, ``'same'``, ``'full'``.
+        dilation: d, spacing between kernel taps.
+        groups: g, channel groups (C_in and C_out divisible by g).
+        bias: add a learned bias.
+        """
+    + _PARAMETER_ARGS
+)
+
+_TRANSPOSE_ARGS = (
+    """in_channels, out_channels: channels C_in and C_out.
+        kernel_size: {kernel_size}.
+        stride: S.
+        padding: P, removed from {sides} of the output (the padding of the matching {conv}).
+        output_padding: {output_padding}
+        groups: g.
+        bias: add a learned bias.
+        dilation: d.
+        """
+    + _PARAMETER_ARGS
+)
+
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -199,22 +231,12 @@ class _ConvTranspose(_ConvNd):
 
 
 class Conv1d(_Conv):
-    """1-d convolution (cross-correlation, as in PyTorch) over an input of C_in channels.
+    __doc__ = """1-d convolution (cross-correlation, as in PyTorch) over an input of C_in channels.
 
     out[n, o, l] = bias[o] + Σ_c Σ_k weight[o, c, k] · x_padded[n, c, S·l + d·k] (within o's group).
 
     Args:
-        in_channels, out_channels: channels C_in and C_out.
-        kernel_size: k.
-        stride: S (default 1).
-        padding: P, zeros added to both sides, or ``'valid'``, ``'same'``, ``'full'``.
-        dilation: d, spacing between kernel taps.
-        groups: g, channel groups (C_in and C_out divisible by g).
-        bias: add a learned bias.
-        padding_mode: ``'zeros'`` only.
-        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
-        dtype: dtype of the parameters (None: float32).
-        generator: seed, ``numpy.random.Generator`` or None (default generator) for the initial weights.
+        {args}
 
     Shape:
         (N, C_in, L) or (C_in, L) -> (N, C_out, L_out), L_out = floor((L + 2P - d·(k - 1) - 1) / S) + 1.
@@ -224,28 +246,18 @@ class Conv1d(_Conv):
         >>> conv = kw.nn.Conv1d(2, 4, 3, padding=1, generator=0)
         >>> conv, conv(kw.zeros(5, 2, 10)).shape
         (Conv1d(2, 4, kernel_size=(3,), stride=(1,), padding=(1,)), (5, 4, 10))
-    """
+    """.format(args=_CONV_ARGS.format(kernel_size="k", sides="both sides"))
 
     _nd = 1
 
 
 class Conv2d(_Conv):
-    """2-d convolution (cross-correlation, as in PyTorch): the recitation's convolution layer.
+    __doc__ = """2-d convolution (cross-correlation, as in PyTorch): the recitation's convolution layer.
 
-    out[n, o, i, j] = bias[o] + Σ_c Σ_{p,q} weight[o, c, p, q] · x_padded[n, c, S·i + d·p, S·j + d·q].
+    out[n, o, i, j] = bias[o] + Σ_c Σ_p Σ_q weight[o, c, p, q] · x_padded[n, c, S·i + d·p, S·j + d·q].
 
     Args:
-        in_channels, out_channels: channels C_in and C_out.
-        kernel_size: (kh, kw) or an int for both.
-        stride: S (default 1).
-        padding: P, zeros added to each side, or ``'valid'``, ``'same'``, ``'full'``.
-        dilation: d, spacing between kernel taps.
-        groups: g, channel groups (C_in and C_out divisible by g).
-        bias: add a learned bias.
-        padding_mode: ``'zeros'`` only.
-        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
-        dtype: dtype of the parameters (None: float32).
-        generator: seed, ``numpy.random.Generator`` or None (default generator) for the initial weights.
+        {args}
 
     Shape:
         (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out),
@@ -258,30 +270,18 @@ class Conv2d(_Conv):
         Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
         >>> conv.weight.shape, conv(kw.zeros(2, 1, 28, 28)).shape
         ((6, 1, 5, 5), (2, 6, 28, 28))
-    """
+    """.format(args=_CONV_ARGS.format(kernel_size="(kh, kw) or an int for both", sides="each side"))
 
     _nd = 2
 
 
 class ConvTranspose1d(_ConvTranspose):
-    """1-d transposed convolution: the adjoint (gradient with respect to the input) of :class:`Conv1d`.
+    __doc__ = """1-d transposed convolution: the adjoint (gradient with respect to the input) of :class:`Conv1d`.
 
     Each input sample scatters ``weight`` times its value into the output, S apart.
 
     Args:
-        in_channels, out_channels: channels C_in and C_out.
-        kernel_size: k.
-        stride: S.
-        padding: P, removed from both ends of the output (the padding of the matching Conv1d).
-        output_padding: extra length added at the end (< S or < d), to pick among the input
-            lengths that a strided Conv1d maps to the same output length.
-        groups: g.
-        bias: add a learned bias.
-        dilation: d.
-        padding_mode: ``'zeros'`` only.
-        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
-        dtype: dtype of the parameters (None: float32).
-        generator: seed, ``numpy.random.Generator`` or None for the initial weights.
+        {args}
 
     Shape:
         (N, C_in, L) or (C_in, L) -> (N, C_out, L_out), L_out = (L - 1)·S - 2P + d·(k - 1) + output_padding + 1.
@@ -291,27 +291,24 @@ class ConvTranspose1d(_ConvTranspose):
         >>> up = kw.nn.ConvTranspose1d(4, 2, 3, stride=2, generator=0)
         >>> up.weight.shape, up(kw.zeros(1, 4, 5)).shape
         ((4, 2, 3), (1, 2, 11))
-    """
+    """.format(
+        args=_TRANSPOSE_ARGS.format(
+            kernel_size="k",
+            sides="both ends",
+            conv="Conv1d",
+            output_padding="extra length added at the end (< S or < d), to pick among the input\n"
+            "            lengths that a strided Conv1d maps to the same output length.",
+        )
+    )
 
     _nd = 1
 
 
 class ConvTranspose2d(_ConvTranspose):
-    """2-d transposed convolution: the adjoint (gradient with respect to the input) of :class:`Conv2d`.
+    __doc__ = """2-d transposed convolution: the adjoint (gradient with respect to the input) of :class:`Conv2d`.
 
     Args:
-        in_channels, out_channels: channels C_in and C_out.
-        kernel_size: (kh, kw) or an int for both.
-        stride: S.
-        padding: P, removed from each side of the output (the padding of the matching Conv2d).
-        output_padding: extra rows/columns added at the end (< S or < d).
-        groups: g.
-        bias: add a learned bias.
-        dilation: d.
-        padding_mode: ``'zeros'`` only.
-        device: ``'cpu'`` or None (kernelwise computes on the CPU only).
-        dtype: dtype of the parameters (None: float32).
-        generator: seed, ``numpy.random.Generator`` or None for the initial weights.
+        {args}
 
     Shape:
         (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out),
@@ -322,6 +319,13 @@ class ConvTranspose2d(_ConvTranspose):
         >>> up = kw.nn.ConvTranspose2d(3, 1, 2, stride=2, generator=0)
         >>> up, up(kw.zeros(1, 3, 4, 4)).shape
         (ConvTranspose2d(3, 1, kernel_size=(2, 2), stride=(2, 2)), (1, 1, 8, 8))
-    """
+    """.format(
+        args=_TRANSPOSE_ARGS.format(
+            kernel_size="(kh, kw) or an int for both",
+            sides="each side",
+            conv="Conv2d",
+            output_padding="extra rows/columns added at the end (< S or < d).",
+        )
+    )
 
     _nd = 2
