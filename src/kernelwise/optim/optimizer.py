@@ -83,6 +83,13 @@ def _betas(name: str, value: Any) -> tuple[float, float]:
     return (_check_number(f"{name}[0]", value[0], 0, high=1), _check_number(f"{name}[1]", value[1], 0, high=1))
 
 
+_COMMON_CHECKS: dict[str, _Check] = {
+    "lr": _non_negative,
+    "weight_decay": _non_negative,
+    "maximize": _check_flag,
+}  # the hyperparameters every optimizer has; each class's ``_checks`` adds its own
+
+
 def _hyperparameters(arguments: dict[str, Any]) -> dict[str, Any]:
     """A constructor's ``locals()`` as the optimizer's defaults: every argument but ``self`` and ``params``.
 
@@ -306,12 +313,10 @@ class SGD(Optimizer):
     """
 
     _checks: ClassVar[dict[str, _Check]] = {
-        "lr": _non_negative,
+        **_COMMON_CHECKS,
         "momentum": _non_negative,
         "dampening": _real,
-        "weight_decay": _non_negative,
         "nesterov": _check_flag,
-        "maximize": _check_flag,
     }
 
     def __init__(
@@ -376,12 +381,10 @@ class Adam(Optimizer):
     """
 
     _checks: ClassVar[dict[str, _Check]] = {
-        "lr": _non_negative,
+        **_COMMON_CHECKS,
         "eps": _non_negative,
-        "weight_decay": _non_negative,
         "betas": _betas,
         "amsgrad": _check_flag,
-        "maximize": _check_flag,
         "decoupled_weight_decay": _check_flag,
     }
 
@@ -484,12 +487,10 @@ class Adagrad(Optimizer):
     """
 
     _checks: ClassVar[dict[str, _Check]] = {
-        "lr": _non_negative,
+        **_COMMON_CHECKS,
         "lr_decay": _non_negative,
-        "weight_decay": _non_negative,
         "initial_accumulator_value": _non_negative,
         "eps": _non_negative,
-        "maximize": _check_flag,
     }
 
     def __init__(
@@ -545,13 +546,7 @@ class Adadelta(Optimizer):
         0.8589
     """
 
-    _checks: ClassVar[dict[str, _Check]] = {
-        "lr": _non_negative,
-        "rho": _decay_rate,
-        "eps": _non_negative,
-        "weight_decay": _non_negative,
-        "maximize": _check_flag,
-    }
+    _checks: ClassVar[dict[str, _Check]] = {**_COMMON_CHECKS, "rho": _decay_rate, "eps": _non_negative}
 
     def __init__(
         self,
@@ -607,13 +602,11 @@ class RMSprop(Optimizer):
     """
 
     _checks: ClassVar[dict[str, _Check]] = {
-        "lr": _non_negative,
+        **_COMMON_CHECKS,
         "alpha": _decay_rate,
         "eps": _non_negative,
-        "weight_decay": _non_negative,
         "momentum": _non_negative,
         "centered": _check_flag,
-        "maximize": _check_flag,
     }
 
     def __init__(
