@@ -241,30 +241,31 @@ def _draw(name: str, draw: Callable[..., np.ndarray], shape: tuple[int, ...], ge
     return values.astype(dt, copy=False)
 
 
-def rand(
-    *sizes: Any,
-    size: Any = None,
-    generator: Any = None,
-    dtype: Any = None,
-    device: Any = None,
-    requires_grad: bool = False,
-) -> Tensor:
-    """Uniform random numbers in [0, 1) (float32 unless ``dtype``)."""
-    values = _draw("rand", np.random.Generator.random, _size("rand", sizes, size), generator, dtype)
-    return _make(values, requires_grad, device)
+def _random(name: str, draw: Callable[..., np.ndarray], doc: str) -> Callable[..., Tensor]:
+    """The public ``name`` (rand, randn): a tensor of the given sizes drawn by ``draw``, its docstring ``doc``."""
+
+    def random_tensor(
+        *sizes: Any,
+        size: Any = None,
+        generator: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
+        values = _draw(name, draw, _size(name, sizes, size), generator, dtype)
+        return _make(values, requires_grad, device)
+
+    random_tensor.__name__ = random_tensor.__qualname__ = name
+    random_tensor.__doc__ = doc
+    return random_tensor
 
 
-def randn(
-    *sizes: Any,
-    size: Any = None,
-    generator: Any = None,
-    dtype: Any = None,
-    device: Any = None,
-    requires_grad: bool = False,
-) -> Tensor:
-    """Standard normal random numbers (mean 0, variance 1; float32 unless ``dtype``)."""
-    values = _draw("randn", np.random.Generator.standard_normal, _size("randn", sizes, size), generator, dtype)
-    return _make(values, requires_grad, device)
+rand = _random("rand", np.random.Generator.random, """Uniform random numbers in [0, 1) (float32 unless ``dtype``).""")
+randn = _random(
+    "randn",
+    np.random.Generator.standard_normal,
+    """Standard normal random numbers (mean 0, variance 1; float32 unless ``dtype``).""",
+)
 
 
 def rand_like(
