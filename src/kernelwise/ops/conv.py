@@ -23,6 +23,7 @@ backward the forward convolution. ``unfold`` (im2col) and ``fold`` are each othe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -421,7 +422,9 @@ def _float_tensor(x: Any, name: str) -> Tensor:
     return x
 
 
-def _check_dims(x: Tensor, w: Tensor, nd: int, fn: str, weight_layout: str) -> None:
+def _inputs(input: Any, weight: Any, nd: int, fn: str, weight_layout: str) -> tuple[Tensor, Tensor, bool]:
+    """X and W as checked float Tensors, X with a batch dimension (N, C, *spatial), and whether it had one."""
+    x, w = _float_tensor(input, "input"), _float_tensor(weight, "weight")
     spatial = ("L",) if nd == 1 else ("H", "W")
     if x.ndim not in (nd + 1, nd + 2):
         raise UsageError(
@@ -435,6 +438,8 @@ def _check_dims(x: Tensor, w: Tensor, nd: int, fn: str, weight_layout: str) -> N
             f"{fn}: input ({x.dtype}, shape {x.shape}) and weight ({w.dtype}, shape {w.shape}) must have "
             "the same dtype; cast one with .float() or .double()"
         )
+    batched = x.ndim == nd + 2
+    return (x if batched else x.reshape(1, *x.shape)), w, batched  # (C, *spatial) -> (1, C, *spatial)
 
 
 def _check_bias(bias: Any, channels: int, x: Tensor, fn: str) -> Tensor | None:
@@ -458,39 +463,53 @@ def _check_groups(groups: Any, in_channels: int, out_channels: int, x: Tensor, w
 
 
 # --------------------------------------------------------------------------- public API
-def _conv(
-    input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any, nd: int, fn: str
-) -> Tensor:
-    x, w = _float_tensor(input, "input"), _float_tensor(weight, "weight")
-    _check_dims(x, w, nd, fn, "(out_channels, in_channels/groups, *kernel_size)")
-    batched = x.ndim == nd + 2
-    if not batched:
-        x = x.reshape(1, *x.shape)  # (C, *spatial) -> (1, C, *spatial)
-    O, kernel = w.shape[0], w.shape[2:]
-    groups = _check_groups(groups, x.shape[1], O, x, w, fn)
-    if x.shape[1] != w.shape[1] * groups:
-        raise UsageError(
-            f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
-            f"with groups={groups} expects {w.shape[1] * groups} (= weight.shape[1] · groups)"
-        )
-    bias = _check_bias(bias, O, x, fn)
-    stride = ntuple(stride, nd, "stride", minimum=1)
-    dilation = ntuple(dilation, nd, "dilation", minimum=1)
-    pairs = padding_pairs(padding, kernel, stride, dilation, fn)
-    ConvGeometry(x.shape[2:], kernel, stride, pairs, dilation).check_fits(fn, x.shape)
-    y = ConvNd.apply(x, w, bias, stride=stride, padding=pairs, dilation=dilation, groups=groups)
-    return y if batched else y.reshape(y.shape[1:])
+def _named(op: Callable[..., Tensor], name: str, doc: str, nd: int) -> Callable[..., Tensor]:
+    """``op`` as the public function ``name`` with the docstring ``doc`` (whose examples run as that function's).
+
+    Its ``tuple[int, ...]`` annotations are spelled for ``nd`` dimensions, so that ``inspect.signature``
+    and ``help()`` show ``tuple[int]`` for a 1-d function and ``tuple[int, int]`` for a 2-d one.
+    """
+    ints = f"tuple[{', '.join(['int'] * nd)}]"
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    op.__annotations__ = {key: hint.replace("tuple[int, ...]", ints) for key, hint in op.__annotations__.items()}
+    return op
 
 
-def conv1d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int] = 1,
-    padding: int | tuple[int] | str = 0,
-    dilation: int | tuple[int] = 1,
-    groups: int = 1,
-) -> Tensor:
+def _conv_op(nd: int, doc: str) -> Callable[..., Tensor]:
+    """The public ``conv{nd}d``: arguments as PyTorch's conv1d/conv2d."""
+    fn = f"conv{nd}d"
+
+    def conv(
+        input: Tensor,
+        weight: Tensor,
+        bias: Tensor | None = None,
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] | str = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+    ) -> Tensor:
+        x, w, batched = _inputs(input, weight, nd, fn, "(out_channels, in_channels/groups, *kernel_size)")
+        O, kernel = w.shape[0], w.shape[2:]
+        groups = _check_groups(groups, x.shape[1], O, x, w, fn)
+        if x.shape[1] != w.shape[1] * groups:
+            raise UsageError(
+                f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
+                f"with groups={groups} expects {w.shape[1] * groups} (= weight.shape[1] · groups)"
+            )
+        bias = _check_bias(bias, O, x, fn)
+        stride = ntuple(stride, nd, "stride", minimum=1)
+        dilation = ntuple(dilation, nd, "dilation", minimum=1)
+        pairs = padding_pairs(padding, kernel, stride, dilation, fn)
+        ConvGeometry(x.shape[2:], kernel, stride, pairs, dilation).check_fits(fn, x.shape)
+        y = ConvNd.apply(x, w, bias, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+        return y if batched else y.reshape(y.shape[1:])
+
+    return _named(conv, fn, doc, nd)
+
+
+conv1d = _conv_op(
+    1,
     """1-D convolution (cross-correlation, as in PyTorch) over a signal of C channels.
 
     Args:
@@ -512,19 +531,11 @@ def conv1d(
         [[[-1.0, -1.0, -1.0]]]
         >>> conv1d(x, kw.tensor([[[1.0, 1.0]]]), padding="full").tolist()
         [[[1.0, 3.0, 5.0, 7.0, 4.0]]]
-    """
-    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+    """,
+)
 
-
-def conv2d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | str = 0,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-) -> Tensor:
+conv2d = _conv_op(
+    2,
     """2-D convolution (cross-correlation, as in PyTorch): every filter slides over the image.
 
     O[n, o, y, x] = b[o] + Σ_c Σ_i Σ_j X[n, c, y·s + i·d, x·s + j·d] · W[o, c, i, j]: kernel channels =
@@ -552,67 +563,59 @@ def conv2d(
         >>> out = conv2d(kw.tensor(image), edge)
         >>> out.shape, out[0, 0, 0].tolist()
         ((1, 1, 6, 6), [0.0, 0.0, 4.0, 4.0, 0.0, 0.0])
-    """
-    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+    """,
+)
 
 
-def _conv_transpose(
-    input: Any,
-    weight: Any,
-    bias: Any,
-    stride: Any,
-    padding: Any,
-    output_padding: Any,
-    groups: Any,
-    dilation: Any,
-    nd: int,
-    fn: str,
-) -> Tensor:
-    x, w = _float_tensor(input, "input"), _float_tensor(weight, "weight")
-    _check_dims(x, w, nd, fn, "(in_channels, out_channels/groups, *kernel_size)")
-    batched = x.ndim == nd + 2
-    if not batched:
-        x = x.reshape(1, *x.shape)  # (C, *spatial) -> (1, C, *spatial)
-    kernel = w.shape[2:]
-    (groups,) = ntuple(groups, 1, "groups", minimum=1)
-    if w.shape[0] % groups:
-        raise UsageError(f"{fn}: groups={groups} must divide in_channels={w.shape[0]} (weight shape {w.shape})")
-    if x.shape[1] != w.shape[0]:
-        raise UsageError(
-            f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} expects "
-            f"{w.shape[0]} (= weight.shape[0])"
+def _conv_transpose_op(nd: int, doc: str) -> Callable[..., Tensor]:
+    """The public ``conv_transpose{nd}d``: arguments as PyTorch's conv_transpose1d/conv_transpose2d."""
+    fn = f"conv_transpose{nd}d"
+
+    def conv_transpose(
+        input: Tensor,
+        weight: Tensor,
+        bias: Tensor | None = None,
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        output_padding: int | tuple[int, ...] = 0,
+        groups: int = 1,
+        dilation: int | tuple[int, ...] = 1,
+    ) -> Tensor:
+        x, w, batched = _inputs(input, weight, nd, fn, "(in_channels, out_channels/groups, *kernel_size)")
+        kernel = w.shape[2:]
+        (groups,) = ntuple(groups, 1, "groups", minimum=1)
+        if w.shape[0] % groups:
+            raise UsageError(f"{fn}: groups={groups} must divide in_channels={w.shape[0]} (weight shape {w.shape})")
+        if x.shape[1] != w.shape[0]:
+            raise UsageError(
+                f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} expects "
+                f"{w.shape[0]} (= weight.shape[0])"
+            )
+        O = w.shape[1] * groups
+        bias = _check_bias(bias, O, x, fn)
+        stride = ntuple(stride, nd, "stride", minimum=1)
+        dilation = ntuple(dilation, nd, "dilation", minimum=1)
+        if isinstance(padding, str):
+            raise UsageError(f"{fn}: padding={padding!r}: expected an int or a tuple of {nd} ints")
+        padding = ntuple(padding, nd, "padding", minimum=0)
+        output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
+        check_output_padding(output_padding, stride, dilation, fn)
+        out = transposed_output_size(x.shape[2:], kernel, stride, padding, dilation, output_padding)
+        if any(n <= 0 for n in out):
+            raise UsageError(
+                f"{fn}: the output size {out} is not positive (input shape {x.shape}, weight shape {w.shape}, "
+                f"stride {stride}, padding {padding}, dilation {dilation})"
+            )
+        y = ConvTransposeNd.apply(
+            x, w, bias, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
         )
-    O = w.shape[1] * groups
-    bias = _check_bias(bias, O, x, fn)
-    stride = ntuple(stride, nd, "stride", minimum=1)
-    dilation = ntuple(dilation, nd, "dilation", minimum=1)
-    if isinstance(padding, str):
-        raise UsageError(f"{fn}: padding={padding!r}: expected an int or a tuple of {nd} ints")
-    padding = ntuple(padding, nd, "padding", minimum=0)
-    output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
-    check_output_padding(output_padding, stride, dilation, fn)
-    out = transposed_output_size(x.shape[2:], kernel, stride, padding, dilation, output_padding)
-    if any(n <= 0 for n in out):
-        raise UsageError(
-            f"{fn}: the output size {out} is not positive (input shape {x.shape}, weight shape {w.shape}, "
-            f"stride {stride}, padding {padding}, dilation {dilation})"
-        )
-    y = ConvTransposeNd.apply(
-        x, w, bias, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
-    )
-    return y if batched else y.reshape(y.shape[1:])
+        return y if batched else y.reshape(y.shape[1:])
+
+    return _named(conv_transpose, fn, doc, nd)
 
 
-def conv_transpose1d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int] = 1,
-    padding: int | tuple[int] = 0,
-    output_padding: int | tuple[int] = 0,
-    groups: int = 1,
-    dilation: int | tuple[int] = 1,
-) -> Tensor:
+conv_transpose1d = _conv_transpose_op(
+    1,
     """1-D transposed convolution: the gradient of conv1d with respect to its input, as a layer.
 
     Every input value scatters a copy of the kernel, scaled by it, onto the output (upsampling
@@ -631,22 +634,11 @@ def conv_transpose1d(
         >>> import kernelwise as kw
         >>> conv_transpose1d(kw.tensor([[[1.0, 2.0]]]), kw.tensor([[[1.0, 10.0]]]), stride=2).tolist()
         [[[1.0, 10.0, 2.0, 20.0]]]
-    """
-    return _conv_transpose(
-        input, weight, bias, stride, padding, output_padding, groups, dilation, 1, "conv_transpose1d"
-    )
+    """,
+)
 
-
-def conv_transpose2d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] = 0,
-    output_padding: int | tuple[int, int] = 0,
-    groups: int = 1,
-    dilation: int | tuple[int, int] = 1,
-) -> Tensor:
+conv_transpose2d = _conv_transpose_op(
+    2,
     """2-D transposed convolution: the gradient of conv2d with respect to its input, as a layer.
 
     Args:
@@ -663,10 +655,8 @@ def conv_transpose2d(
         >>> x, w = kw.ones(1, 2, 3, 3), kw.ones(2, 4, 3, 3)
         >>> conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
         (1, 4, 6, 6)
-    """
-    return _conv_transpose(
-        input, weight, bias, stride, padding, output_padding, groups, dilation, 2, "conv_transpose2d"
-    )
+    """,
+)
 
 
 def unfold(
