@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -833,53 +833,14 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Tensor:
         return self._augmented(other, "__itruediv__", self.div_, Tensor.__truediv__)
 
-    def __add__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Add.apply(a, b)
+    # The arithmetic operators (``t + x``, ``x - t``, ...) are made from one table, _ARITHMETIC, at the
+    # end of this module (they need the ops, which need Tensor); this gives type checkers their signature.
+    if TYPE_CHECKING:
 
-    def __radd__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Add.apply(b, a)
+        def _operator(self, other: Any) -> Tensor: ...
 
-    def __sub__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Sub.apply(a, b)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Sub.apply(b, a)
-
-    def __mul__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Mul.apply(a, b)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Mul.apply(b, a)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        a, b = _operand(self.float() if self.dtype.kind != "f" else self, other)
-        return _E.Div.apply(a, b)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        a, b = _operand(self.float() if self.dtype.kind != "f" else self, other)
-        return _E.Div.apply(b, a)
-
-    def __pow__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Pow.apply(a, b)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.Pow.apply(b, a)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.MatMul.apply(a, b)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        a, b = _operand(self, other)
-        return _E.MatMul.apply(b, a)
+        __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _operator
+        __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _operator
 
     def __neg__(self) -> Tensor:
         return _E.Neg.apply(self)
@@ -1210,3 +1171,38 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: An
 from .ops import elementwise as _E  # noqa: E402  (the ops need Tensor defined first)
 from .ops import reduce as _R  # noqa: E402
 from .ops import shape as _S  # noqa: E402
+
+
+def _arithmetic(name: str, function: type[Function], reflected: bool) -> Callable[[Tensor, Any], Tensor]:
+    """Tensor's operator ``name``: the operands brought to one dtype, then ``function`` applied to them.
+
+    ``reflected`` (``__radd__``, ...: ``x + t`` where x is not a Tensor) applies it to (other, self).
+    Division is true division: an integer or bool tensor is divided as a float one.
+    """
+    true_division = function is _E.Div
+
+    def operator(self: Tensor, other: Any) -> Tensor:
+        a, b = _operand(self.float() if true_division and self.dtype.kind != "f" else self, other)
+        return function.apply(b, a) if reflected else function.apply(a, b)
+
+    operator.__name__ = name
+    operator.__qualname__ = f"Tensor.{name}"
+    return operator
+
+
+_ARITHMETIC = {  # operator: (its Function, reflected)
+    "__add__": (_E.Add, False),
+    "__radd__": (_E.Add, True),
+    "__sub__": (_E.Sub, False),
+    "__rsub__": (_E.Sub, True),
+    "__mul__": (_E.Mul, False),
+    "__rmul__": (_E.Mul, True),
+    "__truediv__": (_E.Div, False),
+    "__rtruediv__": (_E.Div, True),
+    "__pow__": (_E.Pow, False),
+    "__rpow__": (_E.Pow, True),
+    "__matmul__": (_E.MatMul, False),
+    "__rmatmul__": (_E.MatMul, True),
+}
+for _name, (_function, _reflected) in _ARITHMETIC.items():
+    setattr(Tensor, _name, _arithmetic(_name, _function, _reflected))
