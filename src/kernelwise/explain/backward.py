@@ -18,6 +18,7 @@ import numpy as np
 from . import engine
 from .conv import CONV_KEYS, check_conv, conv_formulas, conv_page, layer_grids, show, size_notes
 from .report import Explanation, Grid, Section, symbol_grid, text_grid, value_grid
+from .settings import LayerSettings
 from .symbolic import (
     Array,
     Equation,
@@ -83,44 +84,39 @@ def local_gradient_lines(eq: Equation) -> list[str]:
 
 
 def explain_backward(
-    input_size: Any = None,
-    kernel_size: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    in_channels: int | None = None,
-    out_channels: int | None = None,
-    dims: int | None = None,
-    values: str | None = None,
-    generator: Any = 0,
+    settings: LayerSettings | None = None, *, values: str | None = None, generator: Any = 0, **fields: Any
 ) -> Explanation:
     """The chain rule, then the backward pass of a convolution: every gradient as a sum of products.
 
-    Args: as :func:`~kernelwise.explain.conv.explain_conv` (default: the slides' 3×3 X and 2×2 F, symbols);
-    ``values`` may also set the chain rule's ``x=..;y=..;z=..`` (default -2, 5, -4).
+    Args: ``settings`` or its fields as keywords (input_size, kernel_size, stride, padding, dilation,
+    in_channels, out_channels, dims) and ``values``, as :func:`~kernelwise.explain.conv.explain_conv`
+    (default: the slides' 3×3 X and 2×2 F, stride 1, symbols); ``values`` may also set the chain rule's
+    ``x=..;y=..;z=..`` (default -2, 5, -4).
 
     Example:
         >>> e = explain_backward()
         >>> str(e.sections[4].equations[4])
         'dL/dX[2,2] = dL/dO[1,1]·F[2,2] + dL/dO[1,2]·F[2,1] + dL/dO[2,1]·F[1,2] + dL/dO[2,2]·F[1,1]'
     """
+    settings = LayerSettings.make(settings, fields, "explain_backward", stride=1)
     v = parse_values(values, "symbols", BACKWARD_KEYS)
     chain = {k: float(np.asarray(v.arrays.get(k, PRESETS["chain"][k])).ravel()[0]) for k in "xyz"}
     if v.mode == "given" and "input" not in v.arrays:
         v.mode = "symbols"  # only the chain rule's numbers were given
-    layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, out_channels, default_size=3)
-    g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
+    layer = resolve_layer(v, settings, default_size=3)
+    g = settings.geometry(layer)
     C, O = layer.in_channels, layer.out_channels
     n = SLIDES
     written = conv_formulas(g, C, O, False, n)
-    check_conv(g, C, O, padding, n, generator=generator, formulas=written)  # the formulas, on random numbers
+    # the formulas, on random numbers, then (below) on the numbers shown, with autograd's gradients
+    check_conv(g, C, O, settings.padding, n, generator=generator, formulas=written)
     symbolic = layer.x is None
     rng = engine.rng_normal
     x = rng(generator, C, *g.size) if symbolic else layer.x
     w = rng(generator, O, C, *g.kernel) if symbolic else layer.w
     grad = loss_gradient(v, (O, *g.out), rng(generator, O, *g.out) if symbolic else None)
     env = {n.x: x, n.w: w, n.grad(n.y): grad}
-    result = check_conv(g, C, O, padding, n, env, formulas=written)  # on these numbers, and autograd's gradients
+    result = check_conv(g, C, O, settings.padding, n, env, formulas=written)
     as_conv = engine.grad_weight_as_conv(x, grad, g.kernel, g.stride, g.padding, g.dilation)
     engine.check("dL/dF = X ⋆ dL/dO", as_conv["grad_w"], result["grad_w"])
     as_full = engine.grad_input_as_full_conv(grad, w, g.size, g.stride, g.padding, g.dilation)
@@ -193,7 +189,7 @@ def explain_backward(
         "symbolic": symbolic,
     }
     symmetric = all(lo == hi for lo, hi in g.padding)
-    page = conv_page(layer, g, padding, n, False, v.seed) if C == O == 1 and symmetric else None
+    page = conv_page(layer, g, settings.padding, n, False, v.seed) if C == O == 1 and symmetric else None
     return Explanation("backward", "Backpropagation through a convolution", sections, figure=4, page=page, data=data)
 
 
@@ -279,23 +275,22 @@ def _conclusions(
     )
     dil_note = f" With dilation {show(d)} the input steps {show(d)} at a time." if max(d) > 1 else ""
     pad_note = f" Then the padding {show(g.padding)} is cut off again." if any(lo or hi for lo, hi in g.padding) else ""
+    conclusions = (  # (what equals what, why, grids)
+        (
+            f"{n.grad(n.w)} = Convolution({n.x}, {gname})",
+            f"{n.grad(n.w)} is the convolution of the input {n.x} with the loss gradient {gname} from the next "
+            f"layer, computed here with the engine's conv and checked against autograd.{stride_note}{dil_note}",
+            [x_grid, g_grid, w_grid],
+        ),
+        (
+            f"{n.grad(n.x)} = Full convolution(rot180({n.w}), {gname})",
+            f"Step 1: rotate {n.w} by 180° (flip it vertically, then horizontally). Step 2: pad {gname} with "
+            f"d·(k - 1) = {show(reach)} zeros on every side and convolve: every partial overlap counts "
+            f"(a 'full' convolution).{stride_note}{pad_note}",
+            [full_grid, rot_grid, gx_grid],
+        ),
+    )
     return [
-        Section(
-            f"Conclusion: {n.grad(n.w)} = Convolution({n.x}, {gname})",
-            notes=[
-                f"{n.grad(n.w)} is the convolution of the input {n.x} with the loss gradient {gname} from the next "
-                f"layer, computed here with the engine's conv and checked against autograd."
-                f"{stride_note}{dil_note} {first}".strip()
-            ],
-            grids=[x_grid, g_grid, w_grid],
-        ),
-        Section(
-            f"Conclusion: {n.grad(n.x)} = Full convolution(rot180({n.w}), {gname})",
-            notes=[
-                f"Step 1: rotate {n.w} by 180° (flip it vertically, then horizontally). Step 2: pad {gname} with "
-                f"d·(k - 1) = {show(reach)} zeros on every side and convolve: every partial overlap counts "
-                f"(a 'full' convolution).{stride_note}{pad_note} {first}".strip()
-            ],
-            grids=[full_grid, rot_grid, gx_grid],
-        ),
+        Section(f"Conclusion: {claim}", notes=[f"{why} {first}".strip()], grids=grids)
+        for claim, why, grids in conclusions
     ]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .settings import LayerSettings
 
 PADDING_WORDS = ("valid", "same", "full")
 
@@ -135,51 +138,44 @@ def add_explain_parser(subparsers: Any) -> None:
 
 
 # --------------------------------------------------------------------------- builders
-def _layer_kwargs(a: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "input_size": a.input_size,
-        "kernel_size": a.kernel_size,
-        "stride": a.stride,
-        "padding": a.padding,
-        "dilation": a.dilation,
-        "in_channels": a.in_channels,
-        "out_channels": getattr(a, "out_channels", None),
-        "dims": a.dims,
-        "values": a.values,
-    }
+def _settings(a: argparse.Namespace) -> LayerSettings:
+    """The layer settings ``_layer_options`` read (each option's dest is the field's name)."""
+    from dataclasses import fields
+
+    from .settings import LayerSettings
+
+    return LayerSettings(**{f.name: getattr(a, f.name) for f in fields(LayerSettings) if hasattr(a, f.name)})
 
 
 def _conv(a: argparse.Namespace) -> Any:
     from .conv import explain_conv
 
-    return explain_conv(**_layer_kwargs(a), bias=not a.no_bias)
+    return explain_conv(_settings(a), values=a.values, bias=not a.no_bias)
 
 
 def _stride(a: argparse.Namespace) -> Any:
     from .stride import explain_stride
 
-    return explain_stride(**_layer_kwargs(a))
+    return explain_stride(_settings(a), values=a.values)
 
 
 def _pool(a: argparse.Namespace) -> Any:
     from .pool import explain_pool
 
-    kwargs = _layer_kwargs(a)
-    del kwargs["out_channels"]
     modes = tuple(m.strip() for m in a.mode.split(",") if m.strip())
-    return explain_pool(**kwargs, modes=modes)
+    return explain_pool(_settings(a), values=a.values, modes=modes)
 
 
 def _backward(a: argparse.Namespace) -> Any:
     from .backward import explain_backward
 
-    return explain_backward(**_layer_kwargs(a))
+    return explain_backward(_settings(a), values=a.values)
 
 
 def _transpose(a: argparse.Namespace) -> Any:
     from .transpose import explain_transpose
 
-    return explain_transpose(**_layer_kwargs(a), output_padding=a.output_padding)
+    return explain_transpose(_settings(a), values=a.values, output_padding=a.output_padding)
 
 
 def _scan(a: argparse.Namespace) -> Any:

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import engine
 from .report import Explanation, Grid, Section, symbol_grid, value_grid
+from .settings import LayerSettings
 from .symbolic import (
     SLIDE_NAMES,
     Array,
@@ -142,24 +143,21 @@ def size_notes(g: Geometry, pad: str = "zeros around the input (shown as 0)") ->
 
 
 def explain_conv(
-    input_size: Any = None,
-    kernel_size: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    in_channels: int | None = None,
-    out_channels: int | None = None,
-    dims: int | None = None,
+    settings: LayerSettings | None = None,
+    *,
     values: str | None = None,
     bias: bool = True,
     names: Names = SLIDE_NAMES,
     generator: Any = 0,
+    **fields: Any,
 ) -> Explanation:
     """The convolution of the slides, for any settings: grids, output-size formula, every output written out.
 
     Args:
+        settings: a :class:`~kernelwise.explain.settings.LayerSettings`; its fields may also be given as
+            keywords, which replace the settings' own (an unknown keyword is a TypeError):
         input_size, kernel_size: int (square) or tuple; default 4 and 2 (the slides' 4×4 input, 2×2 kernel).
-        stride, padding ('valid', 'same', 'full' or ints), dilation: as ``conv1d``/``conv2d``.
+        stride (default 1), padding ('valid', 'same', 'full' or ints), dilation: as ``conv1d``/``conv2d``.
         in_channels, out_channels: channels of the input and number of filters (default 1).
         dims: 1 or 2 (default 2, or 1 when the given numbers are 1-D).
         values: ``symbols`` (default), ``random[:SEED]``, ``edge`` or ``input=...;kernel=...;bias=...``.
@@ -172,12 +170,14 @@ def explain_conv(
         >>> str(explain_conv().sections[1].equations[1])
         'Z[1,2] = A[1,2]·W[1,1] + A[1,3]·W[1,2] + A[2,2]·W[2,1] + A[2,3]·W[2,2] + B'
     """
+    settings = LayerSettings.make(settings, fields, "explain_conv", stride=1)
     v = parse_values(values, "symbols", CONV_KEYS)
-    layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, out_channels)
-    g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
+    layer = resolve_layer(v, settings)
+    g = settings.geometry(layer)
     C, O = layer.in_channels, layer.out_channels
     written = conv_formulas(g, C, O, bias, names)
-    check_conv(g, C, O, padding, names, generator=generator, formulas=written)  # the formulas, on random numbers
+    # the formulas, on random numbers, then (below, unless symbolic) on the numbers shown
+    check_conv(g, C, O, settings.padding, names, generator=generator, formulas=written)
     env = None
     y = None
     if layer.x is not None:
@@ -186,7 +186,7 @@ def explain_conv(
         env = {names.x: layer.x, names.w: layer.w, names.grad(names.y): grad}
         if b is not None:
             env[names.b] = b
-        y = check_conv(g, C, O, padding, names, env, formulas=written)["y"]  # and on the numbers shown
+        y = check_conv(g, C, O, settings.padding, names, env, formulas=written)["y"]
     eqs = written["y"]
     if y is not None:
         for eq in eqs:
@@ -206,7 +206,7 @@ def explain_conv(
         ),
     ]
     symmetric = all(lo == hi for lo, hi in g.padding)
-    page = conv_page(layer, g, padding, names, bias, v.seed) if C == O == 1 and symmetric else None
+    page = conv_page(layer, g, settings.padding, names, bias, v.seed) if C == O == 1 and symmetric else None
     data = {
         "input_shape": [C, *g.size],
         "kernel_shape": [O, C, *g.kernel],

@@ -7,6 +7,7 @@ pooling spreads it evenly, dL/dZ / (number of taps), over the whole window.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from ..errors import UsageError
 from . import engine
 from .conv import page_settings, show, size_notes
 from .report import Explanation, Section, value_grid
+from .settings import LayerSettings
 from .symbolic import (
     REDUCERS,
     SLIDE_NAMES,
@@ -67,25 +69,24 @@ def check_pool(
 
 
 def explain_pool(
-    input_size: Any = None,
-    kernel_size: Any = None,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    in_channels: int | None = None,
-    dims: int | None = None,
+    settings: LayerSettings | None = None,
+    *,
     values: str | None = None,
     modes: tuple[str, ...] = REDUCERS,
     names: Names = SLIDE_NAMES,
     generator: Any = 0,
+    **fields: Any,
 ) -> Explanation:
     """Max, mean and min pooling, forward and backward, with every window written out.
 
     Args:
+        settings: a :class:`~kernelwise.explain.settings.LayerSettings` (its out_channels unused); its fields
+            but out_channels may also be given as keywords, which replace the settings' own:
         input_size, kernel_size: int or tuple (default: the recitation's 4×4 matrix, 2×2 windows).
         stride: default kernel_size (windows side by side, as usual for pooling).
         padding: ints, at most kernel_size // 2 (as PyTorch); dilation: max and min pooling only.
         in_channels: pooling keeps the number of channels.
+        dims: 1 or 2 (default 2, or 1 when the given input is 1-D).
         values: ``recitation`` (default), ``random[:SEED]`` or ``input=...;grad=...``.
         modes: which of 'max', 'mean', 'min' to show.
 
@@ -94,6 +95,7 @@ def explain_pool(
         >>> [s.grids[-1].cells for s in e.sections[1:4]]
         [[['16', '9'], ['67', '13']], [['9.5', '4.75'], ['25.75', '7.75']], [['4', '0'], ['6', '3']]]
     """
+    settings = LayerSettings.make(settings, fields, "explain_pool", without=("out_channels",))
     for m in modes:
         if m not in REDUCERS:
             raise UsageError(f"--mode {m!r} is not one of {', '.join(REDUCERS)}")
@@ -101,14 +103,14 @@ def explain_pool(
     if v.symbolic:
         raise UsageError("--values symbols: pooling compares numbers (which input wins a window), give numbers")
     preset = v.settings()
-    kernel_size = kernel_size or preset.get("kernel_size")
-    layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, None, kernel=False)
-    stride = stride or preset.get("stride") or layer.kernel
-    if "mean" in modes and dilation not in (1, (1,), (1, 1)):
+    settings = replace(settings, kernel_size=settings.kernel_size or preset.get("kernel_size"), out_channels=None)
+    layer = resolve_layer(v, settings, kernel=False)
+    if "mean" in modes and settings.dilation not in (1, (1,), (1, 1)):
         raise UsageError(
-            f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={dilation}; use --mode max/min"
+            f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={settings.dilation}; "
+            "use --mode max/min"
         )
-    g = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
+    g = settings.geometry(layer, stride=settings.stride or preset.get("stride") or layer.kernel)
     if any(lo > k // 2 for (lo, _), k in zip(g.padding, g.kernel, strict=True)):
         raise UsageError(f"padding={show(g.padding)} must be at most half of kernel_size={show(g.kernel)} (as PyTorch)")
     C = layer.in_channels

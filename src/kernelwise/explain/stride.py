@@ -15,7 +15,8 @@ from ..errors import UsageError
 from . import engine
 from .conv import CONV_KEYS, check_conv, conv_page, layer_grids, show, size_notes
 from .report import Explanation, Grid, Section, symbol_grid, value_grid
-from .symbolic import Array, Geometry, Names, conv_equations, downsample_equations, evaluate, upsample_equations
+from .settings import LayerSettings
+from .symbolic import Array, Names, conv_equations, downsample_equations, evaluate, upsample_equations
 from .values import loss_gradient, parse_values, resolve_layer
 
 
@@ -34,20 +35,13 @@ def _grids(
 
 
 def explain_stride(
-    input_size: Any = None,
-    kernel_size: Any = None,
-    stride: Any = 2,
-    padding: Any = 0,
-    dilation: Any = 1,
-    in_channels: int | None = None,
-    out_channels: int | None = None,
-    dims: int | None = None,
-    values: str | None = None,
-    generator: Any = 0,
+    settings: LayerSettings | None = None, *, values: str | None = None, generator: Any = 0, **fields: Any
 ) -> Explanation:
     """Stride s as downsampling of the stride-1 output, and its backward as zero-insertion upsampling.
 
-    Args: as :func:`~kernelwise.explain.conv.explain_conv`; ``stride`` default 2, ``values`` default ``random``.
+    Args: ``settings`` or its fields as keywords (input_size, kernel_size, stride, padding, dilation,
+    in_channels, out_channels, dims) and ``values``, as :func:`~kernelwise.explain.conv.explain_conv`;
+    ``stride`` default 2, ``values`` default ``random``.
 
     Example:
         >>> e = explain_stride(values="input=1,2,3,4/5,6,7,8/9,10,11,12/13,14,15,16;kernel=1,0/0,1")
@@ -56,14 +50,14 @@ def explain_stride(
         >>> e.sections[2].grids[-1].cells
         [['7', '11'], ['23', '27']]
     """
+    settings = LayerSettings.make(settings, fields, "explain_stride", stride=2)
     v = parse_values(values, "random", CONV_KEYS)
-    layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, out_channels)
-    g1 = Geometry.make(layer.size, layer.kernel, 1, padding, dilation)
-    gs = Geometry.make(layer.size, layer.kernel, stride, padding, dilation)
+    layer = resolve_layer(v, settings)
+    g1, gs = settings.geometry(layer, stride=1), settings.geometry(layer)
     if gs.stride == (1,) * gs.nd:
         raise UsageError("--stride 1 has nothing to drop: give a stride of 2 or more")
     C, O, s = layer.in_channels, layer.out_channels, gs.stride
-    names = Names("A", "W", "Z", "B")
+    names, padding = Names("A", "W", "Z", "B"), settings.padding
     rng = engine.rng_normal
     checks = [None, layer]  # on random numbers, then on the numbers shown (unless symbolic)
     shown: dict[str, Any] = {}

@@ -11,6 +11,7 @@ entry scatters a copy of the kernel, scaled by it, onto the output (overlaps add
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..ops._args import ntuple
 from . import engine
 from .conv import show
 from .report import Explanation, Section, symbol_grid, text_grid, value_grid
+from .settings import LayerSettings
 from .symbolic import Array, Geometry, evaluate, transpose_equations
 from .values import parse_values, random_ints, resolve_layer, shaped
 
@@ -56,30 +58,29 @@ def transpose_geometry(
 
 
 def explain_transpose(
-    input_size: Any = None,
-    kernel_size: Any = None,
-    stride: Any = 2,
-    padding: Any = 0,
-    dilation: Any = 1,
+    settings: LayerSettings | None = None,
+    *,
     output_padding: Any = 0,
-    in_channels: int | None = None,
-    out_channels: int | None = None,
-    dims: int | None = None,
     values: str | None = None,
     generator: Any = 0,
+    **fields: Any,
 ) -> Explanation:
     """Transposed convolution three ways: scatter sums, upsample + convolution, and a convolution's gradient.
 
-    Args: as :func:`~kernelwise.explain.conv.explain_conv` (default 2×2 input, 3×3 kernel, stride 2, random
-    integers); the kernel is (in_channels, out_channels, *kernel), as ``conv_transpose2d``.
+    Args: ``settings`` or its fields as keywords (input_size, kernel_size, stride, padding, dilation,
+    in_channels, out_channels, dims) and ``values``, as :func:`~kernelwise.explain.conv.explain_conv`
+    (default 2×2 input, 3×3 kernel, stride 2, random integers); the kernel is (in_channels, out_channels,
+    *kernel), as ``conv_transpose2d``. ``output_padding``: as ``conv_transpose2d`` (default 0).
 
     Example:
         >>> e = explain_transpose(values="input=1,2/3,4;kernel=1,1/1,1")
         >>> e.sections[1].grids[-1].cells
         [['1', '1', '2', '2'], ['1', '1', '2', '2'], ['3', '3', '4', '4'], ['3', '3', '4', '4']]
     """
+    settings = LayerSettings.make(settings, fields, "explain_transpose", stride=2)
+    kernel_size, out_channels, padding = settings.kernel_size, settings.out_channels, settings.padding
     v = parse_values(values, "random", TRANSPOSE_KEYS)
-    layer = resolve_layer(v, dims, input_size, kernel_size, in_channels, None, 2, 3, kernel=False)
+    layer = resolve_layer(v, replace(settings, out_channels=None), 2, 3, kernel=False)
     Ci, Co = layer.in_channels, out_channels or 1
     if v.mode == "given":  # the kernel of conv_transpose is (in_channels, out_channels, *kernel)
         if "kernel" not in v.arrays:
@@ -97,7 +98,7 @@ def explain_transpose(
         Co, layer.kernel = layer.w.shape[1], layer.w.shape[2:]
     elif v.mode == "random":
         layer.w = random_ints(v.seed + 1, (Ci, Co, *layer.kernel), -2, 2)
-    g, out = transpose_geometry(layer.size, layer.kernel, stride, padding, output_padding, dilation)
+    g, out = transpose_geometry(layer.size, layer.kernel, settings.stride, padding, output_padding, settings.dilation)
     rng = engine.rng_normal
     reach = tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation, strict=True))
     up_size = tuple(

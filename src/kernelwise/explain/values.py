@@ -24,6 +24,7 @@ import numpy as np
 import kernelwise as kw
 
 from ..errors import UsageError
+from .settings import LayerSettings
 
 MAX_VALUE = 1e100  # the largest finite magnitude --values takes: products of two and their sums stay finite
 STEP_IMAGE = np.array([[0.0] * 4 + [1.0] * 4] * 8)
@@ -219,16 +220,12 @@ def _agree(name: str, given: Any, actual: Any, source: str) -> None:
 
 def resolve_layer(
     values: Values,
-    dims: int | None = None,
-    input_size: Any = None,
-    kernel_size: Any = None,
-    in_channels: int | None = None,
-    out_channels: int | None = None,
+    settings: LayerSettings | None = None,
     default_size: int = 4,
     default_kernel: int = 2,
     kernel: bool = True,
 ) -> Layer:
-    """Sizes from the arguments or from the given numbers (they must agree), and the numbers themselves.
+    """Sizes from ``settings`` (default: all defaults) or from the given numbers (they must agree), and the numbers.
 
     ``kernel=False`` for layers without weights (pooling): only the input is needed.
 
@@ -236,11 +233,12 @@ def resolve_layer(
         >>> layer = resolve_layer(parse_values("edge", allowed=("input", "kernel", "bias")))
         >>> layer.nd, layer.size, layer.kernel, layer.x.shape, layer.w.shape
         (2, (8, 8), (3, 3), (1, 8, 8), (1, 1, 3, 3))
-        >>> resolve_layer(parse_values("random"), dims=1, input_size=6, kernel_size=3).x.shape
+        >>> resolve_layer(parse_values("random"), LayerSettings(input_size=6, kernel_size=3, dims=1)).x.shape
         (1, 6)
     """
-    if dims not in (None, 1, 2):
-        raise UsageError(f"--dims must be 1 or 2, got {dims}")
+    settings = settings or LayerSettings()
+    dims, input_size, kernel_size = settings.dims, settings.input_size, settings.kernel_size
+    in_channels, out_channels = settings.in_channels, settings.out_channels
     if values.mode != "given":
         nd = dims or (len(input_size) if isinstance(input_size, tuple | list) else 2)
         size = _size(input_size or default_size, nd, "input_size")
