@@ -15,7 +15,7 @@ import numpy as np
 
 from ..geometry import ConvGeometry, Pairs
 
-__all__ = ["ConvCase", "FastPath", "PathContext"]
+__all__ = ["ConvCase", "FastPath", "PathContext", "WeightContext"]
 
 Grads = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]  # (dL/dX, dL/dW, dL/db)
 
@@ -80,6 +80,18 @@ class PathContext:
     def drop_input(self) -> None:
         """Forget what only dL/dW reads (when no weight gradient is wanted): its memory is freed sooner."""
         setattr(self, self.input_field, None)
+
+
+@dataclass
+class WeightContext(PathContext):
+    """The context of a path whose backward reads W itself: ``w``, X's shape and the geometry.
+
+    A subclass adds its ``input_field`` after these (``shifted``'s grid, ``winograd``'s tiles).
+    """
+
+    w: np.ndarray
+    x_shape: tuple[int, ...]
+    geometry: ConvGeometry
 
 
 class FastPath:

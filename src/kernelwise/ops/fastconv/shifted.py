@@ -15,18 +15,15 @@ from typing import ClassVar
 import numpy as np
 
 from ..geometry import ConvGeometry, Pairs
-from .common import ConvCase, FastPath, Grads, PathContext, add_bias
+from .common import ConvCase, FastPath, Grads, WeightContext, add_bias
 
 
 @dataclass
-class ShiftedContext(PathContext):
-    """``grid``: X as the rows of its channels-last padded grid (rows, C), what dL/dW reads; ``w``: W."""
+class ShiftedContext(WeightContext):
+    """``grid``: X as the rows of its channels-last padded grid (rows, C), what dL/dW reads; W, X's shape, geometry."""
 
     input_field: ClassVar[str] = "grid"
     grid: np.ndarray | None
-    w: np.ndarray
-    x_shape: tuple[int, ...]
-    geometry: ConvGeometry
 
 
 def to_grid(x: np.ndarray, padding: Pairs, front: int, rows: int) -> np.ndarray:
@@ -119,7 +116,7 @@ class Shifted(FastPath):
         y = _shifted_correlate(grid, w_rows, Wp, M)  # O = X ⋆ W on the grid: (M, O)
         y = y.reshape(N, Hp, Wp, O)[:, :oh, :ow].transpose(0, 3, 1, 2)  # (N, O, oh, ow): crop the garbage, a view
         y = add_bias(y, b, (N, O, oh, ow), 2)
-        return y, ShiftedContext(grid, w, x.shape, geometry)
+        return y, ShiftedContext(w, x.shape, geometry, grid=grid)
 
     def backward(self, ctx: ShiftedContext, grad_out: np.ndarray, needs: tuple[bool, bool, bool]) -> Grads:
         w, geometry = ctx.w, ctx.geometry

@@ -14,19 +14,16 @@ from typing import ClassVar
 import numpy as np
 
 from ..geometry import ConvGeometry
-from .common import ConvCase, FastPath, Grads, PathContext, add_bias
+from .common import ConvCase, FastPath, Grads, WeightContext, add_bias
 from .shifted import to_grid
 
 
 @dataclass
-class WinogradContext(PathContext):
-    """``V``: the transformed input tiles Bᵀ D B (36, T, C), what dL/dW reads; ``w``: W; X's shape and geometry."""
+class WinogradContext(WeightContext):
+    """``V``: the transformed input tiles Bᵀ D B (36, T, C), what dL/dW reads; W, X's shape and geometry."""
 
     input_field: ClassVar[str] = "V"
     V: np.ndarray | None
-    w: np.ndarray
-    x_shape: tuple[int, ...]
-    geometry: ConvGeometry
 
 
 _BT = np.array(
@@ -128,7 +125,7 @@ class Winograd(FastPath):
     ) -> tuple[np.ndarray, WinogradContext]:
         (top, _), (left, _) = geometry.padding
         y, V = _winograd_correlate(x, w, b, top, left, geometry.out)  # O = X ⋆ W + b
-        return y, WinogradContext(V, w, x.shape, geometry)
+        return y, WinogradContext(w, x.shape, geometry, V=V)
 
     def backward(self, ctx: WinogradContext, grad_out: np.ndarray, needs: tuple[bool, bool, bool]) -> Grads:
         w, V, ((top, _), (left, _)) = ctx.w, ctx.V, ctx.geometry.padding
