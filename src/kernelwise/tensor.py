@@ -1007,13 +1007,16 @@ class Tensor:
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         """Largest values over one or several dimensions (all for ``()``); ties share the gradient equally."""
-        axes = _axis_tuple(None if dim == () else dim, self.ndim, "dim")
-        return _R.Extremum.apply(self, axes=axes, keepdims=keepdim, op=np.max)
+        return self._reduce_extremum(dim, keepdim, np.max)
 
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         """Smallest values over one or several dimensions (all for ``()``); ties share the gradient equally."""
+        return self._reduce_extremum(dim, keepdim, np.min)
+
+    def _reduce_extremum(self, dim: Any, keepdim: bool, op: Callable) -> Tensor:
+        """``op`` (np.max or np.min) over ``dim``, one or several dimensions (all for ``()``)."""
         axes = _axis_tuple(None if dim == () else dim, self.ndim, "dim")
-        return _R.Extremum.apply(self, axes=axes, keepdims=keepdim, op=np.min)
+        return _R.Extremum.apply(self, axes=axes, keepdims=keepdim, op=op)
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
         return _S.sort(self, dim, descending, stable)
@@ -1028,17 +1031,21 @@ class Tensor:
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None, keepdim: bool | None = None
     ) -> Tensor:
         """Index of the largest value (of the flattened tensor when no axis is given); int64, no gradient."""
-        axis = dim if dim is not None else axis
-        keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor._make(np.asarray(self._array.argmax(axis=axis, keepdims=keepdims), dtype=np.int64))
+        return self._index_of_extremum(np.argmax, axis, keepdims, dim, keepdim)
 
     def argmin(
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None, keepdim: bool | None = None
     ) -> Tensor:
         """Index of the smallest value (of the flattened tensor when no axis is given); int64, no gradient."""
+        return self._index_of_extremum(np.argmin, axis, keepdims, dim, keepdim)
+
+    def _index_of_extremum(
+        self, find: Callable, axis: int | None, keepdims: bool, dim: int | None, keepdim: bool | None
+    ) -> Tensor:
+        """``find`` (np.argmax or np.argmin) along ``dim`` (alias ``axis``), as an int64 tensor."""
         axis = dim if dim is not None else axis
         keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor._make(np.asarray(self._array.argmin(axis=axis, keepdims=keepdims), dtype=np.int64))
+        return Tensor._make(np.asarray(find(self._array, axis=axis, keepdims=keepdims), dtype=np.int64))
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape: Any) -> Tensor:
