@@ -1,9 +1,10 @@
 """The fast paths of convolution (ops/fastconv.py), against the references.
 
 Every conv path is forced by name through ``ConvNd.apply(..., method=...)``, so each is tested on its own,
-whatever the dispatcher would pick. Tolerances: float64 1e-10 (relative and absolute: the paths only
-reorder the sums); float32 rtol 1e-4 and atol 1e-5 times the largest magnitude of the expected array,
-1e-4 times for Winograd, whose own error bound is tested separately against float64.
+whatever the dispatcher would pick. Tolerances: parity's ``assert_close`` (the paths only reorder the sums:
+a few roundings per summed term, at most rtol/atol 1e-10 in float64, rtol 1e-4 and atol 1e-5 in float32);
+Winograd against torch in float32: rtol 1e-4 and atol 1e-4 times the largest magnitude of the expected
+array, its own error bound being tested separately against float64.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import kernelwise as kw
 from kernelwise.ops import fastconv
 from kernelwise.ops.conv import ConvNd
 from kernelwise.ops.reference import conv_backward_reference, conv_reference
+from parity import assert_close, largest_size
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
@@ -30,7 +32,9 @@ def _pairs(padding: Any, nd: int) -> tuple[tuple[int, int], ...]:
     return tuple(p if isinstance(p, tuple) else (p, p) for p in items)
 
 
-def run(method: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g_seed: int = 1, **options: Any) -> list:
+def run(
+    method: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, grad_out_seed: int = 1, **options: Any
+) -> list:
     """Output and (dL/dX, dL/dW, dL/db) of ConvNd by ``method`` for a random dL/dO."""
     nd = w.ndim - 2
     stride = options.get("stride", (1,) * nd)
@@ -38,12 +42,12 @@ def run(method: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g_seed:
     dilation = options.get("dilation", (1,) * nd)
     tensors = [None if a is None else kw.Tensor(a, requires_grad=True) for a in (x, w, b)]
     y = ConvNd.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=1, method=method)
-    g = np.random.default_rng(g_seed).standard_normal(y.shape).astype(x.dtype)
-    y.backward(g)
-    return [y.numpy(), g] + [None if t is None else t.grad.numpy() for t in tensors]
+    grad_out = np.random.default_rng(grad_out_seed).standard_normal(y.shape).astype(x.dtype)
+    y.backward(grad_out)
+    return [y.numpy(), grad_out] + [None if t is None else t.grad.numpy() for t in tensors]
 
 
-def torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: np.ndarray, **options: Any) -> list:
+def torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, grad_out: np.ndarray, **options: Any) -> list:
     """The same with torch (padding as pairs goes through F.pad first)."""
     nd = w.ndim - 2
     pairs = _pairs(options.get("padding", 0), nd)
@@ -52,18 +56,22 @@ def torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: np.ndarray
     conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}[nd]
     stride, dilation = options.get("stride", 1), options.get("dilation", 1)
     y = conv(torch.nn.functional.pad(tensors[0], flat), tensors[1], tensors[2], stride=stride, dilation=dilation)
-    y.backward(torch.from_numpy(g))
+    y.backward(torch.from_numpy(grad_out))
     return [y.detach().numpy()] + [None if t is None else t.grad.numpy() for t in tensors]
 
 
-def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: Any, what: str, atol32: float = 1e-5) -> None:
+def check_close(actual: np.ndarray, expected: np.ndarray, dtype: Any, what: str, terms: int) -> None:
+    """``actual`` is ``dtype`` (no silent upcast) and ``expected`` within parity's bound for sums of ``terms``."""
     assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype} (no silent upcast)"
+    assert_close(actual, expected, dtype, terms=terms, what=what)
+
+
+def check_close_winograd32(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """float32 through Winograd's transforms: rtol 1e-4 and atol 1e-4 times the largest magnitude expected."""
+    assert actual.dtype == np.float32, f"{what}: dtype {actual.dtype}, expected float32 (no silent upcast)"
     assert actual.shape == expected.shape, what
-    if dtype == np.float64:
-        np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-10, err_msg=what)
-    else:
-        scale = max(1.0, float(np.abs(expected).max(initial=0)))
-        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=atol32 * scale, err_msg=what)
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * scale, err_msg=what)
 
 
 def arrays(seed: int, xs: tuple, ws: tuple, dtype: Any, bias: bool = True) -> tuple:
@@ -113,25 +121,28 @@ IDS = [f"{m}-{'x'.join(map(str, xs))}-{'x'.join(map(str, ws))}" for m, xs, ws, _
 @pytest.mark.parametrize(("method", "xs", "ws", "options"), CASES, ids=IDS)
 def test_fast_path_matches_the_loop_reference_in_float64(method: str, xs: tuple, ws: tuple, options: dict) -> None:
     x, w, b = arrays(0, xs, ws, np.float64)
-    y, g, grad_x, grad_w, grad_b = run(method, x, w, b, **options)
+    y, grad_out, grad_x, grad_w, grad_b = run(method, x, w, b, **options)
     ref_options = {k: v for k, v in options.items() if k != "padding"} | {
         "padding": _pairs(options.get("padding", 0), x.ndim - 2)
     }
-    assert_close(y, conv_reference(x, w, b, **ref_options), np.float64, "output")
-    ref_x, ref_w, ref_b = conv_backward_reference(x, w, g, **ref_options)
-    assert_close(grad_x, ref_x, np.float64, "dL/dX")
-    assert_close(grad_w, ref_w, np.float64, "dL/dW")
-    assert_close(grad_b, ref_b, np.float64, "dL/db")
+    terms = largest_size(x, w, y)
+    check_close(y, conv_reference(x, w, b, **ref_options), np.float64, "output", terms)
+    ref_x, ref_w, ref_b = conv_backward_reference(x, w, grad_out, **ref_options)
+    check_close(grad_x, ref_x, np.float64, "dL/dX", terms)
+    check_close(grad_w, ref_w, np.float64, "dL/dW", terms)
+    check_close(grad_b, ref_b, np.float64, "dL/db", terms)
 
 
 @pytest.mark.parametrize(("method", "xs", "ws", "options"), CASES, ids=IDS)
 def test_fast_path_matches_torch_in_float32(method: str, xs: tuple, ws: tuple, options: dict) -> None:
     x, w, b = arrays(1, xs, ws, np.float32)
-    y, g, grad_x, grad_w, grad_b = run(method, x, w, b, **options)
-    expected = torch_conv(x, w, b, g, **options)
-    atol32 = 1e-4 if method == "winograd" else 1e-5
+    y, grad_out, grad_x, grad_w, grad_b = run(method, x, w, b, **options)
+    expected = torch_conv(x, w, b, grad_out, **options)
     for name, actual, want in zip(("output", "dL/dX", "dL/dW", "dL/db"), (y, grad_x, grad_w, grad_b), expected):
-        assert_close(actual, want, np.float32, name, atol32)
+        if method == "winograd":
+            check_close_winograd32(actual, want, name)
+        else:
+            check_close(actual, want, np.float32, name, largest_size(x, w, y))
 
 
 @pytest.mark.parametrize("method", FAST)
@@ -167,9 +178,9 @@ def test_fast_path_without_bias_and_with_only_some_gradients(method: str) -> Non
         y.sum().backward()
         assert (xt.grad is not None) == wants[0] and (wt.grad is not None) == wants[1]
         if wants[0]:
-            assert_close(xt.grad.numpy(), expected_x, np.float64, "dL/dX")
+            check_close(xt.grad.numpy(), expected_x, np.float64, "dL/dX", largest_size(x, w, y.numpy()))
         else:
-            assert_close(wt.grad.numpy(), expected_w, np.float64, "dL/dW")
+            check_close(wt.grad.numpy(), expected_w, np.float64, "dL/dW", largest_size(x, w, y.numpy()))
 
 
 @pytest.mark.parametrize("method", FAST)
@@ -182,15 +193,15 @@ def test_fast_path_bias_gradient_whichever_tensors_train(method: str, trainable:
         kw.Tensor(a, requires_grad=name in trainable) for a, name in ((x, "input"), (w, "weight"), (b, "bias"))
     )
     y = ConvNd.apply(xt, wt, bt, stride=(1, 1), padding=((0, 0),) * 2, dilation=(1, 1), groups=1, method=method)
-    g = np.random.default_rng(9).standard_normal(y.shape)
-    y.backward(g)
-    np.testing.assert_allclose(bt.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-12)
+    grad_out = np.random.default_rng(9).standard_normal(y.shape)
+    y.backward(grad_out)
+    np.testing.assert_allclose(bt.grad.numpy(), grad_out.sum(axis=(0, 2, 3)), rtol=1e-12)
     assert (wt.grad is not None) == ("weight" in trainable) and (xt.grad is not None) == ("input" in trainable)
-    expected = conv_backward_reference(x, w, g)  # (dL/dX, dL/dW, dL/db) by the loop reference
+    expected = conv_backward_reference(x, w, grad_out)  # (dL/dX, dL/dW, dL/db) by the loop reference
     if "weight" in trainable:
-        assert_close(wt.grad.numpy(), expected[1], np.float64, "dL/dW")
+        check_close(wt.grad.numpy(), expected[1], np.float64, "dL/dW", largest_size(x, w, grad_out))
     if "input" in trainable:
-        assert_close(xt.grad.numpy(), expected[0], np.float64, "dL/dX")
+        check_close(xt.grad.numpy(), expected[0], np.float64, "dL/dX", largest_size(x, w, grad_out))
 
 
 def test_fast_paths_take_non_contiguous_inputs() -> None:
@@ -200,10 +211,10 @@ def test_fast_paths_take_non_contiguous_inputs() -> None:
     x, w = x[:, :, :, :], w[:4, :3]  # (2, 3, 6, 6) and (4, 3, 3, 3), neither contiguous
     assert not x.flags.c_contiguous and not w.flags.c_contiguous
     for method in ("im2col", "chwn", "shifted", "winograd"):
-        y, g, grad_x, grad_w, _ = run(method, x, w, None, padding=1)
-        expected = torch_conv(np.ascontiguousarray(x), np.ascontiguousarray(w), None, g, padding=1)
+        y, grad_out, grad_x, grad_w, _ = run(method, x, w, None, padding=1)
+        expected = torch_conv(np.ascontiguousarray(x), np.ascontiguousarray(w), None, grad_out, padding=1)
         for name, actual, want in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), expected):
-            assert_close(actual, want, np.float32, f"{method} {name}", 1e-4)
+            check_close(actual, want, np.float32, f"{method} {name}", largest_size(x, w, y))
 
 
 # --------------------------------------------------------------------------- Winograd's float32 error
@@ -215,19 +226,19 @@ def test_fast_paths_take_non_contiguous_inputs() -> None:
 WINOGRAD_C = 500
 
 
-def _exact_and_bound(x: np.ndarray, w: np.ndarray, g: np.ndarray, padding: tuple) -> tuple[list, list]:
+def _exact_and_bound(x: np.ndarray, w: np.ndarray, grad_out: np.ndarray, padding: tuple) -> tuple[list, list]:
     """float64 conv, dL/dX, dL/dW by the plain path, and the same of |X|, |W|, |dL/dO| (the error scale)."""
 
-    def conv(x: np.ndarray, w: np.ndarray, g: np.ndarray) -> list:
+    def conv(x: np.ndarray, w: np.ndarray, grad_out: np.ndarray) -> list:
         xt, wt = (
             kw.Tensor(x.astype(np.float64), requires_grad=True),
             kw.Tensor(w.astype(np.float64), requires_grad=True),
         )
         y = ConvNd.apply(xt, wt, None, stride=(1, 1), padding=padding, dilation=(1, 1), groups=1, method="windows")
-        y.backward(g.astype(np.float64))
+        y.backward(grad_out.astype(np.float64))
         return [y.numpy(), xt.grad.numpy(), wt.grad.numpy()]
 
-    return conv(x, w, g), conv(np.abs(x), np.abs(w), np.abs(g))
+    return conv(x, w, grad_out), conv(np.abs(x), np.abs(w), np.abs(grad_out))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -240,9 +251,9 @@ def test_winograd_float32_error_stays_within_its_bound(seed: int) -> None:
     x = (scale * (rng.standard_normal((N, C, H, W)) + rng.uniform(-1, 1))).astype(np.float32)  # with an offset
     w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
     y, saved = fastconv.conv_forward("winograd", x, w, None, (1, 1), padding, (1, 1))
-    g = rng.standard_normal(y.shape).astype(np.float32)
-    grad_x, grad_w, _ = fastconv.conv_backward(saved, g, (True, True, False))
-    exact, bound = _exact_and_bound(x, w, g, padding)
+    grad_out = rng.standard_normal(y.shape).astype(np.float32)
+    grad_x, grad_w, _ = fastconv.conv_backward(saved, grad_out, (True, True, False))
+    exact, bound = _exact_and_bound(x, w, grad_out, padding)
     eps = np.finfo(np.float32).eps
     for name, actual, want, b in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), exact, bound):
         assert actual.dtype == np.float32
@@ -348,14 +359,14 @@ def _batch_last(x: np.ndarray) -> np.ndarray:
 
 def test_chwn_returns_its_output_and_input_gradient_as_batch_last_views() -> None:
     x, w, b = arrays(11, (16, 3, 9, 8), (4, 3, 3, 3), np.float64)
-    y, g, grad_x, grad_w, grad_b = run("chwn", x, w, b, padding=1)
+    y, grad_out, grad_x, grad_w, grad_b = run("chwn", x, w, b, padding=1)
     for name, a in (("output", y), ("dL/dX", grad_x)):
         assert np.moveaxis(a, 0, -1).flags.c_contiguous, f"{name}: memory not (C, H, W, N)"
     ref = conv_reference(x, w, b, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
-    assert_close(y, ref, np.float64, "output")
-    want = conv_backward_reference(x, w, g, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+    check_close(y, ref, np.float64, "output", largest_size(x, w, y))
+    want = conv_backward_reference(x, w, grad_out, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
     for name, actual, expected in zip(("dL/dX", "dL/dW", "dL/db"), (grad_x, grad_w, grad_b), want):
-        assert_close(actual, expected, np.float64, name)
+        check_close(actual, expected, np.float64, name, largest_size(x, w, y))
 
 
 def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:
@@ -378,12 +389,12 @@ def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:
     kt = [kw.Tensor(a, requires_grad=True) for a in (x, *ws, *bs)]
     tt = [torch.from_numpy(a.copy()).requires_grad_(True) for a in (x, *ws, *bs)]
     y, ty = net(F, kt[0], kt[1:4], kt[4:]), net(torch.nn.functional, tt[0], tt[1:4], tt[4:])
-    g = rng.standard_normal(y.shape).astype(np.float32)
-    y.backward(g)
-    ty.backward(torch.from_numpy(g))
-    assert_close(y.numpy(), ty.detach().numpy(), np.float32, "output", 1e-4)
+    grad_out = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(grad_out)
+    ty.backward(torch.from_numpy(grad_out))
+    check_close_winograd32(y.numpy(), ty.detach().numpy(), "output")  # the last convolution is Winograd's
     for name, a, t in zip(("x", "w1", "w2", "w3", "b1", "b2", "b3"), kt, tt):
-        assert_close(a.grad.numpy(), t.grad.numpy(), np.float32, f"dL/d{name}", 1e-4)
+        check_close_winograd32(a.grad.numpy(), t.grad.numpy(), f"dL/d{name}")
 
 
 def test_backward_receives_the_gradient_in_the_layout_of_the_output() -> None:
@@ -400,10 +411,10 @@ def test_backward_receives_the_gradient_in_the_layout_of_the_output() -> None:
 
     x = kw.Tensor(np.random.default_rng(14).standard_normal((4, 3, 5)).astype(np.float32), requires_grad=True)
     y = BatchLastCopy.apply(x)
-    g = np.arange(60, dtype=np.float32).reshape(4, 3, 5)  # C order
-    y.backward(g)
+    grad_out = np.arange(60, dtype=np.float32).reshape(4, 3, 5)  # C order
+    y.backward(grad_out)
     assert seen == [True]
-    np.testing.assert_array_equal(x.grad.numpy(), g)
+    np.testing.assert_array_equal(x.grad.numpy(), grad_out)
     assert x.grad.numpy().flags.c_contiguous  # and the leaf's gradient in the leaf's layout
 
 
@@ -418,9 +429,9 @@ def test_binary_ops_on_operands_of_two_layouts(op: str) -> None:
     y, ty = fn(a, b), fn(ta, tb)
     assert np.moveaxis(y.numpy(), 0, -1).flags.c_contiguous  # the result takes the first operand's layout
     np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-6)
-    g = rng.standard_normal(y.shape).astype(np.float32)
-    y.backward(g)
-    ty.backward(torch.from_numpy(g))
+    grad_out = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(grad_out)
+    ty.backward(torch.from_numpy(grad_out))
     np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-6)
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import nn
-from .ops._args import conv_output_size
+from .ops.geometry import conv_output_size
 from .tensor import Tensor, no_grad
 
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
-from ..ops._args import ntuple
-from ..ops.pool import adaptive_size_items, valid_divisor_override
+from ..ops.geometry import ConvGeometry, ntuple
+from ..ops.pool import adaptive_size_items, pool_geometry, valid_divisor_override
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -39,15 +39,12 @@ __all__ = [
 ]
 
 
-def _check_window(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> None:
-    """The checks the functional ops make at call time, made when the layer is built."""
-    k = ntuple(kernel_size, nd, "kernel_size", minimum=1)
-    if stride is not None:
-        ntuple(stride, nd, "stride", minimum=1)
-    p = ntuple(padding, nd, "padding", minimum=0)
-    ntuple(dilation, nd, "dilation", minimum=1)
-    if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise UsageError(f"padding={padding!r} should be at most half of kernel_size={kernel_size!r}")
+def _check_window(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> ConvGeometry:
+    """The checks the functional ops make at call time, made when the layer is built: the window's geometry.
+
+    No input yet: its size is a stand-in (1 along each dim), so only the arguments are read, never ``out``.
+    """
+    return pool_geometry((1,) * nd, kernel_size, stride, padding, dilation)
 
 
 class _ExtremumPoolNd(Module):
@@ -195,11 +192,9 @@ class AvgPool1d(Module):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        _check_window(1, kernel_size, stride, padding)
+        geometry = _check_window(1, kernel_size, stride, padding)
         # PyTorch stores AvgPool1d's arguments as 1-tuples (and shows them so)
-        self.kernel_size = ntuple(kernel_size, 1, "kernel_size")
-        self.stride = ntuple(stride if stride is not None else kernel_size, 1, "stride")
-        self.padding = ntuple(padding, 1, "padding")
+        self.kernel_size, self.stride, self.padding = geometry.kernel, geometry.stride, geometry.before
         self.ceil_mode = bool(ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 

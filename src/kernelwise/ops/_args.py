@@ -10,7 +10,7 @@ from ..errors import UsageTypeError
 from ..tensor import Tensor
 from .geometry import conv_output_size, ntuple
 
-__all__ = ["check_float", "check_tensor", "conv_output_size", "ntuple"]  # the last two re-exported for pooling
+__all__ = ["check_float", "check_tensor", "conv_output_size", "ntuple"]  # the last two: geometry's, for old importers
 
 
 def check_tensor(x: Any, name: str) -> Tensor:

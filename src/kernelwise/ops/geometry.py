@@ -207,11 +207,14 @@ class ConvGeometry:
         fn: str = "",
         shape: Index | None = None,
         pairs: bool = True,
+        check: bool = True,
     ) -> Any:
         """Check and normalise the arguments; ``size`` (an int or tuple) fixes the number of dims.
 
         ``fn`` names the function in the error messages, ``shape`` the whole input there (default
-        ``size``); ``pairs`` accepts padding given as (before, after) pairs.
+        ``size``); ``pairs`` accepts padding given as (before, after) pairs. ``check=False`` skips
+        :meth:`check_fits`, for callers with their own rule (pooling's ceil_mode keeps a last window
+        that overhangs the padded input, as PyTorch, and pooling names a too small output itself).
         """
         nd = len(size) if isinstance(size, tuple | list) else 1
         size = ntuple(size, nd, "input_size", minimum=1)
@@ -220,7 +223,8 @@ class ConvGeometry:
         dilation = ntuple(dilation, nd, "dilation", minimum=1)
         pairs_ = padding_pairs(padding, kernel, stride, dilation, fn, pairs)
         geometry = cls(size, kernel, stride, pairs_, dilation, ceil_mode)
-        geometry.check_fits(fn, shape)
+        if check:
+            geometry.check_fits(fn, shape)
         return geometry
 
     @property
@@ -231,6 +235,11 @@ class ConvGeometry:
     def padded(self) -> Index:
         """n + P_before + P_after per dimension."""
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.size, self.padding, strict=True))
+
+    @cached_property
+    def before(self) -> Index:
+        """P_before per dimension (all of pooling's padding: symmetric, as its ``padding`` argument)."""
+        return tuple(lo for lo, _ in self.padding)
 
     @cached_property
     def spans(self) -> Index:
