@@ -190,11 +190,12 @@ def exact_if_non_finite(method: str, x: np.ndarray, w: np.ndarray) -> str:
         >>> exact_if_non_finite("winograd", x, w), exact_if_non_finite("im2col", x, w * np.inf)
         ('winograd', 'exact')
     """
-    if method in ("exact", "matmul"):  # no structural zero: every product is a term of the sum
+    if method == "exact":
         return method
-    if not np.isfinite(w).all():  # the padding, inserted zeros or the full convolution's border times W
+    path = PATHS.get(method)  # None: the plain windows path, which multiplies W by the padding's zeros
+    if (path is None or path.zeros_times_w) and not np.isfinite(w).all():
         return "exact"
-    if method in ("shifted", "winograd") and not np.isfinite(x).all():  # a grid's garbage times X; tiles mixed
+    if path is not None and path.zeros_times_x and not np.isfinite(x).all():
         return "exact"
     return method
 
@@ -204,7 +205,11 @@ def grad_needs_exact(method: str, grad_out: np.ndarray, padding: Pairs) -> bool:
 
     dL/dW multiplies dL/dO by the padding's zeros of X; Winograd's transforms mix dL/dO within a tile.
     """
-    if method in ("exact", "matmul") or (method != "winograd" and not any(lo or hi for lo, hi in padding)):
+    if method == "exact":
+        return False
+    path = PATHS.get(method)  # None: the plain windows path
+    mixes = path is not None and path.mixes_grad_out
+    if not mixes and not any(lo or hi for lo, hi in padding):  # dL/dW meets no zero of X's padding
         return False
     return not np.isfinite(grad_out).all()
 

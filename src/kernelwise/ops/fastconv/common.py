@@ -99,10 +99,20 @@ class FastPath:
 
     ``reads_nchw``: X and dL/dO are made contiguous (N, C, *spatial) before the path reads them (the
     batch-last path reads any layout).
+
+    Where a NaN or inf must not go (a zero that is not in the data times inf is NaN, see
+    :func:`~kernelwise.ops.fastconv.exact_if_non_finite`): ``zeros_times_w``, the path multiplies W by
+    zeros that are not in X (padding, inserted zeros, a grid's margins); ``zeros_times_x``, it multiplies X
+    by such zeros of its own (a grid's margins of dL/dO in dL/dW), or mixes X's values (Winograd's tiles);
+    ``mixes_grad_out``, its backward mixes dL/dO's values beyond the products of the sum (Winograd's
+    tiles). Every path's dL/dW multiplies dL/dO by the padding's zeros.
     """
 
     name: ClassVar[str]
     reads_nchw: ClassVar[bool] = True
+    zeros_times_w: ClassVar[bool] = True
+    zeros_times_x: ClassVar[bool] = False
+    mixes_grad_out: ClassVar[bool] = False
 
     def supports(self, case: ConvCase) -> str | None:
         """None when this path computes ``case``, else what it needs (the end of an error message)."""

@@ -35,6 +35,7 @@ class Matmul(FastPath):
     """
 
     name = "matmul"
+    zeros_times_w = False  # 1×1, stride 1, no padding: every product is a term of the sum
 
     def _supports(self, case: ConvCase) -> str | None:
         geometry = case.geometry

@@ -96,6 +96,7 @@ class Shifted(FastPath):
     """
 
     name = "shifted"
+    zeros_times_x = True  # dL/dW: the grid's margin columns of dL/dO times X
 
     def _supports(self, case: ConvCase) -> str | None:
         if case.nd == 2 and case.geometry.unit_steps:

@@ -108,6 +108,7 @@ class Winograd(FastPath):
     """
 
     name = "winograd"
+    zeros_times_x = mixes_grad_out = True  # the transforms mix every value of a tile
 
     def _supports(self, case: ConvCase) -> str | None:
         geometry = case.geometry
