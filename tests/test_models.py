@@ -81,3 +81,19 @@ def test_summary_of_a_residual_model_counts_nested_layers():
     block = rows[3]  # first BasicBlock: two 3×3 convs 16→16 on 32×32, no bias
     assert block["flops"] == 2 * (2 * 16 * 9 * 16 * 32 * 32)
     assert rows[-1]["output_shape"] == (10,)
+
+
+@pytest.mark.parametrize(
+    ("length", "kernel", "stride", "padding", "expected_formula"),
+    [
+        (8, 3, 2, 0, "ceil((8 - 3 + 2·0) / 2) + 1 = 4"),
+        (4, 2, 2, 1, "ceil((4 - 2 + 2·1) / 2) + 1 = 3"),
+        (5, 2, 2, 1, "ceil((5 - 2 + 2·1) / 2) + 1 - 1 (the last window would start in the padding) = 3"),
+    ],
+)
+def test_summary_formula_follows_ceil_mode(length, kernel, stride, padding, expected_formula):
+    """A pooling layer with ceil_mode shows the ceil rule, and PyTorch's drop of a window that would start in the
+    right padding; the sizes are PyTorch's (hand-checked: 5 + 2 = 7 padded, windows start at 0, 2, 4; 6 >= 5 + 1)."""
+    (row,) = summarize(kw.nn.Sequential(kw.nn.MaxPool1d(kernel, stride, padding, ceil_mode=True)), (1, length))
+    assert row["formula"] == expected_formula
+    assert row["output_shape"][-1] == int(expected_formula.rsplit("= ", 1)[1])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import nn
-from .ops.geometry import conv_output_size
+from .ops.geometry import ConvGeometry
 from .tensor import Tensor, no_grad
 
 
@@ -37,11 +37,15 @@ def _formula(layer: nn.Module, in_shape: tuple[int, ...]) -> str:
     ps, ds = tup(getattr(layer, "padding", 0)), tup(getattr(layer, "dilation", 1))
     if any(isinstance(p, str) for p in ps):
         return f"padding={ps[0]!r}"
+    ceil_mode = bool(getattr(layer, "ceil_mode", False))
+    rounding = "ceil" if ceil_mode else "floor"
     terms = []
     for n, kk, s, p, d in zip(spatial, ks, ss, ps, ds, strict=False):
         span = f"{d}·({kk} - 1) - 1" if d != 1 else f"{kk}"
-        out = conv_output_size(n, kk, s, p, d)
-        terms.append(f"floor(({n} - {span} + 2·{p}) / {s}) + 1 = {out}")
+        (out,) = ConvGeometry.make(n, kk, s, p, d, ceil_mode=ceil_mode, check=False).out
+        rounded = -(-(n - d * (kk - 1) - 1 + 2 * p) // s) + 1 if ceil_mode else out
+        dropped = " - 1 (the last window would start in the padding)" if rounded != out else ""
+        terms.append(f"{rounding}(({n} - {span} + 2·{p}) / {s}) + 1{dropped} = {out}")
     return terms[0] if len(set(terms)) == 1 else ", ".join(terms)  # one term when every side is alike
 
 
