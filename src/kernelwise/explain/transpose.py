@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-from ..ops._args import ntuple
+from ..ops.geometry import ntuple
 from . import engine
 from .conv import show
 from .report import Explanation, Section, symbol_grid, text_grid, value_grid

@@ -208,7 +208,7 @@ class Layer:
 def _size(value: Any, nd: int, name: str) -> tuple[int, ...] | None:
     if value is None:
         return None
-    from ..ops._args import ntuple
+    from ..ops.geometry import ntuple
 
     return ntuple(value, nd, name, minimum=1)
 

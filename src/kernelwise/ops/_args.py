@@ -8,9 +8,8 @@ import numpy as np
 
 from ..errors import UsageTypeError
 from ..tensor import Tensor
-from .geometry import conv_output_size, ntuple
 
-__all__ = ["check_float", "check_tensor", "conv_output_size", "ntuple"]  # the last two: geometry's, for old importers
+__all__ = ["check_float", "check_tensor"]
 
 
 def check_tensor(x: Any, name: str) -> Tensor:
