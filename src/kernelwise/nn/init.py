@@ -371,9 +371,9 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     if not 0 <= sparsity <= 1:
         raise UsageError(f"sparse_: sparsity={sparsity} must be in [0, 1]")
     rows, cols = tensor.shape
-    g = random.generator(generator)
-    values = g.normal(0.0, std, size=(rows, cols))
+    rng = random.generator(generator)
+    values = rng.normal(0.0, std, size=(rows, cols))
     num_zeros = math.ceil(sparsity * rows)
     for col in range(cols):
-        values[g.permutation(rows)[:num_zeros], col] = 0  # num_zeros rows picked at random in each column
+        values[rng.permutation(rows)[:num_zeros], col] = 0  # num_zeros rows picked at random in each column
     return _fill(tensor, values)

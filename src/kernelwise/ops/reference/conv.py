@@ -82,8 +82,8 @@ def conv_backward_reference(
     dL/db[o] = Σ_n Σ_y Σ_x dL/dO[n, o, y, x].
 
     Example:
-        >>> x, w, g = np.arange(9.0).reshape(1, 1, 3, 3), np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2))
-        >>> grad_x, grad_w, grad_b = conv_backward_reference(x, w, g)
+        >>> x, w, grad_out = np.arange(9.0).reshape(1, 1, 3, 3), np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2))
+        >>> grad_x, grad_w, grad_b = conv_backward_reference(x, w, grad_out)
         >>> grad_x[0, 0].tolist(), grad_w[0, 0].tolist(), grad_b.tolist()
         ([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], [[8.0, 12.0], [20.0, 24.0]], [4.0])
     """
