@@ -32,20 +32,20 @@ CONV_KEYS = ("input", "kernel", "bias", "grad")
 
 
 def conv_formulas(
-    g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = SLIDE_NAMES
+    geometry: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = SLIDE_NAMES
 ) -> dict[str, list[Equation]]:
     """Every written-out formula of a convolution: the outputs and the gradients of input, weight and bias."""
     C, O = in_channels, out_channels
     return {
-        "y": conv_equations(g, C, O, bias, names),
-        "grad_w": conv_grad_weight_equations(g, C, O, names),
-        "grad_x": conv_grad_input_equations(g, C, O, names),
-        "grad_b": conv_grad_bias_equations(g, O, names) if bias else [],
+        "y": conv_equations(geometry, C, O, bias, names),
+        "grad_w": conv_grad_weight_equations(geometry, C, O, names),
+        "grad_x": conv_grad_input_equations(geometry, C, O, names),
+        "grad_b": conv_grad_bias_equations(geometry, O, names) if bias else [],
     }
 
 
 def check_conv(
-    g: Geometry,
+    geometry: Geometry,
     in_channels: int,
     out_channels: int,
     padding: Any,
@@ -66,19 +66,19 @@ def check_conv(
     """
     C, O = in_channels, out_channels
     bias = (names.b in env) if env is not None else (formulas is None or bool(formulas["grad_b"]))
-    formulas = formulas or conv_formulas(g, C, O, bias, names)
+    formulas = formulas or conv_formulas(geometry, C, O, bias, names)
     if env is None:
         rng = engine.rng_normal
         env = {
-            names.x: rng(generator, C, *g.size),
-            names.w: rng(generator, O, C, *g.kernel),
-            names.grad(names.y): rng(generator, O, *g.out),
+            names.x: rng(generator, C, *geometry.size),
+            names.w: rng(generator, O, C, *geometry.kernel),
+            names.grad(names.y): rng(generator, O, *geometry.out),
         }
         if bias:
             env[names.b] = rng(generator, O)
     x, w, b, grad = env[names.x], env[names.w], env.get(names.b), env[names.grad(names.y)]
-    result = engine.conv(x, w, b, g.stride, padding, g.dilation, grad)
-    engine.check(f"{names.y} (forward)", evaluate(formulas["y"], env, (O, *g.out)), result["y"])
+    result = engine.conv(x, w, b, geometry.stride, padding, geometry.dilation, grad)
+    engine.check(f"{names.y} (forward)", evaluate(formulas["y"], env, (O, *geometry.out)), result["y"])
     engine.check(names.grad(names.w), evaluate(formulas["grad_w"], env, w.shape), result["grad_w"])
     engine.check(names.grad(names.x), evaluate(formulas["grad_x"], env, x.shape), result["grad_x"])
     if b is not None:
@@ -86,17 +86,17 @@ def check_conv(
     return result
 
 
-def layer_grids(layer: Layer, g: Geometry, names: Names, y: np.ndarray | None = None) -> list[Grid]:
+def layer_grids(layer: Layer, geometry: Geometry, names: Names, y: np.ndarray | None = None) -> list[Grid]:
     """Input (padded, per channel), kernel (per filter and channel) and output (per filter) as the slides draw them."""
     C, O = layer.in_channels, layer.out_channels
-    A, W, Z = (Array(n, lead, g.nd) for n, lead in ((names.x, (C,)), (names.w, (O, C)), (names.y, (O,))))
+    A, W, Z = (Array(n, lead, geometry.nd) for n, lead in ((names.x, (C,)), (names.w, (O, C)), (names.y, (O,))))
     grids = []
     for c in range(C):
         label = f"Input {names.x}" + (f", channel {c + 1}" if C > 1 else "")
         if layer.x is None:
-            grids.append(symbol_grid(A, label, (c,), g.size, g.padding))
+            grids.append(symbol_grid(A, label, (c,), geometry.size, geometry.padding))
         else:
-            grids.append(value_grid(names.x, label, layer.x[c], (c,), g.padding))
+            grids.append(value_grid(names.x, label, layer.x[c], (c,), geometry.padding))
     grids[-1].op = "⋆"
     for o in range(O):
         for c in range(C):
@@ -104,13 +104,13 @@ def layer_grids(layer: Layer, g: Geometry, names: Names, y: np.ndarray | None = 
                 f"Kernel {names.w}" + (f", filter {o + 1}" if O > 1 else "") + (f", channel {c + 1}" if C > 1 else "")
             )
             if layer.w is None:
-                grids.append(symbol_grid(W, label, (o, c), g.kernel))
+                grids.append(symbol_grid(W, label, (o, c), geometry.kernel))
             else:
                 grids.append(value_grid(names.w, label, layer.w[o, c], (o, c)))
     grids[-1].op = "="
     for o in range(O):
         label = f"Output {names.y}" + (f", filter {o + 1}" if O > 1 else "")
-        grids.append(symbol_grid(Z, label, (o,), g.out) if y is None else value_grid(names.y, label, y[o], (o,)))
+        grids.append(symbol_grid(Z, label, (o,), geometry.out) if y is None else value_grid(names.y, label, y[o], (o,)))
     return grids
 
 
@@ -127,19 +127,19 @@ def show(setting: tuple) -> str:
     return str(tuple(flat)) if len(flat) > 1 else str(flat[0])
 
 
-def size_notes(g: Geometry, pad: str = "zeros around the input (shown as 0)") -> list[str]:
+def size_notes(geometry: Geometry, pad: str = "zeros around the input (shown as 0)") -> list[str]:
     """What padding, dilation and the floor of the output-size formula do here."""
     notes = []
-    if any(lo or hi for lo, hi in g.padding):
-        notes.append(f"Padding {show(g.padding)}: {pad} let the window sit on the border too.")
-    if any(d > 1 for d in g.dilation):
+    if any(lo or hi for lo, hi in geometry.padding):
+        notes.append(f"Padding {show(geometry.padding)}: {pad} let the window sit on the border too.")
+    if any(d > 1 for d in geometry.dilation):
         notes.append(
-            f"Dilation {show(g.dilation)}: the taps of the kernel are d apart, so a kernel of size k spans "
+            f"Dilation {show(geometry.dilation)}: the taps of the kernel are d apart, so a kernel of size k spans "
             "d·(k - 1) + 1 inputs."
         )
-    if any(s > 1 for s in g.stride):
-        notes.append(f"Stride {show(g.stride)}: the window moves {show(g.stride)} positions at a time.")
-    return notes + [f["note"] for f in g.formulas() if f["note"]]
+    if any(s > 1 for s in geometry.stride):
+        notes.append(f"Stride {show(geometry.stride)}: the window moves {show(geometry.stride)} positions at a time.")
+    return notes + [f["note"] for f in geometry.formulas() if f["note"]]
 
 
 def explain_conv(
@@ -173,47 +173,48 @@ def explain_conv(
     settings = LayerSettings.make(settings, fields, "explain_conv", stride=1)
     v = parse_values(values, "symbols", CONV_KEYS)
     layer = resolve_layer(v, settings)
-    g = settings.geometry(layer)
+    geometry = settings.geometry(layer)
     C, O = layer.in_channels, layer.out_channels
-    written = conv_formulas(g, C, O, bias, names)
+    written = conv_formulas(geometry, C, O, bias, names)
     # the formulas, on random numbers, then (below, unless symbolic) on the numbers shown
-    check_conv(g, C, O, settings.padding, names, generator=generator, formulas=written)
+    check_conv(geometry, C, O, settings.padding, names, generator=generator, formulas=written)
     env = None
     y = None
     if layer.x is not None:
         b = layer.b if bias else None
-        grad = loss_gradient(v, (O, *g.out))
+        grad = loss_gradient(v, (O, *geometry.out))
         env = {names.x: layer.x, names.w: layer.w, names.grad(names.y): grad}
         if b is not None:
             env[names.b] = b
-        y = check_conv(g, C, O, settings.padding, names, env, formulas=written)["y"]
+        y = check_conv(geometry, C, O, settings.padding, names, env, formulas=written)["y"]
     eqs = written["y"]
     if y is not None:
         for eq in eqs:
             eq.value = float(y[eq.lhs.index])
-    formulas = g.formulas()
-    shape_note = f"{names.x}: ({C}, {', '.join(map(str, g.size))}) -> {names.y}: ({O}, {', '.join(map(str, g.out))})"
+    formulas = geometry.formulas()
+    size, out = (", ".join(map(str, shape)) for shape in (geometry.size, geometry.out))
+    shape_note = f"{names.x}: ({C}, {size}) -> {names.y}: ({O}, {out})"
     sections = [
-        Section("Output size", notes=[shape_note, *size_notes(g)], formulas=formulas),
+        Section("Output size", notes=[shape_note, *size_notes(geometry)], formulas=formulas),
         Section(
             (f"{names.x} ⋆ {names.w} + {names.b} = {names.y}" if bias else f"{names.x} ⋆ {names.w} = {names.y}")
             + ": sliding the window, one output at a time",
             notes=_channel_notes(C, O, names),
-            grids=layer_grids(layer, g, names, y),
+            grids=layer_grids(layer, geometry, names, y),
             equations=eqs,
             env=env,
             steps=True,
         ),
     ]
-    symmetric = all(lo == hi for lo, hi in g.padding)
-    page = conv_page(layer, g, settings.padding, names, bias, v.seed) if C == O == 1 and symmetric else None
+    symmetric = all(lo == hi for lo, hi in geometry.padding)
+    page = conv_page(layer, geometry, settings.padding, names, bias, v.seed) if C == O == 1 and symmetric else None
     data = {
-        "input_shape": [C, *g.size],
-        "kernel_shape": [O, C, *g.kernel],
-        "output_shape": [O, *g.out],
-        "stride": list(g.stride),
-        "padding": [list(p) for p in g.padding],
-        "dilation": list(g.dilation),
+        "input_shape": [C, *geometry.size],
+        "kernel_shape": [O, C, *geometry.kernel],
+        "output_shape": [O, *geometry.out],
+        "stride": list(geometry.stride),
+        "padding": [list(p) for p in geometry.padding],
+        "dilation": list(geometry.dilation),
         "checked": "every formula evaluated on random numbers equals the engine's forward and autograd's backward",
     }
     return Explanation("conv", "Convolution, one window at a time", sections, figure=1, page=page, data=data)
@@ -233,37 +234,37 @@ def _channel_notes(C: int, O: int, names: Names) -> list[str]:
     return notes
 
 
-def page_settings(g: Geometry) -> dict[str, list[int]]:
+def page_settings(geometry: Geometry) -> dict[str, list[int]]:
     """Settings per dim for the page, which always walks 2-D grids: a 1-D signal is one row (k = 1 along it)."""
-    one_row = g.nd == 1  # a signal is one row: along the rows k = 1, s = 1, P = 0, d = 1
+    one_row = geometry.nd == 1  # a signal is one row: along the rows k = 1, s = 1, P = 0, d = 1
     return {
-        "kernel": [1, *g.kernel] if one_row else list(g.kernel),
-        "stride": [1, *g.stride] if one_row else list(g.stride),
-        "padding": [0, *(lo for lo, _ in g.padding)] if one_row else [lo for lo, _ in g.padding],
-        "dilation": [1, *g.dilation] if one_row else list(g.dilation),
+        "kernel": [1, *geometry.kernel] if one_row else list(geometry.kernel),
+        "stride": [1, *geometry.stride] if one_row else list(geometry.stride),
+        "padding": [0, *(lo for lo, _ in geometry.padding)] if one_row else [lo for lo, _ in geometry.padding],
+        "dilation": [1, *geometry.dilation] if one_row else list(geometry.dilation),
     }
 
 
-def conv_page(layer: Layer, g: Geometry, padding: Any, names: Names, bias: bool, seed: int) -> dict[str, Any]:
+def conv_page(layer: Layer, geometry: Geometry, padding: Any, names: Names, bias: bool, seed: int) -> dict[str, Any]:
     """The initial data of the HTML page: one channel, one filter, numbers (random integers in symbols mode).
 
     Matrices are 2-D lists (a 1-D signal is one row); ``settings`` are per dim.
     """
-    x = layer.x if layer.x is not None else random_ints(seed, (1, *g.size), 0, 9)
-    w = layer.w if layer.w is not None else random_ints(seed + 1, (1, 1, *g.kernel), -2, 2)
+    x = layer.x if layer.x is not None else random_ints(seed, (1, *geometry.size), 0, 9)
+    w = layer.w if layer.w is not None else random_ints(seed + 1, (1, 1, *geometry.kernel), -2, 2)
     b = (layer.b if layer.b is not None else np.zeros(1)) if bias else np.zeros(1)
-    grad = random_ints(seed + 3, (1, *g.out), -2, 2)
-    result = engine.conv(x, w, b, g.stride, padding, g.dilation, grad)
+    grad = random_ints(seed + 3, (1, *geometry.out), -2, 2)
+    result = engine.conv(x, w, b, geometry.stride, padding, geometry.dilation, grad)
     return {
         "mode": "conv",
-        "nd": g.nd,
+        "nd": geometry.nd,
         "names": {"x": names.x, "w": names.w, "y": names.y, "b": names.b},
         "input": np.atleast_2d(x[0]).tolist(),
         "kernel": np.atleast_2d(w[0, 0]).tolist(),
         "bias": float(b[0]),
         "grad": np.atleast_2d(grad[0]).tolist(),
         "use_bias": bias,
-        "settings": page_settings(g),
+        "settings": page_settings(geometry),
         "engine": {
             "output": np.atleast_2d(result["y"][0]).tolist(),
             "grad_input": np.atleast_2d(result["grad_x"][0]).tolist(),
