@@ -18,10 +18,10 @@ Nothing here computes a layer: an :class:`Equation` is text with structure (a li
 checked against the engine.
 
 Example:
-    >>> g = Geometry.make((4, 4), (2, 2))
-    >>> g.out
+    >>> geometry = Geometry.make((4, 4), (2, 2))
+    >>> geometry.out
     (3, 3)
-    >>> print(conv_equations(g, 1, 1)[0])
+    >>> print(conv_equations(geometry, 1, 1)[0])
     Z[1,1] = A[1,1]·W[1,1] + A[1,2]·W[1,2] + A[2,1]·W[2,1] + A[2,2]·W[2,2] + B
 """
 
@@ -155,9 +155,9 @@ class Geometry(ConvGeometry):
 
 
 @functools.lru_cache(maxsize=16)
-def _walk(g: Geometry) -> list[tuple[Index, list[Tap]]]:
+def _walk(geometry: Geometry) -> list[tuple[Index, list[Tap]]]:
     """The walk of :meth:`Geometry.windows`, computed once per geometry (it is read many times)."""
-    return [(o, g.window(o)) for o in np.ndindex(*g.out)]
+    return [(o, geometry.window(o)) for o in np.ndindex(*geometry.out)]
 
 
 # --------------------------------------------------------------------------- equations
@@ -235,7 +235,7 @@ class Equation:
         for t in self.terms:
             shown = Term(t.factors, t.divisor // common if common > 1 else t.divisor, t.group)
             groups.setdefault(t.group, []).append(shown.text(env))
-        sums = [" + ".join(g) for g in groups.values()]
+        sums = [" + ".join(texts) for texts in groups.values()]
         body = " + ".join(f"({s})" for s in sums) if len(sums) > 1 else (sums[0] if sums else "")
         if common > 1:
             body = f"({body}) / {common}"
@@ -376,16 +376,16 @@ SLIDE_NAMES = Names()  # A, W, Z, B
 
 # --------------------------------------------------------------------------- convolution
 def conv_equations(
-    g: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = SLIDE_NAMES
+    geometry: Geometry, in_channels: int, out_channels: int, bias: bool = True, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """Z[o, p] = Σ_c Σ_t A[c, p·s + t·d - P]·W[o, c, t] + B[o]: one sum per input channel, one map per filter."""
-    A = Array(names.x, (in_channels,), g.nd)
-    W = Array(names.w, (out_channels, in_channels), g.nd)
-    Z = Array(names.y, (out_channels,), g.nd)
+    A = Array(names.x, (in_channels,), geometry.nd)
+    W = Array(names.w, (out_channels, in_channels), geometry.nd)
+    Z = Array(names.y, (out_channels,), geometry.nd)
     B = Array(names.b, (out_channels,), 0)
     eqs = Equations()
     for oc in range(out_channels):
-        for o, taps in g.windows():
+        for o, taps in geometry.windows():
             terms = [
                 Term((A((c,), t.pos, not t.inside), W((oc, c), t.tap)), group=c)
                 for c in range(in_channels)
@@ -396,34 +396,34 @@ def conv_equations(
 
 
 def conv_grad_weight_equations(
-    g: Geometry, in_channels: int, out_channels: int, names: Names = SLIDE_NAMES
+    geometry: Geometry, in_channels: int, out_channels: int, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """dL/dW[o, c, t] = Σ_p dL/dZ[o, p]·A[c, p·s + t·d - P]: the input correlated with the output gradient."""
-    A = Array(names.x, (in_channels,), g.nd)
-    G = Array(names.grad(names.y), (out_channels,), g.nd)
-    GW = Array(names.grad(names.w), (out_channels, in_channels), g.nd)
+    A = Array(names.x, (in_channels,), geometry.nd)
+    G = Array(names.grad(names.y), (out_channels,), geometry.nd)
+    GW = Array(names.grad(names.w), (out_channels, in_channels), geometry.nd)
     eqs = Equations()
     for oc in range(out_channels):
         for c in range(in_channels):
-            terms: dict[Index, list[Term]] = {t: [] for t in np.ndindex(*g.kernel)}
-            for o, taps in g.windows():
+            terms: dict[Index, list[Term]] = {t: [] for t in np.ndindex(*geometry.kernel)}
+            for o, taps in geometry.windows():
                 for t in taps:
                     terms[t.tap].append(Term((G((oc,), o), A((c,), t.pos, not t.inside))))
             eqs += [Equation(GW((oc, c), tap), ts) for tap, ts in terms.items()]
     return eqs
 
 
-def conv_grad_bias_equations(g: Geometry, out_channels: int, names: Names = SLIDE_NAMES) -> list[Equation]:
+def conv_grad_bias_equations(geometry: Geometry, out_channels: int, names: Names = SLIDE_NAMES) -> list[Equation]:
     """dL/dB[o] = Σ_p dL/dZ[o, p]: the bias touches every output of its filter once."""
-    G = Array(names.grad(names.y), (out_channels,), g.nd)
+    G = Array(names.grad(names.y), (out_channels,), geometry.nd)
     GB = Array(names.grad(names.b), (out_channels,), 0)
     return Equations(
-        Equation(GB((oc,)), [Term((G((oc,), o),)) for o in np.ndindex(*g.out)]) for oc in range(out_channels)
+        Equation(GB((oc,)), [Term((G((oc,), o),)) for o in np.ndindex(*geometry.out)]) for oc in range(out_channels)
     )
 
 
 def scatter_equations(
-    g: Geometry,
+    geometry: Geometry,
     src: Array,
     src_channels: int,
     dst: Array,
@@ -437,9 +437,9 @@ def scatter_equations(
     """
     eqs = Equations()
     for c in range(dst_channels):
-        terms: dict[Index, list[Term]] = {i: [] for i in np.ndindex(*g.size)}
+        terms: dict[Index, list[Term]] = {i: [] for i in np.ndindex(*geometry.size)}
         for k in range(src_channels):
-            for o, taps in g.windows():
+            for o, taps in geometry.windows():
                 for t in taps:
                     if t.inside:
                         terms[t.pos].append(Term((src((k,), o), weight(k, c, t.tap))))
@@ -448,15 +448,15 @@ def scatter_equations(
 
 
 def conv_grad_input_equations(
-    g: Geometry, in_channels: int, out_channels: int, names: Names = SLIDE_NAMES
+    geometry: Geometry, in_channels: int, out_channels: int, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """dL/dA[c, i] = Σ over (o, p, t) that reach i of dL/dZ[o, p]·W[o, c, t] (e.g. dL/dX22 = dL/dO11·F22 + ...)."""
-    W = Array(names.w, (out_channels, in_channels), g.nd)
+    W = Array(names.w, (out_channels, in_channels), geometry.nd)
     return scatter_equations(
-        g,
-        Array(names.grad(names.y), (out_channels,), g.nd),
+        geometry,
+        Array(names.grad(names.y), (out_channels,), geometry.nd),
         out_channels,
-        Array(names.grad(names.x), (in_channels,), g.nd),
+        Array(names.grad(names.x), (in_channels,), geometry.nd),
         in_channels,
         lambda oc, c, tap: W((oc, c), tap),
     )
@@ -467,16 +467,16 @@ REDUCERS = ("max", "mean", "min")
 
 
 def pool_equations(
-    g: Geometry, channels: int, reducer: str, count_include_pad: bool = True, names: Names = SLIDE_NAMES
+    geometry: Geometry, channels: int, reducer: str, count_include_pad: bool = True, names: Names = SLIDE_NAMES
 ) -> list[Equation]:
     """Z[c, p] = max / mean / min of the window of p (padding: -∞ for max, +∞ for min never wins; 0 for mean)."""
     if reducer not in REDUCERS:
         raise UsageError(f"reducer={reducer!r} is not one of {REDUCERS}")
-    A = Array(names.x, (channels,), g.nd)
-    Z = Array(names.y, (channels,), g.nd)
+    A = Array(names.x, (channels,), geometry.nd)
+    Z = Array(names.y, (channels,), geometry.nd)
     eqs = Equations()
     for c in range(channels):
-        for o, taps in g.windows():
+        for o, taps in geometry.windows():
             if reducer == "mean":
                 used = [t for t in taps if t.inside or count_include_pad]
                 terms = [Term((A((c,), t.pos, not t.inside),), divisor=len(used)) for t in used]
@@ -486,7 +486,7 @@ def pool_equations(
     return eqs
 
 
-def pool_winners(g: Geometry, x: np.ndarray, reducer: str) -> dict[tuple[int, Index], Index]:
+def pool_winners(geometry: Geometry, x: np.ndarray, reducer: str) -> dict[tuple[int, Index], Index]:
     """For max/min pooling, the input position that wins each window (the first one among ties, row-major).
 
     Shape: x is (C, *size); keys are (channel, output position).
@@ -494,14 +494,14 @@ def pool_winners(g: Geometry, x: np.ndarray, reducer: str) -> dict[tuple[int, In
     pick = np.argmax if reducer == "max" else np.argmin
     winners = {}
     for c in range(x.shape[0]):
-        for o, taps in g.windows():
+        for o, taps in geometry.windows():
             inside = [t.pos for t in taps if t.inside]
             winners[(c, o)] = inside[int(pick([x[(c, *p)] for p in inside]))]
     return winners
 
 
 def pool_grad_equations(
-    g: Geometry,
+    geometry: Geometry,
     channels: int,
     reducer: str,
     x: np.ndarray | None = None,
@@ -514,12 +514,14 @@ def pool_grad_equations(
     """
     if reducer != "mean" and x is None:
         raise UsageError(f"{reducer} pooling routes gradients to the winners: pass the input values x")
-    G = Array(names.grad(names.y), (channels,), g.nd)
-    GA = Array(names.grad(names.x), (channels,), g.nd)
-    terms: dict[tuple[int, Index], list[Term]] = {(c, i): [] for c in range(channels) for i in np.ndindex(*g.size)}
-    winners = pool_winners(g, x, reducer) if reducer != "mean" else {}
+    G = Array(names.grad(names.y), (channels,), geometry.nd)
+    GA = Array(names.grad(names.x), (channels,), geometry.nd)
+    terms: dict[tuple[int, Index], list[Term]] = {
+        (c, i): [] for c in range(channels) for i in np.ndindex(*geometry.size)
+    }
+    winners = pool_winners(geometry, x, reducer) if reducer != "mean" else {}
     for c in range(channels):
-        for o, taps in g.windows():
+        for o, taps in geometry.windows():
             if reducer == "mean":
                 count = sum(1 for t in taps if t.inside or count_include_pad)
                 for t in taps:
@@ -562,19 +564,19 @@ def upsample_equations(
 
 # --------------------------------------------------------------------------- transposed convolution
 def transpose_equations(
-    g: Geometry, in_channels: int, out_channels: int, x: str = "X", w: str = "W", y: str = "Y"
+    geometry: Geometry, in_channels: int, out_channels: int, x: str = "X", w: str = "W", y: str = "Y"
 ) -> list[Equation]:
     """Y[co, i] = Σ over (ci, p, t) with p·s + t·d - P = i of X[ci, p]·W[ci, co, t].
 
-    ``g`` is the geometry of the convolution whose input gradient this is: its input size is the
+    ``geometry`` is the geometry of the convolution whose input gradient this is: its input size is the
     transposed convolution's output size and its output size the transposed convolution's input size.
     """
-    W = Array(w, (in_channels, out_channels), g.nd)
+    W = Array(w, (in_channels, out_channels), geometry.nd)
     return scatter_equations(
-        g,
-        Array(x, (in_channels,), g.nd),
+        geometry,
+        Array(x, (in_channels,), geometry.nd),
         in_channels,
-        Array(y, (out_channels,), g.nd),
+        Array(y, (out_channels,), geometry.nd),
         out_channels,
         lambda ci, co, tap: W((ci, co), tap),
     )
