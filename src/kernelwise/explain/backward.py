@@ -73,8 +73,8 @@ def local_gradient_lines(eq: Equation) -> list[str]:
 
     Example:
         >>> from kernelwise.explain.symbolic import conv_equations
-        >>> g = Geometry.make((3, 3), 2)
-        >>> local_gradient_lines(conv_equations(g, 1, 1, False, SLIDES)[0])[0]
+        >>> geometry = Geometry.make((3, 3), 2)
+        >>> local_gradient_lines(conv_equations(geometry, 1, 1, False, SLIDES)[0])[0]
         'dO[1,1]/dF[1,1] = X[1,1]   dO[1,1]/dF[1,2] = X[1,2]   dO[1,1]/dF[2,1] = X[2,1]   dO[1,1]/dF[2,2] = X[2,2]'
     """
     out = str(eq.lhs)
@@ -104,22 +104,24 @@ def explain_backward(
     if v.mode == "given" and "input" not in v.arrays:
         v.mode = "symbols"  # only the chain rule's numbers were given
     layer = resolve_layer(v, settings, default_size=3)
-    g = settings.geometry(layer)
+    geometry = settings.geometry(layer)
     C, O = layer.in_channels, layer.out_channels
     n = SLIDES
-    written = conv_formulas(g, C, O, False, n)
+    written = conv_formulas(geometry, C, O, False, n)
     # the formulas, on random numbers, then (below) on the numbers shown, with autograd's gradients
-    check_conv(g, C, O, settings.padding, n, generator=generator, formulas=written)
+    check_conv(geometry, C, O, settings.padding, n, generator=generator, formulas=written)
     symbolic = layer.x is None
     rng = engine.rng_normal
-    x = rng(generator, C, *g.size) if symbolic else layer.x
-    w = rng(generator, O, C, *g.kernel) if symbolic else layer.w
-    grad = loss_gradient(v, (O, *g.out), rng(generator, O, *g.out) if symbolic else None)
+    x = rng(generator, C, *geometry.size) if symbolic else layer.x
+    w = rng(generator, O, C, *geometry.kernel) if symbolic else layer.w
+    grad = loss_gradient(v, (O, *geometry.out), rng(generator, O, *geometry.out) if symbolic else None)
     env = {n.x: x, n.w: w, n.grad(n.y): grad}
-    result = check_conv(g, C, O, settings.padding, n, env, formulas=written)
-    as_conv = engine.grad_weight_as_conv(x, grad, g.kernel, g.stride, g.padding, g.dilation)
+    result = check_conv(geometry, C, O, settings.padding, n, env, formulas=written)
+    as_conv = engine.grad_weight_as_conv(x, grad, geometry.kernel, geometry.stride, geometry.padding, geometry.dilation)
     engine.check("dL/dF = X ⋆ dL/dO", as_conv["grad_w"], result["grad_w"])
-    as_full = engine.grad_input_as_full_conv(grad, w, g.size, g.stride, g.padding, g.dilation)
+    as_full = engine.grad_input_as_full_conv(
+        grad, w, geometry.size, geometry.stride, geometry.padding, geometry.dilation
+    )
     engine.check("dL/dX = full convolution of rot180(F) with dL/dO", as_full["grad_x"], result["grad_x"])
     shown_env = None if symbolic else env
 
@@ -128,12 +130,12 @@ def explain_backward(
         for eqs, key in ((forward, "y"), (grad_w_eqs, "grad_w"), (grad_x_eqs, "grad_x")):
             for eq in eqs:
                 eq.value = float(result[key][eq.lhs.index])
-    G = Array(n.grad(n.y), (O,), g.nd)
-    GW, GX = Array(n.grad(n.w), (O, C), g.nd), Array(n.grad(n.x), (C,), g.nd)
-    grads = _grid_set(symbolic, G, n.grad(n.y), grad, (O,), g.out, "")
-    grads_w = _grid_set(symbolic, GW, n.grad(n.w), result["grad_w"], (O, C), g.kernel, "")
-    grads_x = _grid_set(symbolic, GX, n.grad(n.x), result["grad_x"], (C,), g.size, "")
-    fwd_grids = layer_grids(layer, g, n, None if symbolic else result["y"])
+    G = Array(n.grad(n.y), (O,), geometry.nd)
+    GW, GX = Array(n.grad(n.w), (O, C), geometry.nd), Array(n.grad(n.x), (C,), geometry.nd)
+    grads = _grid_set(symbolic, G, n.grad(n.y), grad, (O,), geometry.out, "")
+    grads_w = _grid_set(symbolic, GW, n.grad(n.w), result["grad_w"], (O, C), geometry.kernel, "")
+    grads_x = _grid_set(symbolic, GX, n.grad(n.x), result["grad_x"], (C,), geometry.size, "")
+    fwd_grids = layer_grids(layer, geometry, n, None if symbolic else result["y"])
     inputs = [gr for gr in fwd_grids if gr.name == n.x]
     kernels = [gr for gr in fwd_grids if gr.name == n.w]
     first = "(filter 1, channel 1 shown; the others alike)" if C > 1 or O > 1 else ""
@@ -146,8 +148,8 @@ def explain_backward(
         ),
         Section(
             f"Forward: {n.y} = {n.x} ⋆ {n.w}",
-            notes=size_notes(g),
-            formulas=g.formulas(),
+            notes=size_notes(geometry),
+            formulas=geometry.formulas(),
             grids=fwd_grids,
             equations=forward,
             env=shown_env,
@@ -172,7 +174,7 @@ def explain_backward(
             f"Step 2, the chain rule for {n.grad(n.x)}: dL/d{n.x}[i] = Σ_k dL/d{n.y}[k]·d{n.y}[k]/d{n.x}[i]",
             notes=[
                 f"An input feeds every window that covers it: corners one, the middle up to "
-                f"{int(np.prod(g.kernel))} (one per kernel tap)."
+                f"{int(np.prod(geometry.kernel))} (one per kernel tap)."
             ],
             grids=[*_with_op(grads, "·"), *_with_op(kernels, "→"), *grads_x],
             equations=grad_x_eqs,
@@ -180,7 +182,7 @@ def explain_backward(
             steps=True,
         )
     )
-    sections += _conclusions(g, n, symbolic, layer, grad, as_conv, as_full, result, first)
+    sections += _conclusions(geometry, n, symbolic, layer, grad, as_conv, as_full, result, first)
     data = {
         "chain_rule": engine.chain_rule(**chain),
         "grad_weight": result["grad_w"].tolist(),
@@ -188,14 +190,14 @@ def explain_backward(
         "grad_output": grad.tolist(),
         "symbolic": symbolic,
     }
-    symmetric = all(lo == hi for lo, hi in g.padding)
-    page = conv_page(layer, g, settings.padding, n, False, v.seed) if C == O == 1 and symmetric else None
+    symmetric = all(lo == hi for lo, hi in geometry.padding)
+    page = conv_page(layer, geometry, settings.padding, n, False, v.seed) if C == O == 1 and symmetric else None
     return Explanation("backward", "Backpropagation through a convolution", sections, figure=4, page=page, data=data)
 
 
 def _with_op(grids: list[Grid], op: str) -> list[Grid]:
     """Copies of ``grids`` with ``op`` after the last one (grids appear in several sections)."""
-    grids = [replace(g) for g in grids]
+    grids = [replace(grid) for grid in grids]
     if grids:
         grids[-1].op = op
     return grids
@@ -218,7 +220,7 @@ def _grid_set(
 
 
 def _conclusions(
-    g: Geometry,
+    geometry: Geometry,
     n: Names,
     symbolic: bool,
     layer: Any,
@@ -229,34 +231,34 @@ def _conclusions(
     first: str,
 ) -> list[Section]:
     """The two conclusions, drawn for filter 1 and channel 1, computed with the engine's convolution."""
-    s, d, nd = g.stride, g.dilation, g.nd
-    reach = tuple(di * (k - 1) for k, di in zip(g.kernel, d, strict=True))
+    s, d, nd = geometry.stride, geometry.dilation, geometry.nd
+    reach = tuple(di * (k - 1) for k, di in zip(geometry.kernel, d, strict=True))
     gname = n.grad(n.y)
     G, X, W = (
         Array(gname, (layer.out_channels,), nd),
         Array(n.x, (layer.in_channels,), nd),
         Array(n.w, (layer.out_channels, layer.in_channels), nd),
     )
-    up_size = tuple(p - r for p, r in zip(g.padded, reach, strict=True))
+    up_size = tuple(p - r for p, r in zip(geometry.padded, reach, strict=True))
     if symbolic:
         spread = np.full(up_size, "0", dtype=object)  # dL/dO with s - 1 zeros between its entries
-        for o in np.ndindex(*g.out):
+        for o in np.ndindex(*geometry.out):
             spread[tuple(i * si for i, si in zip(o, s, strict=True))] = str(G((0,), o))
         full = np.pad(spread, [(r, r) for r in reach], constant_values="0")
-        rot = np.empty(g.kernel, dtype=object)
-        for t in np.ndindex(*g.kernel):
-            rot[t] = str(W((0, 0), tuple(k - 1 - ti for k, ti in zip(g.kernel, t, strict=True))))
-        taps = spread[tuple(slice(0, (o - 1) * si + 1) for o, si in zip(g.out, s, strict=True))]
-        x_grid = symbol_grid(X, f"{n.x}, padded", (0,), g.size, g.padding, "⋆")
+        rot = np.empty(geometry.kernel, dtype=object)
+        for t in np.ndindex(*geometry.kernel):
+            rot[t] = str(W((0, 0), tuple(k - 1 - ti for k, ti in zip(geometry.kernel, t, strict=True))))
+        taps = spread[tuple(slice(0, (o - 1) * si + 1) for o, si in zip(geometry.out, s, strict=True))]
+        x_grid = symbol_grid(X, f"{n.x}, padded", (0,), geometry.size, geometry.padding, "⋆")
         g_grid = text_grid(gname, f"{gname} as the kernel", taps, op="=")
         w_grid = symbol_grid(
-            Array(n.grad(n.w), (layer.out_channels, layer.in_channels), nd), n.grad(n.w), (0, 0), g.kernel
+            Array(n.grad(n.w), (layer.out_channels, layer.in_channels), nd), n.grad(n.w), (0, 0), geometry.kernel
         )
         full_grid = text_grid(
             gname, f"{gname}, padded by d·(k - 1)" + (" and zero-inserted" if max(s) > 1 else ""), full, op="⋆"
         )
         rot_grid = text_grid(n.w, f"rot180({n.w})", rot, op="=")
-        gx_grid = symbol_grid(Array(n.grad(n.x), (layer.in_channels,), nd), n.grad(n.x), (0,), g.size)
+        gx_grid = symbol_grid(Array(n.grad(n.x), (layer.in_channels,), nd), n.grad(n.x), (0,), geometry.size)
     else:
         taps = engine.upsample_zeros(grad[:1], s)[0]
         x_grid = value_grid(n.x, f"{n.x}, padded", as_conv["x_pad"][0], op="⋆")
@@ -274,7 +276,11 @@ def _conclusions(
         f" With stride {show(s)} the taps of {gname} are {show(s)} apart (zeros between them)." if max(s) > 1 else ""
     )
     dil_note = f" With dilation {show(d)} the input steps {show(d)} at a time." if max(d) > 1 else ""
-    pad_note = f" Then the padding {show(g.padding)} is cut off again." if any(lo or hi for lo, hi in g.padding) else ""
+    pad_note = (
+        f" Then the padding {show(geometry.padding)} is cut off again."
+        if any(lo or hi for lo, hi in geometry.padding)
+        else ""
+    )
     conclusions = (  # (what equals what, why, grids)
         (
             f"{n.grad(n.w)} = Convolution({n.x}, {gname})",
