@@ -36,8 +36,8 @@ def transpose_geometry(
     Output size per dim: (n - 1)·s - 2P + d·(k - 1) + output_padding + 1.
 
     Example:
-        >>> g, out = transpose_geometry((2, 2), (3, 3), 2, 0, 0, 1)
-        >>> out, g.out
+        >>> geometry, out = transpose_geometry((2, 2), (3, 3), 2, 0, 0, 1)
+        >>> out, geometry.out
         ((5, 5), (2, 2))
     """
     nd = len(size)
@@ -98,33 +98,41 @@ def explain_transpose(
         Co, layer.kernel = layer.w.shape[1], layer.w.shape[2:]
     elif v.mode == "random":
         layer.w = random_ints(v.seed + 1, (Ci, Co, *layer.kernel), -2, 2)
-    g, out = transpose_geometry(layer.size, layer.kernel, settings.stride, padding, output_padding, settings.dilation)
+    geometry, out = transpose_geometry(
+        layer.size, layer.kernel, settings.stride, padding, output_padding, settings.dilation
+    )
     rng = engine.rng_normal
-    reach = tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation, strict=True))
+    reach = tuple(d * (k - 1) for k, d in zip(geometry.kernel, geometry.dilation, strict=True))
     up_size = tuple(
         (n - 1) * s + 1 + o
-        for n, s, o in zip(layer.size, g.stride, ntuple(output_padding, g.nd, "output_padding"), strict=True)
+        for n, s, o in zip(
+            layer.size, geometry.stride, ntuple(output_padding, geometry.nd, "output_padding"), strict=True
+        )
     )
     shown: dict[str, np.ndarray] = {}
-    for x, w in ((rng(generator, Ci, *layer.size), rng(generator, Ci, Co, *g.kernel)), (layer.x, layer.w)):
+    for x, w in ((rng(generator, Ci, *layer.size), rng(generator, Ci, Co, *geometry.kernel)), (layer.x, layer.w)):
         if x is None:
             continue
-        y = engine.conv_transpose(x, w, g.stride, padding, output_padding, g.dilation)
+        y = engine.conv_transpose(x, w, geometry.stride, padding, output_padding, geometry.dilation)
         env = {"X": x, "W": w}
-        engine.check("Y (scatter sums)", evaluate(transpose_equations(g, Ci, Co), env, y.shape), y)
-        as_grad = engine.conv(engine.rng_normal(generator, Co, *out), w, None, g.stride, padding, g.dilation, x)
+        engine.check("Y (scatter sums)", evaluate(transpose_equations(geometry, Ci, Co), env, y.shape), y)
+        as_grad = engine.conv(
+            engine.rng_normal(generator, Co, *out), w, None, geometry.stride, padding, geometry.dilation, x
+        )
         engine.check("Y = dL/dA of conv(A, W) given dL/dO = X", as_grad["grad_x"], y)
-        up = engine.upsample_zeros(x, g.stride, up_size)
-        if all(r >= lo for r, (lo, _) in zip(reach, g.padding, strict=True)):
-            w_rot = np.ascontiguousarray(w[(Ellipsis, *[slice(None, None, -1)] * g.nd)].swapaxes(0, 1))  # (Co, Ci, *k)
-            full = engine.pad(up, tuple((r - lo, r - lo) for r, (lo, _) in zip(reach, g.padding, strict=True)))
-            direct = engine.conv(full, w_rot, None, 1, 0, g.dilation)["y"]
+        up = engine.upsample_zeros(x, geometry.stride, up_size)
+        if all(r >= lo for r, (lo, _) in zip(reach, geometry.padding, strict=True)):
+            w_rot = np.ascontiguousarray(
+                w[(Ellipsis, *[slice(None, None, -1)] * geometry.nd)].swapaxes(0, 1)
+            )  # (Co, Ci, *k)
+            full = engine.pad(up, tuple((r - lo, r - lo) for r, (lo, _) in zip(reach, geometry.padding, strict=True)))
+            direct = engine.conv(full, w_rot, None, 1, 0, geometry.dilation)["y"]
             engine.check("Y = zero insertion, then convolution with rot180(W)", direct, y)
             shown.update(full=full, w_rot=w_rot)
         shown.update(x=x, w=w, y=y, up=up)
     symbolic = layer.x is None
-    X, W, Y = Array("X", (Ci,), g.nd), Array("W", (Ci, Co), g.nd), Array("Y", (Co,), g.nd)
-    eqs = transpose_equations(g, Ci, Co)
+    X, W, Y = Array("X", (Ci,), geometry.nd), Array("W", (Ci, Co), geometry.nd), Array("Y", (Co,), geometry.nd)
+    eqs = transpose_equations(geometry, Ci, Co)
     if not symbolic:
         for eq in eqs:
             eq.value = float(shown["y"][eq.lhs.index])
@@ -132,19 +140,21 @@ def explain_transpose(
     if symbolic:
         grids = [
             symbol_grid(X, f"Input X{first}", (0,), layer.size, op="⊛"),
-            symbol_grid(W, f"Kernel W{first}", (0, 0), g.kernel, op="="),
+            symbol_grid(W, f"Kernel W{first}", (0, 0), geometry.kernel, op="="),
             symbol_grid(Y, f"Output Y{first}", (0,), out),
         ]
         spread = np.full(up_size, "0", dtype=object)
         for i in np.ndindex(*layer.size):
-            spread[tuple(a * s for a, s in zip(i, g.stride, strict=True))] = str(X((0,), i))
+            spread[tuple(a * s for a, s in zip(i, geometry.stride, strict=True))] = str(X((0,), i))
         up_grids = [text_grid("X", "X with s - 1 zeros between entries", spread, op="→")]
-        if all(r >= lo for r, (lo, _) in zip(reach, g.padding, strict=True)):
-            rot = np.empty(g.kernel, dtype=object)
-            for t in np.ndindex(*g.kernel):
-                rot[t] = str(W((0, 0), tuple(k - 1 - ti for k, ti in zip(g.kernel, t, strict=True))))
+        if all(r >= lo for r, (lo, _) in zip(reach, geometry.padding, strict=True)):
+            rot = np.empty(geometry.kernel, dtype=object)
+            for t in np.ndindex(*geometry.kernel):
+                rot[t] = str(W((0, 0), tuple(k - 1 - ti for k, ti in zip(geometry.kernel, t, strict=True))))
             full = np.pad(
-                spread, [(r - lo, r - lo) for r, (lo, _) in zip(reach, g.padding, strict=True)], constant_values="0"
+                spread,
+                [(r - lo, r - lo) for r, (lo, _) in zip(reach, geometry.padding, strict=True)],
+                constant_values="0",
             )
             up_grids += [
                 text_grid("X", "padded by d·(k - 1) - P", full, op="⋆"),
@@ -167,13 +177,13 @@ def explain_transpose(
     formulas = [
         line
         for dim, n, s, (p, _), d, k, o, m in zip(
-            ("length",) if g.nd == 1 else ("height", "width"),
+            ("length",) if geometry.nd == 1 else ("height", "width"),
             layer.size,
-            g.stride,
-            g.padding,
-            g.dilation,
-            g.kernel,
-            ntuple(output_padding, g.nd, "output_padding"),
+            geometry.stride,
+            geometry.padding,
+            geometry.dilation,
+            geometry.kernel,
+            ntuple(output_padding, geometry.nd, "output_padding"),
             out,
             strict=True,
         )
@@ -204,9 +214,9 @@ def explain_transpose(
             "As upsampling + convolution",
             grids=up_grids,
             notes=[
-                f"Insert s - 1 = {show(tuple(s - 1 for s in g.stride))} zeros between the entries of X, pad by "
-                f"d·(k - 1) - P = {show(tuple(r - lo for r, (lo, _) in zip(reach, g.padding, strict=True)))} and "
-                "convolve with the kernel rotated by 180° (checked against the engine's conv_transpose)."
+                f"Insert s - 1 = {show(tuple(s - 1 for s in geometry.stride))} zeros between the entries of X, pad by "
+                f"d·(k - 1) - P = {show(tuple(r - lo for r, (lo, _) in zip(reach, geometry.padding, strict=True)))}"
+                " and convolve with the kernel rotated by 180° (checked against the engine's conv_transpose)."
                 if "full" in shown
                 else "Here P > d·(k - 1): the upsampled input would be cropped rather than "
                 "padded, so only the zero insertion is shown."
@@ -215,7 +225,7 @@ def explain_transpose(
         Section(
             "As the gradient of a convolution",
             notes=[
-                f"conv(A, W, stride={show(g.stride)}, padding={show(g.padding)}) "
+                f"conv(A, W, stride={show(geometry.stride)}, padding={show(geometry.padding)}) "
                 f"maps ({Co}, {', '.join(map(str, out))}) "
                 f"to ({Ci}, {', '.join(map(str, layer.size))}); its dL/dA given dL/dO = X is exactly Y "
                 "(checked with autograd). That is why the layer is called transposed: its matrix is the "
