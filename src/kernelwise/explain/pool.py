@@ -35,7 +35,7 @@ TITLES = {"max": "Max pooling", "mean": "Mean (average) pooling", "min": "Min po
 
 
 def check_pool(
-    g: Geometry,
+    geometry: Geometry,
     channels: int,
     reducer: str,
     names: Names = SLIDE_NAMES,
@@ -52,18 +52,18 @@ def check_pool(
     """
     if env is None:
         env = {
-            names.x: engine.rng_normal(generator, channels, *g.size),
-            names.grad(names.y): engine.rng_normal(generator, channels, *g.out),
+            names.x: engine.rng_normal(generator, channels, *geometry.size),
+            names.grad(names.y): engine.rng_normal(generator, channels, *geometry.out),
         }
     x, grad = env[names.x], env[names.grad(names.y)]
-    padding = tuple(lo for lo, _ in g.padding)
-    result = engine.pool(x, reducer, g.kernel, g.stride, padding, g.dilation, grad)
+    padding = tuple(lo for lo, _ in geometry.padding)
+    result = engine.pool(x, reducer, geometry.kernel, geometry.stride, padding, geometry.dilation, grad)
     engine.check(
         f"{names.y} ({reducer} pooling)",
-        evaluate(pool_equations(g, channels, reducer, names=names), env, result["y"].shape),
+        evaluate(pool_equations(geometry, channels, reducer, names=names), env, result["y"].shape),
         result["y"],
     )
-    routed = evaluate(pool_grad_equations(g, channels, reducer, x, names=names), env, x.shape)
+    routed = evaluate(pool_grad_equations(geometry, channels, reducer, x, names=names), env, x.shape)
     engine.check(f"{names.grad(names.x)} ({reducer} pooling)", routed, result["grad_x"])
     return result
 
@@ -110,45 +110,49 @@ def explain_pool(
             f"mean pooling has no dilation (as avg_pool in PyTorch), got dilation={settings.dilation}; "
             "use --mode max/min"
         )
-    g = settings.geometry(layer, stride=settings.stride or preset.get("stride") or layer.kernel)
-    if any(lo > k // 2 for (lo, _), k in zip(g.padding, g.kernel, strict=True)):
-        raise UsageError(f"padding={show(g.padding)} must be at most half of kernel_size={show(g.kernel)} (as PyTorch)")
+    geometry = settings.geometry(layer, stride=settings.stride or preset.get("stride") or layer.kernel)
+    if any(lo > k // 2 for (lo, _), k in zip(geometry.padding, geometry.kernel, strict=True)):
+        raise UsageError(
+            f"padding={show(geometry.padding)} must be at most half of kernel_size={show(geometry.kernel)} (as PyTorch)"
+        )
     C = layer.in_channels
-    grad = loss_gradient(v, (C, *g.out), default=np.arange(1.0, C * np.prod(g.out) + 1).reshape(C, *g.out))
+    grad = loss_gradient(
+        v, (C, *geometry.out), default=np.arange(1.0, C * np.prod(geometry.out) + 1).reshape(C, *geometry.out)
+    )
     env = {names.x: layer.x, names.grad(names.y): grad}
+    size, out = (", ".join(map(str, shape)) for shape in (geometry.size, geometry.out))
     sections = [
         Section(
             "Output size",
             notes=[
-                f"{names.x}: ({C}, {', '.join(map(str, g.size))}) -> {names.y}: ({C}, {', '.join(map(str, g.out))}); "
-                "pooling keeps the number of channels.",
-                *size_notes(g, "cells around the input"),
+                f"{names.x}: ({C}, {size}) -> {names.y}: ({C}, {out}); pooling keeps the number of channels.",
+                *size_notes(geometry, "cells around the input"),
             ],
-            formulas=g.formulas(),
+            formulas=geometry.formulas(),
         )
     ]
     backward = []
     results = {}
     for reducer in modes:
-        check_pool(g, C, reducer, names, generator=generator)  # the formulas, on random numbers
-        result = check_pool(g, C, reducer, names, env)  # and on the numbers shown
+        check_pool(geometry, C, reducer, names, generator=generator)  # the formulas, on random numbers
+        result = check_pool(geometry, C, reducer, names, env)  # and on the numbers shown
         results[reducer] = result
-        eqs = pool_equations(g, C, reducer, names=names)
+        eqs = pool_equations(geometry, C, reducer, names=names)
         for eq in eqs:
             eq.value = float(result["y"][eq.lhs.index])
-        winners = pool_winners(g, layer.x, reducer) if reducer != "mean" else {}
+        winners = pool_winners(geometry, layer.x, reducer) if reducer != "mean" else {}
         grids = []
         pad_value = {"max": -np.inf, "min": np.inf, "mean": 0.0}[reducer]
         for c in range(C):
             label = f"Input {names.x}" + (f", channel {c + 1}" if C > 1 else "")
-            grid = value_grid(names.x, label, layer.x[c], (c,), g.padding, pad_value, "→")
+            grid = value_grid(names.x, label, layer.x[c], (c,), geometry.padding, pad_value, "→")
             grid.marks = [grid.cell_of(Sym(names.x, (c, *p))) for (cc, _), p in winners.items() if cc == c]
             grids.append(grid)
         for c in range(C):
             label = f"{reducer} {names.y}" + (f", channel {c + 1}" if C > 1 else "")
             grids.append(value_grid(names.y, label, result["y"][c], (c,)))
         notes = ["[ ] marks the input that wins each window."] if reducer != "mean" else []
-        if any(lo or hi for lo, hi in g.padding):
+        if any(lo or hi for lo, hi in geometry.padding):
             notes.append(
                 {
                     "max": "Padding is -∞: it never wins.",
@@ -157,7 +161,7 @@ def explain_pool(
                 }[reducer]
             )
         sections.append(Section(TITLES[reducer], notes, grids, eqs, env, steps=True))
-        back = pool_grad_equations(g, C, reducer, layer.x, names=names)
+        back = pool_grad_equations(geometry, C, reducer, layer.x, names=names)
         for eq in back:
             eq.value = float(result["grad_x"][eq.lhs.index])
         backward.append((reducer, back, result["grad_x"]))
@@ -175,28 +179,28 @@ def explain_pool(
         sections.append(Section(f"Backward of {reducer} pooling: {how}", [], grids, back, env))
     data = {r: {"output": res["y"].tolist(), "grad_input": res["grad_x"].tolist()} for r, res in results.items()}
     data["grad_output"] = grad.tolist()
-    page = pool_page(layer.x, grad, g, names, results) if C == 1 and _symmetric(g) else None
+    page = pool_page(layer.x, grad, geometry, names, results) if C == 1 and _symmetric(geometry) else None
     return Explanation(
         "pool", "Pooling: max, mean and min over a window grid", sections, figure=1, page=page, data=data
     )
 
 
-def _symmetric(g: Geometry) -> bool:
-    return all(lo == hi for lo, hi in g.padding)
+def _symmetric(geometry: Geometry) -> bool:
+    return all(lo == hi for lo, hi in geometry.padding)
 
 
 def pool_page(
-    x: np.ndarray, grad: np.ndarray, g: Geometry, names: Names, results: dict[str, dict[str, Any]]
+    x: np.ndarray, grad: np.ndarray, geometry: Geometry, names: Names, results: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """The initial data of the HTML page (one channel): input, dL/dZ, settings and the engine's numbers."""
     return {
         "mode": "pool",
-        "nd": g.nd,
+        "nd": geometry.nd,
         "names": {"x": names.x, "w": names.w, "y": names.y, "b": names.b},
         "input": np.atleast_2d(x[0]).tolist(),
         "grad": np.atleast_2d(grad[0]).tolist(),
         "reducers": list(results),
-        "settings": page_settings(g),
+        "settings": page_settings(geometry),
         "engine": {
             r: {"output": np.atleast_2d(res["y"][0]).tolist(), "grad_input": np.atleast_2d(res["grad_x"][0]).tolist()}
             for r, res in results.items()
