@@ -89,13 +89,13 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
                 "parameters": params,
                 "formulas": [],
             }
-            g = layer_geometry(layer, tuple(h.shape[2:]))
-            if g is not None:
-                if tuple(y.shape[2:]) != g.out and not getattr(layer, "ceil_mode", False):
+            geometry = layer_geometry(layer, tuple(h.shape[2:]))
+            if geometry is not None:
+                if tuple(y.shape[2:]) != geometry.out and not getattr(layer, "ceil_mode", False):
                     raise FormulaMismatch(
-                        f"layer {name} ({kind}): the formula gives {g.out}, the engine {tuple(y.shape[2:])}"
+                        f"layer {name} ({kind}): the formula gives {geometry.out}, the engine {tuple(y.shape[2:])}"
                     )
-                for f in g.formulas():
+                for f in geometry.formulas():
                     lines += [f"       {line}" for line in f["lines"]]
                     if f["note"]:
                         lines.append(f"       ({f['note']})")
