@@ -31,20 +31,20 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, generator: Any = None) -
 
     Shape: (N, in_channels, 28, 28) -> (N, num_classes)
     """
-    g = _generator(generator)
+    rng = _generator(generator)
     return nn.Sequential(
-        nn.Conv2d(in_channels, 6, 5, padding=2, generator=g),  # (N, 6, 28, 28)
+        nn.Conv2d(in_channels, 6, 5, padding=2, generator=rng),  # (N, 6, 28, 28)
         nn.ReLU(),
         nn.MaxPool2d(2),  # (N, 6, 14, 14)
-        nn.Conv2d(6, 16, 5, generator=g),  # (N, 16, 10, 10)
+        nn.Conv2d(6, 16, 5, generator=rng),  # (N, 16, 10, 10)
         nn.ReLU(),
         nn.MaxPool2d(2),  # (N, 16, 5, 5)
         nn.Flatten(),  # (N, 400)
-        nn.Linear(16 * 5 * 5, 120, generator=g),
+        nn.Linear(16 * 5 * 5, 120, generator=rng),
         nn.ReLU(),
-        nn.Linear(120, 84, generator=g),
+        nn.Linear(120, 84, generator=rng),
         nn.ReLU(),
-        nn.Linear(84, num_classes, generator=g),
+        nn.Linear(84, num_classes, generator=rng),
     )
 
 
@@ -55,19 +55,19 @@ def mnist1d_cnn(
 
     Shape: (N, 1, 40) -> (N, 25, 19) -> (N, 25, 10) -> (N, 25, 5) -> (N, num_classes)
     """
-    g = _generator(generator)
+    rng = _generator(generator)
     out = length
     for k in (5, 3, 3):
         out = (out - k + 2) // 2 + 1  # floor((L - k + 2P) / S) + 1 with P = 1, S = 2
     return nn.Sequential(
-        nn.Conv1d(in_channels, channels, 5, stride=2, padding=1, generator=g),
+        nn.Conv1d(in_channels, channels, 5, stride=2, padding=1, generator=rng),
         nn.ReLU(),
-        nn.Conv1d(channels, channels, 3, stride=2, padding=1, generator=g),
+        nn.Conv1d(channels, channels, 3, stride=2, padding=1, generator=rng),
         nn.ReLU(),
-        nn.Conv1d(channels, channels, 3, stride=2, padding=1, generator=g),
+        nn.Conv1d(channels, channels, 3, stride=2, padding=1, generator=rng),
         nn.ReLU(),
         nn.Flatten(),
-        nn.Linear(channels * out, num_classes, generator=g),
+        nn.Linear(channels * out, num_classes, generator=rng),
     )
 
 
@@ -76,22 +76,26 @@ def digits_cnn(num_classes: int = 10, in_channels: int = 1, generator: Any = Non
 
     Shape: (N, 1, 8, 8) -> (N, 16, 8, 8) -> (N, 32, 8, 8) -> (N, 32, 4, 4) -> (N, num_classes)
     """
-    g = _generator(generator)
+    rng = _generator(generator)
     return nn.Sequential(
-        nn.Conv2d(in_channels, 16, 3, padding=1, generator=g),
+        nn.Conv2d(in_channels, 16, 3, padding=1, generator=rng),
         nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1, generator=g),
+        nn.Conv2d(16, 32, 3, padding=1, generator=rng),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 64, generator=g),
+        nn.Linear(32 * 4 * 4, 64, generator=rng),
         nn.ReLU(),
-        nn.Linear(64, num_classes, generator=g),
+        nn.Linear(64, num_classes, generator=rng),
     )
 
 
-def _conv_bn_relu(cin: int, cout: int, g: np.random.Generator, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, generator=g), nn.BatchNorm2d(cout), nn.ReLU()]
+def _conv_bn_relu(cin: int, cout: int, rng: np.random.Generator, stride: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, generator=rng),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+    ]
 
 
 def small_vgg(num_classes: int = 10, in_channels: int = 3, width: int = 32, generator: Any = None) -> nn.Sequential:
@@ -100,19 +104,19 @@ def small_vgg(num_classes: int = 10, in_channels: int = 3, width: int = 32, gene
 
     Shape: (N, in_channels, H, W) -> (N, num_classes)
     """
-    g = _generator(generator)
+    rng = _generator(generator)
     w = width
     return nn.Sequential(
-        *_conv_bn_relu(in_channels, w, g),
-        *_conv_bn_relu(w, w, g),
+        *_conv_bn_relu(in_channels, w, rng),
+        *_conv_bn_relu(w, w, rng),
         nn.MaxPool2d(2),
-        *_conv_bn_relu(w, 2 * w, g),
-        *_conv_bn_relu(2 * w, 2 * w, g),
+        *_conv_bn_relu(w, 2 * w, rng),
+        *_conv_bn_relu(2 * w, 2 * w, rng),
         nn.MaxPool2d(2),
-        *_conv_bn_relu(2 * w, 4 * w, g),
+        *_conv_bn_relu(2 * w, 4 * w, rng),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Linear(4 * w, num_classes, generator=g),
+        nn.Linear(4 * w, num_classes, generator=rng),
     )
 
 
@@ -124,15 +128,15 @@ class BasicBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int = 1, generator: Any = None) -> None:
         super().__init__()
-        g = _generator(generator)
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, generator=g)
+        rng = _generator(generator)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, generator=rng)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False, generator=g)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False, generator=rng)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU()
         if stride != 1 or cin != cout:
             self.shortcut: nn.Module = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride=stride, bias=False, generator=g), nn.BatchNorm2d(cout)
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False, generator=rng), nn.BatchNorm2d(cout)
             )
         else:
             self.shortcut = nn.Identity()
@@ -148,19 +152,19 @@ def small_resnet(num_classes: int = 10, in_channels: int = 3, width: int = 16, g
 
     Shape: (N, in_channels, 32, 32) -> (N, num_classes)
     """
-    g = _generator(generator)
+    rng = _generator(generator)
     w = width
     return nn.Sequential(
-        *_conv_bn_relu(in_channels, w, g),
-        BasicBlock(w, w, generator=g),
-        BasicBlock(w, w, generator=g),
-        BasicBlock(w, 2 * w, stride=2, generator=g),
-        BasicBlock(2 * w, 2 * w, generator=g),
-        BasicBlock(2 * w, 4 * w, stride=2, generator=g),
-        BasicBlock(4 * w, 4 * w, generator=g),
+        *_conv_bn_relu(in_channels, w, rng),
+        BasicBlock(w, w, generator=rng),
+        BasicBlock(w, w, generator=rng),
+        BasicBlock(w, 2 * w, stride=2, generator=rng),
+        BasicBlock(2 * w, 2 * w, generator=rng),
+        BasicBlock(2 * w, 4 * w, stride=2, generator=rng),
+        BasicBlock(4 * w, 4 * w, generator=rng),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Linear(4 * w, num_classes, generator=g),
+        nn.Linear(4 * w, num_classes, generator=rng),
     )
 
 
