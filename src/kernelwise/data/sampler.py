@@ -146,13 +146,13 @@ class RandomSampler(_ArraySampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def _indices(self) -> np.ndarray:
-        n, g = len(self.data_source), _random.generator(self.generator)
+        n, rng = len(self.data_source), _random.generator(self.generator)
         if self.replacement:
-            return g.integers(0, n, size=self.num_samples)  # uniform draws from range(n)
+            return rng.integers(0, n, size=self.num_samples)  # uniform draws from range(n)
         full, rest = divmod(self.num_samples, n)  # whole permutations, then the start of one more
-        parts = [g.permutation(n) for _ in range(full)]
+        parts = [rng.permutation(n) for _ in range(full)]
         if rest:
-            parts.append(g.permutation(n)[:rest])
+            parts.append(rng.permutation(n)[:rest])
         return np.concatenate(parts)
 
     def __len__(self) -> int:
@@ -224,8 +224,8 @@ class WeightedRandomSampler(_ArraySampler):
 
     def _indices(self) -> np.ndarray:
         p = self.weights / self.weights.sum()  # P(index i) = w_i / Σ w
-        g = _random.generator(self.generator)
-        return g.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+        rng = _random.generator(self.generator)
+        return rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
 
     def __len__(self) -> int:
         return self.num_samples
