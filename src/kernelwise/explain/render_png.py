@@ -80,10 +80,10 @@ def section_figure(section: Section, step: int | None = 0, title: str = "") -> A
     if not grids:
         raise UsageError(f"section {section.title!r} has no matrices to draw")
     step = None if not section.equations else min(max(step or 0, 0), len(section.equations) - 1)
-    widths = [max(g.shape[1], 1.5) for g in grids]
-    longest = max((len(c) for g in grids for row in g.cells for c in row), default=1)
+    widths = [max(grid.shape[1], 1.5) for grid in grids]
+    longest = max((len(c) for grid in grids for row in grid.cells for c in row), default=1)
     scale = 0.42 + 0.05 * min(longest, 10)
-    height = max(g.shape[0] for g in grids) * scale + 2.2
+    height = max(grid.shape[0] for grid in grids) * scale + 2.2
     fig = Figure(figsize=(min(2 + sum(widths) * scale + 0.6 * len(grids), 22), min(height, 14)))
     axes = fig.subplots(
         1, len(grids), gridspec_kw={"width_ratios": widths, "left": 0.02, "right": 0.98, "top": 0.8, "bottom": 0.28}

@@ -40,10 +40,10 @@ def grid_lines(grid: Grid, marks: bool = True) -> list[str]:
 def side_by_side(grids: list[Grid], width: int = WIDTH) -> list[str]:
     """Grids next to each other with their operator (⋆, =) between them, as many per line as fit."""
     blocks = []
-    for g in grids:
-        lines = grid_lines(g)
+    for grid in grids:
+        lines = grid_lines(grid)
         w = max(len(s) for s in lines)
-        blocks.append(([s.ljust(w) for s in lines], g.op))
+        blocks.append(([s.ljust(w) for s in lines], grid.op))
     out: list[str] = []
     row: list[tuple[list[str], str]] = []
 

@@ -153,7 +153,7 @@ class Section:
             "title": self.title,
             "notes": self.notes,
             "lines": self.lines,
-            "grids": [g.to_dict() for g in self.grids],
+            "grids": [grid.to_dict() for grid in self.grids],
             "formulas": self.formulas,
             "equations": [e.to_dict(self.env) for e in self.equations],
             "steps": self.steps,
