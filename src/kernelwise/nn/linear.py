@@ -67,12 +67,12 @@ class Linear(Module):
         ``kaiming_uniform_(a=√5)`` has gain √(2 / (1 + 5)) = 1/√3, so its bound
         √3 · gain / √fan_in is 1/√fan_in. The weight is drawn first, then the bias.
         """
-        g = _generator(generator)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=g)
+        rng = _generator(generator)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
         if self.bias is not None:
             fan_in = self.in_features
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound, generator=g)
+            init.uniform_(self.bias, -bound, bound, generator=rng)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
