@@ -85,7 +85,9 @@ def _generators(model: Any, loader: Any) -> dict[str, np.random.Generator]:
 
 
 def _capture_rng(model: Any, loader: Any) -> dict[str, Any]:
-    rng: dict[str, Any] = {name: g.bit_generator.state for name, g in _generators(model, loader).items()}
+    rng: dict[str, Any] = {
+        name: generator.bit_generator.state for name, generator in _generators(model, loader).items()
+    }
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     rng["numpy_global"] = [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)]
     version, internal, gauss_next = py_random.getstate()
@@ -195,7 +197,7 @@ def _split_optimizer(state_dict: dict[str, Any] | None) -> tuple[dict[str, np.nd
 def _join_optimizer(arrays: dict[str, np.ndarray], saved: Any, folder: Path) -> dict[str, Any]:
     """The optimizer's state_dict from its tensors and the JSON part of ``folder/state.json``."""
     groups, numbers = saved["param_groups"], saved["numbers"]
-    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
+    if not (isinstance(groups, list) and all(isinstance(group, dict) for group in groups)):
         raise StateError(f"{folder / 'state.json'}: the optimizer's param_groups is not a list of objects")
     if not (isinstance(numbers, dict) and all(isinstance(n, dict) for n in numbers.values())):
         raise StateError(f"{folder / 'state.json'}: the optimizer's numbers are not an object of objects")
