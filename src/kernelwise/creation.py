@@ -41,9 +41,9 @@ class Generator(np.random.Generator):
 
     Example:
         >>> import kernelwise as kw
-        >>> g = kw.Generator().manual_seed(42)
-        >>> a = kw.randn(3, generator=g).tolist()
-        >>> a == kw.randn(3, generator=g.manual_seed(42)).tolist(), g.initial_seed()
+        >>> rng = kw.Generator().manual_seed(42)
+        >>> a = kw.randn(3, generator=rng).tolist()
+        >>> a == kw.randn(3, generator=rng.manual_seed(42)).tolist(), rng.initial_seed()
         (True, 42)
     """
 
