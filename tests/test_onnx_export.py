@@ -131,7 +131,18 @@ LAYERS = {
     "flatten_middle": (lambda: nn.Flatten(1, 2), (2, 3, 4)),
     "flatten_tail": (lambda: nn.Flatten(2), (2, 3, 4)),
     "flatten_all": (lambda: nn.Flatten(0), (2, 3)),
+    "maxpool1d_ceil_drops_last_window": (lambda: nn.MaxPool1d(2, stride=2, padding=1, ceil_mode=True), (2, 5)),
+    "avgpool1d_ceil_drops_last_window": (lambda: nn.AvgPool1d(2, stride=2, padding=1, ceil_mode=True), (2, 5)),
+    "minpool2d_ceil_drops_last_window": (lambda: nn.MinPool2d(2, stride=2, padding=1, ceil_mode=True), (2, 5, 4)),
+    "unflatten": (lambda: nn.Unflatten(1, (3, -1)), (12,)),
+    "unflatten_middle": (lambda: nn.Unflatten(2, (2, 2)), (3, 4, 5)),
+    "downsample": (lambda: nn.Downsample(2), (2, 7, 6)),
+    "downsample_tuple": (lambda: nn.Downsample((3,)), (2, 8)),
+    "upsample_zeros": (lambda: nn.UpsampleZeros(2), (2, 3, 4)),
+    "upsample_zeros_tuple": (lambda: nn.UpsampleZeros((1, 3)), (2, 3, 4)),
     "lazy_conv2d": (lambda: nn.LazyConv2d(3, 2), (2, 5, 5)),
+    "lazy_linear": (lambda: nn.LazyLinear(3), (5,)),
+    "lazy_batchnorm2d": (lambda: nn.LazyBatchNorm2d(), (2, 3, 3)),
 }  # fmt: skip
 
 
@@ -275,3 +286,21 @@ def test_bad_arguments(kwargs):
 def test_two_inputs_are_refused():
     with pytest.raises(UsageError, match="one input"):
         export(nn.ReLU(), (kw.zeros(2, 3), kw.zeros(2, 3)), io.BytesIO())
+
+
+def test_float64_model():
+    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float64, generator=0), nn.Tanh())
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    buffer = io.BytesIO()
+    export(model, kw.tensor(x), buffer)
+    got = _session(buffer.getvalue()).run(None, {"input": x})[0]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, _expected(model, x), rtol=1e-12, atol=1e-12)
+
+
+def test_without_onnx_the_error_says_what_to_install(monkeypatch):
+    from kernelwise.errors import MissingDependencyError
+
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install kernelwise\[onnx\]"):
+        export(nn.ReLU(), kw.zeros(2, 3), io.BytesIO())

@@ -257,17 +257,42 @@ def _window(m: Any, nd: int) -> dict[str, Any]:
     }
 
 
+def _pooled(g: _Graph, op: str, x: str, path: str, value: np.ndarray, window: dict[str, Any], **extra: Any) -> str:
+    """One pooling node; with ceil_mode, a Slice drops a last window that starts in the end padding.
+
+    PyTorch drops such a window; ONNX's shape rule keeps it (ceil((L + 2P - d·(k - 1) - 1) / S) + 1).
+    """
+    out = g.node(op, [x], path, **window, **extra)
+    if not window["ceil_mode"]:
+        return out
+    dilation = extra.get("dilations", [1] * len(window["kernel_shape"]))
+    spans = zip(value.shape[2:], window["kernel_shape"], window["strides"], window["pads"], dilation, strict=False)
+    onnx_sizes, kept = [], []
+    for size, k, stride, pad, d in spans:
+        n = -(-(size + 2 * pad - d * (k - 1) - 1) // stride) + 1
+        onnx_sizes.append(n)
+        kept.append(n - 1 if (n - 1) * stride >= size + pad else n)
+    if kept == onnx_sizes:
+        return out
+    nd = len(kept)
+    starts = g.constant(_param(path, "starts"), np.zeros(nd, dtype=np.int64))
+    ends = g.constant(_param(path, "ends"), np.array(kept, dtype=np.int64))
+    axes = g.constant(_param(path, "axes"), np.arange(2, 2 + nd, dtype=np.int64))
+    return g.node("Slice", [out, starts, ends, axes], path)
+
+
 def _max_pool(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """MaxPool1d/2d -> MaxPool."""
     nd = value.ndim - 2
-    return g.node("MaxPool", [x], path, dilations=list(ntuple(m.dilation, nd, "dilation")), **_window(m, nd))
+    return _pooled(g, "MaxPool", x, path, value, _window(m, nd), dilations=list(ntuple(m.dilation, nd, "dilation")))
 
 
 def _min_pool(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """MinPool1d/2d -> Neg, MaxPool, Neg."""
     nd = value.ndim - 2
     negated = g.node("Neg", [x], path)
-    pooled = g.node("MaxPool", [negated], path, dilations=list(ntuple(m.dilation, nd, "dilation")), **_window(m, nd))
+    dilations = list(ntuple(m.dilation, nd, "dilation"))
+    pooled = _pooled(g, "MaxPool", negated, path, value, _window(m, nd), dilations=dilations)
     return g.node("Neg", [pooled], path)
 
 
@@ -277,7 +302,7 @@ def _avg_pool(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     window = _window(m, nd)
     override = getattr(m, "divisor_override", None)
     if override is None:
-        return g.node("AveragePool", [x], path, count_include_pad=int(m.count_include_pad), **window)
+        return _pooled(g, "AveragePool", x, path, value, window, count_include_pad=int(m.count_include_pad))
     if m.ceil_mode:
         raise UsageError(f"cannot export {type(m).__name__} at {path or 'the top'}: divisor_override with ceil_mode")
     mean = g.node("AveragePool", [x], path, count_include_pad=1, **window)
@@ -319,6 +344,49 @@ def _flatten(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     return g.node("Reshape", [x, shape], path)
 
 
+def _unflatten(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    """Unflatten -> Reshape keeping the batch size (splitting the batch dimension itself is not exported)."""
+    d = m.dim % value.ndim
+    if d == 0:
+        raise UsageError(f"cannot export Unflatten at {path!r}: it splits the batch dimension (dim={m.dim})")
+    sizes = [0, *value.shape[1:d], *m.unflattened_size, *value.shape[d + 1 :]]
+    shape = g.constant(_param(path, "shape"), np.array(sizes, dtype=np.int64))
+    return g.node("Reshape", [x, shape], path)
+
+
+def _spatial_factors(m: Any, path: str, value: np.ndarray) -> list[int]:
+    """A resampling layer's factor for each dimension after (N, C)."""
+    nd = value.ndim - 2
+    if isinstance(m.factor, tuple):
+        if len(m.factor) > nd:
+            raise UsageError(
+                f"cannot export {type(m).__name__} at {path!r}: factor={m.factor} reaches the batch or channel "
+                f"dimension of input of shape {value.shape}"
+            )
+        return [1] * (nd - len(m.factor)) + list(m.factor)
+    return [m.factor] * nd
+
+
+def _downsample(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    """Downsample -> Slice with steps (every factor-th sample from the first)."""
+    factors = _spatial_factors(m, path, value)
+    nd = len(factors)
+    starts = g.constant(_param(path, "starts"), np.zeros(nd, dtype=np.int64))
+    ends = g.constant(_param(path, "ends"), np.array(value.shape[2:], dtype=np.int64))
+    axes = g.constant(_param(path, "axes"), np.arange(2, 2 + nd, dtype=np.int64))
+    steps = g.constant(_param(path, "steps"), np.array(factors, dtype=np.int64))
+    return g.node("Slice", [x, starts, ends, axes, steps], path)
+
+
+def _upsample_zeros(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    """UpsampleZeros -> ConvTranspose per channel with a 1-tap kernel of ones, stride = factor (exact)."""
+    factors = _spatial_factors(m, path, value)
+    channels = value.shape[1]
+    ones = np.ones((channels, 1, *[1] * len(factors)), dtype=value.dtype)
+    weight = g.constant(_param(path, "ones"), ones)
+    return g.node("ConvTranspose", [x, weight], path, kernel_shape=[1] * len(factors), strides=factors, group=channels)
+
+
 def _layers() -> dict[type, _Emitter]:
     """Layer class -> the function that writes its nodes."""
     from .. import nn
@@ -346,6 +414,9 @@ def _layers() -> dict[type, _Emitter]:
         nn.Dropout: _identity,
         nn.Identity: _identity,
         nn.Flatten: _flatten,
+        nn.Unflatten: _unflatten,
+        nn.Downsample: _downsample,
+        nn.UpsampleZeros: _upsample_zeros,
         nn.MaxPool1d: _max_pool,
         nn.MaxPool2d: _max_pool,
         nn.MinPool1d: _min_pool,
