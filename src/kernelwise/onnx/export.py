@@ -12,6 +12,7 @@ ONNX Runtime are in ``tests/test_onnx_export.py``.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -90,7 +91,12 @@ def _scalar(g: _Graph, path: str, label: str, value: float, like: np.ndarray) ->
 
 
 def _pads(pairs: tuple[tuple[int, int], ...]) -> list[int]:
-    """(before, after) pairs per dimension -> ONNX's [x1_begin, x2_begin, ..., x1_end, x2_end]."""
+    """(before, after) pairs per dimension -> ONNX's [x1_begin, x2_begin, ..., x1_end, x2_end].
+
+    Example:
+        >>> _pads(((1, 2), (0, 3)))
+        [1, 0, 2, 3]
+    """
     return [lo for lo, _ in pairs] + [hi for _, hi in pairs]
 
 
@@ -387,6 +393,7 @@ def _upsample_zeros(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> 
     return g.node("ConvTranspose", [x, weight], path, kernel_shape=[1] * len(factors), strides=factors, group=channels)
 
 
+@functools.cache
 def _layers() -> dict[type, _Emitter]:
     """Layer class -> the function that writes its nodes."""
     from .. import nn
@@ -453,6 +460,7 @@ def _basic_block(g: _Graph, m: Any, path: str, x: _Value) -> _Value:
     return _emit(g, m.relu, _child(path, "relu"), summed)
 
 
+@functools.cache
 def _composites() -> dict[type, Callable[[_Graph, Any, str, _Value], _Value]]:
     """Composite class -> the function that writes its subgraph from its children."""
     from .. import nn
