@@ -12,13 +12,16 @@ __all__ = ["export", "load"]
 
 
 def __getattr__(name: str) -> Any:
-    """``export`` and ``load`` come from their modules on first use."""
+    """``export`` and ``load`` come from their modules on first use.
+
+    Importing a submodule sets the package's attribute of that name to the submodule; the function
+    then takes its place, so ``kernelwise.onnx.export`` is the function every time.
+    """
     if name == "export":
-        from .export import export
-
-        return export
-    if name == "load":
-        from .load import load
-
-        return load
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from .export import export as function
+    elif name == "load":
+        from .load import load as function
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = function
+    return function
