@@ -304,3 +304,13 @@ def test_without_onnx_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)
     with pytest.raises(MissingDependencyError, match=r"pip install kernelwise\[onnx\]"):
         export(nn.ReLU(), kw.zeros(2, 3), io.BytesIO())
+
+
+def test_the_package_attribute_is_the_function_even_after_the_module_is_imported() -> None:
+    import importlib
+
+    import kernelwise.onnx
+
+    importlib.import_module("kernelwise.onnx.export")  # sets the package's attribute to the submodule
+    assert callable(kernelwise.onnx.export)
+    assert kernelwise.onnx.export is importlib.import_module("kernelwise.onnx.export").export
