@@ -1,0 +1,428 @@
+"""kernelwise.onnx.load: each operator against ONNX Runtime, the onnx wheel's models, fine-tuning, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import kernelwise as kw  # noqa: E402
+from kernelwise.errors import DataError, KernelwiseError  # noqa: E402
+from kernelwise.onnx.load import OPS, load  # noqa: E402
+
+F32 = TensorProto.FLOAT
+DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _x(*shape: int, seed: int = 0) -> np.ndarray:
+    return _rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _model(
+    nodes: list[Any],
+    inputs: dict[str, np.ndarray],
+    outputs: list[str],
+    inits: dict[str, np.ndarray] | None = None,
+    opset: int = 13,
+    out_type: int = F32,
+) -> Any:
+    """A model of ``nodes`` with float inputs ``inputs`` and initializers ``inits``."""
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(k, F32, v.shape) for k, v in inputs.items()],
+        [helper.make_tensor_value_info(o, out_type, None) for o in outputs],
+        [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def _ort(model: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def _compare(model: Any, feeds: dict[str, np.ndarray], tol: float = 1e-5) -> float:
+    """The largest difference between kernelwise and ONNX Runtime, relative to the output's scale."""
+    module = load(model.SerializeToString())
+    out = module(*[kw.tensor(feeds[n]) for n in module.input_names])
+    outs = out if isinstance(out, tuple) else (out,)
+    refs = _ort(model, feeds)
+    assert len(outs) == len(refs)
+    worst = 0.0
+    for got, ref in zip(outs, refs, strict=True):
+        got = got.detach().numpy()
+        assert got.shape == ref.shape
+        scale = max(float(np.abs(ref).max(initial=0.0)), 1.0)
+        diff = float(np.abs(got.astype(np.float64) - ref).max(initial=0.0)) / scale
+        assert diff <= tol, diff
+        worst = max(worst, diff)
+    return worst
+
+
+def _one(op: str, inputs: dict[str, np.ndarray], inits: dict[str, np.ndarray] | None = None, opset: int = 13,
+         n_out: int = 1, **attrs: Any) -> tuple[Any, dict[str, np.ndarray]]:  # fmt: skip
+    """A single-node model: its inputs are ``inputs`` then ``inits`` (in that order of the dicts)."""
+    names = [*inputs, *(inits or {})]
+    outs = [f"y{i}" for i in range(n_out)]
+    node = helper.make_node(op, names, outs, name=f"{op.lower()}_node", **attrs)
+    return _model([node], inputs, outs, inits, opset), inputs
+
+
+def _w(*shape: int, seed: int = 1) -> np.ndarray:
+    return (_x(*shape, seed=seed) * 0.3).astype(np.float32)
+
+
+def _i64(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+X4 = _x(2, 4, 9, 8)
+CASES: dict[str, tuple[Any, dict[str, np.ndarray]]] = {
+    "conv": _one("Conv", {"x": X4}, {"w": _w(6, 4, 3, 3), "b": _w(6)}, pads=[1, 1, 1, 1]),
+    "conv_group_stride_dilation": _one(
+        "Conv", {"x": X4}, {"w": _w(6, 2, 3, 2)}, group=2, strides=[2, 1], dilations=[2, 1]
+    ),
+    "conv_asymmetric_pads": _one("Conv", {"x": X4}, {"w": _w(3, 4, 3, 3)}, pads=[0, 1, 2, 0], strides=[2, 2]),
+    "conv_same_upper": _one("Conv", {"x": X4}, {"w": _w(3, 4, 4, 3)}, auto_pad="SAME_UPPER", strides=[2, 2]),
+    "conv_same_lower": _one("Conv", {"x": X4}, {"w": _w(3, 4, 4, 3)}, auto_pad="SAME_LOWER", strides=[2, 3]),
+    "conv_valid": _one("Conv", {"x": X4}, {"w": _w(3, 4, 2, 2)}, auto_pad="VALID"),
+    "conv1d": _one("Conv", {"x": _x(2, 3, 11)}, {"w": _w(5, 3, 3), "b": _w(5)}, pads=[2, 1], strides=[2]),
+    "relu": _one("Relu", {"x": X4}),
+    "maxpool": _one("MaxPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    "maxpool_ceil": _one("MaxPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+    "maxpool_asymmetric": _one("MaxPool", {"x": X4}, kernel_shape=[2, 3], pads=[0, 1, 1, 2]),
+    "maxpool_dilation": _one("MaxPool", {"x": X4}, kernel_shape=[2, 2], dilations=[2, 2]),
+    "maxpool_same_upper": _one("MaxPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
+    "maxpool1d": _one("MaxPool", {"x": _x(2, 3, 11)}, kernel_shape=[3], strides=[2]),
+    "avgpool": _one("AveragePool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    "avgpool_include_pad": _one(
+        "AveragePool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1
+    ),
+    "avgpool_ceil": _one("AveragePool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+    "avgpool_asymmetric": _one("AveragePool", {"x": X4}, kernel_shape=[3, 2], pads=[0, 1, 2, 0]),
+    "avgpool_asymmetric_include": _one(
+        "AveragePool", {"x": X4}, kernel_shape=[3, 2], pads=[0, 1, 2, 0], count_include_pad=1
+    ),
+    "globalavgpool": _one("GlobalAveragePool", {"x": X4}),
+    "globalmaxpool": _one("GlobalMaxPool", {"x": X4}),
+    "batchnorm": _one(
+        "BatchNormalization",
+        {"x": X4},
+        {"s": _w(4), "b": _w(4, seed=2), "m": _w(4, seed=3), "v": np.abs(_w(4, seed=4)) + 0.5},
+        epsilon=1e-3,
+    ),
+    "gemm": _one("Gemm", {"a": _x(3, 5)}, {"b": _w(4, 5), "c": _w(4)}, transB=1, alpha=0.5, beta=2.0),
+    "gemm_transA": _one("Gemm", {"a": _x(5, 3)}, {"b": _w(5, 4), "c": _w(3, 4)}, transA=1),
+    "matmul": _one("MatMul", {"a": _x(2, 3, 5)}, {"b": _w(5, 4)}),
+    "add": _one("Add", {"a": X4}, {"b": _w(4, 1, 1)}),
+    "sub": _one("Sub", {"a": X4, "b": _x(8, seed=3)}),
+    "mul": _one("Mul", {"a": X4}, {"b": _w(1, 4, 1, 1)}),
+    "div": _one("Div", {"a": X4}, {"b": np.abs(_w(8)) + 0.5}),
+    "sum": _one("Sum", {"a": X4, "b": _x(8, seed=2), "c": _x(4, 1, 1, seed=3)}),
+    "max": _one("Max", {"a": X4, "b": _x(8, seed=2)}),
+    "min": _one("Min", {"a": X4, "b": _x(8, seed=2), "c": _x(9, 1, seed=3)}),
+    "concat": _one("Concat", {"a": X4, "b": _x(2, 3, 9, 8, seed=2)}, axis=1),
+    "flatten": _one("Flatten", {"x": X4}, axis=2),
+    "flatten_default": _one("Flatten", {"x": X4}),
+    "reshape": _one("Reshape", {"x": X4}, {"shape": _i64(0, -1, 8)}),
+    "transpose": _one("Transpose", {"x": X4}, perm=[0, 2, 3, 1]),
+    "transpose_default": _one("Transpose", {"x": X4}),
+    "squeeze_attr": _one("Squeeze", {"x": _x(2, 1, 3, 1)}, opset=11, axes=[1]),
+    "squeeze_input": _one("Squeeze", {"x": _x(2, 1, 3, 1)}, {"axes": _i64(-1)}),
+    "squeeze_all": _one("Squeeze", {"x": _x(2, 1, 3, 1)}),
+    "unsqueeze_attr": _one("Unsqueeze", {"x": _x(2, 3)}, opset=11, axes=[0, 3]),
+    "unsqueeze_input": _one("Unsqueeze", {"x": _x(2, 3)}, {"axes": _i64(1, -1)}),
+    "softmax_opset11": _one("Softmax", {"x": _x(2, 3, 4)}, opset=11, axis=1),
+    "softmax_opset13": _one("Softmax", {"x": _x(2, 3, 4)}, axis=1),
+    "softmax_default": _one("Softmax", {"x": _x(2, 3, 4)}),
+    "logsoftmax_opset11": _one("LogSoftmax", {"x": _x(2, 3, 4)}, opset=11),
+    "logsoftmax": _one("LogSoftmax", {"x": _x(2, 3, 4)}, axis=0),
+    "dropout": _one("Dropout", {"x": X4}),
+    "identity": _one("Identity", {"x": X4}),
+    "clip_attrs": _one("Clip", {"x": X4}, opset=6, min=-0.5, max=0.7),
+    "clip_inputs": _one("Clip", {"x": X4}, {"lo": np.array(-0.5, np.float32), "hi": np.array(0.7, np.float32)}),
+    "leakyrelu": _one("LeakyRelu", {"x": X4}, alpha=0.2),
+    "sigmoid": _one("Sigmoid", {"x": X4}),
+    "tanh": _one("Tanh", {"x": X4}),
+    "elu": _one("Elu", {"x": X4}, alpha=0.7),
+    "softplus": _one("Softplus", {"x": X4}),
+    "pad_constant": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, 1, 0, 0, 0, 2, 3), "v": np.array(0.5, np.float32)}),
+    "pad_reflect": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, 1, 2, 0, 0, 2, 1)}, mode="reflect"),
+    "pad_edge": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, 1, 2, 0, 0, 2, 1)}, mode="edge"),
+    "pad_opset2": _one("Pad", {"x": X4}, opset=2, pads=[0, 0, 1, 0, 0, 0, 2, 3], value=1.5),
+    "slice": _one("Slice", {"x": X4}, {"s": _i64(1, -1), "e": _i64(8, -100), "a": _i64(2, 3), "st": _i64(2, -2)}),
+    "slice_opset9": _one("Slice", {"x": X4}, opset=9, starts=[1, 0], ends=[3, 1000], axes=[1, 3]),
+    "gather": _one("Gather", {"x": X4}, {"i": _i64(3, 0, -1)}, axis=1),
+    "split": _one("Split", {"x": X4}, {"sizes": _i64(1, 3)}, n_out=2, axis=1),
+    "split_equal": _one("Split", {"x": X4}, opset=11, n_out=2, axis=3),
+    "lrn": _one("LRN", {"x": X4}, size=3, alpha=1e-2, beta=0.75, bias=2.0),
+    "lrn_size5": _one("LRN", {"x": X4}, size=5),
+    "prelu": _one("PRelu", {"x": X4}, {"slope": _w(4, 1, 1)}),
+    "abs_neg_exp": (
+        _model(
+            [
+                helper.make_node("Abs", ["x"], ["a"]),
+                helper.make_node("Neg", ["a"], ["n"]),
+                helper.make_node("Exp", ["n"], ["e"]),
+                helper.make_node("Sqrt", ["e"], ["s"]),
+                helper.make_node("Log", ["s"], ["y"]),
+            ],
+            {"x": X4},
+            ["y"],
+        ),
+        {"x": X4},
+    ),
+    "shape_gather_reshape": (
+        _model(
+            [
+                helper.make_node("Shape", ["x"], ["shape"]),
+                helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+                helper.make_node("Unsqueeze", ["batch", "zero1"], ["batch1"]),
+                helper.make_node("Concat", ["batch1", "minus1"], ["target"], axis=0),
+                helper.make_node("Cast", ["target"], ["target64"], to=TensorProto.INT64),
+                helper.make_node("Reshape", ["x", "target64"], ["y"]),
+            ],
+            {"x": X4},
+            ["y"],
+            {"zero": np.array(0, np.int64), "zero1": _i64(0), "minus1": _i64(-1)},
+        ),
+        {"x": X4},
+    ),
+    "constant_cast": (
+        _model(
+            [
+                helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(_w(8))),
+                helper.make_node("Constant", [], ["k"], value_float=2.0),
+                helper.make_node("Mul", ["c", "k"], ["ck"]),
+                helper.make_node("Add", ["x", "ck"], ["s"]),
+                helper.make_node("Cast", ["s"], ["y"], to=TensorProto.FLOAT),
+            ],
+            {"x": X4},
+            ["y"],
+        ),
+        {"x": X4},
+    ),
+    "two_outputs_unsorted": (
+        _model(
+            [helper.make_node("Relu", ["h"], ["y1"]), helper.make_node("Sigmoid", ["x"], ["h"])],
+            {"x": X4},
+            ["h", "y1"],
+        ),
+        {"x": X4},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_operator_matches_onnxruntime(name: str) -> None:
+    model, feeds = CASES[name]
+    _compare(model, feeds)
+
+
+def test_every_operator_has_a_case() -> None:
+    built = {n.op_type for model, _ in CASES.values() for n in model.graph.node}
+    assert set(OPS) - built == {"ConstantOfShape"}  # the light models run ConstantOfShape
+
+
+# --------------------------------------------------------------------------- the onnx wheel's models
+LIGHT = sorted(p.stem.removeprefix("light_") for p in (DATA / "light").glob("light_*.onnx"))
+
+
+def _light_feeds(model: Any) -> dict[str, np.ndarray]:
+    """The input onnx's backend runner makes for a light model: arange(n).reshape(shape) / n, float32."""
+    inits = {i.name for i in model.graph.initializer}
+    feeds = {}
+    for x in model.graph.input:
+        if x.name not in inits:
+            shape = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in x.type.tensor_type.shape.dim)
+            n = int(np.prod(shape))
+            feeds[x.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
+    return feeds
+
+
+def _random_weights(model: Any) -> Any:
+    """The model with each ConstantOfShape's fill replaced by a seeded random initializer (the light models
+    fill every weight with one value: the output is uniform, which checks little)."""
+    model = onnx.shape_inference.infer_shapes(model)
+    init_shapes = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    rng = _rng(0)
+    kept = []
+    for node in model.graph.node:
+        if node.op_type == "ConstantOfShape" and node.input[0] in init_shapes:
+            shape = tuple(int(s) for s in init_shapes[node.input[0]])
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            scale = 1.0 / np.sqrt(fan_in) if len(shape) > 1 else 0.1
+            value = (rng.standard_normal(shape) * scale).astype(np.float32)
+            if "var" in node.output[0] or "_riv" in node.output[0]:
+                value = np.abs(value) + 1.0
+            model.graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+        else:
+            kept.append(node)
+    out = model.graph.output[0]
+    if kept[-1].op_type == "Softmax" and kept[-1].output[0] == out.name:  # compare the logits, not ~1/1000
+        out.name = kept.pop().input[0]
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return model
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_light_model_matches_stored_output(name: str) -> None:
+    path = DATA / "light" / f"light_{name}.onnx"
+    model = onnx.load(path)
+    feeds = _light_feeds(model)
+    module = load(path)
+    with kw.no_grad():
+        y = module(*[feeds[n] for n in module.input_names]).numpy()
+    stored = numpy_helper.to_array(onnx.load_tensor(str(path).replace(".onnx", "_output_0.pb")))
+    np.testing.assert_allclose(y, stored, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(y, _ort(model, feeds)[0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_light_model_with_random_weights_matches_onnxruntime(name: str) -> None:
+    model = _random_weights(onnx.load(DATA / "light" / f"light_{name}.onnx"))
+    feeds = _light_feeds(model)
+    module = load(model.SerializeToString())
+    with kw.no_grad():
+        y = module(*[feeds[n] for n in module.input_names]).numpy()
+    ref = _ort(model, feeds)[0]
+    assert np.isfinite(ref).all() and ref.std() > 0
+    np.testing.assert_allclose(y, ref, rtol=1e-3, atol=1e-5 * max(float(np.abs(ref).max()), 1.0))
+
+
+# --------------------------------------------------------------------------- fine-tuning
+def _small_net() -> tuple[Any, dict[str, np.ndarray]]:
+    """Conv (3 -> 4, 3x3, pad 1) -> Relu -> GlobalAveragePool -> Flatten -> Gemm (4 -> 2, transB)."""
+    inits = {"conv.w": _w(4, 3, 3, 3), "conv.b": _w(4, seed=2), "fc.w": _w(2, 4, seed=3), "fc.b": _w(2, seed=4)}
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.w", "conv.b"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1),
+    ]
+    return _model(nodes, {"x": _x(2, 3, 6, 6)}, ["y"], inits), inits
+
+
+def test_float_initializers_are_parameters_with_gradients_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    model, inits = _small_net()
+    module = load(model.SerializeToString())
+    params = dict(module.named_parameters())
+    assert {module.onnx_names[k] for k in params} == set(inits)
+    x = _x(2, 3, 6, 6, seed=7)
+    target = _x(2, 2, seed=8)
+    y = module(kw.tensor(x))
+    diff = y - kw.tensor(target)
+    (diff * diff).mean().backward()
+
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in inits.items()}
+    h = torch.nn.functional.conv2d(torch.tensor(x), t["conv.w"], t["conv.b"], padding=1).relu().mean((2, 3))
+    ((h @ t["fc.w"].T + t["fc.b"] - torch.tensor(target)) ** 2).mean().backward()
+    for name, p in params.items():
+        np.testing.assert_allclose(p.grad.numpy(), t[module.onnx_names[name]].grad.numpy(), rtol=1e-4, atol=1e-6)
+
+    before = {k: p.detach().numpy().copy() for k, p in params.items()}
+    kw.optim.SGD(module.parameters(), lr=0.1).step()
+    for name, p in params.items():
+        assert not np.allclose(p.detach().numpy(), before[name]), name
+
+
+def test_batch_norm_statistics_and_integer_initializers_stay_constants() -> None:
+    model, _ = CASES["batchnorm"]
+    module = load(model.SerializeToString())
+    assert sorted(module.onnx_names[k] for k, _ in module.named_parameters()) == ["b", "s"]
+    reshape = load(CASES["reshape"][0].SerializeToString())
+    assert list(reshape.parameters()) == []
+
+
+def test_load_accepts_a_path_and_a_file_object(tmp_path: Path) -> None:
+    model, feeds = CASES["conv"]
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    x = kw.tensor(feeds["x"])
+    a = load(path)(x).numpy()
+    with open(path, "rb") as fh:
+        b = load(fh)(x).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert load(str(path)).input_names == ["x"]
+
+
+# --------------------------------------------------------------------------- bad inputs
+def _one_line(error: BaseException) -> str:
+    message = str(error)
+    assert "\n" not in message
+    return message
+
+
+def test_truncated_file_is_a_data_error(tmp_path: Path) -> None:
+    data = CASES["conv"][0].SerializeToString()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError) as e:
+        load(path)
+    assert "cut.onnx" in _one_line(e.value)
+
+
+def test_a_file_that_is_not_onnx_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.onnx"
+    path.write_text("these are not the weights you are looking for\n")
+    with pytest.raises(DataError) as e:
+        load(path)
+    assert "ONNX model" in _one_line(e.value)
+    with pytest.raises(DataError):
+        load(b"")
+
+
+def test_unknown_operator_is_a_data_error_at_load_time() -> None:
+    model, _ = _one("Hardmax", {"x": X4}, opset=13)
+    with pytest.raises(DataError) as e:
+        load(model.SerializeToString())
+    message = _one_line(e.value)
+    assert "'Hardmax'" in message and "opset 13" in message and "hardmax_node" in message
+
+
+def test_initializer_whose_data_does_not_match_its_shape() -> None:
+    model, _ = CASES["add"]
+    init = model.graph.initializer[0]
+    init.raw_data = init.raw_data[:-4]
+    with pytest.raises(DataError) as e:
+        load(model.SerializeToString())
+    assert "'b'" in _one_line(e.value)
+
+
+def test_cycle_and_missing_input_are_data_errors() -> None:
+    cycle = _model(
+        [helper.make_node("Relu", ["b"], ["a"], name="first"), helper.make_node("Relu", ["a"], ["b"], name="second")],
+        {"x": X4},
+        ["b"],
+    )
+    with pytest.raises(DataError, match="cycle"):
+        load(cycle.SerializeToString())
+    missing = _model([helper.make_node("Relu", ["nowhere"], ["y"], name="r")], {"x": X4}, ["y"])
+    with pytest.raises(DataError, match="nowhere"):
+        load(missing.SerializeToString())
+
+
+def test_wrong_number_of_inputs_is_a_usage_error() -> None:
+    module = load(CASES["relu"][0].SerializeToString())
+    with pytest.raises(KernelwiseError, match="1 inputs"):
+        module(kw.tensor(X4), kw.tensor(X4))
