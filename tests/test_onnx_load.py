@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import kernelwise as kw  # noqa: E402
 from kernelwise.errors import DataError, KernelwiseError  # noqa: E402
-from kernelwise.onnx.load import OPS, load  # noqa: E402
+from kernelwise.onnx import load  # noqa: E402  (first: the package attribute stays the function)
+
+OPS = sys.modules["kernelwise.onnx.load"].OPS
 
 F32 = TensorProto.FLOAT
 DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
@@ -104,6 +107,20 @@ CASES: dict[str, tuple[Any, dict[str, np.ndarray]]] = {
     "conv_same_lower": _one("Conv", {"x": X4}, {"w": _w(3, 4, 4, 3)}, auto_pad="SAME_LOWER", strides=[2, 3]),
     "conv_valid": _one("Conv", {"x": X4}, {"w": _w(3, 4, 2, 2)}, auto_pad="VALID"),
     "conv1d": _one("Conv", {"x": _x(2, 3, 11)}, {"w": _w(5, 3, 3), "b": _w(5)}, pads=[2, 1], strides=[2]),
+    "convtranspose": _one(
+        "ConvTranspose", {"x": X4}, {"w": _w(4, 3, 3, 3), "b": _w(3)}, strides=[2, 2], pads=[1, 1, 1, 1]
+    ),
+    "convtranspose_group_output_padding": _one(
+        "ConvTranspose",
+        {"x": X4},
+        {"w": _w(4, 1, 3, 2)},
+        group=2,
+        strides=[2, 3],
+        dilations=[1, 2],
+        output_padding=[1, 2],
+    ),
+    "convtranspose_asymmetric_pads": _one("ConvTranspose", {"x": X4}, {"w": _w(4, 2, 3, 3)}, pads=[0, 1, 2, 0]),
+    "convtranspose1d": _one("ConvTranspose", {"x": _x(2, 3, 7)}, {"w": _w(3, 2, 4)}, strides=[2]),
     "relu": _one("Relu", {"x": X4}),
     "maxpool": _one("MaxPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
     "maxpool_ceil": _one("MaxPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
@@ -163,6 +180,8 @@ CASES: dict[str, tuple[Any, dict[str, np.ndarray]]] = {
     "tanh": _one("Tanh", {"x": X4}),
     "elu": _one("Elu", {"x": X4}, alpha=0.7),
     "softplus": _one("Softplus", {"x": X4}),
+    "selu": _one("Selu", {"x": X4}),
+    "selu_attrs": _one("Selu", {"x": X4}, alpha=1.5, gamma=2.0),
     "pad_constant": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, 1, 0, 0, 0, 2, 3), "v": np.array(0.5, np.float32)}),
     "pad_reflect": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, 1, 2, 0, 0, 2, 1)}, mode="reflect"),
     "pad_edge": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, 1, 2, 0, 0, 2, 1)}, mode="edge"),
@@ -308,6 +327,36 @@ def test_light_model_with_random_weights_matches_onnxruntime(name: str) -> None:
     np.testing.assert_allclose(y, ref, rtol=1e-3, atol=1e-5 * max(float(np.abs(ref).max()), 1.0))
 
 
+CONVERTED = sorted(p.name for p in (DATA / "pytorch-converted").iterdir() if (p / "model.onnx").exists())
+
+
+def _unsupported(model: Any) -> str | None:
+    """Why kernelwise cannot run ``model``: an operator it lacks, or one over 3 spatial dims; else None."""
+    missing = sorted({n.op_type for n in model.graph.node} - set(OPS))
+    if missing:
+        return f"operator {', '.join(missing)} is not supported"
+    spatial = {"Conv", "ConvTranspose", "MaxPool", "AveragePool"} & {n.op_type for n in model.graph.node}
+    ranks = [len(i.type.tensor_type.shape.dim) for i in model.graph.input]
+    if spatial and max(ranks) > 4:
+        return f"3-D {'/'.join(sorted(spatial))} (kernelwise has 1-D and 2-D only)"
+    return None
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_pytorch_converted_case_matches_stored_output(name: str) -> None:
+    case = DATA / "pytorch-converted" / name
+    model = onnx.load(case / "model.onnx")
+    reason = _unsupported(model)
+    if reason:
+        pytest.skip(reason)
+    data = case / "test_data_set_0"
+    inputs = [numpy_helper.to_array(onnx.load_tensor(str(p))) for p in sorted(data.glob("input_*.pb"))]
+    expected = numpy_helper.to_array(onnx.load_tensor(str(data / "output_0.pb")))
+    y = load(case / "model.onnx")(*[kw.tensor(x) for x in inputs])
+    y = (y[0] if isinstance(y, tuple) else y).detach().numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- fine-tuning
 def _small_net() -> tuple[Any, dict[str, np.ndarray]]:
     """Conv (3 -> 4, 3x3, pad 1) -> Relu -> GlobalAveragePool -> Flatten -> Gemm (4 -> 2, transB)."""
@@ -426,3 +475,9 @@ def test_wrong_number_of_inputs_is_a_usage_error() -> None:
     module = load(CASES["relu"][0].SerializeToString())
     with pytest.raises(KernelwiseError, match="1 inputs"):
         module(kw.tensor(X4), kw.tensor(X4))
+
+
+def test_the_package_attribute_is_the_function() -> None:
+    import kernelwise.onnx.load  # noqa: F401  (the submodule, imported again)
+
+    assert kw.onnx.load is load and callable(kw.onnx.load)

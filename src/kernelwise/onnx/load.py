@@ -107,6 +107,30 @@ def op_conv(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     return conv(x, w, None if b is None else _t(b), strides, padding, dil, int(attrs.get("group", 1)))
 
 
+def op_convtranspose(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
+    """ConvTranspose: the gradient of Conv as a layer, with group, strides, dilations, pads, output_padding."""
+    x, w, b = _t(inputs[0]), _t(inputs[1]), _opt(inputs, 2)
+    kernel = tuple(w.shape[2:])
+    nd = len(kernel)
+    _spatial_check(x, nd, "ConvTranspose")
+    if "output_shape" in attrs or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise DataError("onnx load: ConvTranspose with output_shape or auto_pad SAME_* is not supported; give pads")
+    strides = tuple(attrs.get("strides", [1] * nd))
+    dil = tuple(attrs.get("dilations", [1] * nd))
+    out_pad = tuple(attrs.get("output_padding", [0] * nd))
+    pads = list(attrs.get("pads", [0] * (2 * nd))) if attrs.get("auto_pad", "NOTSET") == "NOTSET" else [0] * (2 * nd)
+    pairs = [(pads[i], pads[i + nd]) for i in range(nd)]
+    symmetric = all(lo == hi for lo, hi in pairs)
+    padding = tuple(lo for lo, _ in pairs) if symmetric else (0,) * nd
+    conv = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+    bias = None if b is None else _t(b)
+    y = conv(x, w, bias, strides, padding, out_pad, int(attrs.get("group", 1)), dil)
+    if symmetric:
+        return y
+    crop = tuple(slice(lo, n - hi) for (lo, hi), n in zip(pairs, y.shape[2:], strict=True))
+    return y[(slice(None), slice(None), *crop)]
+
+
 def _pool_args(x: Tensor, attrs: Attrs, op: str) -> tuple:
     kernel = tuple(attrs["kernel_shape"])
     nd = len(kernel)
@@ -401,6 +425,13 @@ def op_elu(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     return F.elu(_t(inputs[0]), float(attrs.get("alpha", 1.0)))
 
 
+def op_selu(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
+    """Selu: gamma·x for x > 0, gamma·alpha·(e^x - 1) otherwise."""
+    alpha = float(attrs.get("alpha", 1.67326319217681884765625))
+    gamma = float(attrs.get("gamma", 1.05070102214813232421875))
+    return F.elu(_t(inputs[0]), alpha) * gamma
+
+
 def op_softplus(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """Softplus: ln(1 + e^x)."""
     return F.softplus(_t(inputs[0]), 1.0, 20.0)
@@ -409,6 +440,8 @@ def op_softplus(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
 def op_prelu(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """PRelu: x for x >= 0, slope·x otherwise (slope broadcast to x)."""
     x, slope = _t(inputs[0]), _t(inputs[1])
+    if opset < 7 and slope.ndim == 1 and x.ndim > 2 and slope.shape[0] == x.shape[1]:  # a slope per channel
+        slope = slope.reshape((slope.shape[0],) + (1,) * (x.ndim - 2))
     positive = F.relu(x)
     return positive + slope * (x - positive)
 
@@ -534,6 +567,7 @@ OPS: dict[str, OpFn] = {
     "Constant": op_constant,
     "ConstantOfShape": op_constantofshape,
     "Conv": op_conv,
+    "ConvTranspose": op_convtranspose,
     "Div": op_div,
     "Dropout": op_dropout,
     "Elu": op_elu,
@@ -559,6 +593,7 @@ OPS: dict[str, OpFn] = {
     "Relu": op_relu,
     "Reshape": op_reshape,
     "Shape": op_shape,
+    "Selu": op_selu,
     "Sigmoid": op_sigmoid,
     "Slice": op_slice,
     "Softmax": op_softmax,
