@@ -194,6 +194,62 @@ CASES: dict[str, tuple[Any, dict[str, np.ndarray]]] = {
     "lrn": _one("LRN", {"x": X4}, size=3, alpha=1e-2, beta=0.75, bias=2.0),
     "lrn_size5": _one("LRN", {"x": X4}, size=5),
     "prelu": _one("PRelu", {"x": X4}, {"slope": _w(4, 1, 1)}),
+    "maxpool_ceil_pads": _one(
+        "MaxPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1
+    ),
+    "maxpool_ceil_asym": _one(
+        "MaxPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 2, 0], ceil_mode=1
+    ),
+    "avgpool_ceil_pads_incl": _one(
+        "AveragePool",
+        {"x": X4},
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+        ceil_mode=1,
+        count_include_pad=1,
+    ),
+    "avgpool_ceil_pads_excl": _one(
+        "AveragePool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1
+    ),
+    "avgpool_ceil_asym_incl": _one(
+        "AveragePool",
+        {"x": X4},
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[0, 1, 2, 0],
+        ceil_mode=1,
+        count_include_pad=1,
+    ),
+    "avgpool_same_lower": _one("AveragePool", {"x": X4}, kernel_shape=[3, 2], strides=[2, 2], auto_pad="SAME_LOWER"),
+    "avgpool_big_pad": _one("AveragePool", {"x": X4}, kernel_shape=[3, 3], pads=[2, 2, 2, 2], count_include_pad=1),
+    "gemm_noc": _one("Gemm", {"a": _x(3, 5)}, {"b": _w(5, 4)}),
+    "flatten0": _one("Flatten", {"x": X4}, axis=0),
+    "flatten_neg": _one("Flatten", {"x": X4}, axis=-1),
+    "concat_neg": _one("Concat", {"a": X4, "b": X4}, axis=-1),
+    "gather_scalar": _one("Gather", {"x": X4}, {"i": np.array(2, np.int64)}, axis=2),
+    "gather_2d": _one("Gather", {"x": X4}, {"i": np.array([[0, 1], [3, 2]], np.int64)}, axis=1),
+    "split18": _one("Split", {"x": X4}, opset=18, n_out=3, axis=3, num_outputs=3),
+    "softmax11_neg": _one("Softmax", {"x": _x(2, 3, 4)}, opset=11, axis=-1),
+    "softmax11_0": _one("Softmax", {"x": _x(2, 3, 4)}, opset=11, axis=0),
+    "reshape_allowzero": _one("Reshape", {"x": _x(2, 0, 3)}, {"s": _i64(0, 3, 2)}, opset=14, allowzero=1),
+    "pad_axes": _one(
+        "Pad", {"x": X4}, {"pads": _i64(1, 2, 3, 0), "v": np.array(1.0, np.float32), "ax": _i64(1, -1)}, opset=18
+    ),
+    "pad_neg": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, -1, 2, 0, 0, 1, -2)}),
+    "clip_min_only": _one("Clip", {"x": X4}, {"lo": np.array(0.1, np.float32)}),
+    "shape_start": (
+        _model(
+            [helper.make_node("Shape", ["x"], ["y"], start=1, end=-1)],
+            {"x": X4},
+            ["y"],
+            opset=15,
+            out_type=TensorProto.INT64,
+        ),
+        {"x": X4},
+    ),
+    "lrn_1": _one("LRN", {"x": X4}, size=1),
+    "maxpool_big_pad": _one("MaxPool", {"x": X4}, kernel_shape=[2, 2], pads=[1, 1, 1, 1]),
     "abs_neg_exp": (
         _model(
             [
@@ -456,6 +512,12 @@ def test_initializer_whose_data_does_not_match_its_shape() -> None:
     with pytest.raises(DataError) as e:
         load(model.SerializeToString())
     assert "'b'" in _one_line(e.value)
+
+
+def test_max_pool_indices_output_is_a_data_error_at_load_time() -> None:
+    model, _ = _one("MaxPool", {"x": X4}, n_out=2, kernel_shape=[2, 2])
+    with pytest.raises(DataError, match="Indices"):
+        load(model.SerializeToString())
 
 
 def test_cycle_and_missing_input_are_data_errors() -> None:

@@ -663,6 +663,11 @@ class OnnxModule(nn.Module):
             except (DataError, UsageError) as e:
                 raise type(e)(f"onnx node {node.name!r} ({node.op_type}): {e}") from e
             outs = out if isinstance(out, tuple) else (out,)
+            if any(node.outputs[len(outs) :]):
+                raise DataError(
+                    f"onnx node {node.name!r} ({node.op_type}): asks for {len(node.outputs)} outputs, "
+                    f"kernelwise computes {len(outs)}"
+                )
             for name, v in zip(node.outputs, outs, strict=False):
                 values[name] = v
         results = tuple(_t(values[n]) for n in self.output_names)
@@ -794,6 +799,11 @@ def load(f: Any) -> OnnxModule:
             raise DataError(
                 f"onnx load: operator {node.op_type!r}{domain} of node {node.name!r} is not supported "
                 f"(model opset {opset}); supported: {', '.join(sorted(OPS))}"
+            )
+    for node in graph.node:
+        if node.op_type == "MaxPool" and len(node.output) > 1 and node.output[1]:
+            raise DataError(
+                f"onnx load: MaxPool node {node.name!r} asks for its Indices output, which is not supported"
             )
     kept_constant = {x for n in graph.node for i, x in enumerate(n.input) if (n.op_type, i) in _CONSTANT_INPUTS and x}
     params: dict[str, np.ndarray] = {}
