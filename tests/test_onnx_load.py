@@ -543,3 +543,65 @@ def test_the_package_attribute_is_the_function() -> None:
     import kernelwise.onnx.load  # noqa: F401  (the submodule, imported again)
 
     assert kw.onnx.load is load and callable(kw.onnx.load)
+
+
+# --------------------------------------------------------------------------- models from exporters
+def test_model_exported_by_torch_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 8, 3, stride=2, groups=2),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 5),
+        torch.nn.LogSoftmax(1),
+    ).eval()
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 16, 16)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(net, (x,), buffer, dynamo=False, opset_version=13, input_names=["x"])
+        except Exception as e:  # an exporter that needs packages this environment lacks
+            pytest.skip(f"torch.onnx.export failed: {type(e).__name__}: {e}")
+    module = load(buffer.getvalue())
+    with torch.no_grad():
+        expected = net(x).numpy()
+    np.testing.assert_allclose(module(kw.tensor(x.numpy())).detach().numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_round_trip_through_kernelwise_export() -> None:
+    import io
+
+    from kernelwise import nn
+
+    kw.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.Conv2d(8, 8, 3, stride=2, groups=2, padding=1),
+        nn.LeakyReLU(0.1),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 2 * 2, 5),
+        nn.Softmax(1),
+    ).eval()
+    x = kw.randn(2, 3, 15, 15)
+    buffer = io.BytesIO()
+    kw.onnx.export(net, x, buffer)
+    module = load(buffer.getvalue())
+    np.testing.assert_allclose(module(x).detach().numpy(), net(x).detach().numpy(), rtol=1e-5, atol=1e-7)
+    assert len(list(module.parameters())) == 8  # both convolutions', BatchNorm's affine and Linear's
