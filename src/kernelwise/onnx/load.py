@@ -625,7 +625,8 @@ class OnnxModule(nn.Module):
     """An ONNX graph run with kernelwise ops; ``forward(*inputs)`` takes the graph inputs in order.
 
     Float initializers are Parameters (named after the initializer, other characters than letters,
-    digits and ``_`` replaced by ``_``); ``onnx_names`` maps each parameter name back.
+    digits and ``_`` replaced by ``_``); ``onnx_names`` maps each parameter name back. BatchNormalization
+    and Dropout run as in inference whatever ``training`` says.
     """
 
     def __init__(
@@ -646,6 +647,9 @@ class OnnxModule(nn.Module):
             self.register_parameter(name, nn.Parameter(array))
             self._param_of[onnx_name] = name
         self.onnx_names = {v: k for k, v in self._param_of.items()}
+
+    def extra_repr(self) -> str:
+        return f"inputs={self.input_names}, outputs={self.output_names}, nodes={len(self._nodes)}, opset={self._opset}"
 
     def forward(self, *inputs: Any) -> Any:
         if len(inputs) != len(self.input_names):
