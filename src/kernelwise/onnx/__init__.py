@@ -7,18 +7,8 @@ the modules import it inside their functions.
 
 from __future__ import annotations
 
-from typing import Any
-
-from .export import export  # the function takes the package attribute the submodule's import sets
+# The functions take the package attributes that importing their submodules (of the same names) sets.
+from .export import export
+from .load import load
 
 __all__ = ["export", "load"]
-
-
-def __getattr__(name: str) -> Any:
-    """``load`` comes from its module on first use (the function, not the submodule of the same name)."""
-    if name != "load":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .load import load as function
-
-    globals()[name] = function
-    return function
