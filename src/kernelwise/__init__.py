@@ -11,7 +11,21 @@ Example:
     [[3.0, 3.0]]
 """
 
-from . import accelerator, backends, creation, cuda, data, errors, functions, nn, optim, random, return_types, utils
+from . import (
+    accelerator,
+    backends,
+    creation,
+    cuda,
+    data,
+    errors,
+    functions,
+    nn,
+    onnx,
+    optim,
+    random,
+    return_types,
+    utils,
+)
 from .amp import autocast
 from .creation import *  # noqa: F403 (creation.__all__)
 from .devices import device
@@ -93,6 +107,7 @@ __all__ = [
     "manual_seed",
     "nn",
     "no_grad",
+    "onnx",
     "optim",
     "random",
     "return_types",
