@@ -151,16 +151,152 @@ def _predict(args: argparse.Namespace) -> int:
     from .names import class_names, shown
     from .runs import load_run, prepare_image
 
+    if _is_onnx(args.run_dir):
+        return _predict_onnx(args)
+    if args.labels is not None:
+        raise UsageError("--labels goes with an ONNX model; a run's class names are its own")
     model, meta = load_run(args.run_dir)
     names = [shown(name) for name in class_names(meta)]
     for path in args.images:
         x, notes = prepare_image(path, meta)
         with kw.no_grad():
             probs = F.softmax(model(kw.tensor(x[None])), dim=1).numpy()[0]
-        top = np.argsort(-probs)[:3]
-        converted = f"  ({'; '.join(notes)})" if notes else ""
-        print(f"{path}: {names[top[0]]}{converted}")
-        print("   top-3: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in top))
+        _print_top3(path, probs, names, notes)
+    return 0
+
+
+def _print_top3(path: str, probs: np.ndarray, names: list[str], notes: list[str]) -> None:
+    """The predict lines of one image: its class (and what was converted), then the top-3 probabilities."""
+    top = np.argsort(-probs)[:3]
+    converted = f"  ({'; '.join(notes)})" if notes else ""
+    print(f"{path}: {names[top[0]]}{converted}")
+    print("   top-3: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in top))
+
+
+def _is_onnx(path: str | None) -> bool:
+    """Whether a command-line model argument names an ONNX file (by its ``.onnx`` ending)."""
+    return path is not None and path.lower().endswith(".onnx")
+
+
+def _load_onnx(path: str) -> tuple[object, object]:
+    """The ONNX file at ``path`` as a kernelwise Module, and its ``onnx.ModelProto``."""
+    import kernelwise as kw
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ONNX file not found: {path}")
+    module = kw.onnx.load(path)  # the onnx package, a readable model and supported operators
+    import onnx
+
+    return module, onnx.load(path)
+
+
+def _graph_inputs(proto: object) -> list[tuple[str, tuple[int | str, ...]]]:
+    """The graph's inputs that are not initializers: (name, shape), a symbolic dimension by its name."""
+    graph = proto.graph  # type: ignore[attr-defined]
+    initializers = {i.name for i in graph.initializer}
+    return [(v.name, _value_shape(v)) for v in graph.input if v.name not in initializers]
+
+
+def _value_shape(value: object) -> tuple[int | str, ...]:
+    dims = value.type.tensor_type.shape.dim  # type: ignore[attr-defined]
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
+
+
+def _shape_text(shape: tuple[int | str, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _onnx_opset(proto: object) -> int:
+    for entry in proto.opset_import:  # type: ignore[attr-defined]
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    return 1
+
+
+def _read_labels(path: str) -> list[str]:
+    """The class names of a ``--labels`` file: one a line, blank lines at the end ignored."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"--labels {path}: not a UTF-8 text file (one class name a line)") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [line.strip() for line in lines]
+
+
+def _predict_onnx(args: argparse.Namespace) -> int:
+    import kernelwise as kw
+
+    from .images import read_pixels
+
+    model, proto = _load_onnx(args.run_dir)
+    inputs = _graph_inputs(proto)
+    if len(inputs) != 1:
+        raise UsageError(f"{args.run_dir} takes {len(inputs)} inputs; predict runs a model of one image input")
+    name, shape = inputs[0]
+    if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]) or shape[1] not in (1, 3):
+        raise UsageError(
+            f"{args.run_dir} takes input {name!r} of shape {_shape_text(shape)}; predict needs "
+            "(batch, C, H, W) with C 1 or 3 and H, W fixed"
+        )
+    channels, height, width = (int(d) for d in shape[1:])
+    labels = _read_labels(args.labels) if args.labels is not None else None
+    model.eval()
+    for path in args.images:
+        pixels, notes = read_pixels(path, "L" if channels == 1 else "RGB", (height, width))
+        x = pixels.astype(np.float32)[None] / 255.0  # the model gets pixels in [0, 1]
+        with kw.no_grad():
+            out = model(kw.tensor(x))
+        if isinstance(out, tuple):
+            out = out[0]
+        scores = np.asarray(out.numpy(), dtype=np.float64).reshape(-1)
+        if scores.size == 0:
+            raise UsageError(f"{args.run_dir} gives an empty output")
+        if not (np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3):  # scores, not yet probabilities
+            scores = np.exp(scores - scores.max())
+            scores /= scores.sum()
+        if labels is not None and len(labels) != scores.size:
+            raise UsageError(
+                f"--labels {args.labels} names {len(labels)} classes; the model gives {scores.size} outputs"
+            )
+        _print_top3(path, scores, labels or [str(i) for i in range(scores.size)], notes)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import kernelwise as kw
+
+    from .runs import load_run
+
+    out = args.output or os.path.join(_run_folder(args.run_dir), "model.onnx")
+    if os.path.exists(out) and not args.force:
+        raise UsageError(f"{out} exists: replace it with --force, or choose another file with -o")
+    model, meta = load_run(args.run_dir)
+    example = kw.tensor(np.zeros((1, *meta["input_shape"]), dtype=np.float32))
+    proto = kw.onnx.export(model, example, out, opset=args.opset)
+    print(f"wrote {out} (ONNX opset {_onnx_opset(proto)}, input {tuple(meta['input_shape'])} per example)")
+    return 0
+
+
+def _summary_onnx(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    if args.model is not None or args.input_shape or args.num_classes is not None:
+        raise UsageError("--model, --input-shape and --num-classes do not go with an ONNX file: its graph says")
+    model, proto = _load_onnx(args.run_dir)
+    graph = proto.graph  # type: ignore[attr-defined]
+    params = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
+    print(f"{args.run_dir}: ONNX opset {_onnx_opset(proto)}, {len(graph.node):,} nodes, {params:,} parameters")
+    print("inputs:")
+    for name, shape in _graph_inputs(proto):
+        print(f"  {name}  {_shape_text(shape)}")
+    print("outputs:")
+    for value in graph.output:
+        print(f"  {value.name}  {_shape_text(_value_shape(value))}")
+    print("nodes by op type:")
+    for op, count in sorted(Counter(n.op_type for n in graph.node).items(), key=lambda item: (-item[1], item[0])):
+        print(f"  {op:<24} {count:>5}")
     return 0
 
 
@@ -170,6 +306,8 @@ def _summary(args: argparse.Namespace) -> int:
     from .runs import load_run
     from .summary import format_summary, summarize
 
+    if _is_onnx(args.run_dir):
+        return _summary_onnx(args)
     if args.run_dir is None and args.model is None:
         raise UsageError("summary of what? give a run directory (kernelwise summary RUN_DIR) or --model NAME")
     if args.run_dir is not None and args.model is not None:
@@ -291,20 +429,48 @@ def build_parser() -> argparse.ArgumentParser:
     add_threads_argument(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
-    predict = sub.add_parser("predict", help="class and top-3 probabilities for image files")
-    predict.add_argument("run_dir", metavar="RUN_DIR", help=run_help)
+    onnx_model = "or an ONNX file (MODEL.onnx)"
+    predict = sub.add_parser(
+        "predict",
+        help="class and top-3 probabilities for image files",
+        description="Class and top-3 probabilities for image files, from a run or an ONNX file. An ONNX model "
+        "gets each image converted to its input's channels (1: grayscale, 3: RGB) and size, as pixels in [0, 1] "
+        "(no normalisation: the file does not say which it was trained with); its outputs go through softmax "
+        "unless they are probabilities already.",
+    )
+    predict.add_argument("run_dir", metavar="RUN_DIR", help=f"{run_help}, {onnx_model}")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument(
+        "--labels", metavar="FILE", help="with an ONNX file: a text file of class names, one a line (default: 0, 1, …)"
+    )
     add_threads_argument(predict)
     predict.set_defaults(run=_predict)
 
     summary = sub.add_parser("summary", help="per-layer output shapes, parameters and FLOPs of a model")
-    summary.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help=f"{run_help}: its model and input shape")
+    summary.add_argument(
+        "run_dir",
+        nargs="?",
+        metavar="RUN_DIR",
+        help=f"{run_help}: its model and input shape; {onnx_model}: its inputs, outputs, nodes and opset",
+    )
     summary.add_argument("--model", help=f"instead of a run: one of {', '.join(MODELS)}")
     summary.add_argument(
         "--input-shape", type=int, nargs="+", metavar="N", help="C H W or C L (default: that of the model's dataset)"
     )
     summary.add_argument("--num-classes", type=int, help="with --model (default: 10)")
     summary.set_defaults(run=_summary)
+
+    export = sub.add_parser(
+        "export",
+        help="write a run's model as an ONNX file",
+        description="Write a run's model as an ONNX file (for ONNX Runtime and other tools), with a dynamic "
+        "batch dimension; it takes the run's input shape, normalised as the run's data was.",
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help=run_help)
+    export.add_argument("-o", "--output", metavar="FILE", help="the ONNX file (default: RUN_DIR/model.onnx)")
+    export.add_argument("--opset", type=int, help="the ONNX opset, 17 or newer (default: 17)")
+    export.add_argument("--force", action="store_true", help="replace an existing file")
+    export.set_defaults(run=_export)
 
     from .explain.cli import add_explain_parser
 

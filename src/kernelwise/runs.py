@@ -122,7 +122,8 @@ def versions() -> dict[str, str]:
     return {"kernelwise": __version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
-OUTPUTS = ("model.safetensors", "metrics.json", "curves.png", "confusion.png", "samples")  # made from the last state
+# Made from the last state (model.onnx by `kernelwise export`): removed when a run is resumed or replaced.
+OUTPUTS = ("model.safetensors", "metrics.json", "curves.png", "confusion.png", "samples", "model.onnx")
 # What a run directory holds; --force deletes only these, and refuses a folder with anything else.
 RUN_ENTRIES = ("config.json", "checkpoint", ".write-check", *OUTPUTS)
 
