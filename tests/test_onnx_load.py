@@ -605,3 +605,172 @@ def test_round_trip_through_kernelwise_export() -> None:
     module = load(buffer.getvalue())
     np.testing.assert_allclose(module(x).detach().numpy(), net(x).detach().numpy(), rtol=1e-5, atol=1e-7)
     assert len(list(module.parameters())) == 8  # both convolutions', BatchNorm's affine and Linear's
+
+
+# --------------------------------------------------------------------------- external data and sizes
+def _external_model(folder: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """The conv case saved with its initializers in ``folder / "w.bin"``."""
+    model, feeds = CASES["conv"]
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    path = folder / "m.onnx"
+    onnx.save_model(model, path, save_as_external_data=True, location="w.bin", size_threshold=0)
+    return path, feeds
+
+
+def _set_external(model: Any, **entries: str) -> None:
+    for init in model.graph.initializer:
+        for e in init.external_data:
+            if e.key in entries:
+                e.value = entries[e.key]
+
+
+def test_external_data_model_loads_from_its_path_and_matches_onnxruntime(tmp_path: Path) -> None:
+    path, feeds = _external_model(tmp_path)
+    model = onnx.load(path, load_external_data=False)
+    assert all(i.data_location == TensorProto.EXTERNAL for i in model.graph.initializer)
+    module = load(path)
+    y = module(kw.tensor(feeds["x"])).detach().numpy()
+    np.testing.assert_allclose(y, _ort(onnx.load(path), feeds)[0], rtol=1e-5, atol=1e-6)
+    assert len(list(module.parameters())) == 2
+
+
+def test_external_data_is_refused_from_bytes_and_file_objects(tmp_path: Path) -> None:
+    path, _ = _external_model(tmp_path)
+    with pytest.raises(DataError, match="from its path") as e:
+        load(path.read_bytes())
+    _one_line(e.value)
+    with open(path, "rb") as fh, pytest.raises(DataError, match="from its path"):
+        load(fh)
+
+
+@pytest.mark.parametrize("location", ["../w.bin", "sub/../../w.bin", "ABSOLUTE", "link.bin"])
+def test_external_data_outside_the_model_folder_is_refused(tmp_path: Path, location: str) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path, _ = _external_model(folder)
+    (tmp_path / "w.bin").write_bytes((folder / "w.bin").read_bytes())
+    if location == "ABSOLUTE":
+        location = str(tmp_path / "w.bin")
+    if location == "link.bin":
+        (folder / "link.bin").symlink_to(tmp_path / "w.bin")
+    model = onnx.load(path, load_external_data=False)
+    _set_external(model, location=location)
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(DataError, match="outside the model's folder") as e:
+        load(path)
+    _one_line(e.value)
+
+
+def test_external_data_missing_or_short_file_is_a_data_error(tmp_path: Path) -> None:
+    path, _ = _external_model(tmp_path)
+    data = (tmp_path / "w.bin").read_bytes()
+    (tmp_path / "w.bin").write_bytes(data[:-4])
+    with pytest.raises(DataError, match="fewer than offset") as e:
+        load(path)
+    assert "of shape" in _one_line(e.value)
+    (tmp_path / "w.bin").unlink()
+    with pytest.raises(DataError, match=r"cannot read external file 'w\.bin'") as e:
+        load(path)
+    _one_line(e.value)
+
+
+def test_a_symlink_inside_the_model_folder_is_followed(tmp_path: Path) -> None:
+    path, feeds = _external_model(tmp_path)
+    (tmp_path / "w.bin").rename(tmp_path / "real.bin")
+    (tmp_path / "w.bin").symlink_to(tmp_path / "real.bin")
+    y = load(path)(kw.tensor(feeds["x"])).detach().numpy()
+    np.testing.assert_allclose(y, _ort(CASES["conv"][0], feeds)[0], rtol=1e-5, atol=1e-6)
+
+
+def _huge_initializer(dims: list[int]) -> bytes:
+    model, _ = CASES["add"]
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    init = model.graph.initializer[0]
+    del init.dims[:]
+    init.dims.extend(dims)
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("dims", [[2**20, 2**20], [-3, 4], [2**62, 2**62]])
+def test_absurd_initializer_shape_is_refused_before_allocation(dims: list[int]) -> None:
+    with pytest.raises(DataError) as e:
+        load(_huge_initializer(dims))
+    message = _one_line(e.value)
+    assert "'b'" in message and str(dims) in message
+
+
+def test_external_initializer_over_the_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    path, _ = _external_model(tmp_path)
+    model = onnx.load(path, load_external_data=False)
+    init = model.graph.initializer[0]
+    init.dims[0] = 2**40
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(DataError, match="over the limit") as e:
+        load(path)
+    assert str(list(init.dims)) in _one_line(e.value)
+
+
+def test_constant_of_shape_and_constant_over_the_limit_are_refused() -> None:
+    big = _model(
+        [helper.make_node("ConstantOfShape", ["s"], ["c"], name="fill"), helper.make_node("Add", ["x", "c"], ["y"])],
+        {"x": X4},
+        ["y"],
+        {"s": _i64(2**16, 2**16, 2**16)},
+    )
+    with pytest.raises(DataError, match="over the limit") as e:
+        load(big.SerializeToString())
+    assert "fill" in _one_line(e.value) and str([2**16] * 3) in str(e.value)
+    negative = _model(
+        [helper.make_node("ConstantOfShape", ["s"], ["c"], name="fill"), helper.make_node("Add", ["x", "c"], ["y"])],
+        {"x": X4},
+        ["y"],
+        {"s": _i64(-1, 8)},
+    )
+    with pytest.raises(DataError, match="negative dim"):
+        load(negative.SerializeToString())
+    # a shape computed at run time is checked when the node runs, before np.full
+    runtime = _model(
+        [
+            helper.make_node("Shape", ["x"], ["sh"]),
+            helper.make_node("Mul", ["sh", "k"], ["big"]),
+            helper.make_node("ConstantOfShape", ["big"], ["c"], name="fill"),
+            helper.make_node("Add", ["x", "c"], ["y"]),
+        ],
+        {"x": X4},
+        ["y"],
+        {"k": _i64(2**10, 2**10, 2**10, 2**10)},
+    )
+    module = load(runtime.SerializeToString())
+    with pytest.raises(DataError, match="over the limit") as e:
+        module(kw.tensor(X4))
+    assert "'fill'" in _one_line(e.value)
+    tensor = TensorProto(name="v", data_type=F32, dims=[2**31])
+    constant = _model(
+        [helper.make_node("Constant", [], ["c"], name="k", value=tensor), helper.make_node("Add", ["x", "c"], ["y"])],
+        {"x": X4},
+        ["y"],
+    )
+    with pytest.raises(DataError, match="over the limit") as e:
+        load(constant.SerializeToString())
+    assert str([2**31]) in _one_line(e.value)
+
+
+@pytest.mark.parametrize("target", [[2**40, 2**30], [-2, 8], [-1, -1]])
+def test_absurd_reshape_target_is_a_data_error(target: list[int]) -> None:
+    model, _ = _one("Reshape", {"x": X4}, {"shape": _i64(*target)})
+    module = load(model.SerializeToString())
+    with pytest.raises(DataError) as e:
+        module(kw.tensor(X4))
+    assert str(target) in _one_line(e.value) and "reshape_node" in str(e.value)
+
+
+def test_a_large_model_file_loads(tmp_path: Path) -> None:
+    """A file of a few tens of megabytes (an 8M-element initializer) reads without a size limit."""
+    w = np.zeros((8, 1024, 1024), np.float32)
+    model = _model([helper.make_node("Add", ["x", "w"], ["y"])], {"x": _x(1024)}, ["y"], {"w": w})
+    path = tmp_path / "big.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert path.stat().st_size > 32 * 2**20
+    with kw.no_grad():
+        y = load(path)(kw.tensor(_x(1024))).numpy()
+    assert y.shape == (8, 1024, 1024)

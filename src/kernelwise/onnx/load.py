@@ -4,6 +4,11 @@ Float initializers become trainable :class:`~kernelwise.nn.Parameter` s (batch-n
 excepted: they stay constants), integer initializers and ``Constant`` nodes stay NumPy arrays. Each
 operator is one function in :data:`OPS`; shape arithmetic on constants (``Shape``, ``Gather``, ...) runs
 in NumPy, everything that touches a tensor runs as kernelwise ops, so autograd goes through the graph.
+
+Initializers stored as external data are read only for a model given as a path, and only from files
+inside the model's folder. No tensor (an initializer, a ``Constant``, a ``ConstantOfShape`` output or a
+``Reshape`` target) may hold more than :data:`MAX_TENSOR_BYTES` bytes: a larger one is a DataError
+raised before anything is allocated.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from ..nn import functional as F
 from ..ops.shape import cat
 from ..tensor import Tensor
 
-__all__ = ["OPS", "OnnxModule", "load"]
+__all__ = ["MAX_TENSOR_BYTES", "OPS", "OnnxModule", "load"]
+
+#: The largest tensor (elements times item size, in bytes) a model may declare: 2 GiB.
+MAX_TENSOR_BYTES = 2**31
 
 Value = Any  # a Tensor, a NumPy array (a constant) or None (an absent optional input)
 Attrs = dict[str, Any]
@@ -87,6 +95,22 @@ def _widths(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
 def _spatial_check(x: Tensor, nd: int, op: str) -> None:
     if nd not in (1, 2):
         raise DataError(f"onnx load: {op} over {nd} spatial dims is not supported (1-D and 2-D only), input {x.shape}")
+
+
+def _check_size(shape: Any, itemsize: int, what: str) -> tuple[int, ...]:
+    """``shape`` as ints, or a DataError when a dim is negative or the tensor exceeds MAX_TENSOR_BYTES."""
+    dims = [int(d) for d in shape]
+    if any(d < 0 for d in dims):
+        raise DataError(f"onnx load: {what} has shape {dims} with a negative dim")
+    count = 1
+    for d in dims:  # Python ints: no overflow
+        count *= d
+    if count * itemsize > MAX_TENSOR_BYTES:
+        raise DataError(
+            f"onnx load: {what} of shape {dims} would take {count * itemsize} bytes, "
+            f"over the limit of {MAX_TENSOR_BYTES} (kernelwise.onnx.load.MAX_TENSOR_BYTES)"
+        )
+    return tuple(dims)
 
 
 # --------------------------------------------------------------------------- operators
@@ -298,7 +322,11 @@ def op_reshape(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     old = _shape(inputs[0])
     new = _ints(inputs[1]) if len(inputs) > 1 else list(attrs["shape"])
     if not attrs.get("allowzero", 0):
-        new = [old[i] if d == 0 else d for i, d in enumerate(new)]
+        new = [old[i] if d == 0 and i < len(old) else d for i, d in enumerate(new)]
+    if any(d < -1 for d in new) or new.count(-1) > 1:
+        raise DataError(f"onnx load: Reshape target {new} has a dim below -1 or more than one -1")
+    itemsize = np.dtype(inputs[0].dtype if isinstance(inputs[0], Tensor) else _c(inputs[0]).dtype).itemsize
+    _check_size([d for d in new if d != -1], itemsize, "Reshape target")
     return _reshape(inputs[0], tuple(new))
 
 
@@ -374,7 +402,8 @@ def op_constant(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
 def op_constantofshape(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """ConstantOfShape: an array of the input's shape filled with value (default float32 0)."""
     value = attrs.get("value", np.zeros(1, dtype=np.float32))
-    return np.full(tuple(_ints(inputs[0])), value.reshape(-1)[0], dtype=value.dtype)
+    shape = _check_size(_ints(inputs[0]), value.dtype.itemsize, "ConstantOfShape output")
+    return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
 
 
 def op_clip(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
@@ -741,14 +770,76 @@ def _attributes(node: Any) -> Attrs:
     return attrs
 
 
-def _array(tensor: Any, what: str) -> np.ndarray:
-    from onnx import numpy_helper
+def _itemsize(tensor: Any) -> int:
+    from onnx.helper import tensor_dtype_to_np_dtype
 
+    try:
+        dtype = np.dtype(tensor_dtype_to_np_dtype(tensor.data_type))
+    except Exception:
+        return 1  # an unknown element type: numpy_helper names it below
+    return 1 if dtype.kind == "O" else dtype.itemsize
+
+
+def _array(tensor: Any, what: str) -> np.ndarray:
+    from onnx import TensorProto, numpy_helper
+
+    _check_size(tensor.dims, _itemsize(tensor), f"{what} {tensor.name!r}")
+    if tensor.data_location == TensorProto.EXTERNAL:
+        raise DataError(f"onnx load: {what} {tensor.name!r} stores its data in an external file, not allowed here")
     try:
         return np.array(numpy_helper.to_array(tensor))
     except Exception as e:
         dims = list(tensor.dims)
         raise DataError(f"onnx load: {what} {tensor.name!r} of shape {dims}: its data does not match: {e}") from e
+
+
+def _read_external(tensor: Any, folder: str | None) -> None:
+    """Fill ``tensor``'s raw_data from its external file, which must lie inside ``folder`` (the model's)."""
+    from onnx import TensorProto
+
+    name, dims = tensor.name, list(tensor.dims)
+    if folder is None:
+        raise DataError(
+            f"onnx load: initializer {name!r} stores its data in an external file; load the model from its path"
+        )
+    info = {e.key: e.value for e in tensor.external_data}
+    location = info.get("location", "")
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info["length"]) if "length" in info else None
+    except ValueError as e:
+        raise DataError(f"onnx load: initializer {name!r}: bad external offset or length: {e}") from e
+    expected = _check_size(dims, _itemsize(tensor), f"initializer {name!r}")
+    if length is None:
+        length = int(np.prod(expected, dtype=object)) * _itemsize(tensor)
+    if offset < 0 or length < 0:
+        raise DataError(f"onnx load: initializer {name!r}: negative external offset {offset} or length {length}")
+    if not location or os.path.isabs(location) or ".." in re.split(r"[\\/]", location):
+        raise DataError(
+            f"onnx load: initializer {name!r} refers to external file {location!r}, outside the model's folder"
+        )
+    root = os.path.realpath(folder)
+    path = os.path.realpath(os.path.join(root, location))
+    if os.path.commonpath([root, path]) != root:
+        raise DataError(
+            f"onnx load: initializer {name!r} refers to external file {location!r}, which resolves outside "
+            "the model's folder"
+        )
+    try:
+        size = os.path.getsize(path)
+        if size < offset + length:
+            raise DataError(
+                f"onnx load: initializer {name!r} of shape {dims}: external file {location!r} has {size} bytes, "
+                f"fewer than offset {offset} + length {length}"
+            )
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(length)
+    except OSError as e:
+        raise DataError(f"onnx load: initializer {name!r}: cannot read external file {location!r}: {e.strerror}") from e
+    tensor.raw_data = data
+    del tensor.external_data[:]
+    tensor.data_location = TensorProto.DEFAULT
 
 
 def _sorted_nodes(graph: Any, known: set[str]) -> list[Any]:
@@ -791,9 +882,12 @@ def load(f: Any) -> OnnxModule:
     or a tuple for several outputs. Float initializers are trainable Parameters.
 
     Raises:
-        DataError: the file is not an ONNX model, an initializer is malformed, the graph has a cycle,
-            or it uses an operator kernelwise does not support (named with the opset and the node).
+        DataError: the file is not an ONNX model, an initializer is malformed, larger than
+            :data:`MAX_TENSOR_BYTES` or stored in an external file that is missing, too short or outside
+            the model's folder (external data needs ``f`` to be a path), the graph has a cycle, or it uses
+            an operator kernelwise does not support (named with the opset and the node).
     """
+    onnx_pb = _onnx()
     where = repr(os.fspath(f)) if isinstance(f, str | os.PathLike) else "the data"
     model = _parse(_read_bytes(f), where)
     graph, opset = model.graph, _opset(model)
@@ -812,12 +906,20 @@ def load(f: Any) -> OnnxModule:
     kept_constant = {x for n in graph.node for i, x in enumerate(n.input) if (n.op_type, i) in _CONSTANT_INPUTS and x}
     params: dict[str, np.ndarray] = {}
     constants: dict[str, np.ndarray] = {}
+    folder = os.path.dirname(os.path.abspath(os.fspath(f))) if isinstance(f, str | os.PathLike) else None
     for init in graph.initializer:
+        if init.data_location == onnx_pb.TensorProto.EXTERNAL:
+            _read_external(init, folder)
         array = _array(init, "initializer")
         if np.issubdtype(array.dtype, np.floating) and init.name not in kept_constant:
             params[init.name] = array
         else:
             constants[init.name] = array
+    for n in graph.node:  # a ConstantOfShape of a constant shape: its size is known now
+        if n.op_type == "ConstantOfShape" and n.input and n.input[0] in constants:
+            value = _attributes(n).get("value", np.zeros(1, dtype=np.float32))
+            what = f"ConstantOfShape output of node {n.name!r}"
+            _check_size(_ints(constants[n.input[0]]), np.asarray(value).dtype.itemsize, what)
     inputs = [i.name for i in graph.input if i.name not in params and i.name not in constants]
     ordered = _sorted_nodes(graph, set(inputs) | set(params) | set(constants))
     nodes = []
