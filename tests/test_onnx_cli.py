@@ -155,3 +155,22 @@ def test_a_file_named_onnx_that_is_not_one(run_dir, tmp_path, capsys):
     one_line_error(*cli(capsys, "summary", bogus)[::2], "notes.onnx")
     one_line_error(*cli(capsys, "predict", bogus, sample)[::2], "notes.onnx")
     one_line_error(*cli(capsys, "summary", tmp_path / "missing.onnx")[::2], "ONNX file not found")
+
+
+def test_export_of_a_layer_onnx_cannot_say_is_one_line(run_dir, tmp_path, monkeypatch, capsys):
+    import kernelwise.runs
+
+    class Mystery(kw.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    _, meta = load_run(run_dir)
+    monkeypatch.setattr(kernelwise.runs, "load_run", lambda path: (kw.nn.Sequential(Mystery()), meta))
+    line = one_line_error(*cli(capsys, "export", run_dir, "-o", tmp_path / "m.onnx")[::2], "Mystery")
+    assert "cannot export" in line
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_without_the_onnx_package_says_how_to_install_it(run_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # `import onnx` raises ImportError
+    one_line_error(*cli(capsys, "export", run_dir, "-o", tmp_path / "m.onnx")[::2], "pip install kernelwise[onnx]")
