@@ -238,6 +238,14 @@ CASES: dict[str, tuple[Any, dict[str, np.ndarray]]] = {
     ),
     "pad_neg": _one("Pad", {"x": X4}, {"pads": _i64(0, 0, -1, 2, 0, 0, 1, -2)}),
     "clip_min_only": _one("Clip", {"x": X4}, {"lo": np.array(0.1, np.float32)}),
+    "lppool": _one("LpPool", {"x": X4}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    "lppool_p1_asymmetric": _one("LpPool", {"x": X4}, kernel_shape=[2, 3], pads=[0, 1, 1, 0], p=1),
+    "lppool_p3_1d": _one("LpPool", {"x": _x(2, 3, 11)}, kernel_shape=[3], strides=[2], p=3),
+    "instancenorm": _one("InstanceNormalization", {"x": X4}, {"s": _w(4), "b": _w(4, seed=2)}, epsilon=1e-3),
+    "instancenorm_1d": _one("InstanceNormalization", {"x": _x(2, 3, 11)}, {"s": _w(3), "b": _w(3, seed=2)}),
+    "softsign": _one("Softsign", {"x": X4}),
+    "hardsigmoid": _one("HardSigmoid", {"x": X4 * 4}),
+    "hardsigmoid_attrs": _one("HardSigmoid", {"x": X4 * 4}, alpha=0.5, beta=0.25),
     "shape_start": (
         _model(
             [helper.make_node("Shape", ["x"], ["y"], start=1, end=-1)],
@@ -457,6 +465,20 @@ def test_batch_norm_statistics_and_integer_initializers_stay_constants() -> None
     assert sorted(module.onnx_names[k] for k, _ in module.named_parameters()) == ["b", "s"]
     reshape = load(CASES["reshape"][0].SerializeToString())
     assert list(reshape.parameters()) == []
+
+
+def test_instance_norm_scale_and_bias_are_parameters_with_gradients_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    model, feeds = CASES["instancenorm"]
+    module = load(model.SerializeToString())
+    params = dict(module.named_parameters())
+    assert sorted(module.onnx_names[k] for k in params) == ["b", "s"]
+    (module(kw.tensor(feeds["x"])) ** 2).sum().backward()
+    inits = {i.name: torch.tensor(numpy_helper.to_array(i), requires_grad=True) for i in model.graph.initializer}
+    y = torch.nn.functional.instance_norm(torch.tensor(feeds["x"]), weight=inits["s"], bias=inits["b"], eps=1e-3)
+    (y**2).sum().backward()
+    for name, p in params.items():
+        np.testing.assert_allclose(p.grad.numpy(), inits[module.onnx_names[name]].grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_load_accepts_a_path_and_a_file_object(tmp_path: Path) -> None:

@@ -195,6 +195,22 @@ def op_averagepool(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     return pool(F.pad(x, _widths(pairs)), kernel, strides, 0, ceil, True) / counts
 
 
+def op_lppool(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
+    """LpPool: the p-norm of each window, (Σ |x|^p)^(1/p) (p default 2), zero pads counted."""
+    x = _t(inputs[0])
+    kernel, nd, strides, dil, pairs, fits = _pool_args(x, attrs, "LpPool")
+    if any(d != 1 for d in dil):
+        raise DataError(f"onnx load: LpPool with dilations={list(dil)} is not supported")
+    p = float(attrs.get("p", 2))
+    powered = x * x if p == 2 else x.abs() ** p
+    padding: tuple[int, ...] = tuple(lo for lo, _ in pairs)
+    if not fits:
+        powered, padding = F.pad(powered, _widths(pairs)), (0,) * nd
+    pool = F.avg_pool1d if nd == 1 else F.avg_pool2d
+    total = pool(powered, kernel, strides, padding, bool(attrs.get("ceil_mode", 0)), True) * float(np.prod(kernel))
+    return total.sqrt() if p == 2 else total ** (1.0 / p)
+
+
 def op_globalaveragepool(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """GlobalAveragePool: the mean over all spatial dims, kept as size 1."""
     x = _t(inputs[0])
@@ -211,6 +227,17 @@ def op_batchnormalization(inputs: list[Value], attrs: Attrs, opset: int) -> Valu
     """BatchNormalization (inference): Y = (X - mean) / sqrt(var + epsilon) · scale + B."""
     x, scale, bias, mean, var = (_t(v) for v in inputs[:5])
     return F.batch_norm(x, mean, var, scale, bias, training=False, eps=float(attrs.get("epsilon", 1e-5)))
+
+
+def op_instancenormalization(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
+    """InstanceNormalization: each (sample, channel) normalised over its spatial dims, · scale + B."""
+    x, scale, bias = _t(inputs[0]), _t(inputs[1]), _t(inputs[2])
+    dims = tuple(range(2, x.ndim))
+    centred = x - x.mean(dim=dims, keepdim=True)
+    var = (centred * centred).mean(dim=dims, keepdim=True)
+    per_channel = (scale.shape[0],) + (1,) * len(dims)
+    normed = centred / (var + float(attrs.get("epsilon", 1e-5))).sqrt()
+    return normed * scale.reshape(per_channel) + bias.reshape(per_channel)
 
 
 def op_gemm(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
@@ -466,6 +493,18 @@ def op_softplus(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     return F.softplus(_t(inputs[0]), 1.0, 20.0)
 
 
+def op_softsign(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
+    """Softsign: x / (1 + |x|)."""
+    x = _t(inputs[0])
+    return x / (x.abs() + 1.0)
+
+
+def op_hardsigmoid(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
+    """HardSigmoid: max(0, min(1, alpha·x + beta)) (alpha default 0.2, beta 0.5)."""
+    alpha, beta = float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5))
+    return (_t(inputs[0]) * alpha + beta).clamp(min=0.0, max=1.0)
+
+
 def op_prelu(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """PRelu: x for x >= 0, slope·x otherwise (slope broadcast to x)."""
     x, slope = _t(inputs[0]), _t(inputs[1])
@@ -606,10 +645,13 @@ OPS: dict[str, OpFn] = {
     "Gemm": op_gemm,
     "GlobalAveragePool": op_globalaveragepool,
     "GlobalMaxPool": op_globalmaxpool,
+    "HardSigmoid": op_hardsigmoid,
     "Identity": op_identity,
+    "InstanceNormalization": op_instancenormalization,
     "LRN": op_lrn,
     "LeakyRelu": op_leakyrelu,
     "Log": op_log,
+    "LpPool": op_lppool,
     "LogSoftmax": op_logsoftmax,
     "MatMul": op_matmul,
     "Max": op_max,
@@ -627,6 +669,7 @@ OPS: dict[str, OpFn] = {
     "Slice": op_slice,
     "Softmax": op_softmax,
     "Softplus": op_softplus,
+    "Softsign": op_softsign,
     "Split": op_split,
     "Sqrt": op_sqrt,
     "Squeeze": op_squeeze,
