@@ -174,3 +174,51 @@ def test_export_of_a_layer_onnx_cannot_say_is_one_line(run_dir, tmp_path, monkey
 def test_export_without_the_onnx_package_says_how_to_install_it(run_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # `import onnx` raises ImportError
     one_line_error(*cli(capsys, "export", run_dir, "-o", tmp_path / "m.onnx")[::2], "pip install kernelwise[onnx]")
+
+
+def test_predict_on_the_exported_file_says_what_predict_on_the_run_says(run_dir, exported, capsys):
+    """The export carries the run's normalisation and class names, so the ONNX model gets the same input."""
+    samples = sorted((run_dir / "samples").glob("*.png"))[:3]
+    code, from_run, err = cli(capsys, "predict", run_dir, *samples)
+    assert code == 0, err
+    code, from_onnx, err = cli(capsys, "predict", exported, *samples)
+    assert code == 0, err
+    assert from_onnx == from_run
+    props = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
+    assert set(props) == {"kernelwise.mean", "kernelwise.std", "kernelwise.class_names"}
+
+
+def _with_metadata(source: Path, target: Path, **props: str) -> Path:
+    model = onnx.load(str(source))
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(target))
+    return target
+
+
+def test_predict_on_a_file_without_metadata_gives_pixels_in_0_1(run_dir, exported, tmp_path, capsys):
+    from kernelwise.onnx.files import ImageModel
+
+    bare = ImageModel.open(_with_metadata(exported, tmp_path / "bare.onnx"))
+    assert bare.class_names is None
+    sample = sorted((run_dir / "samples").glob("*.png"))[0]
+    x, _ = bare.prepare(sample)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(sample).convert("L"), dtype=np.float32) / 255.0
+    np.testing.assert_array_equal(x[0, 0], pixels)
+
+
+@pytest.mark.parametrize(
+    ("props", "fragment"),
+    [
+        ({"kernelwise.mean": "[0.5"}, "is not JSON"),
+        ({"kernelwise.std": "[0]"}, "must be positive"),
+        ({"kernelwise.mean": '["a"]'}, "finite numbers"),
+        ({"kernelwise.class_names": "{}"}, "non-empty JSON list"),
+    ],
+)
+def test_bad_metadata_is_one_line(run_dir, exported, tmp_path, capsys, props, fragment):
+    path = _with_metadata(exported, tmp_path / "bad.onnx", **props)
+    sample = sorted((run_dir / "samples").glob("*.png"))[0]
+    one_line_error(*cli(capsys, "predict", path, sample)[::2], fragment)

@@ -314,3 +314,14 @@ def test_the_package_attribute_is_the_function_even_after_the_module_is_imported
     importlib.import_module("kernelwise.onnx.export")  # sets the package's attribute to the submodule
     assert callable(kernelwise.onnx.export)
     assert kernelwise.onnx.export is importlib.import_module("kernelwise.onnx.export").export
+
+
+def test_metadata_is_stored_and_checked(tmp_path) -> None:
+    model = nn.Sequential(nn.Linear(3, 2))
+    proto = export(model, kw.randn(2, 3), tmp_path / "m.onnx", metadata={"kernelwise.class_names": '["a", "b"]'})
+    assert {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props} == {
+        "kernelwise.class_names": '["a", "b"]'
+    }
+    assert len(proto.metadata_props) == 1
+    with pytest.raises(TypeError, match="metadata"):
+        export(model, kw.randn(2, 3), tmp_path / "n.onnx", metadata={"k": 1})

@@ -178,41 +178,6 @@ def _is_onnx(path: str | None) -> bool:
     return path is not None and path.lower().endswith(".onnx")
 
 
-def _load_onnx(path: str) -> tuple[object, object]:
-    """The ONNX file at ``path`` as a kernelwise Module, and its ``onnx.ModelProto``."""
-    import kernelwise as kw
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"ONNX file not found: {path}")
-    module = kw.onnx.load(path)  # the onnx package, a readable model and supported operators
-    import onnx
-
-    return module, onnx.load(path)
-
-
-def _graph_inputs(proto: object) -> list[tuple[str, tuple[int | str, ...]]]:
-    """The graph's inputs that are not initializers: (name, shape), a symbolic dimension by its name."""
-    graph = proto.graph  # type: ignore[attr-defined]
-    initializers = {i.name for i in graph.initializer}
-    return [(v.name, _value_shape(v)) for v in graph.input if v.name not in initializers]
-
-
-def _value_shape(value: object) -> tuple[int | str, ...]:
-    dims = value.type.tensor_type.shape.dim  # type: ignore[attr-defined]
-    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
-
-
-def _shape_text(shape: tuple[int | str, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
-def _onnx_opset(proto: object) -> int:
-    for entry in proto.opset_import:  # type: ignore[attr-defined]
-        if entry.domain in ("", "ai.onnx"):
-            return int(entry.version)
-    return 1
-
-
 def _read_labels(path: str) -> list[str]:
     """The class names of a ``--labels`` file: one a line, blank lines at the end ignored."""
     try:
@@ -226,77 +191,37 @@ def _read_labels(path: str) -> list[str]:
 
 
 def _predict_onnx(args: argparse.Namespace) -> int:
-    import kernelwise as kw
+    from .onnx.files import ImageModel
 
-    from .images import read_pixels
-
-    model, proto = _load_onnx(args.run_dir)
-    inputs = _graph_inputs(proto)
-    if len(inputs) != 1:
-        raise UsageError(f"{args.run_dir} takes {len(inputs)} inputs; predict runs a model of one image input")
-    name, shape = inputs[0]
-    if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]) or shape[1] not in (1, 3):
-        raise UsageError(
-            f"{args.run_dir} takes input {name!r} of shape {_shape_text(shape)}; predict needs "
-            "(batch, C, H, W) with C 1 or 3 and H, W fixed"
-        )
-    channels, height, width = (int(d) for d in shape[1:])
-    labels = _read_labels(args.labels) if args.labels is not None else None
-    model.eval()
+    model = ImageModel.open(args.run_dir)
+    labels = _read_labels(args.labels) if args.labels is not None else model.class_names
     for path in args.images:
-        pixels, notes = read_pixels(path, "L" if channels == 1 else "RGB", (height, width))
-        x = pixels.astype(np.float32)[None] / 255.0  # the model gets pixels in [0, 1]
-        with kw.no_grad():
-            out = model(kw.tensor(x))
-        if isinstance(out, tuple):
-            out = out[0]
-        scores = np.asarray(out.numpy(), dtype=np.float64).reshape(-1)
-        if scores.size == 0:
-            raise UsageError(f"{args.run_dir} gives an empty output")
-        if not (np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3):  # scores, not yet probabilities
-            scores = np.exp(scores - scores.max())
-            scores /= scores.sum()
-        if labels is not None and len(labels) != scores.size:
-            raise UsageError(
-                f"--labels {args.labels} names {len(labels)} classes; the model gives {scores.size} outputs"
-            )
-        _print_top3(path, scores, labels or [str(i) for i in range(scores.size)], notes)
+        x, notes = model.prepare(path)
+        probs = model.probabilities(x)
+        if labels is not None and len(labels) != probs.size:
+            given = f"--labels {args.labels}" if args.labels is not None else f"{args.run_dir}'s metadata"
+            raise UsageError(f"{given} names {len(labels)} classes; the model gives {probs.size} outputs")
+        _print_top3(path, probs, labels or [str(i) for i in range(probs.size)], notes)
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    import kernelwise as kw
-
-    from .runs import load_run
+    from .onnx.files import export_run, opset_of
 
     out = args.output or os.path.join(_run_folder(args.run_dir), "model.onnx")
     if os.path.exists(out) and not args.force:
         raise UsageError(f"{out} exists: replace it with --force, or choose another file with -o")
-    model, meta = load_run(args.run_dir)
-    example = kw.tensor(np.zeros((1, *meta["input_shape"]), dtype=np.float32))
-    proto = kw.onnx.export(model, example, out, opset=args.opset)
-    print(f"wrote {out} (ONNX opset {_onnx_opset(proto)}, input {tuple(meta['input_shape'])} per example)")
+    proto, meta = export_run(args.run_dir, out, args.opset)
+    print(f"wrote {out} (ONNX opset {opset_of(proto)}, input {tuple(meta['input_shape'])} per example)")
     return 0
 
 
 def _summary_onnx(args: argparse.Namespace) -> int:
-    from collections import Counter
+    from .onnx.files import describe
 
     if args.model is not None or args.input_shape or args.num_classes is not None:
         raise UsageError("--model, --input-shape and --num-classes do not go with an ONNX file: its graph says")
-    model, proto = _load_onnx(args.run_dir)
-    graph = proto.graph  # type: ignore[attr-defined]
-    params = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
-    print(f"{args.run_dir}: ONNX opset {_onnx_opset(proto)}, {len(graph.node):,} nodes, {params:,} parameters")
-    print("inputs:")
-    for name, shape in _graph_inputs(proto):
-        print(f"  {name}  {_shape_text(shape)}")
-    print("outputs:")
-    for value in graph.output:
-        print(f"  {value.name}  {_shape_text(_value_shape(value))}")
-    print("nodes by op type:")
-    for op, count in sorted(Counter(n.op_type for n in graph.node).items(), key=lambda item: (-item[1], item[0])):
-        print(f"  {op:<24} {count:>5}")
+    print("\n".join(describe(args.run_dir)))
     return 0
 
 

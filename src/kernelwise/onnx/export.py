@@ -587,6 +587,7 @@ def export(
     output_names: list[str] | None = None,
     dynamic_batch: bool = True,
     opset: int | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Any:
     """Write ``model`` as an ONNX model to ``f``, as ``torch.onnx.export``; return the ``onnx.ModelProto``.
 
@@ -600,6 +601,8 @@ def export(
         dynamic_batch: the batch dimension is the symbol ``"batch"`` (default); False fixes it to the
             example's.
         opset: the ONNX opset, at least 17 (default 17; GELU is one ``Gelu`` node from 20).
+        metadata: text key/value pairs stored in the model's ``metadata_props`` (e.g. the input's
+            normalisation and the class names, which ``kernelwise predict MODEL.onnx`` reads).
 
     Raises:
         UsageError: a module that cannot be exported, named with its path in the model.
@@ -617,6 +620,10 @@ def export(
     finally:
         for module, training in modes:
             module.training = training
+    if metadata:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise UsageTypeError("metadata: expected a dict of str keys and str values")
+        onnx.helper.set_model_props(proto, metadata)
     data = proto.SerializeToString()
     if isinstance(f, str | os.PathLike):
         write_bytes_atomic(f, data)
