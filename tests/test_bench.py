@@ -123,3 +123,20 @@ def test_geometric_mean_of_ratios() -> None:
     assert geometric_mean([1.0, 4.0]) == pytest.approx(2.0)
     assert math.isnan(geometric_mean([float("nan")]))
     assert np.isfinite(geometric_mean([1e-3, 1e3]))
+
+
+def test_inference_suite_tiny_agrees_with_onnxruntime() -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from kernelwise.bench.inference import inference_report, run_inference_suite
+
+    records = run_inference_suite(tiny=True)
+    assert [(r.model, r.batch) for r in records] == [("squeezenet", 1)]
+    (record,) = records
+    assert math.isfinite(record.ratio) and record.ratio > 0
+    assert record.error < 1e-4
+    report = inference_report(records)
+    assert "intra_op_num_threads=" in report
+    row = next(line for line in report.splitlines() if line.startswith("| squeezenet "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "1" and math.isfinite(float(cells[4])) and float(cells[5]) < 1e-4
