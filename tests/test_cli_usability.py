@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from clirun import cli, one_line_error
 from kernelwise.cli import main
 from kernelwise.data.advice import infer_dataset, small_split_warning
 
@@ -30,25 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KERNELWISE_OFFLINE", "1")  # a download attempt is an error, never a network access
     monkeypatch.setenv("MPLBACKEND", "Agg")
-
-
-def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    """Run ``kernelwise ARGS`` in this process: (exit status, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:  # argparse: --help (0) and usage errors (2)
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code: int, err: str, fragment: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def write_pictures(root: Path, per_class: int, size: int = 8) -> Path:

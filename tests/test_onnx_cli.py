@@ -9,30 +9,18 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 
+import clirun  # noqa: E402
 import kernelwise as kw  # noqa: E402
+from clirun import cli  # noqa: E402
 from kernelwise.cli import main  # noqa: E402
 from kernelwise.runs import load_run  # noqa: E402
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
-def cli(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
-    """Run ``kernelwise ARGS`` in this process: (exit status, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:  # argparse: --help (0) and usage errors (2)
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def one_line_error(code: int, err: str, fragment: str) -> str:
-    assert code == 1, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert fragment in lines[0], lines[0]
-    return lines[0]
+    assert code == 1, err  # a mistake in what was given: exit status 1
+    return clirun.one_line_error(code, err, fragment)
 
 
 @pytest.fixture(scope="module")

@@ -74,8 +74,10 @@ def light_model_path(name: str) -> Path:
     return path
 
 
-def prepare_model(model: Any, seed: int = 0) -> Any:
-    """``model`` with seeded random weights, its final Softmax dropped and any batch size accepted."""
+def random_weights(model: Any, seed: int = 0) -> Any:
+    """``model`` with each ConstantOfShape fill replaced by a seeded random initializer (the light models fill
+    every weight with one value, so their output is uniform and says little), its final Softmax dropped (the
+    logits are compared, not ~1/1000 each)."""
     _modules()
     from onnx import numpy_helper
 
@@ -98,6 +100,16 @@ def prepare_model(model: Any, seed: int = 0) -> Any:
         out.name = kept.pop().input[0]
     del model.graph.node[:]
     model.graph.node.extend(kept)
+    return model
+
+
+def prepare_model(model: Any, seed: int = 0) -> Any:
+    """``model`` with seeded random weights, its final Softmax dropped and any batch size accepted."""
+    from onnx import numpy_helper
+
+    model = random_weights(model, seed)
+    kept = list(model.graph.node)
+    out = model.graph.output[0]
     # any batch: a symbolic first input dim, Reshape targets [1, n] -> [-1, n], no stored shapes of batch 1
     reshape_targets = {n.input[1] for n in kept if n.op_type == "Reshape" and len(n.input) > 1}
     for i, init in enumerate(model.graph.initializer):
