@@ -85,9 +85,9 @@ _Value = tuple[str, np.ndarray]
 _Emitter = Callable[[_Graph, Any, str, str, np.ndarray], str]
 
 
-def _scalar(g: _Graph, path: str, label: str, value: float, like: np.ndarray) -> str:
+def _scalar(graph: _Graph, path: str, label: str, value: float, like: np.ndarray) -> str:
     """A 0-d initializer of ``like``'s dtype."""
-    return g.constant(f"{path}.{label}" if path else label, value, dtype=like.dtype)
+    return graph.constant(f"{path}.{label}" if path else label, value, dtype=like.dtype)
 
 
 def _pads(pairs: tuple[tuple[int, int], ...]) -> list[int]:
@@ -105,13 +105,19 @@ def _param(path: str, name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ layers
-def _conv(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _weight_and_bias(graph: _Graph, m: Any, path: str) -> list[str]:
+    """The layer's weight (and bias, if it has one) as initializers named after their place in the model."""
+    names = [graph.constant(_param(path, "weight"), m.weight)]
+    if m.bias is not None:
+        names.append(graph.constant(_param(path, "bias"), m.bias))
+    return names
+
+
+def _conv(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Conv1d/Conv2d -> Conv, padding strings as explicit pads."""
     pairs = padding_pairs(m.padding, m.kernel_size, m.stride, m.dilation, type(m).__name__)
-    inputs = [x, g.constant(_param(path, "weight"), m.weight)]
-    if m.bias is not None:
-        inputs.append(g.constant(_param(path, "bias"), m.bias))
-    return g.node(
+    inputs = [x, *_weight_and_bias(graph, m, path)]
+    return graph.node(
         "Conv",
         inputs,
         path,
@@ -123,12 +129,10 @@ def _conv(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     )
 
 
-def _conv_transpose(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _conv_transpose(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """ConvTranspose1d/2d -> ConvTranspose (the weight layout (C_in, C_out/g, *k) is ONNX's)."""
-    inputs = [x, g.constant(_param(path, "weight"), m.weight)]
-    if m.bias is not None:
-        inputs.append(g.constant(_param(path, "bias"), m.bias))
-    return g.node(
+    inputs = [x, *_weight_and_bias(graph, m, path)]
+    return graph.node(
         "ConvTranspose",
         inputs,
         path,
@@ -141,20 +145,18 @@ def _conv_transpose(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> 
     )
 
 
-def _linear(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _linear(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Linear -> Gemm (transB=1) for (N, in) input, MatMul (+ Add) for more dimensions."""
     if value.ndim == 2:
-        inputs = [x, g.constant(_param(path, "weight"), m.weight)]
-        if m.bias is not None:
-            inputs.append(g.constant(_param(path, "bias"), m.bias))
-        return g.node("Gemm", inputs, path, transB=1)
-    out = g.node("MatMul", [x, g.constant(_param(path, "weight_t"), m.weight.numpy().T)], path)
+        inputs = [x, *_weight_and_bias(graph, m, path)]
+        return graph.node("Gemm", inputs, path, transB=1)
+    out = graph.node("MatMul", [x, graph.constant(_param(path, "weight_t"), m.weight.numpy().T)], path)
     if m.bias is not None:
-        out = g.node("Add", [out, g.constant(_param(path, "bias"), m.bias)], path)
+        out = graph.node("Add", [out, graph.constant(_param(path, "bias"), m.bias)], path)
     return out
 
 
-def _batch_norm(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _batch_norm(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """BatchNorm1d/2d in eval -> BatchNormalization with the running statistics."""
     if m.running_mean is None:
         raise UsageError(
@@ -167,67 +169,71 @@ def _batch_norm(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     bias = m.bias if m.bias is not None else np.zeros(c, dtype)
     inputs = [
         x,
-        g.constant(_param(path, "weight"), scale, dtype),
-        g.constant(_param(path, "bias"), bias, dtype),
-        g.constant(_param(path, "running_mean"), m.running_mean),
-        g.constant(_param(path, "running_var"), m.running_var),
+        graph.constant(_param(path, "weight"), scale, dtype),
+        graph.constant(_param(path, "bias"), bias, dtype),
+        graph.constant(_param(path, "running_mean"), m.running_mean),
+        graph.constant(_param(path, "running_var"), m.running_var),
     ]
-    return g.node("BatchNormalization", inputs, path, epsilon=float(m.eps))
+    return graph.node("BatchNormalization", inputs, path, epsilon=float(m.eps))
 
 
 def _unary(op: str, **fixed: Any) -> _Emitter:
     """A layer that is one ONNX node of type ``op`` with fixed attributes."""
 
-    def emit(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
-        return g.node(op, [x], path, **fixed)
+    def emit(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+        return graph.node(op, [x], path, **fixed)
 
     emit.__doc__ = f"-> {op}"
     return emit
 
 
-def _leaky_relu(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
-    return g.node("LeakyRelu", [x], path, alpha=float(m.negative_slope))
+def _leaky_relu(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    return graph.node("LeakyRelu", [x], path, alpha=float(m.negative_slope))
 
 
-def _elu(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
-    return g.node("Elu", [x], path, alpha=float(m.alpha))
+def _elu(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    return graph.node("Elu", [x], path, alpha=float(m.alpha))
 
 
-def _hardtanh(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _hardtanh(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Hardtanh (and ReLU6) -> Clip(min_val, max_val)."""
-    low, high = _scalar(g, path, "min", m.min_val, value), _scalar(g, path, "max", m.max_val, value)
-    return g.node("Clip", [x, low, high], path)
+    low, high = _scalar(graph, path, "min", m.min_val, value), _scalar(graph, path, "max", m.max_val, value)
+    return graph.node("Clip", [x, low, high], path)
 
 
-def _silu(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _silu(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """SiLU -> x · Sigmoid(x)."""
-    return g.node("Mul", [x, g.node("Sigmoid", [x], path)], path)
+    return graph.node("Mul", [x, graph.node("Sigmoid", [x], path)], path)
 
 
-def _gelu(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _gelu(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """GELU -> Gelu from opset 20; before it, 0.5·x·(1 + erf(x/√2)) or the tanh approximation."""
-    if g.opset >= 20:
-        return g.node("Gelu", [x], path, approximate=m.approximate)
+    if graph.opset >= 20:
+        return graph.node("Gelu", [x], path, approximate=m.approximate)
     if m.approximate == "tanh":  # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-        cube = g.node("Mul", [g.node("Mul", [x, x], path), x], path)
-        inner = g.node("Add", [x, g.node("Mul", [cube, _scalar(g, path, "c", 0.044715, value)], path)], path)
-        core = g.node(
-            "Tanh", [g.node("Mul", [inner, _scalar(g, path, "k", math.sqrt(2 / math.pi), value)], path)], path
+        cube = graph.node("Mul", [graph.node("Mul", [x, x], path), x], path)
+        inner = graph.node(
+            "Add", [x, graph.node("Mul", [cube, _scalar(graph, path, "c", 0.044715, value)], path)], path
+        )
+        core = graph.node(
+            "Tanh", [graph.node("Mul", [inner, _scalar(graph, path, "k", math.sqrt(2 / math.pi), value)], path)], path
         )
     else:
-        core = g.node("Erf", [g.node("Div", [x, _scalar(g, path, "sqrt2", math.sqrt(2), value)], path)], path)
-    one_plus = g.node("Add", [core, _scalar(g, path, "one", 1.0, value)], path)
-    return g.node("Mul", [g.node("Mul", [x, one_plus], path), _scalar(g, path, "half", 0.5, value)], path)
+        core = graph.node(
+            "Erf", [graph.node("Div", [x, _scalar(graph, path, "sqrt2", math.sqrt(2), value)], path)], path
+        )
+    one_plus = graph.node("Add", [core, _scalar(graph, path, "one", 1.0, value)], path)
+    return graph.node("Mul", [graph.node("Mul", [x, one_plus], path), _scalar(graph, path, "half", 0.5, value)], path)
 
 
-def _softplus(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _softplus(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Softplus -> Where(βx > threshold, x, Softplus(βx)/β)."""
-    bx = x if m.beta == 1 else g.node("Mul", [x, _scalar(g, path, "beta", m.beta, value)], path)
-    soft = g.node("Softplus", [bx], path)
+    bx = x if m.beta == 1 else graph.node("Mul", [x, _scalar(graph, path, "beta", m.beta, value)], path)
+    soft = graph.node("Softplus", [bx], path)
     if m.beta != 1:
-        soft = g.node("Div", [soft, _scalar(g, path, "beta", m.beta, value)], path)
-    linear = g.node("Greater", [bx, _scalar(g, path, "threshold", m.threshold, value)], path)
-    return g.node("Where", [linear, x, soft], path)
+        soft = graph.node("Div", [soft, _scalar(graph, path, "beta", m.beta, value)], path)
+    linear = graph.node("Greater", [bx, _scalar(graph, path, "threshold", m.threshold, value)], path)
+    return graph.node("Where", [linear, x, soft], path)
 
 
 def _softmax_axis(m: Any, value: np.ndarray) -> int:
@@ -237,15 +243,15 @@ def _softmax_axis(m: Any, value: np.ndarray) -> int:
     return 0 if value.ndim in (0, 1, 3) else 1
 
 
-def _softmax(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
-    return g.node("Softmax", [x], path, axis=_softmax_axis(m, value))
+def _softmax(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    return graph.node("Softmax", [x], path, axis=_softmax_axis(m, value))
 
 
-def _log_softmax(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
-    return g.node("LogSoftmax", [x], path, axis=_softmax_axis(m, value))
+def _log_softmax(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    return graph.node("LogSoftmax", [x], path, axis=_softmax_axis(m, value))
 
 
-def _identity(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _identity(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Identity and Dropout (eval: the identity) write no node."""
     return x
 
@@ -263,12 +269,12 @@ def _window(m: Any, nd: int) -> dict[str, Any]:
     }
 
 
-def _pooled(g: _Graph, op: str, x: str, path: str, value: np.ndarray, window: dict[str, Any], **extra: Any) -> str:
+def _pooled(graph: _Graph, op: str, x: str, path: str, value: np.ndarray, window: dict[str, Any], **extra: Any) -> str:
     """One pooling node; with ceil_mode, a Slice drops a last window that starts in the end padding.
 
     PyTorch drops such a window; ONNX's shape rule keeps it (ceil((L + 2P - d·(k - 1) - 1) / S) + 1).
     """
-    out = g.node(op, [x], path, **window, **extra)
+    out = graph.node(op, [x], path, **window, **extra)
     if not window["ceil_mode"]:
         return out
     dilation = extra.get("dilations", [1] * len(window["kernel_shape"]))
@@ -281,83 +287,83 @@ def _pooled(g: _Graph, op: str, x: str, path: str, value: np.ndarray, window: di
     if kept == onnx_sizes:
         return out
     nd = len(kept)
-    starts = g.constant(_param(path, "starts"), np.zeros(nd, dtype=np.int64))
-    ends = g.constant(_param(path, "ends"), np.array(kept, dtype=np.int64))
-    axes = g.constant(_param(path, "axes"), np.arange(2, 2 + nd, dtype=np.int64))
-    return g.node("Slice", [out, starts, ends, axes], path)
+    starts = graph.constant(_param(path, "starts"), np.zeros(nd, dtype=np.int64))
+    ends = graph.constant(_param(path, "ends"), np.array(kept, dtype=np.int64))
+    axes = graph.constant(_param(path, "axes"), np.arange(2, 2 + nd, dtype=np.int64))
+    return graph.node("Slice", [out, starts, ends, axes], path)
 
 
-def _max_pool(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _max_pool(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """MaxPool1d/2d -> MaxPool."""
     nd = value.ndim - 2
-    return _pooled(g, "MaxPool", x, path, value, _window(m, nd), dilations=list(ntuple(m.dilation, nd, "dilation")))
+    return _pooled(graph, "MaxPool", x, path, value, _window(m, nd), dilations=list(ntuple(m.dilation, nd, "dilation")))
 
 
-def _min_pool(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _min_pool(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """MinPool1d/2d -> Neg, MaxPool, Neg."""
     nd = value.ndim - 2
-    negated = g.node("Neg", [x], path)
+    negated = graph.node("Neg", [x], path)
     dilations = list(ntuple(m.dilation, nd, "dilation"))
-    pooled = _pooled(g, "MaxPool", negated, path, value, _window(m, nd), dilations=dilations)
-    return g.node("Neg", [pooled], path)
+    pooled = _pooled(graph, "MaxPool", negated, path, value, _window(m, nd), dilations=dilations)
+    return graph.node("Neg", [pooled], path)
 
 
-def _avg_pool(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _avg_pool(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """AvgPool1d/2d -> AveragePool (divisor_override: the window sum scaled, without ceil_mode)."""
     nd = value.ndim - 2
     window = _window(m, nd)
     override = getattr(m, "divisor_override", None)
     if override is None:
-        return _pooled(g, "AveragePool", x, path, value, window, count_include_pad=int(m.count_include_pad))
+        return _pooled(graph, "AveragePool", x, path, value, window, count_include_pad=int(m.count_include_pad))
     if m.ceil_mode:
         raise UsageError(f"cannot export {type(m).__name__} at {path or 'the top'}: divisor_override with ceil_mode")
-    mean = g.node("AveragePool", [x], path, count_include_pad=1, **window)
+    mean = graph.node("AveragePool", [x], path, count_include_pad=1, **window)
     factor = math.prod(window["kernel_shape"]) / override
-    return g.node("Mul", [mean, _scalar(g, path, "divisor", factor, value)], path)
+    return graph.node("Mul", [mean, _scalar(graph, path, "divisor", factor, value)], path)
 
 
 def _adaptive_pool(op: str, global_op: str) -> _Emitter:
     """Adaptive pooling -> ``global_op`` for output 1, ``op`` when each output size divides the input's."""
 
-    def emit(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+    def emit(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
         spatial = value.shape[2:]
         wanted = m.output_size if isinstance(m.output_size, tuple | list) else (m.output_size,) * len(spatial)
         out = [s if o is None else int(o) for s, o in zip(spatial, wanted, strict=True)]
         if all(o == 1 for o in out):
-            return g.node(global_op, [x], path)
+            return graph.node(global_op, [x], path)
         if any(o < 1 or s % o for s, o in zip(spatial, out, strict=True)):
             raise UsageError(
                 f"cannot export {type(m).__name__} at {path or 'the top'}: output_size={m.output_size!r} "
                 f"for input size {tuple(spatial)} (only 1, or sizes that divide the input's, map to ONNX pooling)"
             )
         kernel = [s // o for s, o in zip(spatial, out, strict=True)]
-        return g.node(op, [x], path, kernel_shape=kernel, strides=kernel)
+        return graph.node(op, [x], path, kernel_shape=kernel, strides=kernel)
 
     emit.__doc__ = f"-> {global_op} or {op}"
     return emit
 
 
-def _flatten(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _flatten(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Flatten -> Flatten(axis=1) for (start_dim=1, end_dim=-1); otherwise Reshape keeping the batch size."""
     ndim = value.ndim
     start, end = m.start_dim % ndim, m.end_dim % ndim
     if start == 1 and end == ndim - 1:
-        return g.node("Flatten", [x], path, axis=1)
+        return graph.node("Flatten", [x], path, axis=1)
     kept = [*value.shape[:start], -1, *value.shape[end + 1 :]]
     if start > 0:
         kept[0] = 0  # copy the (dynamic) batch size
-    shape = g.constant(_param(path, "shape"), np.array(kept, dtype=np.int64))
-    return g.node("Reshape", [x, shape], path)
+    shape = graph.constant(_param(path, "shape"), np.array(kept, dtype=np.int64))
+    return graph.node("Reshape", [x, shape], path)
 
 
-def _unflatten(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _unflatten(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Unflatten -> Reshape keeping the batch size (splitting the batch dimension itself is not exported)."""
     d = m.dim % value.ndim
     if d == 0:
         raise UsageError(f"cannot export Unflatten at {path!r}: it splits the batch dimension (dim={m.dim})")
     sizes = [0, *value.shape[1:d], *m.unflattened_size, *value.shape[d + 1 :]]
-    shape = g.constant(_param(path, "shape"), np.array(sizes, dtype=np.int64))
-    return g.node("Reshape", [x, shape], path)
+    shape = graph.constant(_param(path, "shape"), np.array(sizes, dtype=np.int64))
+    return graph.node("Reshape", [x, shape], path)
 
 
 def _spatial_factors(m: Any, path: str, value: np.ndarray) -> list[int]:
@@ -373,24 +379,26 @@ def _spatial_factors(m: Any, path: str, value: np.ndarray) -> list[int]:
     return [m.factor] * nd
 
 
-def _downsample(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _downsample(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """Downsample -> Slice with steps (every factor-th sample from the first)."""
     factors = _spatial_factors(m, path, value)
     nd = len(factors)
-    starts = g.constant(_param(path, "starts"), np.zeros(nd, dtype=np.int64))
-    ends = g.constant(_param(path, "ends"), np.array(value.shape[2:], dtype=np.int64))
-    axes = g.constant(_param(path, "axes"), np.arange(2, 2 + nd, dtype=np.int64))
-    steps = g.constant(_param(path, "steps"), np.array(factors, dtype=np.int64))
-    return g.node("Slice", [x, starts, ends, axes, steps], path)
+    starts = graph.constant(_param(path, "starts"), np.zeros(nd, dtype=np.int64))
+    ends = graph.constant(_param(path, "ends"), np.array(value.shape[2:], dtype=np.int64))
+    axes = graph.constant(_param(path, "axes"), np.arange(2, 2 + nd, dtype=np.int64))
+    steps = graph.constant(_param(path, "steps"), np.array(factors, dtype=np.int64))
+    return graph.node("Slice", [x, starts, ends, axes, steps], path)
 
 
-def _upsample_zeros(g: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
+def _upsample_zeros(graph: _Graph, m: Any, path: str, x: str, value: np.ndarray) -> str:
     """UpsampleZeros -> ConvTranspose per channel with a 1-tap kernel of ones, stride = factor (exact)."""
     factors = _spatial_factors(m, path, value)
     channels = value.shape[1]
     ones = np.ones((channels, 1, *[1] * len(factors)), dtype=value.dtype)
-    weight = g.constant(_param(path, "ones"), ones)
-    return g.node("ConvTranspose", [x, weight], path, kernel_shape=[1] * len(factors), strides=factors, group=channels)
+    weight = graph.constant(_param(path, "ones"), ones)
+    return graph.node(
+        "ConvTranspose", [x, weight], path, kernel_shape=[1] * len(factors), strides=factors, group=channels
+    )
 
 
 @functools.cache
@@ -442,22 +450,22 @@ def _child(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _sequential(g: _Graph, m: Any, path: str, x: _Value) -> _Value:
+def _sequential(graph: _Graph, m: Any, path: str, x: _Value) -> _Value:
     """Sequential: each child in order."""
     for name, child in m._modules.items():
         if child is not None:
-            x = _emit(g, child, _child(path, name), x)
+            x = _emit(graph, child, _child(path, name), x)
     return x
 
 
-def _basic_block(g: _Graph, m: Any, path: str, x: _Value) -> _Value:
+def _basic_block(graph: _Graph, m: Any, path: str, x: _Value) -> _Value:
     """BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), as its forward."""
     h = x
     for name in ("conv1", "bn1", "relu", "conv2", "bn2"):
-        h = _emit(g, getattr(m, name), _child(path, name), h)
-    skip = _emit(g, m.shortcut, _child(path, "shortcut"), x)
-    summed = (g.node("Add", [h[0], skip[0]], path), h[1] + skip[1])
-    return _emit(g, m.relu, _child(path, "relu"), summed)
+        h = _emit(graph, getattr(m, name), _child(path, name), h)
+    skip = _emit(graph, m.shortcut, _child(path, "shortcut"), x)
+    summed = (graph.node("Add", [h[0], skip[0]], path), h[1] + skip[1])
+    return _emit(graph, m.relu, _child(path, "relu"), summed)
 
 
 @functools.cache
@@ -480,11 +488,11 @@ def _lookup(table: dict[type, Any], module: Any) -> Any:
     return None
 
 
-def _emit(g: _Graph, module: Any, path: str, x: _Value) -> _Value:
+def _emit(graph: _Graph, module: Any, path: str, x: _Value) -> _Value:
     """Write ``module`` applied to ``x``; the output's name and kernelwise's value for it."""
     composite = _lookup(_composites(), module)
     if composite is not None:
-        return composite(g, module, path, x)
+        return composite(graph, module, path, x)
     layer = _lookup(_layers(), module)
     if layer is None:
         where = f"at {path!r}" if path else "(the model itself)"
@@ -498,7 +506,7 @@ def _emit(g: _Graph, module: Any, path: str, x: _Value) -> _Value:
     out = module(Tensor(value))
     if not isinstance(out, Tensor):
         raise UsageError(f"cannot export {type(module).__name__} at {path!r}: it returns {type(out).__name__}")
-    return layer(g, module, path, name, value), out.numpy()
+    return layer(graph, module, path, name, value), out.numpy()
 
 
 # ------------------------------------------------------------------------------------------ export
@@ -544,21 +552,21 @@ def _rename(nodes: list[Any], old: str, new: str) -> None:
 def _build(model: Any, example: np.ndarray, input_name: str, output_name: str, dynamic_batch: bool, opset: int) -> Any:
     """The ModelProto of ``model`` (already in eval mode) for inputs like ``example``."""
     onnx = _onnx()
-    g = _Graph(onnx, opset)
-    g.fresh(input_name)
-    g.fresh(output_name)
+    graph = _Graph(onnx, opset)
+    graph.fresh(input_name)
+    graph.fresh(output_name)
     with no_grad():
-        out, value = _emit(g, model, "", (input_name, example))
+        out, value = _emit(graph, model, "", (input_name, example))
     if out == input_name:  # nothing but identities: the output is the input, passed on
-        g.nodes.append(onnx.helper.make_node("Identity", [input_name], [output_name], name="/Identity"))
+        graph.nodes.append(onnx.helper.make_node("Identity", [input_name], [output_name], name="/Identity"))
     else:
-        _rename(g.nodes, out, output_name)
+        _rename(graph.nodes, out, output_name)
     graph = onnx.helper.make_graph(
-        g.nodes,
+        graph.nodes,
         "kernelwise",
         [_value_info(onnx, input_name, example, dynamic_batch)],
         [_value_info(onnx, output_name, value, dynamic_batch)],
-        initializer=g.initializers,
+        initializer=graph.initializers,
     )
     opset_ids = [onnx.helper.make_opsetid("", opset)]
     ir_version = onnx.helper.find_min_ir_version_for(opset_ids)
