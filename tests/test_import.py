@@ -24,10 +24,12 @@ class Recording(real):
 ctypes.CDLL = Recording
 import kernelwise, kernelwise.nn.functional, kernelwise.train, kernelwise.runs, kernelwise.cli
 import kernelwise.explain, kernelwise.explain.cli, kernelwise.bench, kernelwise.checkpoint, kernelwise.onnx
+import kernelwise.distributed
 print(json.dumps({
     "opened": opened,
     "matplotlib": sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"),
     "onnx": sorted(m for m in sys.modules if m.split(".")[0] in ("onnx", "onnxruntime")),
+    "mpi4py": sorted(m for m in sys.modules if m.split(".")[0] == "mpi4py"),
 }))
 """
 
@@ -38,6 +40,7 @@ def test_import_leaves_malloc_and_matplotlib_alone() -> None:
     assert not [name for name in seen["opened"] if "libc" in name], seen["opened"]
     assert seen["matplotlib"] == [], "importing kernelwise must not import matplotlib (only drawing a picture does)"
     assert seen["onnx"] == [], "importing kernelwise.onnx must not import onnx (export and load do, when called)"
+    assert seen["mpi4py"] == [], "importing kernelwise must not import mpi4py (init_process_group under mpiexec does)"
 
 
 def test_fit_asks_for_memory_reuse_and_can_be_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
