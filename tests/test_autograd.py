@@ -419,3 +419,64 @@ def test_detached_branch_gets_no_gradient():
     x = kw.tensor([1.0, 2.0], requires_grad=True)
     (x * x.detach()).sum().backward()  # d/dx (x · const) = const = x
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- gradient hooks
+def test_post_accumulate_grad_hook_sees_the_accumulated_grad_once_per_backward() -> None:
+    w = kw.tensor([1.0, 2.0], requires_grad=True)
+    seen: list[list[float]] = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    # w is used twice: the hook runs once, after both contributions (3 + 2w) have been summed
+    (w * 3 + w * w).sum().backward()
+    assert seen == [[5.0, 7.0]]
+    (w * 3).sum().backward()  # accumulates onto the previous grad, as the hook sees
+    assert seen == [[5.0, 7.0], [8.0, 10.0]]
+    handle.remove()
+    handle.remove()  # a second remove does nothing
+    (w * 3).sum().backward()
+    assert len(seen) == 2
+
+
+def test_post_accumulate_grad_hook_sees_the_same_grad_as_torchs() -> None:
+    seen: dict[str, list[float]] = {}
+    torch_seen: dict[str, list[float]] = {}
+    values = {"a": [2.0, -1.0], "b": [3.0, 0.5]}
+    for lib, record in ((torch, torch_seen), (kw, seen)):
+        a, b = (lib.tensor(values[name], requires_grad=True) for name in "ab")
+        for name, t in (("a", a), ("b", b)):
+            t.register_post_accumulate_grad_hook(
+                lambda t, name=name, record=record: record.update({name: t.grad.tolist()})
+            )
+        (((a * 2).exp() * b).sum() + (a * b).sum()).backward()
+    assert seen.keys() == torch_seen.keys() == {"a", "b"}
+    for name in "ab":
+        np.testing.assert_allclose(seen[name], torch_seen[name], **TOL[np.float32])
+
+
+def test_post_accumulate_grad_hook_only_on_leaves_that_require_grad() -> None:
+    with pytest.raises(kw.errors.GraphError, match="doesn't require gradient"):
+        kw.tensor([1.0]).register_post_accumulate_grad_hook(print)
+    x = kw.tensor([1.0], requires_grad=True)
+    with pytest.raises(kw.errors.GraphError, match="non-leaf"):
+        (x * 2).register_post_accumulate_grad_hook(print)
+    with pytest.raises(TypeError, match="callable"):
+        x.register_post_accumulate_grad_hook(3)
+
+
+def test_queued_callback_runs_once_after_the_whole_backward() -> None:
+    from kernelwise.tensor import queue_backward_callback
+
+    a, b = kw.tensor([2.0], requires_grad=True), kw.tensor([3.0], requires_grad=True)
+    events: list[str] = []
+
+    def hook(t: kw.Tensor) -> None:
+        events.append("hook")
+        if len(events) == 1:
+            queue_backward_callback(lambda: events.append(f"done {a.grad.tolist()} {b.grad.tolist()}"))
+
+    a.register_post_accumulate_grad_hook(hook)
+    b.register_post_accumulate_grad_hook(hook)
+    (a * b).sum().backward()
+    assert events == ["hook", "hook", "done [3.0] [2.0]"]
+    with pytest.raises(kw.errors.GraphError, match="no backward pass is running"):
+        queue_backward_callback(print)

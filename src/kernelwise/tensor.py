@@ -32,6 +32,7 @@ from .errors import GraphError, UsageError, UsageTypeError
 from .ops.layout import in_layout_of
 
 _grad_enabled = True
+_backward_callbacks: list[Callable[[], None]] | None = None  # the running backward's end-of-pass callbacks
 
 float16 = np.dtype("float16")
 float32 = np.dtype("float32")
@@ -416,7 +417,7 @@ class Tensor:
         ([[10.0, 20.0], [30.0, 40.0]], False)
     """
 
-    __slots__ = ("__weakref__", "_array", "_ctx", "_retain", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_array", "_ctx", "_post_accumulate_hooks", "_retain", "grad", "requires_grad")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__  # comparisons return tensors, identity stays the hash
 
@@ -425,6 +426,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self._ctx: Function | None = None
         self._retain = False
+        self._post_accumulate_hooks: dict[int, Callable[[Tensor], None]] | None = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -438,6 +440,7 @@ class Tensor:
         t.requires_grad = requires_grad
         t._ctx = ctx
         t._retain = False
+        t._post_accumulate_hooks = None
         return t
 
     # ----------------------------------------------------------------- attributes
@@ -635,6 +638,39 @@ class Tensor:
         """Keep ``grad`` on this non-leaf tensor after ``backward``."""
         self._retain = True
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call ``hook(self)`` in every ``backward`` right after this leaf's ``grad`` has been accumulated.
+
+        The hook sees the finished ``grad`` of this backward (added to what was there before), so it can
+        start work on it while backward goes on with the rest of the graph (data-parallel training starts
+        sending gradients this way); its return value is ignored. Only leaves that require grad have one.
+
+        Returns:
+            a handle whose ``remove()`` unregisters the hook.
+
+        Example:
+            >>> import kernelwise as kw
+            >>> w = kw.tensor([1.0, 2.0], requires_grad=True)
+            >>> handle = w.register_post_accumulate_grad_hook(lambda t: print("grad", t.grad.tolist()))
+            >>> (w * 3).sum().backward()
+            grad [3.0, 3.0]
+            >>> handle.remove()
+            >>> (w * 3).sum().backward()
+        """
+        if not self.requires_grad:
+            raise GraphError("cannot register a hook on a tensor that doesn't require gradient")
+        if not self.is_leaf:
+            raise GraphError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not callable(hook):
+            raise UsageTypeError(
+                f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}"
+            )
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        handle = RemovableHandle(self._post_accumulate_hooks)
+        self._post_accumulate_hooks[handle.id] = hook
+        return handle
+
     # ----------------------------------------------------------------- in place
     # In-place operations change the values and are not recorded in the graph. As in PyTorch, they are
     # refused on a leaf that requires grad while recording (a parameter is updated under ``no_grad``);
@@ -762,7 +798,9 @@ class Tensor:
 
         The graph is visited in reverse topological order (each node after every
         node that uses it); at each node the chain rule turns the gradient of its
-        output into gradients of its inputs, which are summed per input.
+        output into gradients of its inputs, which are summed per input. A leaf's
+        post-accumulate-grad hooks run as soon as its ``grad`` is complete, and the
+        callbacks queued with :func:`queue_backward_callback` once the whole graph is done.
 
         Args:
             gradient: dL/dself; may be omitted only for a one-element tensor.
@@ -781,33 +819,14 @@ class Tensor:
             grad = _to_array(gradient, self.dtype, copy=False)
             if grad.shape != self.shape:
                 raise UsageError(f"backward(): gradient has shape {grad.shape}, the tensor has shape {self.shape}")
-        grads: dict[int, np.ndarray] = {id(self): grad}
-        for node in reversed(_topological_order(self)):
-            grad_out = grads.pop(id(node), None)
-            if grad_out is None:
-                continue
-            grad_out = in_layout_of(grad_out, node._array)  # dL/dy in y's memory layout (ops/layout.py)
-            fn = node._ctx
-            if fn is None or node._retain:
-                g_copy = np.array(grad_out, dtype=node.dtype)
-                node.grad = Tensor._make(g_copy if node.grad is None else node.grad._array + g_copy)
-                if fn is None:
-                    continue
-            in_grads = fn.backward(grad_out)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            for inp, ig, need in zip(fn.inputs, in_grads, fn.needs_input_grad, strict=False):
-                if not need or ig is None:
-                    continue
-                if ig.shape != inp.shape:
-                    raise GraphError(
-                        f"{type(fn).__name__}.backward returned a gradient of shape {ig.shape} "
-                        f"for an input of shape {inp.shape}"
-                    )
-                key = id(inp)
-                grads[key] = grads[key] + ig if key in grads else ig
-            if not retain_graph:
-                node._ctx = _Released(type(fn).__name__)
+        global _backward_callbacks
+        outer_callbacks, _backward_callbacks = _backward_callbacks, []
+        try:
+            _chain_rule(self, grad, retain_graph)
+            for callback in _backward_callbacks:  # a callback may queue more; the loop reaches them too
+                callback()
+        finally:
+            _backward_callbacks = outer_callbacks
 
     # ----------------------------------------------------------------- operators
     # ``x += y``, ``-=``, ``*=``, ``/=``: in place where PyTorch writes in place unrecorded (under
@@ -1136,6 +1155,40 @@ def _index_arrays(index: Any) -> Any:
     return index
 
 
+def _chain_rule(root: Tensor, grad: np.ndarray, retain_graph: bool) -> None:
+    """``root.backward(grad)``: the chain rule over the graph in reverse topological order."""
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    for node in reversed(_topological_order(root)):
+        grad_out = grads.pop(id(node), None)
+        if grad_out is None:
+            continue
+        grad_out = in_layout_of(grad_out, node._array)  # dL/dy in y's memory layout (ops/layout.py)
+        fn = node._ctx
+        if fn is None or node._retain:
+            g_copy = np.array(grad_out, dtype=node.dtype)
+            node.grad = Tensor._make(g_copy if node.grad is None else node.grad._array + g_copy)
+            if fn is None:
+                # a leaf is visited once, after everything that uses it: its grad is complete here
+                for hook in list((node._post_accumulate_hooks or {}).values()):
+                    hook(node)
+                continue
+        in_grads = fn.backward(grad_out)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for inp, ig, need in zip(fn.inputs, in_grads, fn.needs_input_grad, strict=False):
+            if not need or ig is None:
+                continue
+            if ig.shape != inp.shape:
+                raise GraphError(
+                    f"{type(fn).__name__}.backward returned a gradient of shape {ig.shape} "
+                    f"for an input of shape {inp.shape}"
+                )
+            key = id(inp)
+            grads[key] = grads[key] + ig if key in grads else ig
+        if not retain_graph:
+            node._ctx = _Released(type(fn).__name__)
+
+
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Every tensor of the graph below ``root``, each after all of its inputs."""
     order: list[Tensor] = []
@@ -1156,6 +1209,46 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         elif isinstance(fn, _Released):
             fn.backward(np.empty(0))  # raises: this part of the graph was already used
     return order
+
+
+def queue_backward_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once when the ``backward()`` now running has finished the whole graph.
+
+    Callable only from inside a backward pass (a gradient hook); kernelwise's equivalent of PyTorch's
+    ``Variable._execution_engine.queue_callback``. Callbacks run in the order they were queued, after every
+    leaf's ``grad`` is final and before ``backward()`` returns (data-parallel training finishes its
+    gradient exchange there). If backward fails, its queued callbacks are dropped.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> from kernelwise.tensor import queue_backward_callback
+        >>> w = kw.tensor([1.0], requires_grad=True)
+        >>> def hook(t):
+        ...     print("grad ready")
+        ...     queue_backward_callback(lambda: print("backward done"))
+        >>> _ = w.register_post_accumulate_grad_hook(hook)
+        >>> (w * 2).sum().backward()
+        grad ready
+        backward done
+    """
+    if _backward_callbacks is None:
+        raise GraphError("queue_backward_callback: no backward pass is running (call it from a gradient hook)")
+    _backward_callbacks.append(callback)
+
+
+class RemovableHandle:
+    """What registering a hook returns: ``remove()`` unregisters it (``torch.utils.hooks.RemovableHandle``)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        """Unregister the hook (again: nothing)."""
+        self._hooks.pop(self.id, None)
 
 
 # --------------------------------------------------------------------------- creation
