@@ -140,3 +140,34 @@ def test_inference_suite_tiny_agrees_with_onnxruntime() -> None:
     row = next(line for line in report.splitlines() if line.startswith("| squeezenet "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "1" and math.isfinite(float(cells[4])) and float(cells[5]) < 1e-4
+
+
+def test_distributed_cost_model_tiny_reports_its_fields() -> None:
+    from kernelwise.bench.distributed import allreduce_seconds, cost_report, crossover_ranks, measure_step_costs
+
+    (cost,) = measure_step_costs(tiny=True)
+    assert (cost.model, cost.dataset, cost.batch) == ("digits_cnn", "digits", 32)
+    assert cost.gradient_bytes == 4 * cost.parameters > 0 and cost.compute_seconds > 0
+    # the ring formula: 2(N-1)/N of the gradient over the link, plus 2(N-1) latencies
+    assert allreduce_seconds(1e6, 4, 8.0, alpha=1e-5) == pytest.approx(6e-5 + 1.5e-3)
+    assert allreduce_seconds(1e6, 1, 8.0) == 0.0
+    n = crossover_ranks(cost, 1.0)
+    assert n is None or 2 <= n <= cost.batch
+    report = cost_report([cost])
+    assert "| digits_cnn" in report and "100 Gbit/s" in report and "α = 20 µs" in report
+
+
+def test_distributed_bench_tiny_runs_one_process_and_two_ranks(capsys: pytest.CaptureFixture[str]) -> None:
+    from kernelwise.bench.distributed import main, mpi_missing
+
+    assert main(["--tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "T1 ms (1 thread)" in out
+    if mpi_missing() is not None:
+        assert "2 ranks against 1 process: skipped" in out
+        return
+    row = next(line for line in out.splitlines() if line.startswith("| digits_cnn 2x1"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "2 × 1" and float(cells[4].replace(",", "")) > 0 and float(cells[6]) >= 0
+    assert len(cells[7].split(" / ")) == 2  # a peak memory per rank
+    assert "digits_cnn: images/s of ranks × 1 thread ÷ 1 process × threads" in out
