@@ -91,10 +91,13 @@ def allreduce_seconds(gradient_bytes: float, ranks: int, gbit_per_s: float, alph
     return 2 * (ranks - 1) * alpha + 2 * (ranks - 1) / ranks * gradient_bytes / beta
 
 
-def crossover_ranks(cost: StepCost, gbit_per_s: float, alpha: float = ALPHA_SECONDS) -> int | None:
-    """The smallest rank count N (2 ≤ N ≤ the global batch) at which the allreduce takes at least the
-    per-rank compute time T1/N; None when it stays below it up to one sample per rank."""
-    for ranks in range(2, cost.batch + 1):
+def crossover_ranks(
+    cost: StepCost, gbit_per_s: float, alpha: float = ALPHA_SECONDS, max_ranks: int = 1 << 16
+) -> int | None:
+    """The smallest rank count N ≥ 2 at which the allreduce takes at least the per-rank compute time T1/N
+    (None when it stays below up to ``max_ranks``). N may exceed the global batch: then the batch, at one
+    sample per rank, runs out before the network does."""
+    for ranks in range(2, max_ranks + 1):
         if allreduce_seconds(cost.gradient_bytes, ranks, gbit_per_s, alpha) >= cost.compute_seconds / ranks:
             return ranks
     return None
@@ -178,10 +181,10 @@ def measure_step_costs(
 
 
 def cost_report(
-    costs: Sequence[StepCost], bandwidths: Sequence[float] = BANDWIDTHS_GBIT, alpha: float = ALPHA_SECONDS
+    costs: Sequence[StepCost], bandwidths: Sequence[float] = BANDWIDTHS_GBIT, alphas: Sequence[float] = (ALPHA_SECONDS,)
 ) -> str:
-    """Two Markdown tables: each model's step (parameters, gradient bytes, T1) and, for each bandwidth, the
-    crossover rank count and the best speed-up without and with overlap."""
+    """Markdown tables: each model's step (parameters, gradient bytes, T1) and, for each latency α and each
+    bandwidth, the crossover rank count and the best speed-up without and with overlap."""
     header = ["model", "dataset", "batch", "parameters", "gradient KB", "T1 ms (1 thread)"]
     rows = [
         [
@@ -194,22 +197,25 @@ def cost_report(
         ]
         for c in costs
     ]
-    cross_header = ["model", *(f"{b:g} Gbit/s" for b in bandwidths)]
-    cross_rows = []
-    for c in costs:
-        cells = [c.model]
-        for b in bandwidths:
-            n = crossover_ranks(c, b, alpha)
-            shown = f"> {c.batch}" if n is None else str(n)
-            cells.append(f"{shown} ({best_speedup(c, b, alpha):.1f}×, {best_speedup(c, b, alpha, overlap=True):.1f}×)")
-        cross_rows.append(cells)
-    return (
-        table(rows, header)
-        + f"\n\nring allreduce, α = {alpha * 1e6:g} µs per message step; each cell: N* (the first N with "
-        "T_comm(N) ≥ T1/N; '>' when none up to one sample per rank), then the best speed-up over one process "
-        "without overlap (T1/N + T_comm) and with full overlap (max(T1/N, T_comm))\n\n"
-        + table(cross_rows, cross_header)
-    )
+    parts = [table(rows, header)]
+    for alpha in alphas:
+        cross_rows = []
+        for c in costs:
+            cells = [c.model]
+            for b in bandwidths:
+                n = crossover_ranks(c, b, alpha)
+                shown = "–" if n is None else f"{n}†" if n > c.batch else str(n)
+                speedups = f"{best_speedup(c, b, alpha):.1f}×, {best_speedup(c, b, alpha, overlap=True):.1f}×"
+                cells.append(f"{shown} ({speedups})")
+            cross_rows.append(cells)
+        parts.append(
+            f"ring allreduce, α = {alpha * 1e6:g} µs per message step. Each cell: N*, the first N with "
+            "T_comm(N) ≥ T1/N (†: beyond the global batch, which allows at most one rank per sample); then the "
+            "best speed-up over one process without overlap (T1/N + T_comm) and with full overlap "
+            "(max(T1/N, T_comm))"
+        )
+        parts.append(table(cross_rows, ["model", *(f"{b:g} Gbit/s" for b in bandwidths)]))
+    return "\n\n".join(parts)
 
 
 # --------------------------------------------------------------------------- 2 ranks against 1 process
@@ -465,20 +471,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="repetitions of each 2-rank comparison (default 2)")
     parser.add_argument("--data-dir", help="MNIST folder for LeNet-5 and small_resnet (default: the MNIST sample)")
     parser.add_argument(
-        "--alpha-us", type=float, default=ALPHA_SECONDS * 1e6, help="latency per ring step, µs (default 20)"
+        "--alpha-us",
+        default=f"{ALPHA_SECONDS * 1e6:g}",
+        help="latency per ring step in µs, comma-separated (default 20)",
     )
     parser.add_argument("--no-mpi", action="store_true", help="the cost model only")
     parser.add_argument("--no-cost-model", action="store_true", help="the 2-rank comparison only")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.repeats < 1:
         parser.exit(1, f"{parser.prog}: error: --repeats: must be a positive integer, got {args.repeats}\n")
+    try:
+        alphas = [float(a) * 1e-6 for a in args.alpha_us.split(",")]
+    except ValueError:
+        parser.exit(1, f"{parser.prog}: error: --alpha-us: comma-separated numbers, got {args.alpha_us!r}\n")
     reuse_freed_memory()  # as training does (kernelwise.memory)
     print(setting_line())
     try:
         if not args.no_cost_model:
             print("\nCost model: one training step in this process, 1 BLAS thread")
             costs = measure_step_costs(tiny=args.tiny)
-            print(cost_report(costs, alpha=args.alpha_us * 1e-6))
+            print(cost_report(costs, alphas=alphas))
         if not args.no_mpi:
             missing = mpi_missing()
             if missing is not None:
