@@ -24,7 +24,7 @@ class Recording(real):
 ctypes.CDLL = Recording
 import kernelwise, kernelwise.nn.functional, kernelwise.train, kernelwise.runs, kernelwise.cli
 import kernelwise.explain, kernelwise.explain.cli, kernelwise.bench, kernelwise.checkpoint, kernelwise.onnx
-import kernelwise.distributed
+import kernelwise.distributed, kernelwise.nn.parallel
 print(json.dumps({
     "opened": opened,
     "matplotlib": sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"),

@@ -12,7 +12,7 @@ Example:
     (4, 18)
 """
 
-from . import activation, conv, functional, init, lazy, linear, loss, module, normalization, pooling
+from . import activation, conv, functional, init, lazy, linear, loss, module, normalization, parallel, pooling
 from .activation import *  # noqa: F403 (each module's __all__, gathered below)
 from .conv import *  # noqa: F403
 from .lazy import *  # noqa: F403
@@ -20,6 +20,7 @@ from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .module import *  # noqa: F403
 from .normalization import *  # noqa: F403
+from .parallel import DistributedDataParallel
 from .pooling import *  # noqa: F403
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     *module.__all__,
     *normalization.__all__,
     *pooling.__all__,
+    "DistributedDataParallel",
     "functional",
     "init",
+    "parallel",
 ]
