@@ -8,6 +8,7 @@ subparsers object; each sets ``run`` to a function of the parsed arguments that 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -130,9 +131,17 @@ def add_explain_parser(subparsers: Any) -> None:
     _output_options(p, None)
     p.set_defaults(run=_run, build=_image)
 
-    p = topics.add_parser("model", help="a trained model's layers, output sizes, feature maps and filters")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--image", metavar="FILE", help="image to run through it (default: the first of RUN_DIR/samples)")
+    p = topics.add_parser(
+        "model",
+        help="a trained model's (or an ONNX file's) layers, output sizes, feature maps and filters",
+        description="A run directory's model layer by layer, or an ONNX file's graph node by node.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR|MODEL.onnx")
+    p.add_argument(
+        "--image",
+        metavar="FILE",
+        help="image to run through it (default: the first of RUN_DIR/samples; for an ONNX file: zeros, no maps)",
+    )
     _output_options(p, None)
     p.set_defaults(run=_run, build=_model)
 
@@ -191,8 +200,10 @@ def _image(a: argparse.Namespace) -> Any:
 
 
 def _model(a: argparse.Namespace) -> Any:
-    from .model import explain_model
+    from .model import explain_model, explain_onnx
 
+    if a.run_dir.endswith(".onnx") or os.path.isfile(a.run_dir):
+        return explain_onnx(a.run_dir, a.image)
     return explain_model(a.run_dir, a.image)
 
 

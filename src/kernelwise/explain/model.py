@@ -16,6 +16,9 @@ import numpy as np
 import kernelwise as kw
 import kernelwise.nn.functional as F
 
+from ..errors import UsageError
+from ..names import shown
+from ..tensor import Tensor
 from .engine import FormulaMismatch
 from .report import Explanation, Picture, Section, value_grid
 from .symbolic import Geometry
@@ -28,7 +31,8 @@ def layer_geometry(layer: Any, size: tuple[int, ...]) -> Geometry | None:
     if type(layer).__name__ not in WINDOWED:
         return None
     stride = layer.stride if layer.stride is not None else layer.kernel_size
-    return Geometry.make(size, layer.kernel_size, stride, layer.padding, getattr(layer, "dilation", 1))
+    dilation, ceil_mode = getattr(layer, "dilation", 1), getattr(layer, "ceil_mode", False)
+    return Geometry.make(size, layer.kernel_size, stride, layer.padding, dilation, ceil_mode, check=not ceil_mode)
 
 
 def _pick_image(run_dir: Path, image: str | os.PathLike | None) -> str | None:
@@ -51,7 +55,7 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
             one the input is zeros and no feature maps are drawn).
         max_maps: feature maps drawn per layer.
     """
-    from ..names import class_names, shown
+    from ..names import class_names
     from ..runs import load_run, prepare_image
 
     run = Path(run_dir)
@@ -72,7 +76,6 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
         notes.append("no image given (--image FILE): the input is zeros, so only shapes and filters are shown")
     h = kw.tensor(x[None].astype(np.float32))  # (1, C, *size)
     lines, layers, pictures = [], [], []
-    grids = []
     if path is not None:
         pictures.append(Picture("input", _displayable(x), row="input"))
     with kw.no_grad():
@@ -91,15 +94,7 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
             }
             geometry = layer_geometry(layer, tuple(h.shape[2:]))
             if geometry is not None:
-                if tuple(y.shape[2:]) != geometry.out and not getattr(layer, "ceil_mode", False):
-                    raise FormulaMismatch(
-                        f"layer {name} ({kind}): the formula gives {geometry.out}, the engine {tuple(y.shape[2:])}"
-                    )
-                for f in geometry.formulas():
-                    lines += [f"       {line}" for line in f["lines"]]
-                    if f["note"]:
-                        lines.append(f"       ({f['note']})")
-                    entry["formulas"].append(f["text"])
+                _formulas(geometry, f"layer {name} ({kind})", tuple(y.shape[2:]), lines, entry)
                 if path is not None and y.ndim == 4:
                     maps = y.numpy()[0]
                     for c in range(min(max_maps, maps.shape[0])):  # copies: the layer's whole output is let go
@@ -107,32 +102,166 @@ def explain_model(run_dir: str | os.PathLike, image: str | os.PathLike | None = 
             layers.append(entry)
             h = y
     first = next((m for _, m in model.named_children() if type(m).__name__ in ("Conv1d", "Conv2d")), None)
-    if first is not None:
-        w = first.weight.numpy()
-        for o in range(min(max_maps, w.shape[0])):
-            pictures.append(
-                Picture(f"filter {o + 1}", _displayable(w[o]) if w.ndim == 4 else w[o], row="filters of the first conv")
-            )
-        if w.ndim == 4 and w.shape[2] <= 7:
-            grids = [
-                value_grid(
-                    "W", f"filter {o + 1}" + (", channel 1" if w.shape[1] > 1 else ""), np.round(w[o, 0], 2), (o, 0)
-                )
-                for o in range(min(4, w.shape[0]))
-            ]
+    grids = _filters(first.weight.numpy(), max_maps, pictures) if first is not None else []
     sections = [
         Section("Layers, one by one", notes=notes, lines=lines),
         Section("The first convolution's filters (rounded)", grids=grids) if grids else None,
     ]
     if path is not None:
         probs = F.softmax(h, dim=1).numpy()[0]
-        names = [shown(name) for name in class_names(meta)]
-        top = np.argsort(-probs)[:3]
-        sections.append(Section("Prediction", lines=["top-3: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in top)]))
+        sections.append(_prediction(probs, class_names(meta)))
     data = {"model": meta["model"], "input_shape": list(meta["input_shape"]), "layers": layers, "image": path}
     return Explanation(
         "model", f"Inside {meta['model']}", [s for s in sections if s is not None], data=data, pictures=pictures
     )
+
+
+def explain_onnx(path: str | os.PathLike, image: str | os.PathLike | None = None, max_maps: int = 8) -> Explanation:
+    """An ONNX model node by node: shapes, parameters, output-size formulas, feature maps and filters.
+
+    The graph runs on kernelwise's ops (:func:`kernelwise.onnx.load`), node by node, on ``image``
+    (prepared as ``kernelwise predict MODEL.onnx`` prepares it: the file's normalisation metadata, else
+    pixels in [0, 1]) or, without one, on zeros. Feature maps are drawn for the first windowed node and
+    for each node that first reaches a new spatial size (each stage of a ResNet), ``max_maps`` each.
+
+    Example (a two-node graph written here):
+        >>> import tempfile, onnx
+        >>> from onnx import helper, TensorProto as T, numpy_helper
+        >>> w = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")
+        >>> graph = helper.make_graph(
+        ...     [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        ...      helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+        ...     "g", [helper.make_tensor_value_info("x", T.FLOAT, [1, 1, 5, 5])],
+        ...     [helper.make_tensor_value_info("y", T.FLOAT, None)], [w])
+        >>> f = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False)
+        >>> onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), f.name)
+        >>> e = explain_onnx(f.name)
+        >>> [(n["op"], n["output_shape"]) for n in e.data["nodes"]]
+        [('Conv', [1, 2, 5, 5]), ('MaxPool', [1, 2, 2, 2])]
+        >>> e.data["nodes"][1]["formulas"][0]
+        'Output height = floor((H_in - H_k + 2P) / S) + 1 = floor((5 - 2 + 2·0) / 2) + 1 = floor(3 / 2) + 1 = 2'
+    """
+    from ..nn import Parameter
+    from ..onnx.files import ImageModel, graph_inputs, load_file, opset_of, to_probabilities
+    from ..onnx.load import WINDOWED, node_window
+    from ..tensor import no_grad
+
+    module, proto = load_file(path)
+    module.eval()
+    inputs = graph_inputs(proto)
+    notes = [f"{path}: ONNX opset {opset_of(proto)}, {len(module.nodes):,} nodes, run with kernelwise's own ops"]
+    if image is not None:
+        model = ImageModel.of(path, module, proto)
+        x, converted = model.prepare(image)
+        names = model.class_names
+        normalised = "with the file's mean and std" if proto.metadata_props else "as pixels / 255"
+        notes.append(f"image {image}" + (f" ({'; '.join(converted)})" if converted else "") + f", {normalised}")
+    else:
+        if len(inputs) != 1:
+            raise UsageError(f"{path} takes {len(inputs)} inputs; explain model runs a model of one input")
+        name, shape = inputs[0]
+        sizes = (1, *shape[1:]) if shape else ()
+        if not shape or not all(isinstance(d, int) and d > 0 for d in sizes):
+            raise UsageError(f"{path} takes input {name!r} of shape {shape}: explain needs fixed sizes after the batch")
+        x, names = np.zeros(sizes, dtype=np.float32), None
+        notes.append("no image given (--image FILE): the input is zeros, so only shapes and filters are shown")
+    lines, entries, pictures = [], [], []
+    if image is not None:
+        pictures.append(Picture("input", _displayable(x[0]), row="input"))
+    drawn: set[tuple[int, ...]] = set()
+
+    def visit(node: Any, args: list[Any], outs: tuple[Any, ...]) -> None:
+        first, y = args[0] if args else None, outs[0]
+        params = sum(a.numel() for a in args if isinstance(a, Parameter))
+        shape_in = tuple(first.shape) if first is not None else ()
+        where = f"node {node.name} ({node.op_type})"
+        lines.append(
+            f"{len(entries) + 1:>4}  {node.op_type:<20} {_text(shape_in):>18} -> {_text(y.shape):<18} {params:>10,}"
+            f"  {shown(node.name, 40)}"
+        )
+        entry: dict[str, Any] = {
+            "name": node.name,
+            "op": node.op_type,
+            "input_shape": list(shape_in),
+            "output_shape": list(y.shape),
+            "parameters": params,
+            "formulas": [],
+        }
+        if node.op_type in WINDOWED and len(shape_in) in (3, 4):
+            w_shape = tuple(args[1].shape) if node.op_type == "Conv" else ()
+            win = node_window(node.op_type, node.attrs, shape_in, w_shape)
+            geometry = Geometry.make(
+                shape_in[2:], win.kernel, win.strides, tuple(win.pairs), win.dilations, win.ceil_mode, check=False
+            )
+            _formulas(geometry, where, tuple(y.shape[2:]), lines, entry)
+            size = tuple(y.shape[2:])
+            if image is not None and y.ndim == 4 and size not in drawn and size[0] * size[1] >= 4:
+                drawn.add(size)
+                maps = y.numpy()[0]
+                row = f"{len(entries) + 1} {node.op_type} {size[0]}×{size[1]}"
+                for c in range(min(max_maps, maps.shape[0])):
+                    pictures.append(Picture(f"{row} [{c + 1}]", maps[c].copy(), row=row))
+        entries.append(entry)
+
+    with no_grad():
+        out = module.run(Tensor(x), visit=visit)
+    out = out[0] if isinstance(out, tuple) else out
+    first_conv = next((n for n in module.nodes if n.op_type == "Conv" and len(n.inputs) > 1), None)
+    weight = module.onnx_value(first_conv.inputs[1]) if first_conv is not None else None
+    grids = _filters(weight, max_maps, pictures) if weight is not None else []
+    header = f"{'#':>4}  {'op':<20} {'input':>18} -> {'output':<18} {'parameters':>10}  name"
+    sections = [
+        Section("Nodes, one by one", notes=notes, lines=[header, *lines]),
+        Section("The first convolution's filters (rounded)", grids=grids) if grids else None,
+    ]
+    if image is not None:
+        probs = to_probabilities(out, path)
+        sections.append(_prediction(probs, names or [str(i) for i in range(probs.size)]))
+    data = {
+        "model": os.fspath(path),
+        "opset": opset_of(proto),
+        "input_shape": list(x.shape),
+        "nodes": entries,
+        "image": None if image is None else os.fspath(image),
+    }
+    return Explanation(
+        "model", f"Inside {Path(path).name}", [s for s in sections if s is not None], data=data, pictures=pictures
+    )
+
+
+def _text(shape: Any) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+def _formulas(geometry: Geometry, where: str, out: tuple[int, ...], lines: list[str], entry: dict[str, Any]) -> None:
+    """The output-size formula of each dim, checked against the size the engine gave, into ``lines`` and ``entry``."""
+    if out != geometry.out:
+        raise FormulaMismatch(f"{where}: the formula gives {geometry.out}, the engine {out}")
+    for f in geometry.formulas():
+        lines += [f"       {line}" for line in f["lines"]]
+        if f["note"]:
+            lines.append(f"       ({f['note']})")
+        entry["formulas"].append(f["text"])
+
+
+def _filters(w: np.ndarray, max_maps: int, pictures: list[Picture]) -> list[Any]:
+    """The first convolution's filters as pictures (appended to ``pictures``) and, when small, as rounded grids."""
+    for o in range(min(max_maps, w.shape[0])):
+        pictures.append(
+            Picture(f"filter {o + 1}", _displayable(w[o]) if w.ndim == 4 else w[o], row="filters of the first conv")
+        )
+    if w.ndim != 4 or w.shape[2] > 7:
+        return []
+    return [
+        value_grid("W", f"filter {o + 1}" + (", channel 1" if w.shape[1] > 1 else ""), np.round(w[o, 0], 2), (o, 0))
+        for o in range(min(4, w.shape[0]))
+    ]
+
+
+def _prediction(probs: np.ndarray, names: list[str]) -> Section:
+    """The three most probable classes."""
+    top = np.argsort(-probs)[:3]
+    return Section("Prediction", lines=["top-3: " + ", ".join(f"{shown(names[i])} {probs[i]:.1%}" for i in top)])
 
 
 def _displayable(a: np.ndarray) -> np.ndarray:

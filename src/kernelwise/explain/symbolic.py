@@ -115,13 +115,16 @@ class Geometry(ConvGeometry):
             pad = f"2·{lo}" if lo == hi else f"{lo} + {hi}"
             pad_symbol = "2P" if lo == hi else "P_before + P_after"
             span, out = n + lo + hi - d * (k - 1) - 1, self.out[axis]  # out = floor(span / s) + 1
+            r = "ceil" if self.ceil_mode else "floor"  # ceil_mode (pooling's) rounds up
             if d == 1:
-                general = f"floor(({short}_in - {short}_k + {pad_symbol}) / S) + 1"
-                filled = f"floor(({n} - {k} + {pad}) / {s}) + 1"
+                general = f"{r}(({short}_in - {short}_k + {pad_symbol}) / S) + 1"
+                filled = f"{r}(({n} - {k} + {pad}) / {s}) + 1"
             else:
-                general = f"floor(({short}_in - d·({short}_k - 1) - 1 + {pad_symbol}) / S) + 1"
-                filled = f"floor(({n} - {d}·({k} - 1) - 1 + {pad}) / {s}) + 1"
-            lhs, filled = f"Output {long}", f"{filled} = floor({span} / {s}) + 1 = {out}"
+                general = f"{r}(({short}_in - d·({short}_k - 1) - 1 + {pad_symbol}) / S) + 1"
+                filled = f"{r}(({n} - {d}·({k} - 1) - 1 + {pad}) / {s}) + 1"
+            rounded = -(-span // s) + 1 if self.ceil_mode else out
+            late = "" if rounded == out else f" - 1 (the last window would start in the padding) = {out}"
+            lhs, filled = f"Output {long}", f"{filled} = {r}({span} / {s}) + 1 = {rounded}{late}"
             text = f"{lhs} = {general} = {filled}"
             covered = self.reach[axis]  # padded positions up to the end of the last window
             dropped = [p - lo + 1 for p in range(covered, n + lo + hi) if 0 <= p - lo < n]  # 1-based input positions
@@ -132,8 +135,14 @@ class Geometry(ConvGeometry):
                 where = ", ".join(map(str, dropped))
                 note = f"the floor drops {plural} {where}: stride {s} does not divide {span}, so no window reaches it"
                 note = note.replace("reaches it", "reaches them") if len(dropped) > 1 else note
-            elif dropped_padding:
-                note = f"the floor drops {dropped_padding} padding {unit}(s) at the end: no window reaches them"
+            elif dropped_padding > 0:
+                note = f"the {r} drops {dropped_padding} padding {unit}(s) at the end: no window reaches them"
+            elif dropped_padding < 0:  # ceil_mode: the last window hangs over the end
+                note = (
+                    f"ceil_mode keeps a last window that reaches {-dropped_padding} {unit}(s) past the end of the "
+                    "padded input: they are left out of it"
+                )
+                dropped_padding = 0
             rows.append(
                 {
                     "dim": long,

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..tensor import Tensor, no_grad
 
-__all__ = ["ImageModel", "describe", "export_run", "load_file", "opset_of"]
+__all__ = ["ImageModel", "describe", "export_run", "graph_inputs", "load_file", "opset_of", "to_probabilities"]
 
 MEAN, STD, CLASS_NAMES = "kernelwise.mean", "kernelwise.std", "kernelwise.class_names"
 
@@ -101,7 +101,12 @@ class ImageModel:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> ImageModel:
-        module, proto = load_file(path)
+        """Load the file at ``path``; a UsageError unless it takes one image input."""
+        return cls.of(path, *load_file(path))
+
+    @classmethod
+    def of(cls, path: str | os.PathLike, module: Any, proto: Any) -> ImageModel:
+        """The model ``module`` loaded from ``proto`` (read from ``path``)."""
         inputs = graph_inputs(proto)
         if len(inputs) != 1:
             raise UsageError(f"{path} takes {len(inputs)} inputs; predict runs a model of one image input")
@@ -141,13 +146,18 @@ class ImageModel:
         """The model's first output for ``x``, as probabilities (a softmax unless they already are)."""
         with no_grad():
             out = self.module(Tensor(x))
-        scores = np.asarray((out[0] if isinstance(out, tuple) else out).numpy(), dtype=np.float64).reshape(-1)
-        if scores.size == 0:
-            raise UsageError(f"{self.path} gives an empty output")
-        if np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3:  # already probabilities
-            return scores
-        scores = np.exp(scores - scores.max())  # softmax
-        return scores / scores.sum()
+        return to_probabilities(out[0] if isinstance(out, tuple) else out, self.path)
+
+
+def to_probabilities(out: Tensor, path: Any) -> np.ndarray:
+    """A model's output for one input as probabilities: a softmax of the scores, unless they already are."""
+    scores = np.asarray(out.numpy(), dtype=np.float64).reshape(-1)
+    if scores.size == 0:
+        raise UsageError(f"{path} gives an empty output")
+    if np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3:  # already probabilities
+        return scores
+    scores = np.exp(scores - scores.max())  # softmax
+    return scores / scores.sum()
 
 
 def _numbers(path: Any, props: dict[str, str], key: str, channels: int, default: float) -> np.ndarray:

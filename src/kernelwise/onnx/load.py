@@ -17,7 +17,7 @@ import io
 import os
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from ..nn import functional as F
 from ..ops.shape import cat
 from ..tensor import Tensor
 
-__all__ = ["MAX_TENSOR_BYTES", "OPS", "OnnxModule", "load"]
+__all__ = ["MAX_TENSOR_BYTES", "OPS", "WINDOWED", "OnnxModule", "OnnxNode", "Window", "load", "node_window"]
 
 #: The largest tensor (elements times item size, in bytes) a model may declare: 2 GiB.
 MAX_TENSOR_BYTES = 2**31
@@ -117,12 +117,9 @@ def _check_size(shape: Any, itemsize: int, what: str) -> tuple[int, ...]:
 def op_conv(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """Conv: Y = X ⋆ W + B with group, strides, dilations, pads or auto_pad (SAME_UPPER/SAME_LOWER/VALID)."""
     x, w, b = _t(inputs[0]), _t(inputs[1]), _opt(inputs, 2)
-    kernel = tuple(w.shape[2:])
+    kernel, strides, pairs, dil, _ = node_window("Conv", attrs, x.shape, w.shape)
     nd = len(kernel)
     _spatial_check(x, nd, "Conv")
-    strides = tuple(attrs.get("strides", [1] * nd))
-    dil = tuple(attrs.get("dilations", [1] * nd))
-    pairs = _pad_pairs(attrs, tuple(x.shape[2:]), kernel, strides, dil)
     if any(lo != hi for lo, hi in pairs):
         x, padding = F.pad(x, _widths(pairs)), (0,) * nd
     else:
@@ -155,13 +152,37 @@ def op_convtranspose(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     return y[(slice(None), slice(None), *crop)]
 
 
-def _pool_args(x: Tensor, attrs: Attrs, op: str) -> tuple:
-    kernel = tuple(attrs["kernel_shape"])
+class Window(NamedTuple):
+    """Where a windowed node's kernel lands: kernel, strides, (before, after) pads per spatial dim, dilations,
+    ceil_mode."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pairs: list[tuple[int, int]]
+    dilations: tuple[int, ...]
+    ceil_mode: bool
+
+
+#: The operators that slide a window over the input (the explainer writes their output-size formulas).
+WINDOWED = ("Conv", "MaxPool", "AveragePool", "LpPool")
+
+
+def node_window(op_type: str, attrs: Attrs, x_shape: tuple[int, ...], w_shape: tuple[int, ...] = ()) -> Window:
+    """The window of a ``Conv`` (kernel from the weight's shape ``w_shape``) or pooling node on an input of
+    shape ``x_shape`` (N, C, *spatial)."""
+    kernel = tuple(int(k) for k in (w_shape[2:] if op_type == "Conv" else attrs["kernel_shape"]))
     nd = len(kernel)
-    _spatial_check(x, nd, op)
     strides = tuple(attrs.get("strides", [1] * nd))
     dil = tuple(attrs.get("dilations", [1] * nd))
-    pairs = _pad_pairs(attrs, tuple(x.shape[2:]), kernel, strides, dil)
+    pairs = _pad_pairs(attrs, tuple(x_shape[2:]), kernel, strides, dil)
+    return Window(kernel, strides, pairs, dil, bool(attrs.get("ceil_mode", 0)))
+
+
+def _pool_args(x: Tensor, attrs: Attrs, op: str) -> tuple:
+    window = node_window(op, attrs, x.shape)
+    kernel, strides, pairs, dil = window.kernel, window.strides, window.pairs, window.dilations
+    nd = len(kernel)
+    _spatial_check(x, nd, op)
     fits = all(lo == hi and lo <= k // 2 for (lo, hi), k in zip(pairs, kernel, strict=True))
     return kernel, nd, strides, dil, pairs, fits
 
@@ -685,8 +706,9 @@ _CONSTANT_INPUTS = {("BatchNormalization", 3), ("BatchNormalization", 4)}
 
 
 # --------------------------------------------------------------------------- the module
-class _Node:
-    """One graph node, ready to run: its operator function, attributes and value names."""
+class OnnxNode:
+    """One graph node, ready to run: its name (``OP_i`` when the file gives none), operator, operator
+    function, attributes and the names of its input and output values."""
 
     def __init__(self, name: str, op_type: str, fn: OpFn, attrs: Attrs, inputs: list[str], outputs: list[str]):
         self.name, self.op_type, self.fn, self.attrs = name, op_type, fn, attrs
@@ -703,7 +725,7 @@ class OnnxModule(nn.Module):
 
     def __init__(
         self,
-        nodes: list[_Node],
+        nodes: list[OnnxNode],
         params: dict[str, np.ndarray],
         constants: dict[str, np.ndarray],
         inputs: list[str],
@@ -723,7 +745,23 @@ class OnnxModule(nn.Module):
     def extra_repr(self) -> str:
         return f"inputs={self.input_names}, outputs={self.output_names}, nodes={len(self._nodes)}, opset={self._opset}"
 
+    @property
+    def nodes(self) -> list[OnnxNode]:
+        """The graph's nodes in the order they run."""
+        return list(self._nodes)
+
+    def onnx_value(self, onnx_name: str) -> np.ndarray | None:
+        """The values of the initializer named ``onnx_name`` (a Parameter's or a constant's), or None."""
+        if onnx_name in self._param_of:
+            return getattr(self, self._param_of[onnx_name]).detach().numpy()
+        return self._constants.get(onnx_name)
+
     def forward(self, *inputs: Any) -> Any:
+        return self.run(*inputs)
+
+    def run(self, *inputs: Any, visit: Callable[[OnnxNode, list[Value], tuple[Value, ...]], None] | None = None) -> Any:
+        """Run the graph on ``inputs``; ``visit(node, inputs, outputs)``, if given, sees each node's values
+        as it runs (the explainer draws them)."""
         if len(inputs) != len(self.input_names):
             raise UsageError(
                 f"onnx model: forward takes {len(self.input_names)} inputs {self.input_names}, got {len(inputs)}"
@@ -746,6 +784,8 @@ class OnnxModule(nn.Module):
                 )
             for name, v in zip(node.outputs, outs, strict=False):
                 values[name] = v
+            if visit is not None:
+                visit(node, args, outs)
         results = tuple(_t(values[n]) for n in self.output_names)
         return results[0] if len(results) == 1 else results
 
@@ -971,6 +1011,6 @@ def load(f: Any) -> OnnxModule:
         if n.op_type == "Split":
             attrs["_outputs"] = len(n.output)
         nodes.append(
-            _Node(n.name or f"{n.op_type}_{i}", n.op_type, OPS[n.op_type], attrs, list(n.input), list(n.output))
+            OnnxNode(n.name or f"{n.op_type}_{i}", n.op_type, OPS[n.op_type], attrs, list(n.input), list(n.output))
         )
     return OnnxModule(nodes, params, constants, inputs, [o.name for o in graph.output], opset)
