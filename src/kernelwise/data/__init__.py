@@ -24,6 +24,7 @@ from .loader import DataLoader, default_collate, default_convert
 from .mnist import load_fashion_mnist, load_mnist
 from .sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -37,6 +38,7 @@ __all__ = [
     "DataLoader",
     "Dataset",
     "DatasetInfo",
+    "DistributedSampler",
     "DownloadError",
     "RandomSampler",
     "Sampler",

@@ -21,17 +21,20 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from typing import Any
 
 import numpy as np
 
+from .. import distributed as _dist
 from .. import random as _random
 from ..errors import UsageError, UsageTypeError
 from ..tensor import Tensor
 
 __all__ = [
     "BatchSampler",
+    "DistributedSampler",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
@@ -226,6 +229,80 @@ class WeightedRandomSampler(_ArraySampler):
         p = self.weights / self.weights.sum()  # P(index i) = w_i / Σ w
         rng = _random.generator(self.generator)
         return rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class DistributedSampler(_ArraySampler):
+    """This rank's share of the dataset: every ``num_replicas``-th index of one epoch's order, from ``rank`` on.
+
+    ``torch.utils.data.distributed.DistributedSampler``'s rules: an epoch's order (a permutation drawn
+    from ``seed + epoch`` if ``shuffle``, else ``0, 1, ..., n - 1``) is made a multiple of ``num_replicas``
+    long, by repeating its first indices (or, with ``drop_last``, by dropping its last ones), and rank r takes
+    positions r, r + num_replicas, r + 2·num_replicas, ... So every rank gets ``len(self)`` indices and,
+    together, the ranks cover the dataset (a few samples twice when padded). Every rank draws the same
+    permutation, so call ``set_epoch(epoch)`` on each rank before each epoch for a new order.
+
+    The permutation comes from NumPy's generator seeded ``seed + epoch``: the order differs from PyTorch's
+    (``torch.randperm``), the sharding, padding and lengths are the same.
+
+    Args:
+        dataset: the dataset (only its length is used).
+        num_replicas: the number of ranks (default: the world size of the initialised process group).
+        rank: this rank (default: :func:`kernelwise.distributed.get_rank`).
+        shuffle: a new permutation every epoch (else the dataset's order).
+        seed: the permutation's seed, the same on every rank.
+        drop_last: drop the tail instead of padding, so that no sample is seen twice.
+
+    Example:
+        >>> from kernelwise.data import DistributedSampler
+        >>> [list(DistributedSampler(range(5), num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
+        [[0, 2, 4], [1, 3, 0]]
+        >>> [list(DistributedSampler(range(5), 2, r, shuffle=False, drop_last=True)) for r in (0, 1)]
+        [[0, 2], [1, 3]]
+    """
+
+    def __init__(
+        self,
+        dataset: Sized,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        num_replicas = _dist.get_world_size() if num_replicas is None else _positive_int(num_replicas, "num_replicas")
+        rank = _dist.get_rank() if rank is None else rank
+        if isinstance(rank, bool) or not isinstance(rank, int | np.integer):
+            raise UsageTypeError(f"DistributedSampler: rank should be an int, got {type(rank).__name__}")
+        if not 0 <= rank < num_replicas:
+            raise UsageError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise UsageError(f"DistributedSampler: seed should be a non-negative int, got {seed!r}")
+        self.dataset = dataset
+        self.num_replicas, self.rank = num_replicas, int(rank)
+        self.shuffle, self.drop_last = _flag(shuffle, "shuffle"), _flag(drop_last, "drop_last")
+        self.seed, self.epoch = int(seed), 0
+        n = len(dataset)
+        if self.drop_last and n % num_replicas != 0:
+            self.num_samples = math.ceil((n - num_replicas) / num_replicas)  # the tail is dropped
+        else:
+            self.num_samples = math.ceil(n / num_replicas)  # the order is padded to a multiple of num_replicas
+        self.total_size = self.num_samples * num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of epoch ``epoch`` (call it on every rank before each epoch)."""
+        self.epoch = epoch
+
+    def _indices(self) -> np.ndarray:
+        n = len(self.dataset)
+        order = np.random.default_rng(self.seed + self.epoch).permutation(n) if self.shuffle else np.arange(n)
+        if self.drop_last:
+            order = order[: self.total_size]
+        elif self.total_size > n:  # pad by repeating the order from its start (as often as needed)
+            order = np.resize(order, self.total_size)
+        return order[self.rank : self.total_size : self.num_replicas]
 
     def __len__(self) -> int:
         return self.num_samples

@@ -1,6 +1,7 @@
 """``torch.utils.data`` under its PyTorch path: everything :mod:`kernelwise.data` exports, the same objects.
 
-The datasets, samplers and DataLoader, and ``get_worker_info()``, which is None, as in
+The datasets, samplers and DataLoader (``DistributedSampler`` also under PyTorch's
+``kernelwise.utils.data.distributed``), and ``get_worker_info()``, which is None, as in
 PyTorch's main process: loading never leaves this process.
 
 Example:
@@ -14,10 +15,11 @@ Example:
 
 from __future__ import annotations
 
-from .. import data as _data
-from ..data import *  # noqa: F403 (kernelwise.data's __all__)
+from ... import data as _data
+from ...data import *  # noqa: F403 (kernelwise.data's __all__)
+from . import distributed
 
-__all__ = [*_data.__all__, "get_worker_info"]
+__all__ = [*_data.__all__, "distributed", "get_worker_info"]
 
 
 def get_worker_info() -> None:
