@@ -24,6 +24,7 @@ import numpy as np
 from .. import nn
 from ..errors import DataError, MissingDependencyError, UsageError
 from ..nn import functional as F
+from ..ops.geometry import ConvGeometry
 from ..ops.shape import cat
 from ..tensor import Tensor
 
@@ -198,37 +199,48 @@ def op_maxpool(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     return pool(x, kernel, strides, padding, dil, bool(attrs.get("ceil_mode", 0)))
 
 
+def _window_sums(x: Tensor, attrs: Attrs, op: str, counted_pads: bool) -> tuple[Tensor, np.ndarray]:
+    """The sum of each window (any pads, dilations, ceil_mode) and the number of taps it counts.
+
+    One depthwise convolution with a kernel of ones, dilated as the window is, over the input padded with
+    zeros (and, under ceil_mode, past the end as far as the last window reaches); the counts are the same
+    convolution over a mask of the counted positions: the input, and the pads when ``counted_pads``.
+    """
+    window = node_window(op, attrs, x.shape)
+    kernel, nd, channels = window.kernel, len(window.kernel), x.shape[1]
+    _spatial_check(x, nd, op)
+    geometry = ConvGeometry.make(
+        tuple(x.shape[2:]), kernel, window.strides, tuple(window.pairs), window.dilations, window.ceil_mode, check=False
+    )
+    beyond = [max(r - p, 0) for r, p in zip(geometry.reach, geometry.padded, strict=True)]  # ceil_mode's overhang
+    pairs = [(lo, hi + b) for (lo, hi), b in zip(window.pairs, beyond, strict=True)]
+    conv = F.conv1d if nd == 1 else F.conv2d
+    ones = Tensor(np.ones((channels, 1, *kernel), dtype=x.dtype))
+    sums = conv(F.pad(x, _widths(pairs)), ones, None, window.strides, 0, window.dilations, channels)
+    counted = np.zeros((1, 1, *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pairs, strict=True))), x.dtype)
+    inside = pairs if not counted_pads else [(0, b) for b in beyond]
+    counted[(..., *(slice(lo, n - hi) for (lo, hi), n in zip(inside, counted.shape[2:], strict=True)))] = 1
+    counts = conv(Tensor(counted), Tensor(ones._array[:1]), None, window.strides, 0, window.dilations).numpy()
+    return sums, counts
+
+
 def op_averagepool(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """AveragePool: the mean of each window; count_include_pad (default 0) counts the pads in the divisor."""
     x = _t(inputs[0])
     kernel, nd, strides, dil, pairs, fits = _pool_args(x, attrs, "AveragePool")
-    if any(d != 1 for d in dil):
-        raise DataError(f"onnx load: AveragePool with dilations={list(dil)} is not supported")
     include = bool(attrs.get("count_include_pad", 0))
-    ceil = bool(attrs.get("ceil_mode", 0))
-    pool = F.avg_pool1d if nd == 1 else F.avg_pool2d
-    if fits:
-        return pool(x, kernel, strides, tuple(lo for lo, _ in pairs), ceil, include)
-    # pad first; the window sums over the count of counted taps (the same divisor cancels)
-    ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
-    mask = np.pad(ones, [(0, 0), (0, 0), *pairs], constant_values=1.0 if include else 0.0)
-    counts = pool(Tensor(mask), kernel, strides, 0, ceil, True)
-    return pool(F.pad(x, _widths(pairs)), kernel, strides, 0, ceil, True) / counts
+    if fits and all(d == 1 for d in dil):
+        pool = F.avg_pool1d if nd == 1 else F.avg_pool2d
+        return pool(x, kernel, strides, tuple(lo for lo, _ in pairs), bool(attrs.get("ceil_mode", 0)), include)
+    sums, counts = _window_sums(x, attrs, "AveragePool", include)
+    return sums / counts
 
 
 def op_lppool(inputs: list[Value], attrs: Attrs, opset: int) -> Value:
     """LpPool: the p-norm of each window, (Σ |x|^p)^(1/p) (p default 2), zero pads counted."""
     x = _t(inputs[0])
-    kernel, nd, strides, dil, pairs, fits = _pool_args(x, attrs, "LpPool")
-    if any(d != 1 for d in dil):
-        raise DataError(f"onnx load: LpPool with dilations={list(dil)} is not supported")
     p = float(attrs.get("p", 2))
-    powered = x * x if p == 2 else x.abs() ** p
-    padding: tuple[int, ...] = tuple(lo for lo, _ in pairs)
-    if not fits:
-        powered, padding = F.pad(powered, _widths(pairs)), (0,) * nd
-    pool = F.avg_pool1d if nd == 1 else F.avg_pool2d
-    total = pool(powered, kernel, strides, padding, bool(attrs.get("ceil_mode", 0)), True) * float(np.prod(kernel))
+    total, _ = _window_sums(x * x if p == 2 else x.abs() ** p, attrs, "LpPool", True)
     return total.sqrt() if p == 2 else total ** (1.0 / p)
 
 
