@@ -168,6 +168,6 @@ def test_distributed_bench_tiny_runs_one_process_and_two_ranks(capsys: pytest.Ca
         return
     row = next(line for line in out.splitlines() if line.startswith("| digits_cnn 2x1"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2] == "2 × 1" and float(cells[4].replace(",", "")) > 0 and float(cells[6]) >= 0
-    assert len(cells[7].split(" / ")) == 2  # a peak memory per rank
-    assert "digits_cnn: images/s of ranks × 1 thread ÷ 1 process × threads" in out
+    assert cells[2] == "3 × 32" and float(cells[3].replace(",", "")) > 0 and float(cells[5]) >= 0
+    assert len(cells[6].split(" / ")) == 2  # a peak memory per rank
+    assert "digits_cnn: img/s of 2 × 1 ÷ 1 × 2: " in out and "digits_cnn: img/s of 2 × 1 ÷ 1 × 1: " in out

@@ -15,11 +15,12 @@ steps). The report gives, for each bandwidth, the smallest ``N`` at which ``T_co
 from there on the network, not the arithmetic, sets the step time.
 
 **Two ranks against one process.** ``kernelwise train --max-steps K`` runs into a temporary run
-directory twice per repetition: one process with 2 BLAS threads, and ``mpiexec -n 2`` with one BLAS
-thread per rank (the global batch split in two shares). Each process runs under a small runner
-(:func:`rank_main`) that writes its peak resident memory (VmHWM) when it exits. Images/s and the time
-in communication per step come from the run's ``metrics.json`` history (``seconds``,
-``communication_seconds``); the wall time counts everything (interpreter start, data, evaluation).
+directory three times per repetition: one process with 2 BLAS threads, ``mpiexec -n 2`` with one BLAS
+thread per rank (the global batch split in two shares), and one process with 1 thread (the one-core
+reference). Each process runs under a small runner (:func:`rank_main`) that writes its peak resident
+memory (VmHWM) when it exits. Images/s and the time in communication per step come from the run's
+``metrics.json`` history (``seconds``, ``communication_seconds``: what backward did not hide, on rank 0);
+the wall time counts everything (interpreter start, data, evaluation).
 
 Example:
     >>> costs = measure_step_costs(tiny=True)  # doctest: +SKIP
@@ -387,19 +388,20 @@ def scaling_cases(data_dir: str | None, tiny: bool) -> tuple[list[ScalingCase], 
 
 
 def run_scaling(
-    data_dir: str | None = None, repeats: int = 2, tiny: bool = False, ranks: int = 2, file: TextIO | None = None
+    data_dir: str | None = None, repeats: int = 3, tiny: bool = False, ranks: int = 2, file: TextIO | None = None
 ) -> list[RunRecord]:
-    """Each case as 1 process × ``ranks`` BLAS threads and as ``ranks`` ranks × 1 thread, ``repeats`` times,
-    alternating which goes first."""
+    """Each case as 1 process × ``ranks`` BLAS threads, as ``ranks`` ranks × 1 thread and as 1 process × 1 thread
+    (the one-core reference), ``repeats`` times, the order rotating from one repetition to the next."""
     if repeats < 1 or ranks < 2:
         raise UsageError(f"repeats must be positive and ranks at least 2, got {repeats} and {ranks}")
     cases, folder = scaling_cases(data_dir, tiny)
     records = []
     with tempfile.TemporaryDirectory(prefix="kw-bench-distributed-") as tmp:
         for case in cases:
-            configs = [(f"{case.model} 1x{ranks}", 1, ranks), (f"{case.model} {ranks}x1", ranks, 1)]
-            for repeat in range(repeats if not tiny else 1):
-                for label, n, threads in configs if repeat % 2 == 0 else reversed(configs):
+            configs = [(1, ranks), (ranks, 1), (1, 1)]
+            for repeat in range(1 if tiny else repeats):
+                for n, threads in configs[repeat % 3 :] + configs[: repeat % 3]:
+                    label = f"{case.model} {n}x{threads}"
                     record = run_training(
                         label, case.model, case.dataset, folder, case.batch, case.steps, n, threads, Path(tmp), repeat
                     )
@@ -416,24 +418,22 @@ def run_scaling(
     return records
 
 
+def _median_range(values: Sequence[float], fmt: str) -> str:
+    """The median, and the range when there is more than one value: ``"1,234 (1,100–1,300)"``."""
+    shown = format(statistics.median(values), fmt)
+    if len(values) > 1:
+        shown += f" ({format(min(values), fmt)}–{format(max(values), fmt)})"
+    return shown
+
+
 def scaling_report(records: Sequence[RunRecord]) -> str:
-    """A Markdown table of every run and, per model, the ratio of the two configurations' images/s per repetition."""
-    header = [
-        "run",
-        "repeat",
-        "processes × threads",
-        "steps × batch",
-        "img/s",
-        "ms/step",
-        "comm ms/step",
-        "peak MB per process",
-        "wall s",
-    ]
+    """Markdown tables: every run; per model and configuration the median and range over the repetitions; and
+    per model the ratios of images/s, repetition by repetition, of ranks × 1 thread to the two one-process runs."""
+    header = ["run", "repeat", "steps × batch", "img/s", "ms/step", "comm ms/step", "peak MB per process", "wall s"]
     rows = [
         [
             r.label,
             str(r.repeat + 1),
-            f"{r.ranks} × {r.threads}",
             f"{r.steps} × {r.batch}",
             f"{r.images_per_second:,.0f}",
             f"{r.step_ms:.1f}",
@@ -443,18 +443,46 @@ def scaling_report(records: Sequence[RunRecord]) -> str:
         ]
         for r in records
     ]
-    lines = [table(rows, header), ""]
+    summary_header = ["model", "processes × threads", "img/s", "ms/step", "comm ms/step", "peak MB (largest process)"]
+    summary = []
+    ratio_lines = []
     for model in dict.fromkeys(r.model for r in records):
-        ratios = []
-        for repeat in sorted({r.repeat for r in records if r.model == model}):
-            pair = {r.ranks: r for r in records if r.model == model and r.repeat == repeat}
-            single, many = pair.get(1), next((r for n, r in pair.items() if n > 1), None)
-            if single is not None and many is not None:
-                ratios.append(many.images_per_second / single.images_per_second)
-        if ratios:
-            spread = f" (runs: {', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f})"
-            lines.append(f"{model}: images/s of ranks × 1 thread ÷ 1 process × threads{spread}")
-    return "\n".join(lines)
+        runs = [r for r in records if r.model == model]
+        for config in dict.fromkeys((r.ranks, r.threads) for r in runs):
+            same = [r for r in runs if (r.ranks, r.threads) == config]
+            summary.append(
+                [
+                    model,
+                    f"{config[0]} × {config[1]}",
+                    _median_range([r.images_per_second for r in same], ",.0f"),
+                    _median_range([r.step_ms for r in same], ".1f"),
+                    _median_range([r.communication_ms_per_step for r in same], ".2f"),
+                    _median_range([max(r.peak_mb, default=math.nan) for r in same], ".0f"),
+                ]
+            )
+        by_repeat: dict[int, dict[tuple[int, int], RunRecord]] = {}
+        for r in runs:
+            by_repeat.setdefault(r.repeat, {})[(r.ranks, r.threads)] = r
+        many = next((c for c in dict.fromkeys((r.ranks, r.threads) for r in runs) if c[0] > 1), None)
+        for other in ((1, many[0]), (1, 1)) if many is not None else ():
+            ratios = [
+                pair[many].images_per_second / pair[other].images_per_second
+                for pair in by_repeat.values()
+                if many in pair and other in pair
+            ]
+            if ratios:
+                ratio_lines.append(
+                    f"{model}: img/s of {many[0]} × 1 ÷ {other[0]} × {other[1]}: "
+                    f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})"
+                )
+    return "\n\n".join(
+        [
+            table(rows, header),
+            "median (range) over the repetitions",
+            table(summary, summary_header),
+            "\n".join(ratio_lines),
+        ]
+    )
 
 
 def setting_line() -> str:
@@ -468,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.distributed", description=__doc__.split("\n")[0])
     parser.add_argument("--tiny", action="store_true", help="digits_cnn only, a few steps: proves it runs")
-    parser.add_argument("--repeats", type=int, default=2, help="repetitions of each 2-rank comparison (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="repetitions of each 2-rank comparison (default 3)")
     parser.add_argument("--data-dir", help="MNIST folder for LeNet-5 and small_resnet (default: the MNIST sample)")
     parser.add_argument(
         "--alpha-us",
@@ -496,7 +524,10 @@ def main(argv: list[str] | None = None) -> int:
             if missing is not None:
                 print(f"\n2 ranks against 1 process: skipped, {missing}")
             else:
-                print("\n2 ranks × 1 BLAS thread against 1 process × 2 BLAS threads (kernelwise train --max-steps)")
+                print(
+                    "\n2 ranks × 1 BLAS thread against 1 process × 2 BLAS threads and 1 × 1 "
+                    "(kernelwise train --max-steps)"
+                )
                 records = run_scaling(args.data_dir, repeats=args.repeats, tiny=args.tiny, file=sys.stdout)
                 print(scaling_report(records))
     except (UsageError, RuntimeError) as e:
