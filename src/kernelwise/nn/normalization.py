@@ -1,4 +1,4 @@
-"""Batch normalisation layers: BatchNorm1d and BatchNorm2d.
+"""Batch normalisation layers: BatchNorm1d, BatchNorm2d and SyncBatchNorm.
 
 # N: batch, C: channels (num_features), L/H/W: lengths
 
@@ -6,6 +6,14 @@ In training each channel is normalised with the statistics of the batch,
 y = (x - mean_B) / √(var_B + eps) · γ + β, and the running statistics move
 towards them, r ← (1 - momentum)·r + momentum·batch_stat (the variance
 unbiased). In evaluation the running statistics normalise instead.
+
+SyncBatchNorm takes the batch statistics over every rank's batch of a data-parallel job (see
+:mod:`kernelwise.distributed`): rank r holds m_r values of a channel with mean μ_r and sum of squared
+deviations S_r = m_r·σ²_r; the ranks exchange (m_r, μ_r, S_r) and each combines them in rank order,
+    m = Σ m_r,   μ = Σ m_r·μ_r / m,   σ² = Σ (S_r + m_r·(μ_r − μ)²) / m
+(Chan et al.'s pairwise update: no sum of squares of large values cancels). Backward needs Σ dY and
+Σ dY·x̂ over every rank's values too (one all-reduce of both); dγ and dβ stay this rank's sums, which
+DistributedDataParallel averages with the other gradients, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -14,13 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from .. import distributed as dist
 from ..errors import UsageError
+from ..ops._args import check_float, check_tensor
+from ..ops.norm import BatchNorm
 from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter, parameter_dtype
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]
 
 
 class _BatchNorm(Module):
@@ -114,16 +125,14 @@ class _BatchNorm(Module):
         # batch statistics in training, and in evaluation when no running statistics are kept
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats  # pass the buffers only where they are used
-        return F.batch_norm(
-            input,
-            self.running_mean if track else None,
-            self.running_var if track else None,
-            self.weight,
-            self.bias,
-            use_batch_stats,
-            momentum,
-            self.eps,
-        )
+        running_mean, running_var = (self.running_mean, self.running_var) if track else (None, None)
+        return self._batch_norm(input, running_mean, running_var, use_batch_stats, momentum)
+
+    def _batch_norm(
+        self, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, training: bool, momentum: float
+    ) -> Tensor:
+        """The normalisation itself: ``F.batch_norm`` with this layer's γ, β and eps."""
+        return F.batch_norm(input, running_mean, running_var, self.weight, self.bias, training, momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (
@@ -179,3 +188,116 @@ class BatchNorm2d(_BatchNorm):
     """
 
     _input_dims = (4,)
+
+
+class _SyncBatchNorm(BatchNorm):
+    """:class:`~kernelwise.ops.norm.BatchNorm` with its statistics and gradient sums over every rank's batch."""
+
+    def batch_statistics(self, x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int]:
+        channels = x.shape[1]
+        m_r = x.size // channels  # values per channel on this rank (may be 0)
+        mean_r = x.mean(axis=axes, dtype=np.float64) if m_r else np.zeros(channels)  # μ_r
+        squares_r = x.var(axis=axes, dtype=np.float64) * m_r if m_r else np.zeros(channels)  # S_r = m_r·σ²_r
+        mine = Tensor._make(np.concatenate([[m_r], mean_r, squares_r]))  # (1 + 2C,)
+        everyone = [Tensor._make(np.empty_like(mine._array)) for _ in range(dist.get_world_size())]
+        dist.all_gather(everyone, mine)
+        gathered = np.stack([t._array for t in everyone])  # (ranks, 1 + 2C), the same on every rank
+        counts, means, squares = gathered[:, :1], gathered[:, 1 : 1 + channels], gathered[:, 1 + channels :]
+        m = int(counts.sum())
+        if m <= 1:
+            raise UsageError(f"SyncBatchNorm: expected more than 1 value per channel when training, got {m} in all")
+        mean = (counts * means).sum(axis=0) / m  # μ = Σ m_r·μ_r / m
+        var = (squares + counts * (means - mean) ** 2).sum(axis=0) / m  # σ² = Σ (S_r + m_r·(μ_r − μ)²) / m
+        return mean, var, m
+
+    def total_sums(self, sum_dy: np.ndarray, sum_dy_xhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        both = dist.all_reduce_array(np.concatenate([sum_dy.ravel(), sum_dy_xhat.ravel()]), dist.ReduceOp.SUM)
+        channels = sum_dy.size
+        return both[:channels].reshape(sum_dy.shape), both[channels:].reshape(sum_dy_xhat.shape)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose training statistics are those of the whole batch across all ranks.
+
+    In a data-parallel job each rank normalises its share with the mean and variance of every rank's
+    values together (the module docstring says how they are combined), so N ranks compute what one
+    process computes on the whole batch, forward and backward, also when the shares differ in size; the
+    running statistics move towards the same global statistics on every rank (the variance unbiased over
+    the global count). In evaluation, in a world of one process and before ``init_process_group``, it is
+    :class:`BatchNorm2d` (any (N, C, *) input). Make a model's BatchNorm layers synchronised with
+    :meth:`convert_sync_batchnorm`.
+
+    Args:
+        num_features, eps, momentum, affine, track_running_stats, device, dtype: as :class:`BatchNorm1d`'s.
+        process_group: PyTorch's; only None (the default group).
+
+    Shape:
+        (N, C, *) -> the same shape.
+
+    Example:
+        >>> import kernelwise as kw
+        >>> from kernelwise import nn
+        >>> model = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)))
+        >>> model[1]
+        SyncBatchNorm(2, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    """
+
+    _input_dims = (2, 3, 4, 5)
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: Any = None,
+        device: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        if process_group is not None:
+            raise UsageError("SyncBatchNorm: process_group must be None (the default group)")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
+
+    def _batch_norm(
+        self, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, training: bool, momentum: float
+    ) -> Tensor:
+        if not (training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super()._batch_norm(input, running_mean, running_var, training, momentum)  # BatchNorm
+        check_float(check_tensor(input, "input"), "input")
+        return _SyncBatchNorm.apply(
+            input,
+            self.weight,
+            self.bias,
+            running_mean=None if running_mean is None else running_mean._array,
+            running_var=None if running_var is None else running_var._array,
+            training=True,
+            momentum=float(momentum),
+            eps=float(self.eps),
+        )
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """``module`` with every BatchNorm1d/2d replaced by a SyncBatchNorm holding the same parameters and buffers.
+
+        As PyTorch's: the new layers keep the very Parameter and buffer objects (an optimizer made before
+        still updates them) and the training mode; a BatchNorm given itself is returned converted.
+        """
+        converted = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            converted = cls(
+                module.num_features,
+                module.eps,
+                module.momentum,
+                module.affine,
+                module.track_running_stats,
+                process_group,
+            )
+            for name in ("weight", "bias"):
+                converted.register_parameter(name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                converted.register_buffer(name, getattr(module, name))
+            converted.training = module.training
+        for name, child in module.named_children():
+            converted.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return converted

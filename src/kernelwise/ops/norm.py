@@ -26,6 +26,10 @@ class BatchNorm(Function):
 
     In training, the running statistics (arrays, or None) are updated in place:
     r ← (1 - momentum)·r + momentum·batch statistic, with the unbiased variance m/(m-1)·σ².
+
+    ``batch_statistics`` and ``total_sums`` say which values the statistics are over: this batch here;
+    every rank's batch in ``nn.SyncBatchNorm``'s subclass, whose dγ and dβ stay this rank's sums (as
+    PyTorch's: DistributedDataParallel then averages them).
     """
 
     def forward(
@@ -42,9 +46,7 @@ class BatchNorm(Function):
         axes = (0, *range(2, x.ndim))  # every dimension but the channels
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # (1, C, 1, ...): broadcasts over N and space
         if training:
-            mean = x.mean(axis=axes)  # μ   (C,)
-            var = x.var(axis=axes)  # σ², biased: normalising uses the batch's own spread   (C,)
-            m = x.size // x.shape[1]
+            mean, var, m = self.batch_statistics(x, axes)  # μ, σ² (biased) per channel, over m values each
             if running_mean is not None:
                 running_mean[...] = (1 - momentum) * running_mean + momentum * mean  # r ← (1-m)·r + m·μ
             if running_var is not None:
@@ -60,7 +62,18 @@ class BatchNorm(Function):
             out = out + bias.reshape(shape)  # y = γ·x̂ + β
         if self.requires_grad:
             self.x_hat, self.inv_std, self.gamma, self.axes, self.training = x_hat, inv_std, gamma, axes, training
+            self.m = m if training else None
         return out
+
+    def batch_statistics(self, x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int]:
+        """μ and the biased σ² of each channel, and m, the number of values each is over (this batch's)."""
+        mean = x.mean(axis=axes)  # μ   (C,)
+        var = x.var(axis=axes)  # σ², biased: normalising uses the batch's own spread   (C,)
+        return mean, var, x.size // x.shape[1]
+
+    def total_sums(self, sum_dy: np.ndarray, sum_dy_xhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Σ dY and Σ dY·x̂ over all the values the statistics were taken over: here, this batch's."""
+        return sum_dy, sum_dy_xhat
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         x_hat, inv_std, axes = self.x_hat, self.inv_std, self.axes
@@ -70,8 +83,9 @@ class BatchNorm(Function):
         if self.needs_input_grad[0]:
             scale = inv_std if self.gamma is None else self.gamma * inv_std  # γ/σ
             if self.training:
-                m = grad_out.size // grad_out.shape[1]
-                grad_x = scale / m * (m * grad_out - sum_dy - x_hat * sum_dy_xhat)  # (1/m)·γ/σ·(m·dY − ΣdY − x̂·ΣdY·x̂)
+                m = self.m
+                all_dy, all_dy_xhat = self.total_sums(sum_dy, sum_dy_xhat)  # over the m values (all ranks')
+                grad_x = scale / m * (m * grad_out - all_dy - x_hat * all_dy_xhat)  # (1/m)·γ/σ·(m·dY − ΣdY − x̂·ΣdY·x̂)
             else:
                 grad_x = scale * grad_out  # μ, σ are constants: dX = γ/σ·dY
         if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
