@@ -480,3 +480,19 @@ def test_queued_callback_runs_once_after_the_whole_backward() -> None:
     assert events == ["hook", "hook", "done [3.0] [2.0]"]
     with pytest.raises(kw.errors.GraphError, match="no backward pass is running"):
         queue_backward_callback(print)
+
+
+def test_post_accumulate_grad_hooks_run_from_the_output_backwards_as_in_torch() -> None:
+    """A layer's gradient is final right after its backward, before the layers below it run theirs."""
+    orders: dict[str, list[str]] = {}
+    for lib in (torch, kw):
+        lib.manual_seed(0)
+        model = lib.nn.Sequential(
+            lib.nn.Linear(3, 4), lib.nn.ReLU(), lib.nn.Linear(4, 4), lib.nn.Tanh(), lib.nn.Linear(4, 2)
+        )
+        order = orders[lib.__name__] = []
+        for name, p in model.named_parameters():
+            p.register_post_accumulate_grad_hook(lambda t, name=name, order=order: order.append(name.split(".")[0]))
+        model(lib.ones(5, 3)).sum().backward()
+    layers = sorted(set(orders["torch"]), key=orders["torch"].index)
+    assert layers == sorted(set(orders["kernelwise"]), key=orders["kernelwise"].index) == ["4", "2", "0"]

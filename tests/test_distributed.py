@@ -25,6 +25,12 @@ from kernelwise.errors import MissingDependencyError, UsageError, UsageTypeError
 from kernelwise.nn.parallel import DistributedDataParallel
 
 
+@pytest.fixture(autouse=True)
+def _outside_any_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts outside a process group and leaves none behind, whatever other tests did."""
+    monkeypatch.setattr(dist, "_group", None)
+
+
 @pytest.fixture
 def world() -> Iterator[None]:
     """A world of one process, left as it was found."""

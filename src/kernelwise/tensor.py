@@ -1190,7 +1190,13 @@ def _chain_rule(root: Tensor, grad: np.ndarray, retain_graph: bool) -> None:
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor of the graph below ``root``, each after all of its inputs."""
+    """Every tensor of the graph below ``root``, each after all of its inputs.
+
+    A depth-first search that finishes a node's leaf inputs (parameters) last, so that they come right
+    before the node in this order and right after it in backward's (reversed) order: a layer's weight
+    gradient is complete, and its post-accumulate-grad hooks run, as soon as that layer's backward has
+    run, while the layers below are still to come (data-parallel training sends it meanwhile).
+    """
     order: list[Tensor] = []
     seen: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
@@ -1205,7 +1211,9 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         stack.append((node, True))
         fn = node._ctx
         if fn is not None and not isinstance(fn, _Released):
-            stack.extend((t, False) for t, need in zip(fn.inputs, fn.needs_input_grad, strict=False) if need)
+            inputs = [t for t, need in zip(fn.inputs, fn.needs_input_grad, strict=False) if need]
+            stack.extend((t, False) for t in inputs if t._ctx is None)  # leaves: popped, so finished, last
+            stack.extend((t, False) for t in inputs if t._ctx is not None)
         elif isinstance(fn, _Released):
             fn.backward(np.empty(0))  # raises: this part of the graph was already used
     return order
