@@ -4,6 +4,10 @@ Every mistake a user can make (a :class:`~kernelwise.errors.KernelwiseError`, or
 refuses) ends in one line on stderr and exit status 1 (``--debug`` shows the traceback instead). Any
 other exception is a bug in kernelwise: its traceback is printed, with a line asking to report it, and
 the exit status is 2.
+
+``mpiexec -n N kernelwise train ...`` trains on N processes (:mod:`kernelwise.runs`): rank 0 alone
+prints to stdout; an error on any rank is printed in one line (prefixed ``rank R:`` on the others)
+and stops every rank at once (MPI Abort), so no rank is left waiting.
 """
 
 from __future__ import annotations
@@ -280,6 +284,14 @@ def _recipe_table(recipes: dict[str, dict[str, object]]) -> str:
     )
 
 
+_MPI_HELP = """\
+on several processes (pip install kernelwise[mpi]): mpiexec -n N kernelwise train ...
+  trains data-parallel and equals the one-process run: --batch-size stays the global batch (each
+  process takes a contiguous share of every batch), BatchNorm becomes SyncBatchNorm (statistics of
+  the whole batch), gradients are averaged; process 0 alone prints and writes the run directory,
+  and --resume works on any number of processes."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr and exit status 2."""
 
@@ -307,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a CNN and write a run directory",
         description="Train a CNN and write a run directory (model.safetensors, metrics.json, curves.png, samples/).",
-        epilog=_recipe_table(RECIPES),
+        epilog=_recipe_table(RECIPES) + "\n\n" + _MPI_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--model", choices=list(MODELS), help=recipe)
@@ -421,23 +433,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in _TUNES_MEMORY:
         reuse_freed_memory()  # glibc keeps freed temporaries for the next step (kernelwise.memory)
     try:
-        with thread_limit(threads) if threads is not None else contextlib.nullcontext():
+        rank = _join_ranks() if args.command == "train" else 0
+        with contextlib.ExitStack() as stack:
+            if threads is not None:
+                stack.enter_context(thread_limit(threads))
+            if rank != 0:  # rank 0 alone prints
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
             return int(args.run(args) or 0)
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0
     except KeyboardInterrupt as e:
-        print(str(e) or "kernelwise: interrupted", file=sys.stderr)  # a run says how to resume
-        return 130
+        return _fail(str(e) or "kernelwise: interrupted", 130)  # a run says how to resume
     except (KernelwiseError, OSError) as e:  # a mistake in what was asked, or a file the system refused
-        if args.debug:
+        if args.debug and not _distributed():
             raise
-        print(f"kernelwise: error: {_one_line(e)}", file=sys.stderr)
-        return 1
+        if args.debug:
+            traceback.print_exc()
+        return _fail(f"kernelwise: error: {_one_line(e)}", 1)
     except Exception:  # anything else is a bug in kernelwise: keep its traceback
         traceback.print_exc()
-        print("kernelwise: internal error (a bug in kernelwise, not in your input): please report it", file=sys.stderr)
-        return 2
+        return _fail("kernelwise: internal error (a bug in kernelwise, not in your input): please report it", 2)
+
+
+def _join_ranks() -> int:
+    """This process's rank: started by ``mpiexec -n N``, the MPI process group is joined (else 0)."""
+    from .distributed import launched_by_mpi
+
+    if not launched_by_mpi():
+        return 0
+    from .runs import join_ranks
+
+    return join_ranks()[0]
+
+
+def _distributed() -> bool:
+    """Whether this process is one of several ranks of a joined MPI process group."""
+    from . import distributed
+
+    return distributed.is_initialized() and distributed.get_world_size() > 1
+
+
+def _fail(message: str, code: int) -> int:
+    """Print ``message`` on stderr and return ``code``; under MPI, stop every rank (no rank left waiting)."""
+    if not _distributed():
+        print(message, file=sys.stderr)
+        return code
+    from . import distributed
+
+    rank = distributed.get_rank()
+    print(message if rank == 0 else f"rank {rank}: {message}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    distributed.abort(code)
+    return code
 
 
 def _one_line(error: BaseException) -> str:

@@ -7,6 +7,12 @@ architecture and config), ``metrics.json`` (per-epoch history, final test accura
 images/s, seed, versions), ``curves.png`` (loss and accuracy), and ``samples/`` (a few test
 images to try ``kernelwise predict`` on). Every file is written to a temporary name, flushed
 and renamed, so a failure never leaves a half-written file behind.
+
+Started by ``mpiexec -n N`` (:func:`join_ranks`), a run trains data-parallel on N processes and
+equals the one-process run: the same global batches (``batch_size`` is the global batch), each rank
+a contiguous share of every one, BatchNorm as SyncBatchNorm, gradients averaged by
+DistributedDataParallel, the test set evaluated in slices and summed. Rank 0 alone prints and
+writes the run directory; the saved state is rank 0's and fits any number of ranks on resume.
 """
 
 from __future__ import annotations
@@ -22,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint, nn, optim, trainstate
+from . import checkpoint, distributed, nn, optim, trainstate
 from .errors import KernelwiseError, UsageError
 from .files import PARTIAL, remove_partials, write_atomic, write_text_atomic
 from .models import MODELS, build_model
 from .tensor import Tensor
 from .threads import blas_info
-from .train import evaluate, fit
+from .train import evaluate, fit, share_bounds
 
 # The default recipe per dataset: model, epochs, batch size, optimizer, learning rate and schedule.
 # MNIST-1D: the paper's Adam 1e-2, batch 100, 6,000 steps (150 epochs of 40), the rate ×0.1 at 1/3 and 2/3.
@@ -186,6 +192,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
+def join_ranks() -> tuple[int, int]:
+    """This process's rank and the world size: (0, 1) alone; started by ``mpiexec -n N`` with N > 1,
+    the MPI process group is joined first (:mod:`kernelwise.distributed`; ``pip install kernelwise[mpi]``).
+
+    Under MPI an exception on one rank leaves the others waiting in a collective: a caller that
+    catches it must end the job with :func:`kernelwise.distributed.abort` (the ``kernelwise`` command does).
+    """
+    if distributed.launched_by_mpi() and not distributed.is_initialized():
+        distributed.init_process_group()
+    if not distributed.is_initialized():
+        return 0, 1
+    return distributed.get_rank(), distributed.get_world_size()
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0: rank 0 alone prints."""
+
+
 def train_run(
     config: RunConfig,
     out: str | os.PathLike,
@@ -201,7 +225,8 @@ def train_run(
     ``kill -9`` or a full disk. Ctrl-C raises :class:`TrainingInterrupted`.
     """
     cfg = config.resolved()
-    run = prepare_run_dir(out, force)
+    rank, _ = join_ranks()
+    run = prepare_run_dir(out, force) if rank == 0 else Path(out)  # rank 0 alone writes the run directory
     return _train(cfg, run, progress, log)
 
 
@@ -218,6 +243,7 @@ def resume_run(
     taken up at the epoch reached (as if that length had been planned from epoch 1 on).
     """
     run = Path(run_dir)
+    rank, _ = join_ranks()
     if not run.is_dir():
         raise RunError(f"run directory not found: {run}")
     try:
@@ -229,8 +255,9 @@ def resume_run(
         raise  # a setting resolved() refuses, in its own words
     except (ValueError, KeyError, TypeError, RecursionError) as e:  # bad JSON, a missing key, a wrong type
         raise RunError(f"{run / 'config.json'} is malformed: {e}") from None
-    _check_writable(run)
-    state = trainstate.load_latest(run / "checkpoint")
+    if rank == 0:  # rank 0 alone writes; the others read the same state
+        _check_writable(run)
+    state = trainstate.load_latest(run / "checkpoint", tidy=rank == 0)
     if state is not None:
         _check_run_state(state, run)
     done = state.epoch if state is not None else 0
@@ -279,15 +306,25 @@ def _train(
     log: Callable[[str], None],
     state: trainstate.TrainingState | None = None,
 ) -> dict[str, Any]:
-    from .data import DataLoader, load_dataset
+    from .data import DataLoader, Subset, load_dataset
 
+    rank, world = join_ranks()
+    if rank != 0:  # rank 0 alone prints and shows progress
+        progress, log = False, _silent
     train_set, test_set, info = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     input_shape = tuple(int(n) for n in info.input_shape)
-    model = build_model(cfg.model, input_shape=input_shape, num_classes=info.num_classes, generator=cfg.seed)
+    network = build_model(cfg.model, input_shape=input_shape, num_classes=info.num_classes, generator=cfg.seed)
+    model = network
+    if world > 1:  # batch statistics of the global batch; the ranks' gradients averaged in backward
+        if hasattr(nn, "SyncBatchNorm"):  # TEMPORARY
+            network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
+        model = _data_parallel(network)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     scheduler = make_scheduler(cfg.schedule, opt, cfg.epochs)
+    # Every rank draws the same global batches (same seed) and trains on its share of each (fit).
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=cfg.seed)
-    test_loader = DataLoader(test_set, batch_size=256)
+    lo, hi = share_bounds(len(test_set), rank, world)  # each rank evaluates its slice; evaluate sums them
+    test_loader = DataLoader(test_set if world == 1 else Subset(test_set, range(lo, hi)), batch_size=256)
     meta = {
         "model": cfg.model,
         "dataset": cfg.dataset,
@@ -298,11 +335,12 @@ def _train(
         "std": np.asarray(info.std, dtype=float).tolist(),
         "config": asdict(cfg),
     }
-    # The last state is the run's truth: outputs made from an earlier one would sit beside a newer model.
-    for name in OUTPUTS:
-        _remove(run / name)
-    remove_partials(run)  # what a killed run was writing
-    write_text_atomic(run / "config.json", json.dumps({"config": asdict(cfg), "meta": meta}, indent=2) + "\n")
+    if rank == 0:
+        # The last state is the run's truth: outputs made from an earlier one would sit beside a newer model.
+        for name in OUTPUTS:
+            _remove(run / name)
+        remove_partials(run)  # what a killed run was writing
+        write_text_atomic(run / "config.json", json.dumps({"config": asdict(cfg), "meta": meta}, indent=2) + "\n")
     params = sum(p.numel() for p in model.parameters())
     threads = blas_info().threads
     log(
@@ -310,6 +348,7 @@ def _train(
         f"{len(test_set):,} test images of shape {input_shape}, {_plural(cfg.epochs, 'epoch')}, "
         f"batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), seed {cfg.seed}"
         + f", {_plural(threads, 'BLAS thread')}"
+        + (f"; {world} MPI processes, BatchNorm synchronised across them" if world > 1 else "")
     )
     from .data.advice import small_split_warning
 
@@ -337,15 +376,22 @@ def _train(
             callbacks=[report],
             progress=progress,
             max_steps=cfg.max_steps,
-            checkpoint_dir=run / "checkpoint",
+            checkpoint_dir=run / "checkpoint" if rank == 0 else None,
             resume=state if state is not None else False,
         )
-        return _write_outputs(run, model, meta, history, test_loader, test_set, log)
+        return _write_outputs(run, network, meta, history, test_loader, test_set, log, write=rank == 0)
     except KeyboardInterrupt:
         done = trainstate.latest_epoch(run / "checkpoint") or 0
         raise TrainingInterrupted(
             f"interrupted after epoch {done}/{cfg.epochs}; resume with: kernelwise train --resume {run}"
         ) from None
+
+
+def _data_parallel(network: nn.Module) -> nn.Module:
+    """``network`` in DistributedDataParallel: rank 0's weights everywhere, gradients averaged in backward."""
+    from .nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(network)
 
 
 def _write_outputs(
@@ -356,8 +402,12 @@ def _write_outputs(
     test_loader: Any,
     test_set: Any,
     log: Callable[[str], None],
+    write: bool = True,
 ) -> dict[str, Any]:
-    """The finished run's files: metrics.json, curves.png, samples/ and, last, model.safetensors."""
+    """The finished run's files: metrics.json, curves.png, samples/ and, last, model.safetensors.
+
+    Every rank of an MPI run evaluates its slice of the test set; only the one that ``write`` s writes.
+    """
     final = evaluate(model, test_loader, num_classes=meta["num_classes"])
     total_images = sum(m["images_per_second"] * m["seconds"] for m in history)
     total_seconds = sum(m["seconds"] for m in history)
@@ -372,6 +422,8 @@ def _write_outputs(
         "versions": versions(),
     }
     images = len(meta["input_shape"]) == 3
+    if not write:
+        return metrics
     # The model goes last: a run directory with model.safetensors is a finished one.
     write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     write_atomic(run / "curves.png", lambda p: plot_curves(history, p))

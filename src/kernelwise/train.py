@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from . import memory, nn, trainstate
+from . import distributed, memory, nn, trainstate
 from .errors import UsageError
+from .nn.parallel import DistributedDataParallel
 from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor, no_grad
 
@@ -62,6 +63,15 @@ def fit(
     way; ``epochs`` may be larger than before. The returned history holds the restored
     epochs too.
 
+    Data-parallel under an initialised process group of N > 1 ranks (``mpiexec``, see
+    :mod:`kernelwise.distributed`): every rank passes the same ``train_loader`` (same seed, so the same
+    global batches) and ``model`` wrapped in :class:`~kernelwise.nn.parallel.DistributedDataParallel`;
+    each rank trains on its contiguous share of every global batch (see :func:`batch_share`), and the
+    epoch's loss sum, correct and seen counts are summed over the ranks, so the metrics are the ones
+    a single process would log. Each rank passes its own slice of the test set as ``test_loader``
+    (:func:`evaluate` sums the slices). The metrics then also hold ``world_size`` and
+    ``communication_seconds`` (the time this rank waited on gradient communication in the epoch).
+
     ``reuse_freed_memory`` (default on) asks glibc to keep freed memory for the next step (see
     :mod:`kernelwise.memory`: up to 40% of a step's time on small models); it changes the whole
     process's malloc settings, so pass False to leave them alone.
@@ -78,9 +88,11 @@ def fit(
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     history: list[dict[str, Any]] = []
     steps = done = 0
+    world = distributed.get_world_size() if distributed.is_initialized() else 1
+    network = _unwrapped(model)  # what is saved and evaluated: the same on every rank, without a wrapper
     if resume is not False:
         state = resume if isinstance(resume, trainstate.TrainingState) else _latest_state(checkpoint_dir)
-        trainstate.apply(state, model, optimizer, scheduler, train_loader)
+        trainstate.apply(state, network, optimizer, scheduler, train_loader)
         history, steps, done = list(state.history), state.steps, state.epoch
     for epoch in range(done + 1, epochs + 1):
         if max_steps is not None and steps >= max_steps:
@@ -88,11 +100,15 @@ def fit(
         model.train()
         bar = _progress(train_loader, f"epoch {epoch}/{epochs}", progress)
         start = time.perf_counter()
+        waited = getattr(model, "communication_seconds", 0.0)
         try:
             seen, correct, loss_sum, steps = _epoch(model, bar, optimizer, loss_fn, epoch, steps, max_steps, start)
         finally:
             if progress:
                 bar.close()
+        if world > 1:  # each rank counted its shares: the sums are the epoch's numbers
+            seen, correct, loss_sum = distributed.all_reduce_array(np.array([seen, correct, loss_sum])).tolist()
+            seen, correct = int(seen), int(correct)
         seconds = time.perf_counter() - start
         metrics: dict[str, Any] = {
             "epoch": epoch,
@@ -102,8 +118,11 @@ def fit(
             "seconds": seconds,
             "lr": optimizer.param_groups[0]["lr"],
         }
+        if world > 1:
+            metrics["world_size"] = world
+            metrics["communication_seconds"] = getattr(model, "communication_seconds", 0.0) - waited
         if test_loader is not None:
-            result = evaluate(model, test_loader, loss_fn)
+            result = evaluate(network, test_loader, loss_fn)
             metrics["test_loss"], metrics["test_accuracy"] = result["loss"], result["accuracy"]
         if isinstance(scheduler, ReduceLROnPlateau):  # it steps on a metric: the test loss, else the train loss
             scheduler.step(metrics.get("test_loss", metrics["train_loss"]))
@@ -112,7 +131,7 @@ def fit(
         history.append(metrics)
         if checkpoint_dir is not None:
             state = trainstate.capture(
-                model, optimizer, scheduler, train_loader, epoch=epoch, steps=steps, history=history
+                network, optimizer, scheduler, train_loader, epoch=epoch, steps=steps, history=history
             )
             trainstate.save(checkpoint_dir, state)
         for callback in callbacks:
@@ -130,10 +149,18 @@ def _epoch(
     max_steps: int | None,
     start: float,
 ) -> tuple[int, int, float, int]:
-    """One pass over the batches: forward, loss, backward, step. Returns (seen, correct, loss sum, steps)."""
+    """One pass over the batches: forward, loss, backward, step. Returns (seen, correct, loss sum, steps).
+
+    With N > 1 ranks each batch is a global one: this rank takes its share and weights its mean loss
+    by ``b_r·N/B`` (see :func:`batch_share`); seen, correct and the loss sum count its share only.
+    """
+    rank, world = (distributed.get_rank(), distributed.get_world_size()) if distributed.is_initialized() else (0, 1)
     seen = correct = 0
     loss_sum = 0.0
     for x, y in batches:
+        weight = 1.0
+        if world > 1:
+            x, y, weight = batch_share(x, y, rank, world)
         logits = model(x)
         loss = loss_fn(logits, y)
         value = loss.item()
@@ -142,12 +169,12 @@ def _epoch(
                 f"the loss became {value} at epoch {epoch}, step {steps + 1}; try a smaller learning rate"
             )
         optimizer.zero_grad()
-        loss.backward()
+        (loss * weight if world > 1 else loss).backward()
         optimizer.step()
-        n = len(y)
+        n = len(y) if weight else 0  # an empty share's stand-in sample is not counted
         seen += n
         loss_sum += value * n
-        correct += int((logits._array.argmax(axis=1) == y._array).sum())
+        correct += int((logits._array[:n].argmax(axis=1) == y._array[:n]).sum())
         steps += 1
         if hasattr(batches, "set_postfix"):  # the progress bar
             rate = seen / (time.perf_counter() - start)
@@ -156,6 +183,40 @@ def _epoch(
         if max_steps is not None and steps >= max_steps:
             break
     return seen, correct, loss_sum, steps
+
+
+def share_bounds(total: int, rank: int, world: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous share ``[lo, hi)`` of ``total`` items, as ``np.array_split`` cuts them.
+
+    The first ``total % world`` ranks get one item more: 64 on 3 ranks is 22, 21, 21.
+
+    Example:
+        >>> [share_bounds(64, r, 3) for r in range(3)]
+        [(0, 22), (22, 43), (43, 64)]
+    """
+    base, extra = divmod(total, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (rank < extra)
+
+
+def batch_share(x: Tensor, y: Tensor, rank: int, world: int) -> tuple[Tensor, Tensor, float]:
+    """This rank's share of a global batch of ``B`` samples, and the weight ``b_r·N/B`` of its mean loss.
+
+    DistributedDataParallel averages the ranks' gradients: ``(1/N)·Σ_r (b_r·N/B)·g_r = Σ_r (b_r/B)·g_r``,
+    the gradient of the mean loss over the whole batch, as one process computes it, also when the
+    shares differ. A rank whose share is empty (a batch of fewer samples than ranks) still takes part
+    in every collective: it runs the batch's first sample with weight 0, so its gradient adds nothing
+    (with SyncBatchNorm that sample does enter the statistics of this one batch).
+    """
+    lo, hi = share_bounds(len(y), rank, world)
+    if hi == lo:
+        return x[:1], y[:1], 0.0
+    return x[lo:hi], y[lo:hi], (hi - lo) * world / len(y)
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The network inside a DistributedDataParallel (its ``module``), else ``model`` itself."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _latest_state(checkpoint_dir: str | os.PathLike | None) -> trainstate.TrainingState:
@@ -176,7 +237,10 @@ def evaluate(
     """Loss, accuracy, per-class accuracy and confusion matrix of ``model`` on ``loader``.
 
     The confusion matrix counts ``confusion[true, predicted]``. Runs in eval mode without
-    recording the graph, and puts the model back in the mode it was in.
+    recording the graph, and puts the model back in the mode it was in. Under an initialised
+    process group of N > 1 ranks each rank passes its own slice of the test set (an empty one
+    too): the loss sum, count and confusion matrix are summed over the ranks, and every rank
+    returns the result of the whole set.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
@@ -191,16 +255,25 @@ def evaluate(
             targets.append(y._array)
             predictions.append(logits._array.argmax(axis=1))
     model.train(was_training)
-    if seen == 0:
-        raise UsageError("evaluate: the loader yielded no samples")
-    t, p = np.concatenate(targets), np.concatenate(predictions)
-    k = num_classes or int(max(t.max(), p.max())) + 1
+    t = np.concatenate(targets) if targets else np.zeros(0, np.int64)
+    p = np.concatenate(predictions) if predictions else np.zeros(0, np.int64)
+    largest = int(max(t.max(), p.max())) if seen else -1
+    world = distributed.get_world_size() if distributed.is_initialized() else 1
+    if world > 1 and num_classes is None:  # the same matrix size on every rank
+        largest = int(distributed.all_reduce_array(np.array(largest), distributed.ReduceOp.MAX))
+    k = num_classes or largest + 1
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (t, p), 1)
+    if world > 1:  # each rank counted its slice: the sums are the whole test set's
+        loss_sum, seen = distributed.all_reduce_array(np.array([loss_sum, seen])).tolist()
+        seen = int(seen)
+        confusion = distributed.all_reduce_array(confusion)
+    if seen == 0:
+        raise UsageError("evaluate: the loader yielded no samples")
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
     return {
         "loss": loss_sum / seen,
-        "accuracy": float((t == p).mean()),
+        "accuracy": int(np.trace(confusion)) / seen,
         "per_class_accuracy": per_class.tolist(),
         "confusion": confusion,
         "count": seen,

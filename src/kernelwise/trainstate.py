@@ -337,14 +337,16 @@ def load(path: str | os.PathLike) -> TrainingState:
         raise StateError(f"{malformed}: {e}") from None
 
 
-def load_latest(folder: str | os.PathLike) -> TrainingState | None:
+def load_latest(folder: str | os.PathLike, tidy: bool = True) -> TrainingState | None:
     """The newest committed state in ``folder``, checked (None when there is none).
 
-    Leftover ``*.partial`` folders and files (a write that was cut short) are deleted.
+    Leftover ``*.partial`` folders and files (a write that was cut short) are deleted, unless
+    ``tidy`` is False (a reader that must not write, such as the ranks other than 0 of an MPI run).
     """
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    remove_partials(folder)
+    if tidy:
+        remove_partials(folder)
     states = _committed(folder)
     return load(states[-1]) if states else None
