@@ -286,10 +286,10 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
         ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, "chwn"),  # LeNet conv2: rows of 10 outputs, batch 64
         ((32, 3, 64, 64), (8, 3, 7, 7), 2, 3, "chwn"),  # a 3-channel stem with stride 2, few outputs
         ((64, 3, 32, 32), (16, 3, 3, 3), 1, 1, "im2col"),  # 16 outputs: the next layer reads NCHW
-        ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "winograd"),
-        ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
+        ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
+        ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
         ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),  # stride 2
-        ((8, 256, 14, 14), (256, 256, 3, 3), 1, 1, "winograd"),
+        ((8, 256, 14, 14), (256, 256, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
         ((8, 64, 28, 28), (64, 64, 5, 5), 1, 2, "shifted"),  # not 3×3
         ((8, 64, 28, 28), (8, 64, 3, 3), 1, 1, "shifted"),  # 3×3 with few output channels
         ((8, 64, 28, 28), (64, 64, 3, 3), 1, 3, "shifted"),  # padding 3 > 2
@@ -301,6 +301,16 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
 )
 def test_dispatcher_picks_the_intended_method(xs: tuple, ws: tuple, stride: int, padding: int, expected: str) -> None:
     assert _choose(xs, ws, stride, padding) == expected
+
+
+def test_winograd_is_chosen_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kernelwise as kw
+
+    monkeypatch.setattr(kw.backends.conv, "allow_winograd", True)
+    assert _choose((8, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "winograd"
+    assert _choose((8, 64, 28, 28), (8, 64, 3, 3), 1, 1) == "shifted"  # few output channels: never
+    monkeypatch.setattr(kw.backends.conv, "allow_winograd", False)
+    assert _choose((8, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "shifted"  # the cached choice follows the switch
 
 
 def test_dispatcher_keeps_grouped_and_float64_convolutions_on_the_plain_path() -> None:
@@ -369,8 +379,11 @@ def test_chwn_returns_its_output_and_input_gradient_as_batch_last_views() -> Non
         check_close(actual, expected, np.float64, name, largest_size(x, w, y))
 
 
-def test_lenet_stack_on_batch_last_layers_matches_torch() -> None:
+def test_lenet_stack_on_batch_last_layers_matches_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """conv (chwn) → ReLU → max pool → conv (chwn) → ReLU → max pool → winograd conv, all gradients vs PyTorch."""
+    import kernelwise as kw
+
+    monkeypatch.setattr(kw.backends.conv, "allow_winograd", True)  # the batch-last output meets Winograd's input
     rng = np.random.default_rng(13)
     x = rng.standard_normal((16, 1, 20, 20)).astype(np.float32)
     shapes = [(6, 1, 5, 5), (16, 6, 3, 3), (16, 16, 3, 3)]

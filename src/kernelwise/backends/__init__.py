@@ -1,4 +1,5 @@
-"""``torch.backends``: the switches programs set (``cudnn.benchmark``, ``cudnn.deterministic``), with no effect.
+"""``torch.backends``: the switches programs set (``cudnn.benchmark``, ``cudnn.deterministic``), with no effect,
+and kernelwise's own: ``conv.allow_winograd`` (off by default: the fast, less exact 3×3 algorithm).
 
 kernelwise is deterministic and has no cuDNN or MPS; ``cudnn.is_available()`` and
 ``mps.is_available()`` are False.
@@ -11,6 +12,6 @@ Example:
     >>> kw.backends.cudnn.benchmark = False
 """
 
-from . import cudnn, mps
+from . import conv, cudnn, mps
 
-__all__ = ["cudnn", "mps"]
+__all__ = ["conv", "cudnn", "mps"]

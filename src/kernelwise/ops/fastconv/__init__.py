@@ -47,6 +47,7 @@ import functools
 
 import numpy as np
 
+from ...backends import conv as backend_flags
 from ...errors import UsageError
 from ..geometry import ConvGeometry, Pairs
 from .common import ConvCase, FastPath, PathContext
@@ -92,9 +93,11 @@ def choose_method(
     * float64 keeps it too: float64 is for checking (gradcheck, tests), where the readable path is
       the one worth checking; the fast paths are tuned for float32 (and tested in float64 by name).
     * 1×1, stride 1, no padding: "matmul", no copy at all.
-    * 3×3, stride 1, no dilation, padding ≤ 2, at least 16 input and output channels: "winograd".
-      F(4×4, 3×3) does 4× fewer multiplications; its transforms are memory passes, which a GEMM
-      with K = C ≥ 16 outweighs (1.4× faster than "shifted" on 64 channels, 1.5× on 256).
+    * 3×3, stride 1, no dilation, padding ≤ 2, at least 16 input and output channels, and only when
+      ``kernelwise.backends.conv.allow_winograd`` is set: "winograd". F(4×4, 3×3) does 4× fewer
+      multiplications; its transforms are memory passes, which a GEMM with K = C ≥ 16 outweighs (1.4×
+      faster than "shifted" on 64 channels, 1.5× on 256), but its float32 error is 6–37× PyTorch's
+      (see :mod:`kernelwise.backends.conv`), so it is not the default.
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins.
@@ -124,7 +127,7 @@ def choose_method(
 
     Example:
         >>> choose_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
-        'winograd'
+        'shifted'
         >>> choose_method((8, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
         'shifted'
         >>> choose_method((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
@@ -136,10 +139,11 @@ def choose_method(
     """
     if groups != 1 or np.dtype(dtype) != np.float32:
         return "windows"
+    winograd = bool(backend_flags.allow_winograd)
     try:  # a layer asks about the same shapes every step
-        return _choose_fast_path(x_shape, w_shape, stride, padding, dilation)
+        return _choose_fast_path(x_shape, w_shape, stride, padding, dilation, winograd)
     except TypeError:  # unhashable arguments (lists): decided without the cache
-        return _choose_fast_path.__wrapped__(x_shape, w_shape, stride, padding, dilation)
+        return _choose_fast_path.__wrapped__(x_shape, w_shape, stride, padding, dilation, winograd)
 
 
 @functools.lru_cache(maxsize=256)
@@ -149,13 +153,14 @@ def _choose_fast_path(
     stride: tuple[int, ...],
     padding: Pairs,
     dilation: tuple[int, ...],
+    winograd: bool = False,
 ) -> str:
     """choose_method's rule for groups = 1 and float32 (the measurements are in its docstring)."""
     C, O = x_shape[1], w_shape[0]
     case = ConvCase.make(x_shape, w_shape, stride, padding, dilation)
     if PATHS["matmul"].supports(case) is None:
         return "matmul"
-    if PATHS["winograd"].supports(case) is None and min(C, O) >= 16:
+    if winograd and PATHS["winograd"].supports(case) is None and min(C, O) >= 16:
         return "winograd"
     if PATHS["shifted"].supports(case) is None and C >= 16:
         return "shifted"
