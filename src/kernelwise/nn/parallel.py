@@ -142,9 +142,10 @@ class DistributedDataParallel(Module):
         find_unused_parameters: accepted for PyTorch's signature; unused parameters are always handled.
 
     Attributes:
-        communication_seconds: seconds spent starting and waiting for gradient reductions (the part of
-            communication that backward did not hide); :meth:`reset_communication_stats` sets it to 0.
-        communication_bytes: bytes of gradients (and counts) all-reduced.
+        communication_seconds: seconds spent in MPI calls that start or wait for the gradient reductions
+            (the part of communication that backward did not hide) and in the broadcasts of rank 0's
+            parameters and buffers; :meth:`reset_communication_stats` sets it to 0.
+        communication_bytes: bytes all-reduced (gradients and their counts) and broadcast.
         require_backward_grad_sync: False inside :meth:`no_sync`.
 
     Only one synchronised backward follows each forward; a backward of a graph not made by this wrapper's
@@ -193,8 +194,7 @@ class DistributedDataParallel(Module):
         self._wait_for_unfinished()
         self._expect_sync = self.require_backward_grad_sync and is_grad_enabled()
         if self._expect_sync and self.broadcast_buffers:
-            for buf in self.module.buffers():
-                dist.broadcast(buf, src=0)
+            self._broadcast_from_rank0(list(self.module.buffers()))
         return self.module(*inputs, **kwargs)
 
     @contextlib.contextmanager
@@ -232,8 +232,25 @@ class DistributedDataParallel(Module):
     # ----------------------------------------------------------------- the gradient exchange
     def _sync_module_states(self) -> None:
         """Copy rank 0's parameters and buffers to every rank, so that all copies start equal."""
-        for tensor in [*self.module.parameters(), *self.module.buffers()]:
-            dist.broadcast(tensor, src=0)
+        self._broadcast_from_rank0([*self.module.parameters(), *self.module.buffers()])
+
+    def _broadcast_from_rank0(self, tensors: list[Tensor]) -> None:
+        """Overwrite ``tensors`` with rank 0's values: one broadcast per dtype, of their values end to end."""
+        if self.world_size == 1:
+            return
+        by_dtype: dict[np.dtype, list[Tensor]] = {}
+        for t in tensors:
+            by_dtype.setdefault(t.dtype, []).append(t)
+        for group in by_dtype.values():
+            flat = np.concatenate([t._array.ravel() for t in group])
+            started = time.perf_counter()
+            dist.broadcast(Tensor._make(flat), src=0)
+            self.communication_seconds += time.perf_counter() - started
+            self.communication_bytes += flat.nbytes
+            start = 0
+            for t in group:
+                t._array[...] = flat[start : start + t.numel()].reshape(t.shape)
+                start += t.numel()
 
     def _grad_ready(self, param: Tensor) -> None:
         """The post-accumulate-grad hook: ``param``'s gradient is final; send every bucket that is complete."""
@@ -248,15 +265,17 @@ class DistributedDataParallel(Module):
             if bucket.ready < len(bucket.params):
                 break  # later buckets wait for this one: every rank starts them in the same order
             self._start(bucket)
+        for bucket in self._state.started:
+            bucket.work.is_completed()  # MPI moves a non-blocking reduction on only inside MPI calls: a nudge
 
     def _start(self, bucket: _Bucket) -> None:
-        started = time.perf_counter()
         bucket.flat = bucket.pack()
+        started = time.perf_counter()
         bucket.work = dist.all_reduce(Tensor._make(bucket.flat), op=dist.ReduceOp.SUM, async_op=True)
+        self.communication_seconds += time.perf_counter() - started
         self._state.started.append(bucket)
         self._state.next_bucket += 1
         self.communication_bytes += bucket.flat.nbytes
-        self.communication_seconds += time.perf_counter() - started
 
     def _finish_backward(self) -> None:
         """At the end of backward: send what is left (missing gradients as zeros), wait, average, copy back."""
