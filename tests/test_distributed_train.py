@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from kernelwise import nn, trainstate
+from kernelwise import trainstate
 
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
 pytestmark = pytest.mark.skipif(
@@ -127,7 +127,6 @@ def test_two_and_three_ranks_equal_one_process_and_only_rank_0_writes(tmp_path: 
         assert (run / "checkpoint" / "epoch-0001" / "state.json").is_file()
 
 
-@pytest.mark.skipif(not hasattr(nn, "SyncBatchNorm"), reason="nn.SyncBatchNorm is not there yet")
 def test_batchnorm_model_with_sync_batchnorm_equals_one_process(tmp_path: Path) -> None:
     # small_vgg's five BatchNorm layers become SyncBatchNorm: statistics of the whole global batch
     args = [*SGD, "--model", "small_vgg", "--batch-size", "50", "--max-steps", "3"]  # 17/17/16 on 3 ranks

@@ -316,8 +316,7 @@ def _train(
     network = build_model(cfg.model, input_shape=input_shape, num_classes=info.num_classes, generator=cfg.seed)
     model = network
     if world > 1:  # batch statistics of the global batch; the ranks' gradients averaged in backward
-        if hasattr(nn, "SyncBatchNorm"):  # TEMPORARY
-            network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
+        network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
         model = _data_parallel(network)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     scheduler = make_scheduler(cfg.schedule, opt, cfg.epochs)
