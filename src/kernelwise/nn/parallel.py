@@ -149,7 +149,10 @@ class DistributedDataParallel(Module):
         require_backward_grad_sync: False inside :meth:`no_sync`.
 
     Only one synchronised backward follows each forward; a backward of a graph not made by this wrapper's
-    forward (``ddp.module(x)`` called directly) stays local.
+    forward (``ddp.module(x)`` called directly) stays local. The collectives run inside forward (the
+    buffers) and backward, so every rank must call them in step: evaluate under ``no_grad`` or on
+    ``ddp.module``, on every rank or on none. With SyncBatchNorm, whose backward has a collective too, every
+    rank must also use the same parameters in a step (MPI needs the same order of collectives everywhere).
     """
 
     def __init__(
