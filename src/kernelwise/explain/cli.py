@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .settings import LayerSettings
 
 PADDING_WORDS = ("valid", "same", "full")
+TEXT_STEPS = 12  # equations a section shows in the terminal and --json unless --max-steps says otherwise
 
 
 def size_arg(text: str) -> int | tuple[int, ...]:
@@ -61,7 +62,10 @@ def _output_options(p: argparse.ArgumentParser, values_help: str | None) -> None
     if values_help:
         p.add_argument("--values", metavar="V", help=values_help)
     p.add_argument(
-        "--max-steps", type=int, default=12, metavar="N", help="equations shown per section (default 12; 0: all)"
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="equations shown per section (default 12) and frames of --gif (default all, at most 64); 0: all",
     )
     p.add_argument("--json", action="store_true", help="print the same content as JSON")
     p.add_argument("--png", metavar="FILE", help="write a figure")
@@ -212,7 +216,7 @@ def _run(a: argparse.Namespace) -> int:
     """Build the explanation, print it (text or JSON) and write the files asked for."""
     from .render_text import render_json, render_text
 
-    if a.max_steps < 0:
+    if a.max_steps is not None and a.max_steps < 0:
         raise UsageError(f"--max-steps must be >= 0 (0 shows all), got {a.max_steps}")
     if a.step < 1:
         raise UsageError(f"--step is 1-based, got {a.step}")
@@ -222,7 +226,7 @@ def _run(a: argparse.Namespace) -> int:
 
     with np.errstate(invalid="ignore"):  # inf - inf from infinite --values: engine.check reports the NaN as a mistake
         explanation = a.build(a)
-    max_steps = a.max_steps or None
+    max_steps = TEXT_STEPS if a.max_steps is None else a.max_steps or None
     print(
         render_json(explanation, max_steps) if a.json else render_text(explanation, max_steps, a.width),
         end="\n" if a.json else "",
@@ -235,9 +239,9 @@ def _run(a: argparse.Namespace) -> int:
         render_png(explanation, a.png, a.step - 1, section)
         written.append(a.png)
     if a.gif:
-        from .render_png import render_gif
+        from .render_png import GIF_MAX_STEPS, render_gif
 
-        render_gif(explanation, a.gif, max_steps if max_steps else None, section)
+        render_gif(explanation, a.gif, GIF_MAX_STEPS if a.max_steps is None else a.max_steps or None, section)
         written.append(a.gif)
     if a.html:
         from .render_html import render_html

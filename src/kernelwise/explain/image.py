@@ -16,6 +16,7 @@ from .report import Explanation, Grid, Picture, Section, value_grid
 
 CHANNEL_NAMES = {1: ("intensity",), 2: ("intensity", "alpha"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "alpha")}
 CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # the 8-bit mode read_pixels gives C channels in
+INTENSITIES = (0.0, 255.0)  # the figure draws every channel on this one scale: 0 black, 255 white
 
 
 def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
@@ -68,8 +69,9 @@ def explain_image(
         label = f"I[{c}] ({names[c]})" if C > 1 else "I"
         grids.append(value_grid(f"I{c}", label, part[c].astype(float), (c,)))
     name = os.path.basename(str(path))
-    picture = Picture(f"{name} ({W}×{H})", pixels.transpose(1, 2, 0) if C > 1 else pixels[0], box, "picture")
-    crops = [Picture(grid.label, part[c], None, "crop") for c, grid in enumerate(grids)]
+    whole = pixels.transpose(1, 2, 0) if C > 1 else pixels[0]
+    picture = Picture(f"{name} ({W}×{H})", whole, box, "image", scale=INTENSITIES)  # one row: the photo, its crops
+    crops = [Picture(grid.label, part[c], None, "image", scale=INTENSITIES) for c, grid in enumerate(grids)]
     shape = f"(C, H, W) = ({C}, {H}, {W})"
     sections = [
         Section(

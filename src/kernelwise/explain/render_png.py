@@ -2,13 +2,17 @@
 highlighted, the equation underneath; one frame per step for a GIF. matplotlib is imported here only, when
 a figure is asked for; each is a ``matplotlib.figure.Figure`` of its own (no pyplot, no global backend), and
 GIFs are assembled with Pillow.
+
+Figures are laid out in inches from their content (cells, labels, lines of text), so that they are as large
+as what they show and their text is readable at 100 % (at least :data:`MIN_FONT` points, save for grids
+too wide for :data:`MAX_WIDTH` inches).
 """
 
 from __future__ import annotations
 
 import io
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,8 +26,16 @@ OUTPUT = "#f4a261"  # the output cell of the current step
 COLORS = ("#ffe08a", "#9fd3ff", "#c7f0c2")  # the first, second (and third) factor of every product
 PADDING = "#e6e6e6"
 MAX_DRAWN = 1024  # pixels per side a picture is drawn with; a larger one is drawn with every n-th pixel
+DPI = 100  # PNG and GIF alike: 1 pt = 1.39 px
+MIN_FONT = 9.0  # points: the smallest text of a figure, where the grids fit in MAX_WIDTH
+MAX_WIDTH, MAX_HEIGHT = 22.0, 14.0  # inches
+CHAR = 0.62  # width of a character of DejaVu Sans (numbers, brackets) in ems, generous
+GIF_MAX_STEPS = 64  # frames a GIF has unless --max-steps says otherwise (about a second of drawing each)
+EQUATION_FONT = 10.0  # points, monospace: a character is 0.6 em wide
+EQUATION_LINES = 6  # lines of an equation drawn under the grids at most
 
 
+# --------------------------------------------------------------------------- grids (the sections' figures)
 def highlights(section: Section, step: int | None) -> dict[int, dict[tuple[int, int], str]]:
     """For each grid of ``section`` (by position), the colour of every cell the equation of ``step`` names."""
     out: dict[int, dict[tuple[int, int], str]] = {i: {} for i in range(len(section.grids))}
@@ -42,13 +54,26 @@ def highlights(section: Section, step: int | None) -> dict[int, dict[tuple[int, 
     return out
 
 
-def draw_grid(ax: Any, grid: Grid, colors: dict[tuple[int, int], str]) -> None:
+def cell_font(cell: float, longest: int) -> float:
+    """The font size (points) that fits ``longest`` characters in a square cell of ``cell`` inches, at most 14.
+
+    Example:
+        >>> cell_font(1.0, 10) >= MIN_FONT
+        True
+    """
+    return min(14.0, 0.85 * cell * 72 / (CHAR * max(longest, 1)))
+
+
+def cell_size(longest: int) -> float:
+    """The side of a cell (inches) whose text of ``longest`` characters gets 10.5 points: at least half an inch."""
+    return max(0.5, 10.5 * CHAR * max(longest, 1) / (0.85 * 72))
+
+
+def draw_grid(ax: Any, grid: Grid, colors: dict[tuple[int, int], str], fontsize: float = 11.0) -> None:
     """One grid as a table of squares: padding grey, highlighted cells coloured, marked cells framed in bold."""
     from matplotlib.patches import Rectangle
 
     rows, cols = grid.shape
-    longest = max((len(c) for row in grid.cells for c in row), default=1)
-    size = max(4.0, min(13.0, 56.0 / max(longest, 1), 90.0 / max(rows, cols, 1)))
     for r in range(rows):
         for c in range(cols):
             face = colors.get((r, c), PADDING if grid.is_padding(r, c) else "white")
@@ -62,101 +87,281 @@ def draw_grid(ax: Any, grid: Grid, colors: dict[tuple[int, int], str]) -> None:
                 grid.cells[r][c],
                 ha="center",
                 va="center",
-                fontsize=size,
+                fontsize=fontsize,
                 fontweight="bold" if marked else "normal",
             )
     ax.set_xlim(-0.05, cols + 0.05)
     ax.set_ylim(-0.05, rows + 0.05)
-    ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(grid.label, fontsize=10)
+    ax.set_title(grid.label, fontsize=11)
 
 
-def section_figure(section: Section, step: int | None = 0, title: str = "") -> Any:
-    """The grids of ``section`` side by side with their operators, the equation of ``step`` below them."""
+def step_label(step: int, count: int, shown: int | None = None) -> str:
+    """The line above a step's equation; on the last frame of a GIF cut short, what was left out and how to see it.
+
+    Example:
+        >>> step_label(1, 36)
+        'step 2 of 36'
+        >>> step_label(11, 36, shown=12)
+        'step 12 of 36\\nshowing 12 of 36 steps; --max-steps 0 shows all'
+    """
+    label = f"step {step + 1} of {count}"
+    if shown is not None and shown < count and step == shown - 1:
+        label += f"\nshowing {shown} of {count} steps; --max-steps 0 shows all"
+    return label
+
+
+def equation_lines(section: Section, step: int, chars: int) -> list[str]:
+    """The equation of ``step`` wrapped to ``chars`` columns, with its numbers and value when known (6 lines)."""
+    eq = section.equations[step]
+    text = wrap(eq.text(), chars, 0)
+    if section.env is not None:
+        from .symbolic import number
+
+        value = eq.value if eq.value is not None else eq.evaluate(section.env)
+        text += wrap(f"= {eq.rhs(section.env)} = {number(value)}", chars, 0)
+    return text[:EQUATION_LINES]
+
+
+def figure_title(title: str, subtitle: str = "") -> str:
+    """A figure's title: the explanation's on the first line, the section's (when it has one) on the second.
+
+    Example:
+        >>> figure_title("MLP vs CNN: a scanning MLP is a convolution", "Scanning: the same MLP at every window")
+        'MLP vs CNN: a scanning MLP is a convolution\\nScanning: the same MLP at every window'
+    """
+    return f"{title}\n{subtitle}" if subtitle and subtitle != title else title
+
+
+class GridLayout(NamedTuple):
+    """How a section's grids sit side by side, in inches: the side of a cell, the cells' font size (points),
+    the width each grid's label needs, the gap after each grid (wider before an operator), the grids' total
+    width and the figure's."""
+
+    cell: float
+    font: float
+    labels: list[float]
+    gaps: list[float]
+    content: float
+    width: float
+
+
+def grid_layout(grids: list[Grid]) -> GridLayout:
+    """Cells as large as their longest text needs for 10.5 points, shrunk only where the grids would be wider
+    than :data:`MAX_WIDTH` or taller than :data:`MAX_HEIGHT` inches; the figure at least 6 inches wide."""
+    longest = max((len(c) for grid in grids for row in grid.cells for c in row), default=1)
+    gaps = [0.6 if grid.op else 0.35 for grid in grids[:-1]]
+    labels = [len(grid.label) * 11 * CHAR / 72 + 0.1 for grid in grids]  # a title wider than its grid
+    rows = max(grid.shape[0] for grid in grids)
+
+    def content(cell: float) -> float:
+        return sum(max(grid.shape[1] * cell, w) for grid, w in zip(grids, labels, strict=True)) + sum(gaps)
+
+    cell = cell_size(longest)
+    for _ in range(3):  # the labels and gaps do not shrink: a few rounds get the cells to fit
+        if content(cell) <= MAX_WIDTH - 0.5 and rows * cell <= MAX_HEIGHT - 2.5:
+            break
+        cell *= min((MAX_WIDTH - 0.5) / content(cell), (MAX_HEIGHT - 2.5) / (rows * cell), 1.0)
+    return GridLayout(cell, cell_font(cell, longest), labels, gaps, content(cell), max(content(cell) + 0.5, 6.0))
+
+
+def equation_chars(width: float) -> int:
+    """The monospace characters of the equation text that fit a figure ``width`` inches wide."""
+    return int((width - 0.4) * 72 / (0.6 * EQUATION_FONT))
+
+
+def section_figure(
+    section: Section, step: int | None = 0, title: str = "", lines: int | None = None, shown: int | None = None
+) -> Any:
+    """The grids of ``section`` side by side with their operators, the equation of ``step`` below them.
+
+    The figure is as large as its grids and text: cells sized for their longest text, the equation area
+    ``lines`` lines tall (the longest equation of a GIF, whose frames must all be the same size; default: as
+    tall as the equation of ``step``). ``shown`` is the number of frames of a GIF cut short (see
+    :func:`step_label`).
+    """
     from matplotlib.figure import Figure
 
     grids = section.grids
     if not grids:
         raise UsageError(f"section {section.title!r} has no matrices to draw")
     step = None if not section.equations else min(max(step or 0, 0), len(section.equations) - 1)
-    widths = [max(grid.shape[1], 1.5) for grid in grids]
-    longest = max((len(c) for grid in grids for row in grid.cells for c in row), default=1)
-    scale = 0.42 + 0.05 * min(longest, 10)
-    height = max(grid.shape[0] for grid in grids) * scale + 2.2
-    fig = Figure(figsize=(min(2 + sum(widths) * scale + 0.6 * len(grids), 22), min(height, 14)))
-    axes = fig.subplots(
-        1, len(grids), gridspec_kw={"width_ratios": widths, "left": 0.02, "right": 0.98, "top": 0.8, "bottom": 0.28}
-    )
-    axes = np.atleast_1d(axes)
-    colors = highlights(section, step)
-    for i, (ax, grid) in enumerate(zip(axes, grids, strict=True)):
-        draw_grid(ax, grid, colors[i])
-        if grid.op and i < len(grids) - 1:
-            box = ax.get_position()
-            fig.text(box.x1 + 0.006, (box.y0 + box.y1) / 2, grid.op, fontsize=18, ha="left", va="center")
-    fig.suptitle(title or section.title, fontsize=12)
+    layout = grid_layout(grids)
+    cell, labels, gaps, width = layout.cell, layout.labels, layout.gaps, layout.width
+    rows = max(grid.shape[0] for grid in grids)
+    chars = equation_chars(width)
+    heading = figure_title(title or section.title, section.title if title else "")
+    heading_lines = [line for part in heading.split("\n") for line in wrap(part, int(width * 72 / (0.55 * 12)), 0)]
+    text_lines = 0
     if step is not None:
-        eq = section.equations[step]
-        text = wrap(eq.text(), 120, 0)
-        if section.env is not None:
-            value = eq.value if eq.value is not None else eq.evaluate(section.env)
-            from .symbolic import number
-
-            text += wrap(f"= {eq.rhs(section.env)} = {number(value)}", 120, 0)
-        label = f"step {step + 1} of {len(section.equations)}"
-        fig.text(0.02, 0.2, label + "\n" + "\n".join(text[:6]), fontsize=10, family="monospace", va="top")
+        text_lines = 1 + (lines if lines is not None else len(equation_lines(section, step, chars)))
+        text_lines += shown is not None and shown < len(section.equations)  # the note of a GIF cut short
+    title_h = 0.25 * len(heading_lines) + 0.2
+    label_h = 0.35
+    band = rows * cell
+    text_h = text_lines * EQUATION_FONT * 1.35 / 72 + (0.25 if text_lines else 0.1)
+    height = title_h + label_h + band + text_h + 0.1
+    fig = Figure(figsize=(width, height))
+    x = (width - layout.content) / 2
+    bottom = text_h + 0.1  # the grids' band, in inches from the bottom
+    colors = highlights(section, step)
+    for i, grid in enumerate(grids):
+        w, h = grid.shape[1] * cell, grid.shape[0] * cell
+        slot = max(w, labels[i])
+        ax = fig.add_axes(
+            (
+                (x + (slot - w) / 2 - 0.05 * cell) / width,
+                (bottom + (band - h) / 2 - 0.05 * cell) / height,
+                (w + 0.1 * cell) / width,
+                (h + 0.1 * cell) / height,
+            )
+        )
+        draw_grid(ax, grid, colors[i], layout.font)
+        x += slot
+        if i < len(grids) - 1:
+            if grid.op:
+                fig.text(
+                    (x + gaps[i] / 2) / width,
+                    (bottom + band / 2) / height,
+                    grid.op,
+                    fontsize=18,
+                    ha="center",
+                    va="center",
+                )
+            x += gaps[i]
+    fig.text(0.5, 1 - 0.12 / height, "\n".join(heading_lines), fontsize=12, ha="center", va="top")
+    if step is not None:
+        label = step_label(step, len(section.equations), shown)
+        lines = [label, *equation_lines(section, step, chars)]
+        fig.text(
+            0.2 / width, (text_h - 0.1) / height, "\n".join(lines), fontsize=EQUATION_FONT, family="monospace", va="top"
+        )
     return fig
 
 
-def pictures_figure(pictures: list[Picture], title: str) -> Any:
-    """Pictures in rows (by their ``row``): a photo with its crop outlined, feature maps, filters."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
+# --------------------------------------------------------------------------- pictures (photos, feature maps)
+def picture_rows(pictures: list[Picture]) -> dict[str, list[Picture]]:
+    """The pictures grouped by their ``row``, in the order the rows first appear."""
     rows: dict[str, list[Picture]] = {}
     for p in pictures:
         rows.setdefault(p.row, []).append(p)
-    ncols = max(len(r) for r in rows.values())
-    fig = Figure(figsize=(min(2.0 * ncols + 1, 20), 2.2 * len(rows) + 0.6))
-    axes = fig.subplots(len(rows), ncols, squeeze=False)
-    for i, items in enumerate(rows.values()):
-        for j in range(ncols):
-            ax = axes[i][j]
+    return rows
+
+
+def _drawn(p: Picture) -> np.ndarray:
+    """The pixels of ``p`` as drawn: 2-D (or H, W, 3/4 for colour), at most :data:`MAX_DRAWN` per side."""
+    pixels = np.asarray(p.pixels)
+    if pixels.ndim == 1:
+        pixels = pixels[None]
+    if pixels.ndim == 3 and pixels.shape[2] not in (3, 4):
+        pixels = pixels[..., 0]  # gray with alpha: the gray
+    every = -(-max(pixels.shape[:2]) // MAX_DRAWN)  # ceil: 1 for pictures up to MAX_DRAWN
+    return np.asarray(pixels[::every, ::every], dtype=float)
+
+
+def row_scale(items: list[Picture]) -> tuple[float, float] | None:
+    """The values drawn black and white in a row of gray pictures: the pictures' ``scale`` when they give one,
+    else the row's smallest and largest finite value (one scale for the row, so that its maps compare); None for
+    a row of colour pictures only.
+
+    Example:
+        >>> row_scale([Picture("a", np.array([[0.0, 2.0]])), Picture("b", np.array([[-1.0, 1.0]]))])
+        (-1.0, 2.0)
+    """
+    gray = [p for p in items if _drawn(p).ndim < 3]
+    if not gray:
+        return None
+    given = next((p.scale for p in gray if p.scale is not None), None)
+    if given is not None:
+        return float(given[0]), float(given[1])
+    values = np.concatenate([_drawn(p).ravel() for p in gray])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(values.min()), float(values.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)  # a uniform row is mid-gray, not black
+
+
+def pictures_figure(
+    pictures: list[Picture], title: str, rows: list[str] | None = None, ncols: int | None = None
+) -> Any:
+    """Pictures in rows (by their ``row``): a photo with its crop outlined, feature maps, filters.
+
+    Gray pictures of a row share one scale (:func:`row_scale`; an image's pixels 0..255), drawn as a colour bar
+    at the row's end. ``rows`` picks the rows drawn (default all) and ``ncols`` the columns laid out (default
+    the longest row's), so that the frames of a GIF are all the same size.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    every_row = picture_rows(pictures)
+    chosen = {name: every_row[name] for name in (rows if rows is not None else list(every_row))}
+    ncols = ncols or max(len(r) for r in every_row.values())
+    heading = [line for part in title.split("\n") for line in wrap(part, 70, 0)]
+    bar = 1.0  # inches right of the pictures for the colour bars
+    panel = min(1.9, (20.0 - 0.4 - bar) / ncols - 0.25)
+    width = 0.4 + ncols * (panel + 0.25) + bar
+    title_h = 0.25 * len(heading) + 0.25
+    row_h = panel + 0.45
+    height = title_h + row_h * len(chosen) + 0.1
+    fig = Figure(figsize=(width, height))
+    fig.text(0.5, 1 - 0.12 / height, "\n".join(heading), fontsize=12, ha="center", va="top")
+    for i, items in enumerate(chosen.values()):
+        y = height - title_h - (i + 1) * row_h + 0.1  # the bottom of this row's pictures, in inches
+        scale = row_scale(items)
+        image = None
+        for j, p in enumerate(items[:ncols]):
+            ax = fig.add_axes(((0.3 + j * (panel + 0.25)) / width, y / height, panel / width, panel / height))
             ax.axis("off")
-            if j >= len(items):
-                continue
-            p = items[j]
-            pixels = np.asarray(p.pixels)
-            if pixels.ndim == 1:
-                pixels = pixels[None]
-            every = -(-max(pixels.shape[:2]) // MAX_DRAWN)  # ceil: 1 for pictures up to MAX_DRAWN
-            pixels = np.asarray(pixels[::every, ::every], dtype=float)
-            color = pixels.ndim == 3
-            ax.imshow(
-                pixels / 255.0 if color and pixels.max() > 1 else pixels,
-                cmap=None if color else "gray",
-                interpolation="nearest",
-            )
+            pixels = _drawn(p)
+            every = -(-max(np.asarray(p.pixels).shape[:2]) // MAX_DRAWN) if np.asarray(p.pixels).ndim > 1 else 1
+            if pixels.ndim == 3:
+                ax.imshow(pixels / 255.0 if pixels.max() > 1 else pixels, interpolation="nearest")
+            else:
+                assert scale is not None
+                image = ax.imshow(pixels, cmap="gray", vmin=scale[0], vmax=scale[1], interpolation="nearest")
             if p.box is not None:
-                x, y, w, h = (v / every for v in p.box)
-                ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor="red", linewidth=1.5))
-            ax.set_title(plotted(p.label, limit=100), fontsize=8)  # a file name is not mathtext
-    fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
+                bx, by, bw, bh = (v / every for v in p.box)
+                ax.add_patch(Rectangle((bx - 0.5, by - 0.5), bw, bh, fill=False, edgecolor="red", linewidth=1.5))
+            ax.set_title(plotted(p.label, limit=100), fontsize=MIN_FONT)  # a file name is not mathtext
+        if image is not None:
+            cax = fig.add_axes(
+                ((width - bar + 0.1) / width, (y + 0.1 * panel) / height, 0.15 / width, 0.8 * panel / height)
+            )
+            fig.colorbar(image, cax=cax).ax.tick_params(labelsize=MIN_FONT)
     return fig
 
 
+def _animated_rows(explanation: Explanation) -> list[str]:
+    """The rows of pictures a GIF shows one after another (all but the first, which every frame keeps)."""
+    return list(picture_rows(explanation.pictures))[1:]
+
+
+def pictures_frame(explanation: Explanation, frame: int, shown: int | None = None) -> Any:
+    """Frame ``frame`` of an explanation's pictures as a GIF: the first row (the input), then one more row each
+    frame (one layer's feature maps after another)."""
+    rows = list(picture_rows(explanation.pictures))
+    animated = rows[1:]
+    ncols = max(len(r) for r in picture_rows(explanation.pictures).values())
+    label = step_label(frame, len(animated), shown).replace("step", "row", 1)
+    title = f"{explanation.title}\n{animated[frame]} ({label.replace(chr(10), '; ')})"
+    return pictures_figure(explanation.pictures, title, [rows[0], animated[frame]], ncols)
+
+
+# --------------------------------------------------------------------------- files
 def figure(explanation: Explanation, step: int | None = 0, section: int | None = None) -> Any:
     """The figure of an explanation: its pictures, else its figure section at ``step``."""
     if explanation.pictures and section is None:
         return pictures_figure(explanation.pictures, explanation.title)
+    index = _section_index(explanation, section)
+    return section_figure(explanation.sections[index], step, explanation.title)
+
+
+def _section_index(explanation: Explanation, section: int | None) -> int:
     index = explanation.figure if section is None else section
     if not 0 <= index < len(explanation.sections):
         raise UsageError(f"--section {index + 1}: this explanation has sections 1 to {len(explanation.sections)}")
-    return section_figure(
-        explanation.sections[index], step, f"{explanation.title}: {explanation.sections[index].title}"
-    )
+    return index
 
 
 def _to_image(fig: Any, dpi: int) -> Any:
@@ -169,33 +374,50 @@ def _to_image(fig: Any, dpi: int) -> Any:
 
 
 def render_png(
-    explanation: Explanation, path: str | os.PathLike, step: int = 0, section: int | None = None, dpi: int = 100
+    explanation: Explanation, path: str | os.PathLike, step: int = 0, section: int | None = None, dpi: int = DPI
 ) -> None:
     """Write the figure of ``explanation`` (at ``step``, 0-based) as a PNG file, whole or not at all."""
     image = _to_image(figure(explanation, step, section), dpi)
     write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
+GIF_TOPICS = "conv, stride, pool, backward, transpose, scan, and model with --image"
+
+
 def render_gif(
     explanation: Explanation,
     path: str | os.PathLike,
-    max_steps: int | None = 36,
+    max_steps: int | None = GIF_MAX_STEPS,
     section: int | None = None,
-    dpi: int = 70,
+    dpi: int = DPI,
     ms: int = 700,
 ) -> int:
-    """Write one frame per step of the figure section (at most ``max_steps``) as an animated GIF.
+    """Write one frame per step of the figure section as an animated GIF: every step, or the first ``max_steps``
+    (None: all), the last frame then saying how many were left out. An explanation drawn as pictures (a model's
+    feature maps) gets one frame per row of pictures after the first.
 
     Returns the number of frames.
     """
-    index = explanation.figure if section is None else section
-    if not 0 <= index < len(explanation.sections):
-        raise UsageError(f"--section {index + 1}: this explanation has sections 1 to {len(explanation.sections)}")
-    count = len(explanation.sections[index].equations)
-    if count == 0:
-        raise UsageError(f"section {explanation.sections[index].title!r} has no steps to animate; use --png")
-    steps = range(count if max_steps is None else min(count, max_steps))
-    frames = [_to_image(figure(explanation, s, index), dpi) for s in steps]
+    if explanation.pictures and section is None:
+        count = len(_animated_rows(explanation))
+        if count < 2:
+            what = "without --image has only its filters to draw" if explanation.topic == "model" else "has no steps"
+            raise UsageError(f"--gif: explain {explanation.topic} {what} (use --png); --gif works for {GIF_TOPICS}")
+        shown = count if max_steps is None else min(count, max_steps)
+        frames = [_to_image(pictures_frame(explanation, s, shown), dpi) for s in range(shown)]
+    else:
+        index = _section_index(explanation, section)
+        target = explanation.sections[index]
+        count = len(target.equations)
+        if count == 0:
+            raise UsageError(
+                f"--gif: section {index + 1} ({target.title!r}) has no steps to animate (use --png); "
+                f"--gif works for {GIF_TOPICS}"
+            )
+        shown = count if max_steps is None else min(count, max_steps)
+        chars = equation_chars(grid_layout(target.grids).width)
+        lines = max(len(equation_lines(target, s, chars)) for s in range(shown))
+        frames = [_to_image(section_figure(target, s, explanation.title, lines, shown), dpi) for s in range(shown)]
     size = frames[0].size
     frames = [f if f.size == size else f.resize(size) for f in frames]
     write_atomic(

@@ -165,12 +165,15 @@ class Picture:
     """An array drawn as an image by the figures: a photo, a feature map, a filter.
 
     ``box`` (x, y, w, h) outlines a part of it; pictures with the same ``row`` are drawn side by side.
+    ``scale`` (low, high) is the value drawn black and the value drawn white for a gray picture (an image's
+    intensities: (0, 255)); None: its row's smallest and largest value.
     """
 
     label: str
     pixels: np.ndarray
     box: tuple[int, int, int, int] | None = None
     row: str = ""
+    scale: tuple[float, float] | None = None
 
 
 @dataclass

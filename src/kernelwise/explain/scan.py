@@ -174,7 +174,16 @@ def explain_scan(
                 "window, so K[j, c, i] = W1[j, c·k + i]. Below, each neuron (before the ReLU) written both "
                 "ways: the same numbers in the same order."
             ],
-            grids=kernels,
+            grids=[
+                *(
+                    value_grid("x", "x" + (f", channel {c + 1}" if C > 1 else ""), x[c], (c,), op="⋆" * (c == C - 1))
+                    for c in range(C)
+                ),
+                *kernels[:-1],
+                value_grid("K", kernels[-1].label, w1.reshape(H, C, k)[H - 1, C - 1], (H - 1, C - 1), op="→"),
+                value_grid("h_MLP", "MLP neurons (before ReLU)", mlp["pre"], op="="),
+                value_grid("h_CNN", "Conv1d outputs (before ReLU)", cnn["pre"]),
+            ],
             equations=pairs,
             env=env,
         ),
@@ -198,4 +207,4 @@ def explain_scan(
         "cnn": {k_: val.tolist() for k_, val in cnn.items()},
         "same": bool(all(np.allclose(mlp[key], cnn[key]) for key in mlp)),
     }
-    return Explanation("scan", "MLP vs CNN: a scanning MLP is a convolution", sections, figure=3, data=data)
+    return Explanation("scan", "MLP vs CNN: a scanning MLP is a convolution", sections, figure=2, data=data)
