@@ -442,6 +442,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args) or 0)
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        if _distributed():  # and the other ranks with this one
+            from . import distributed
+
+            distributed.abort(0)
         return 0
     except KeyboardInterrupt as e:
         return _fail(str(e) or "kernelwise: interrupted", 130)  # a run says how to resume
