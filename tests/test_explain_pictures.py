@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
+import math
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from kernelwise import checkpoint
 from kernelwise.explain import Picture, explain_backward, explain_conv, explain_image, explain_scan
 from kernelwise.explain.__main__ import main
 from kernelwise.explain.settings import LayerSettings
+from test_explain_html import browser  # noqa: F401 (the headless Chromium fixture; skips without one)
 
 rp = importlib.import_module("kernelwise.explain.render_png")  # the module; the package exports its function
 
@@ -246,3 +249,68 @@ def test_readme_says_which_topics_take_gif():
     section = readme.split("## See the math")[1].split("\n## ")[0]
     claim = " ".join(section.split("`--gif FILE`")[1].split("\n\n")[0].split())
     assert "model --image" in claim and "`image`, and `model` without `--image`, have no steps" in claim
+
+
+# --------------------------------------------------------------------------- 4. inf and NaN, never raw
+INFINITE = ["conv", "--values", "input=1e999,1/2,3;kernel=1,0/0,1"]
+
+
+def strict_json(text: str):
+    """``json.loads`` as strict readers (and ``JSON.parse``) read: ``Infinity`` and ``NaN`` are errors."""
+
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_infinite_values_in_text_and_figure_labels(capsys):
+    assert main(INFINITE) == 0
+    out = capsys.readouterr().out
+    assert "Z[1,1] = A[1,1]·W[1,1]" in out and "= ∞·1 + 1·0 + 2·0 + 3·1 + 0" in out
+    assert "Infinity" not in out and "NaN" not in out
+    e = explain_conv(values="input=1e999,1/2,3;kernel=1,0/0,1")
+    labels = [t.get_text() for t in texts(rp.figure(e))]
+    assert labels.count("∞") == 2  # A[1,1] and Z[1,1]
+    assert not any("Infinity" in t or "nan" in t.lower() for t in labels)
+
+
+def test_infinite_values_in_json_are_strings(capsys):
+    assert main([*INFINITE, "--json"]) == 0
+    out = capsys.readouterr().out
+    data = strict_json(out)
+    walk = data["sections"][1]
+    grids = {g["name"]: g["values"] for g in walk["grids"]}
+    assert grids["A"] == [["inf", 1], [2, 3]] and grids["Z"] == [["inf"]]
+    assert walk["equations"][0]["value"] == "inf" and float(walk["equations"][0]["value"]) == math.inf
+
+
+def test_json_ready_writes_every_non_finite_float_as_a_string():
+    from kernelwise.explain.render_text import finite_json, json_ready
+
+    data = {"a": [1.5, -math.inf], "b": (np.float32("nan"), np.float64("inf")), "c": "inf"}
+    assert json_ready(data) == {"a": [1.5, "-inf"], "b": ["nan", "inf"], "c": "inf"}
+    assert strict_json(finite_json(data, "--json")) == json_ready(data)
+
+
+def test_infinite_values_in_the_page_data(tmp_path, capsys):
+    page = tmp_path / "inf.html"
+    assert main([*INFINITE, "--html", str(page)]) == 0
+    text = page.read_text()
+    data = strict_json(text.split('id="kw-data">')[1].split("</script>")[0])
+    assert data["input"][0][0] == "inf" and data["engine"]["output"] == [["inf"]]
+    assert "Infinity" not in text.split('id="kw-data">')[1].split("</script>")[0]
+
+
+def test_the_page_reads_infinities_back_as_numbers(browser, tmp_path):  # noqa: F811 (the imported fixture)
+    from kernelwise.explain import render_html
+
+    e = explain_conv(values="input=1e999,1/2,3;kernel=1,0/0,1")
+    path = tmp_path / "inf.html"
+    render_html(e, path)
+    browser.open(path)
+    assert browser.errors() == []
+    assert browser.js("kw.state.output[0][0] === Infinity && kw.state.input[0][0] === Infinity") is True
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    cells = browser.js("[...document.querySelectorAll('.grid td')].map((td) => td.textContent)")
+    assert "∞" in cells and not any("Infinity" in c or c == "inf" for c in cells)

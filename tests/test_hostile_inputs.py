@@ -481,9 +481,10 @@ def test_a_full_disk_leaves_the_existing_figure_as_it_was(tmp_path, capsys, monk
 
 
 @pytest.mark.parametrize("option", ["--json", "--html"])
-def test_infinite_values_never_reach_json(tmp_path, capsys, option):
+def test_infinite_values_never_reach_json_raw(tmp_path, capsys, option):
     page = tmp_path / "page.html"
     argv = ["explain", "conv", "--values", "input=inf,1,1/1,1,1/1,1,1;kernel=1,1/1,1", option]
     status, out, err = run_cli(capsys, *argv, *([str(page)] if option == "--html" else []))
-    assert_one_line_error(status, err, f"{option}: some numbers are inf or NaN, which JSON cannot hold")
-    assert "Infinity" not in out and not page.exists()
+    assert status == 0, err
+    text = page.read_text().split('id="kw-data">')[1].split("</script>")[0] if option == "--html" else out
+    assert "Infinity" not in text and "NaN" not in text and '"inf"' in text  # JSON has no infinities: strings

@@ -7,8 +7,11 @@ Long sums break after a ``+`` and continue under the first term; a section with 
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from typing import Any
+
+import numpy as np
 
 from ..errors import UsageError
 from .report import Explanation, Grid, Section
@@ -191,12 +194,34 @@ def render_json(explanation: Explanation, max_steps: int | None = None) -> str:
     return finite_json(data, "--json", indent=1, ensure_ascii=False)
 
 
+NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}  # and NaN: "nan"; the strings Python's float() reads back
+
+
+def json_ready(data: Any) -> Any:
+    """``data`` with every infinite or NaN float replaced by the string ``"inf"``, ``"-inf"`` or ``"nan"``.
+
+    JSON has no such numbers (``json.dumps`` would write ``Infinity`` and ``NaN``, which ``JSON.parse`` and
+    strict readers refuse); the strings say the same and ``float()`` reads them back.
+
+    Example:
+        >>> json_ready({"x": [1.0, float("inf")], "y": (float("-inf"), float("nan"))})
+        {'x': [1.0, 'inf'], 'y': ['-inf', 'nan']}
+    """
+    if isinstance(data, dict):
+        return {k: json_ready(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_ready(v) for v in data]
+    if isinstance(data, float | np.floating) and not math.isfinite(data):
+        return NON_FINITE.get(float(data), "nan")
+    return data
+
+
 def finite_json(data: Any, what: str, **kwargs: Any) -> str:
-    """``json.dumps(data)``, refusing NaN and inf: JSON has no such numbers (``JSON.parse`` fails on them)."""
+    """``json.dumps(data)`` with infinities and NaN as the strings of :func:`json_ready`, never ``Infinity``.
+
+    ``what`` names the output (``--json``, ``--html``) in the error about anything else JSON cannot hold.
+    """
     try:
-        return json.dumps(data, allow_nan=False, **kwargs)
-    except ValueError:
-        raise UsageError(
-            f"{what}: some numbers are inf or NaN, which JSON cannot hold; "
-            "use finite --values small enough not to overflow"
-        ) from None
+        return json.dumps(json_ready(data), allow_nan=False, **kwargs)
+    except ValueError as e:  # a circular reference: nothing a user's numbers can cause
+        raise UsageError(f"{what}: {e}") from None

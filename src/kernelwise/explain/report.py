@@ -80,11 +80,9 @@ class Grid:
 
 
 def _jsonable(a: np.ndarray) -> Any:
-    """Floats for JSON, with infinities as strings (JSON has none)."""
-    a = np.asarray(a, dtype=float)
-    if np.isfinite(a).all():
-        return a.tolist()
-    return [[v if np.isfinite(v) else number(v) for v in row] for row in np.atleast_2d(a).tolist()]
+    """Floats as lists; ``--json`` and ``--html`` write infinities and NaN as "inf", "-inf", "nan"
+    (:func:`~kernelwise.explain.render_text.json_ready`)."""
+    return np.asarray(a, dtype=float).tolist()
 
 
 def _as_rows(a: np.ndarray) -> np.ndarray:

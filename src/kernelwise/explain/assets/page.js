@@ -6,7 +6,10 @@
 // numbers come from the engine (the JSON of the element with id "kw-data"); tests/test_explain_html.py
 // checks in Chromium that this script's numbers and equation texts equal the engine's and Python's.
 "use strict";
-const DATA = JSON.parse(document.getElementById("kw-data").textContent);
+// JSON has no infinities: finite_json writes them (and NaN) as the strings "inf", "-inf", "nan"
+const NON_FINITE = { inf: Infinity, "-inf": -Infinity, nan: NaN };
+const DATA = JSON.parse(document.getElementById("kw-data").textContent,
+  (key, v) => (typeof v === "string" && v in NON_FINITE ? NON_FINITE[v] : v));
 const N = DATA.names;
 const G = (name) => "dL/d" + name;
 const COPY = (m) => m.map((row) => row.slice());
@@ -14,6 +17,7 @@ const COPY = (m) => m.map((row) => row.slice());
 // Numbers as Python's kernelwise.explain.symbolic.number prints them.
 function strip(m) { return m.includes(".") ? m.replace(/0+$/, "").replace(/\.$/, "") : m; }
 function number(v) {
+  if (Number.isNaN(v)) return "nan";
   if (!Number.isFinite(v)) return v > 0 ? "∞" : "-∞";
   if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v === 0 ? 0 : v);
   const [mant, ex] = v.toExponential(3).split("e");
@@ -337,7 +341,7 @@ function render() {
 function same(a, b) {
   if (!a || !b || a.length !== b.length) return false;
   return a.every((row, r) => row.length === b[r].length && row.every((v, c) =>
-    Math.abs(v - b[r][c]) <= 1e-9 * (1 + Math.abs(b[r][c]))));
+    v === b[r][c] || Math.abs(v - b[r][c]) <= 1e-9 * (1 + Math.abs(b[r][c]))));  // ∞ equals ∞
 }
 function checkText() {
   const e = DATA.mode === "conv" ? DATA.engine : DATA.engine[state.reducer];
