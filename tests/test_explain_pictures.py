@@ -176,6 +176,15 @@ def test_scan_figure_shows_the_window_in_x_and_the_neuron_written_both_ways():
     assert heading.split("\n") == ["MLP vs CNN: a scanning MLP is a convolution", section.title]
 
 
+def test_many_grids_continue_on_a_next_line_rather_than_shrink():
+    e = explain_conv(LayerSettings(input_size=4, kernel_size=2, in_channels=2, out_channels=2))
+    layout = rp.grid_layout(e.sections[e.figure].grids)
+    assert len(layout.lines) == 2 and layout.width <= rp.MAX_WIDTH
+    fig = rp.figure(e)
+    assert min(t.get_fontsize() for t in texts(fig)) >= rp.MIN_FONT
+    assert "Kernel W, filter 1\nchannel 1" in [ax.get_title() for ax in fig.axes]  # a long label on two lines
+
+
 def test_large_grids_stay_within_the_largest_canvas(tmp_path):
     e = explain_conv(LayerSettings(input_size=28, kernel_size=5))
     fig = rp.figure(e)

@@ -93,7 +93,21 @@ def draw_grid(ax: Any, grid: Grid, colors: dict[tuple[int, int], str], fontsize:
     ax.set_xlim(-0.05, cols + 0.05)
     ax.set_ylim(-0.05, rows + 0.05)
     ax.axis("off")
-    ax.set_title(grid.label, fontsize=11)
+    ax.set_title(grid_title(grid.label), fontsize=11)
+
+
+def grid_title(label: str, longest: int = 18) -> str:
+    """A grid's label on two lines, broken at the ", " nearest its middle, when longer than ``longest``.
+
+    Example:
+        >>> grid_title("Kernel W, filter 1, channel 1")
+        'Kernel W, filter 1\\nchannel 1'
+    """
+    cuts = [i for i in range(len(label)) if label.startswith(", ", i)]
+    if len(label) <= longest or not cuts:
+        return label
+    cut = min(cuts, key=lambda i: abs(i - len(label) / 2))
+    return label[:cut] + "\n" + label[cut + 2 :]
 
 
 def step_label(step: int, count: int, shown: int | None = None) -> str:
@@ -134,35 +148,69 @@ def figure_title(title: str, subtitle: str = "") -> str:
 
 
 class GridLayout(NamedTuple):
-    """How a section's grids sit side by side, in inches: the side of a cell, the cells' font size (points),
-    the width each grid's label needs, the gap after each grid (wider before an operator), the grids' total
-    width and the figure's."""
+    """Where a section's grids go, in inches: the side of a cell and the cells' font size (points); each grid's
+    slot (its width, or its label's where wider) and the gap after it (wider before an operator); the grids of
+    each line of the figure, the height of each line (label and grids) and the figure's width."""
 
     cell: float
     font: float
-    labels: list[float]
+    slots: list[float]
     gaps: list[float]
-    content: float
+    lines: list[list[int]]
+    heights: list[float]
     width: float
+
+    @property
+    def grids_height(self) -> float:
+        return sum(self.heights) + 0.15 * (len(self.lines) - 1)
 
 
 def grid_layout(grids: list[Grid]) -> GridLayout:
-    """Cells as large as their longest text needs for 10.5 points, shrunk only where the grids would be wider
-    than :data:`MAX_WIDTH` or taller than :data:`MAX_HEIGHT` inches; the figure at least 6 inches wide."""
+    """Cells as large as their longest text needs for 10.5 points, the grids side by side, continued on a next
+    line where they would be wider than :data:`MAX_WIDTH` inches; where even that does not fit (a grid too wide,
+    or the lines taller than :data:`MAX_HEIGHT`), one line of smaller cells. The figure is at least 6 inches
+    wide."""
     longest = max((len(c) for grid in grids for row in grid.cells for c in row), default=1)
-    gaps = [0.6 if grid.op else 0.35 for grid in grids[:-1]]
-    labels = [len(grid.label) * 11 * CHAR / 72 + 0.1 for grid in grids]  # a title wider than its grid
-    rows = max(grid.shape[0] for grid in grids)
+    gaps = [0.6 if grid.op else 0.35 for grid in grids[:-1]] + [0.0]
+    titles = [grid_title(grid.label).split("\n") for grid in grids]
+    labels = [max(map(len, lines)) * 11 * CHAR / 72 + 0.1 for lines in titles]  # a title wider than its grid
+    room = MAX_WIDTH - 0.5
 
-    def content(cell: float) -> float:
-        return sum(max(grid.shape[1] * cell, w) for grid, w in zip(grids, labels, strict=True)) + sum(gaps)
+    def layout(cell: float, lines: list[list[int]]) -> GridLayout:
+        slots = [max(grid.shape[1] * cell, w) for grid, w in zip(grids, labels, strict=True)]
+        widths = [
+            sum(slots[i] + gaps[i] for i in line) - (0 if grids[line[-1]].op else gaps[line[-1]]) for line in lines
+        ]
+        heights = [
+            0.35 + 0.2 * max(len(titles[i]) - 1 for i in line) + max(grids[i].shape[0] for i in line) * cell
+            for line in lines
+        ]
+        font = cell_font(cell, longest)
+        return GridLayout(cell, font, slots, gaps, lines, heights, max(max(widths) + 0.5, 6.0))
+
+    def split(cell: float) -> list[list[int]]:
+        lines: list[list[int]] = [[]]
+        used = 0.0
+        for i, grid in enumerate(grids):
+            slot = max(grid.shape[1] * cell, labels[i])
+            if lines[-1] and used + slot > room:
+                lines.append([])
+                used = 0.0
+            lines[-1].append(i)
+            used += slot + gaps[i]
+        return lines
 
     cell = cell_size(longest)
-    for _ in range(3):  # the labels and gaps do not shrink: a few rounds get the cells to fit
-        if content(cell) <= MAX_WIDTH - 0.5 and rows * cell <= MAX_HEIGHT - 2.5:
+    wrapped = layout(cell, split(cell))
+    if wrapped.width <= MAX_WIDTH and wrapped.grids_height <= MAX_HEIGHT - 2.5:
+        return wrapped
+    one = [list(range(len(grids)))]
+    for _ in range(3):  # one line: the labels and gaps do not shrink, a few rounds get the cells to fit
+        flat = layout(cell, one)
+        if flat.width <= MAX_WIDTH and flat.grids_height <= MAX_HEIGHT - 2.5:
             break
-        cell *= min((MAX_WIDTH - 0.5) / content(cell), (MAX_HEIGHT - 2.5) / (rows * cell), 1.0)
-    return GridLayout(cell, cell_font(cell, longest), labels, gaps, content(cell), max(content(cell) + 0.5, 6.0))
+        cell *= min((MAX_WIDTH - 0.5) / (flat.width - 0.5), (MAX_HEIGHT - 2.5) / flat.grids_height, 1.0)
+    return layout(cell, one)
 
 
 def equation_chars(width: float) -> int:
@@ -187,8 +235,7 @@ def section_figure(
         raise UsageError(f"section {section.title!r} has no matrices to draw")
     step = None if not section.equations else min(max(step or 0, 0), len(section.equations) - 1)
     layout = grid_layout(grids)
-    cell, labels, gaps, width = layout.cell, layout.labels, layout.gaps, layout.width
-    rows = max(grid.shape[0] for grid in grids)
+    cell, width = layout.cell, layout.width
     chars = equation_chars(width)
     heading = figure_title(title or section.title, section.title if title else "")
     heading_lines = [line for part in heading.split("\n") for line in wrap(part, int(width * 72 / (0.55 * 12)), 0)]
@@ -197,38 +244,36 @@ def section_figure(
         text_lines = 1 + (lines if lines is not None else len(equation_lines(section, step, chars)))
         text_lines += shown is not None and shown < len(section.equations)  # the note of a GIF cut short
     title_h = 0.25 * len(heading_lines) + 0.2
-    label_h = 0.35
-    band = rows * cell
     text_h = text_lines * EQUATION_FONT * 1.35 / 72 + (0.25 if text_lines else 0.1)
-    height = title_h + label_h + band + text_h + 0.1
+    height = title_h + layout.grids_height + text_h + 0.1
     fig = Figure(figsize=(width, height))
-    x = (width - layout.content) / 2
-    bottom = text_h + 0.1  # the grids' band, in inches from the bottom
     colors = highlights(section, step)
-    for i, grid in enumerate(grids):
-        w, h = grid.shape[1] * cell, grid.shape[0] * cell
-        slot = max(w, labels[i])
-        ax = fig.add_axes(
-            (
-                (x + (slot - w) / 2 - 0.05 * cell) / width,
-                (bottom + (band - h) / 2 - 0.05 * cell) / height,
-                (w + 0.1 * cell) / width,
-                (h + 0.1 * cell) / height,
-            )
+    top = height - title_h  # the top of the current line of grids, in inches from the bottom
+    for line, line_height in zip(layout.lines, layout.heights, strict=True):
+        band = max(grids[i].shape[0] for i in line) * cell
+        bottom = top - line_height
+        used = sum(layout.slots[i] + layout.gaps[i] for i in line) - (
+            0 if grids[line[-1]].op else layout.gaps[line[-1]]
         )
-        draw_grid(ax, grid, colors[i], layout.font)
-        x += slot
-        if i < len(grids) - 1:
-            if grid.op:
-                fig.text(
-                    (x + gaps[i] / 2) / width,
-                    (bottom + band / 2) / height,
-                    grid.op,
-                    fontsize=18,
-                    ha="center",
-                    va="center",
+        x = (width - used) / 2
+        for i in line:
+            grid = grids[i]
+            w, h = grid.shape[1] * cell, grid.shape[0] * cell
+            ax = fig.add_axes(
+                (
+                    (x + (layout.slots[i] - w) / 2 - 0.05 * cell) / width,
+                    (bottom + (band - h) / 2 - 0.05 * cell) / height,
+                    (w + 0.1 * cell) / width,
+                    (h + 0.1 * cell) / height,
                 )
-            x += gaps[i]
+            )
+            draw_grid(ax, grid, colors[i], layout.font)
+            x += layout.slots[i]
+            if grid.op and i < len(grids) - 1:
+                y = (bottom + band / 2) / height
+                fig.text((x + layout.gaps[i] / 2) / width, y, grid.op, fontsize=18, ha="center", va="center")
+            x += layout.gaps[i]
+        top = bottom - 0.15
     fig.text(0.5, 1 - 0.12 / height, "\n".join(heading_lines), fontsize=12, ha="center", va="top")
     if step is not None:
         label = step_label(step, len(section.equations), shown)
