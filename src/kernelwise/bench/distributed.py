@@ -449,7 +449,8 @@ def scaling_report(records: Sequence[RunRecord]) -> str:
         ]
         for r in records
     ]
-    summary_header = ["model", "processes × threads", "img/s", "ms/step", "comm ms/step", "peak MB (largest process)"]
+    summary_header = ["model", "processes × threads", "best img/s", "img/s", "ms/step", "comm ms/step"]
+    summary_header.append("peak MB (largest process)")
     summary = []
     ratio_lines = []
     for model in dict.fromkeys(r.model for r in records):
@@ -460,6 +461,7 @@ def scaling_report(records: Sequence[RunRecord]) -> str:
                 [
                     model,
                     f"{config[0]} × {config[1]}",
+                    f"{max(r.images_per_second for r in same):,.0f}",
                     _median_range([r.images_per_second for r in same], ",.0f"),
                     _median_range([r.step_ms for r in same], ".1f"),
                     _median_range([r.communication_ms_per_step for r in same], ".2f"),
@@ -477,14 +479,18 @@ def scaling_report(records: Sequence[RunRecord]) -> str:
                 if many in pair and other in pair
             ]
             if ratios:
+                best = max(r.images_per_second for r in runs if (r.ranks, r.threads) == many) / max(
+                    r.images_per_second for r in runs if (r.ranks, r.threads) == other
+                )
                 ratio_lines.append(
                     f"{model}: img/s of {many[0]} × 1 ÷ {other[0]} × {other[1]}: "
-                    f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})"
+                    f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}); "
+                    f"best ÷ best {best:.2f}"
                 )
     return "\n\n".join(
         [
             table(rows, header),
-            "median (range) over the repetitions",
+            "the fastest run, and the median (range) over the repetitions",
             table(summary, summary_header),
             "\n".join(ratio_lines),
         ]
