@@ -536,7 +536,8 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path, 
     k = len(confusion)
     labels = [plotted(name) for name in class_names]
     side = min(k, MAX_CELL_NUMBERS)
-    fig = Figure(figsize=(1 + 0.55 * side, 1 + 0.5 * side))
+    wide = min(0.1 * len(plotted(title, limit=200)) + 0.6, 14)  # the title fits (12 pt: about 0.1 inch a character)
+    fig = Figure(figsize=(max(1 + 0.55 * side, 4.5, wide), max(1 + 0.5 * side, 4)))  # at least 4.5 × 4 inches
     ax = fig.subplots()
     ax.imshow(confusion, cmap="Blues")
     if k <= MAX_CELL_NUMBERS:
