@@ -323,3 +323,18 @@ def test_the_page_reads_infinities_back_as_numbers(browser, tmp_path):  # noqa: 
     assert browser.js("document.getElementById('check').textContent").startswith("✓")
     cells = browser.js("[...document.querySelectorAll('.grid td')].map((td) => td.textContent)")
     assert "∞" in cells and not any("Infinity" in c or c == "inf" for c in cells)
+
+
+# --------------------------------------------------------------------------- the confusion matrix of training
+@pytest.mark.parametrize("title", ["small_vgg on images: 66.67%", "lenet5 on a folder of photos, a long name: 33.33%"])
+def test_a_small_confusion_matrix_is_large_enough_for_its_title(tmp_path, title):
+    from kernelwise.runs import confusion_figure
+
+    path = tmp_path / "confusion.png"
+    confusion_figure(np.array([[3, 1, 0], [0, 2, 1], [1, 0, 4]]), ["cat", "dog", "bird"], path, title)
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=int)
+    assert pixels.shape[1] >= 450 and pixels.shape[0] >= 400  # was 265 × 250 for 3 classes
+    ink = (pixels < 200).any(axis=2)
+    top = ink[: int(0.12 * pixels.shape[0])]  # the title's band
+    cols = np.flatnonzero(top.any(axis=0))
+    assert cols.size and cols[0] > 2 and cols[-1] < pixels.shape[1] - 3  # not cut at either edge
