@@ -144,7 +144,9 @@ def add_explain_parser(subparsers: Any) -> None:
     p.add_argument(
         "--image",
         metavar="FILE",
-        help="image to run through it (default: the first of RUN_DIR/samples; for an ONNX file: zeros, no maps)",
+        action="append",
+        help="image to run through it (default: the first of RUN_DIR/samples; for an ONNX file: zeros, no maps); "
+        "repeat it for several images, which --html switches between (the text and --png show the first)",
     )
     _output_options(p, None)
     p.set_defaults(run=_run, build=_model)
@@ -206,9 +208,16 @@ def _image(a: argparse.Namespace) -> Any:
 def _model(a: argparse.Namespace) -> Any:
     from .model import explain_model, explain_onnx
 
+    image = a.image[0] if a.image else None
     if a.run_dir.endswith(".onnx") or os.path.isfile(a.run_dir):
-        return explain_onnx(a.run_dir, a.image)
-    return explain_model(a.run_dir, a.image)
+        explanation = explain_onnx(a.run_dir, image)
+    else:
+        explanation = explain_model(a.run_dir, image)
+    if a.html:  # the page runs every image forward and backward: only when asked for
+        from .model_page import model_page
+
+        explanation.page = model_page(a.run_dir, a.image)
+    return explanation
 
 
 # --------------------------------------------------------------------------- output

@@ -29,6 +29,10 @@ INTRO = {
 def page_html(explanation: Explanation) -> str:
     """The page as one string."""
     page = explanation.page
+    if explanation.topic == "model" and page is not None:  # the whole network: a page of its own
+        from .model_page import page_html as model_page_html
+
+        return model_page_html(page)
     if page is None:
         raise UsageError(
             f"--html: '{explanation.topic}' with these settings has no interactive page; pages exist for conv, "

@@ -1,0 +1,591 @@
+// The script of the model page (kernelwise.explain.model_page inlines it; no network requests).
+//
+// Draws every layer's maps from the embedded thumbnails (one byte a number on the layer's scale) and,
+// for a clicked unit, writes out the sum that made it from the embedded exact numbers (float32, base64):
+// a convolution's window in every input channel times the kernel, folded per channel; pooling,
+// activation and linear units; the softmax; and backward, dL/dW of the clicked filter and the chain
+// rule for dL/dA. Python checked every such sum against the engine before writing the page;
+// tests/test_explain_model_page.py checks in Chromium that this script's numbers equal the engine's.
+"use strict";
+const DATA = JSON.parse(document.getElementById("kw-data").textContent);
+const MAXC = DATA.budget.max_channels;
+const SHOWN_CHANNELS = 8; // input channels drawn in a unit view (the sums cover all of them)
+const state = { image: 0, tab: "forward", cls: null, unit: null };
+
+// ------------------------------------------------------------------ numbers
+function number(v) {
+  if (!Number.isFinite(v)) return v > 0 ? "∞" : "-∞";
+  if (v === 0) return "0";
+  if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v);
+  const [mant, ex] = v.toExponential(3).split("e");
+  const e = Number(ex);
+  const strip = (m) => (m.includes(".") ? m.replace(/0+$/, "").replace(/\.$/, "") : m);
+  if (e < -4 || e >= 4) return strip(mant) + "e" + (e < 0 ? "-" : "+") + String(Math.abs(e)).padStart(2, "0");
+  return strip(v.toFixed(3 - e));
+}
+const paren = (v) => (v < 0 ? "(" + number(v) + ")" : number(v));
+function bytes(b64) {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+const decoded = {};
+// An embedded array as {shape, data}; map(key) reads it as (C, H, W) like Python's as_map.
+function array(key) {
+  if (!key) return null;
+  if (!decoded[key]) {
+    const e = DATA.arrays[key];
+    decoded[key] = { shape: e.shape, data: new Float32Array(bytes(e.b64).buffer) };
+  }
+  return decoded[key];
+}
+function map(key) {
+  const a = array(key);
+  if (!a) return null;
+  const s = a.shape;
+  const shape = s.length === 3 ? s : s.length === 2 ? [s[0], 1, s[1]] : [1, 1, s[0]];
+  return { shape, data: a.data, at: (c, i, j) => a.data[(c * shape[1] + i) * shape[2] + j] };
+}
+const image = () => DATA.images[state.image];
+const layerRow = (l) => image().layers[l];
+const gradRow = (l) => image().grads[String(state.cls)][l];
+
+// ------------------------------------------------------------------ thumbnails
+function thumbValues(t, ch, diverging) {
+  const [, h, w] = t.shape;
+  const q = bytes(t.q);
+  const rows = [];
+  for (let i = 0; i < h; i++) {
+    const row = [];
+    for (let j = 0; j < w; j++) {
+      const b = q[(ch * h + i) * w + j];
+      row.push(diverging ? (2 * b / 255 - 1) * t.m : t.lo + b * (t.hi - t.lo) / 255);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+const DIVERGING = [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]];
+function colour(stops, u) {
+  const x = Math.min(Math.max(u, 0), 1) * (stops.length - 1);
+  const k = Math.min(Math.floor(x), stops.length - 2), f = x - k;
+  return stops[k].map((v, n) => Math.round(v + f * (stops[k + 1][n] - v)));
+}
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function canvasOf(h, w, pixel) {
+  const c = el("canvas");
+  c.width = w; c.height = h;
+  const ctx = c.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  for (let i = 0; i < h; i++) {
+    for (let j = 0; j < w; j++) {
+      const [r, g, b] = pixel(i, j), k = 4 * (i * w + j);
+      img.data[k] = r; img.data[k + 1] = g; img.data[k + 2] = b; img.data[k + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  const side = h === 1 ? null : Math.max(48, Math.min(96, 3 * Math.max(h, w)));
+  c.style.width = (h === 1 ? Math.min(Math.max(4 * w, 120), 480) : Math.round(side * w / Math.max(h, w))) + "px";
+  c.style.height = (h === 1 ? 14 : Math.round(side * h / Math.max(h, w))) + "px";
+  return c;
+}
+function thumbCanvas(t, ch, diverging) {
+  const q = bytes(t.q), [, h, w] = t.shape, stops = diverging ? DIVERGING : VIRIDIS;
+  return canvasOf(h, w, (i, j) => colour(stops, q[(ch * h + i) * w + j] / 255));
+}
+function colourBar(lo, hi, diverging) {
+  const box = el("span", "scale");
+  box.appendChild(el("span", "lo", number(lo)));
+  box.appendChild(canvasOf(1, 64, (i, j) => colour(diverging ? DIVERGING : VIRIDIS, j / 63)));
+  box.appendChild(el("span", "hi", number(hi)));
+  return box;
+}
+
+// ------------------------------------------------------------------ the overview
+function renderOverview() {
+  const root = document.getElementById("overview");
+  root.textContent = "";
+  const img = image(), back = state.tab === "backward";
+  if (img.input) {
+    const row = el("div", "layer input");
+    const head = el("div", "head");
+    head.appendChild(el("b", null, "input"));
+    head.appendChild(el("span", "what", img.name));
+    head.appendChild(el("span", "shape", DATA.input_shape_text));
+    row.appendChild(head);
+    const maps = el("div", "maps");
+    if (img.rgb) {
+      const q = bytes(img.rgb.q), [, h, w] = img.rgb.shape;
+      maps.appendChild(canvasOf(h, w, (i, j) => [0, 1, 2].map((n) => q[3 * (i * w + j) + n])));
+    }
+    for (let c = 0; c < img.input.shape[0]; c++) maps.appendChild(thumbCanvas(img.input, c, false));
+    row.appendChild(maps);
+    root.appendChild(row);
+  }
+  DATA.layers.forEach((layer, l) => {
+    const t = back ? gradRow(l).thumb : layerRow(l).thumb;
+    const row = el("div", "layer" + (layer.block ? " block" : ""));
+    row.dataset.layer = l;
+    const head = el("div", "head");
+    head.appendChild(el("b", null, layer.name));
+    head.appendChild(el("span", "op", layer.op));
+    head.appendChild(el("span", "what", layer.hyper));
+    head.appendChild(el("span", "shape", layer.shape_text));
+    head.appendChild(back ? colourBar(-t.m, t.m, true) : colourBar(t.lo, t.hi, false));
+    if (!layer.clickable) {
+      head.appendChild(el("span", "note", layer.kind === "other" ? "maps only" : "maps only (over the budget)"));
+    }
+    row.appendChild(head);
+    const maps = el("div", "maps");
+    for (let c = 0; c < t.shape[0]; c++) {
+      const cv = thumbCanvas(t, c, back);
+      cv.dataset.layer = l; cv.dataset.ch = c;
+      if (layer.clickable) cv.classList.add("click");
+      cv.addEventListener("click", (ev) => clickMap(ev, l, c));
+      maps.appendChild(cv);
+    }
+    if (t.channels > t.shape[0]) maps.appendChild(el("span", "more", "+" + (t.channels - t.shape[0]) + " more"));
+    row.appendChild(maps);
+    root.appendChild(row);
+  });
+  root.appendChild(probabilities());
+}
+function probabilities() {
+  const img = image(), box = el("div", "layer probs");
+  const head = el("div", "head");
+  head.appendChild(el("b", null, "softmax"));
+  head.appendChild(el("span", "what", "p_k = exp(z_k) / Σ_j exp(z_j)  (click for the numbers)"));
+  box.appendChild(head);
+  const order = img.probs.map((p, k) => k).sort((a, b) => img.probs[b] - img.probs[a]).slice(0, 10);
+  const list = el("div", "bars");
+  for (const k of order) {
+    const line = el("div", "barline" + (k === img.pred ? " pred" : ""));
+    line.appendChild(el("span", "cname", DATA.names[k]));
+    const bar = el("span", "bar");
+    bar.style.width = Math.max(1, Math.round(240 * img.probs[k])) + "px";
+    line.appendChild(bar);
+    line.appendChild(el("span", "pval", (100 * img.probs[k]).toFixed(1) + "%"));
+    list.appendChild(line);
+  }
+  box.appendChild(list);
+  box.addEventListener("click", () => { state.unit = { softmax: true }; renderUnit(); });
+  return box;
+}
+function clickMap(ev, l, c) {
+  const layer = DATA.layers[l], cv = ev.target, [, H, W] = layer.shape; // offsets from inside the border
+  const i = Math.max(0, Math.min(H - 1, Math.floor(ev.offsetY / cv.clientHeight * H)));
+  const j = Math.max(0, Math.min(W - 1, Math.floor(ev.offsetX / cv.clientWidth * W)));
+  select(l, c, i, j);
+}
+function select(l, c, i, j) {
+  state.unit = { l, c, i, j };
+  document.querySelectorAll("canvas.sel").forEach((e) => e.classList.remove("sel"));
+  const cv = document.querySelector(`canvas[data-layer="${l}"][data-ch="${c}"]`);
+  if (cv) cv.classList.add("sel");
+  return renderUnit();
+}
+
+// ------------------------------------------------------------------ forward sums (the engine's rule)
+function tapsOf(w, i, j, shape) {
+  const list = [];
+  for (let p = 0; p < w.kernel[0]; p++) {
+    for (let q = 0; q < w.kernel[1]; q++) {
+      const r = i * w.stride[0] + p * w.dilation[0] - w.pad[0];
+      const s = j * w.stride[1] + q * w.dilation[1] - w.pad[1];
+      list.push({ p, q, r, s, inside: r >= 0 && r < shape[1] && s >= 0 && s < shape[2] });
+    }
+  }
+  return list;
+}
+// an index as the page writes it: [c,i,j] for 2-D maps, [c,j] for 1-D maps, [f] for vectors
+function idx(nd, ...v) {
+  if (nd === 0) return "[" + v[v.length - 1] + "]";
+  return "[" + (nd === 1 ? v.filter((x, n) => n !== v.length - 2) : v).join(",") + "]";
+}
+function convForward(l, o, i, j) {
+  const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), W = array(layer.w);
+  const B = layer.b ? array(layer.b).data[o] : 0, nd = w.nd;
+  const [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]];
+  const taps = tapsOf(w, i, j, x.shape), channels = [];
+  let total = 0;
+  for (let c = 0; c < C; c++) {
+    const terms = taps.map((t) => {
+      const a = t.inside ? x.at(c, t.r, t.s) : 0, k = W.data[((o * C + c) * kh + t.p) * kw + t.q];
+      return { t, a, k };
+    });
+    const sub = terms.reduce((acc, u) => acc + u.a * u.k, 0);
+    total += sub;
+    const text = terms.map((u) => (u.t.inside ? paren(u.a) : "0") + "·" + paren(u.k)).join(" + ");
+    const symbols = terms.map((u) => (u.t.inside ? "A" + idx(nd, c, u.t.r, u.t.s) : "0") + "·W" +
+      idx(nd, o, c, u.t.p, u.t.q)).join(" + ");
+    channels.push({ c, terms, sub, text, symbols });
+  }
+  const value = total + B;
+  const general = "Z[o,i,j] = Σ_c Σ_p Σ_q A[c, i·s+p·d−P, j·s+q·d−P]·W[o,c,p,q] + B[o]";
+  const numbers = `s = ${w.stride.join(",")}, d = ${w.dilation.join(",")}, P = ${w.pad.join(",")}`;
+  return { kind: "conv", o, i, j, value, bias: B, channels, general: general + "   (" + numbers + ")",
+    total: "Z" + idx(nd, o, i, j) + " = " + channels.map((ch) => paren(ch.sub)).join(" + ") +
+      (layer.b ? " + " + paren(B) : "") + " = " + number(value) };
+}
+function poolForward(l, c, i, j) {
+  const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), nd = w.nd;
+  const taps = tapsOf(w, i, j, x.shape).filter((t) => t.inside);
+  const vals = taps.map((t) => x.at(c, t.r, t.s));
+  let value, winner = null, text;
+  if (w.reducer === "mean") {
+    let divisor = taps.length;
+    if (w.count_pad) {
+      const all = tapsOf(w, i, j, x.shape);
+      divisor = all.filter((t) => t.r >= -w.pad[0] && t.r < x.shape[1] + w.pad_after[0] &&
+        t.s >= -w.pad[1] && t.s < x.shape[2] + w.pad_after[1]).length;
+    }
+    value = vals.reduce((a, b) => a + b, 0) / divisor;
+    text = "(" + vals.map(number).join(" + ") + ") / " + divisor;
+  } else {
+    const best = w.reducer === "max" ? Math.max(...vals) : Math.min(...vals);
+    winner = taps[vals.indexOf(best)];
+    value = best;
+    text = w.reducer + "(" + vals.map(number).join(", ") + ")";
+  }
+  return { kind: "pool", value, winner, taps, vals,
+    text: "Y" + idx(nd, c, i, j) + " = " + text + " = " + number(value) };
+}
+function act(name, slope, v) {
+  if (name === "ReLU") return Math.max(v, 0);
+  if (name === "LeakyReLU") return v > 0 ? v : slope * v;
+  if (name === "Sigmoid") return 1 / (1 + Math.exp(-v));
+  return Math.tanh(v);
+}
+function actForward(l, c, i, j) {
+  const layer = DATA.layers[l], x = map(layerRow(l).x), v = x.at(c, i, j), a = layer.act;
+  const value = act(a.name, a.slope, v), u = idx(layer.nd, c, i, j);
+  const rule = { ReLU: `max(0, ${number(v)})`, LeakyReLU: v > 0 ? number(v) : `${a.slope}·${paren(v)}`,
+    Sigmoid: `1 / (1 + exp(${paren(-v)}))`, Tanh: `tanh(${number(v)})` }[a.name];
+  return { kind: "act", value, input: v, text: `Y${u} = ${a.name}(A${u}) = ${rule} = ${number(value)}` };
+}
+function folded(n, fold, term) {
+  const groups = [];
+  for (let start = 0; start < n; start += fold) {
+    const parts = [];
+    let sub = 0;
+    for (let f = start; f < Math.min(n, start + fold); f++) {
+      const [a, b, s] = term(f);
+      sub += a * b;
+      parts.push(s);
+    }
+    groups.push({ start, end: Math.min(n, start + fold) - 1, sub, text: parts.join(" + ") });
+  }
+  return groups;
+}
+function linearForward(l, o) {
+  const layer = DATA.layers[l], x = array(layerRow(l).x).data, W = array(layer.w), F = W.shape[1];
+  const B = layer.b ? array(layer.b).data[o] : 0;
+  const groups = folded(F, layer.fold, (f) => [x[f], W.data[o * F + f], paren(x[f]) + "·" + paren(W.data[o * F + f])]);
+  const value = groups.reduce((a, g) => a + g.sub, 0) + B;
+  return { kind: "linear", value, groups, bias: B, general: "Z[o] = Σ_f A[f]·W[o,f] + B[o]",
+    total: `Z[${o}] = ` + groups.map((g) => paren(g.sub)).join(" + ") + (layer.b ? " + " + paren(B) : "") +
+      " = " + number(value) };
+}
+function forwardUnit(l, c, i, j) {
+  const kind = DATA.layers[l].kind;
+  if (kind === "conv") return convForward(l, c, i, j);
+  if (kind === "pool") return poolForward(l, c, i, j);
+  if (kind === "act") return actForward(l, c, i, j);
+  if (kind === "linear") return linearForward(l, j);
+  return null;
+}
+function softmax(img) {
+  const z = Array.from(array(img.logits).data), top = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - top)), sum = e.reduce((a, b) => a + b, 0);
+  return { z, e, sum, p: e.map((v) => v / sum) };
+}
+
+// ------------------------------------------------------------------ backward sums
+function convBackward(l, o, i, j) {
+  const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), g = map(gradRow(l).g);
+  const Wc = array(layer.wcol), [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]], [O, OH, OW] = g.shape;
+  // dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]   (dL/dW = X ⋆ dL/dO)
+  const dW = [];
+  for (let c = 0; c < C; c++) {
+    const grid = [];
+    for (let p = 0; p < kh; p++) {
+      const row = [];
+      for (let q = 0; q < kw; q++) {
+        let sum = 0;
+        for (let a = 0; a < OH; a++) {
+          for (let b = 0; b < OW; b++) {
+            const r = a * w.stride[0] + p * w.dilation[0] - w.pad[0], s = b * w.stride[1] + q * w.dilation[1] - w.pad[1];
+            if (r >= 0 && r < x.shape[1] && s >= 0 && s < x.shape[2]) sum += x.at(c, r, s) * g.at(o, a, b);
+          }
+        }
+        row.push(sum);
+      }
+      grid.push(row);
+    }
+    dW.push(grid);
+  }
+  const rows = []; // the written-out sum of dL/dW[o,0,0,0], one row of dL/dZ at a time
+  for (let a = 0; a < OH; a++) {
+    const parts = [];
+    let sub = 0;
+    for (let b = 0; b < OW; b++) {
+      const r = a * w.stride[0] - w.pad[0], s = b * w.stride[1] - w.pad[1];
+      const v = r >= 0 && r < x.shape[1] && s >= 0 && s < x.shape[2] ? x.at(0, r, s) : 0;
+      sub += v * g.at(o, a, b);
+      parts.push(paren(v) + "·" + paren(g.at(o, a, b)));
+    }
+    rows.push({ a, sub, text: parts.join(" + ") });
+  }
+  // the chain rule for the first input unit the clicked window reads: every output whose window reads it
+  const first = tapsOf(w, i, j, x.shape).find((t) => t.inside) || { r: 0, s: 0 };
+  const [c0, r0, s0] = [0, first.r, first.s];
+  const groups = [];
+  let dA = 0;
+  for (let oo = 0; oo < O; oo++) {
+    const parts = [];
+    let sub = 0;
+    for (let p = 0; p < kh; p++) {
+      for (let q = 0; q < kw; q++) {
+        const u = r0 + w.pad[0] - p * w.dilation[0], v = s0 + w.pad[1] - q * w.dilation[1];
+        if (u % w.stride[0] || v % w.stride[1]) continue;
+        const a = u / w.stride[0], b = v / w.stride[1];
+        if (a < 0 || a >= OH || b < 0 || b >= OW) continue;
+        const k = Wc.data[(oo * kh + p) * kw + q]; // W[oo, 0, p, q]
+        sub += g.at(oo, a, b) * k;
+        parts.push(paren(g.at(oo, a, b)) + "·" + paren(k));
+      }
+    }
+    dA += sub;
+    groups.push({ o: oo, sub, text: parts.join(" + ") });
+  }
+  return { kind: "conv", dW, rows, dA: { pos: [c0, r0, s0], value: dA, groups }, grad: g.at(o, i, j) };
+}
+function backwardUnit(l, c, i, j) {
+  const layer = DATA.layers[l], g = map(gradRow(l).g);
+  if (layer.kind === "conv") return convBackward(l, c, i, j);
+  const grad = g.at(c, i, j), x = map(layerRow(l).x);
+  if (layer.kind === "act") {
+    const v = x.at(c, i, j), a = layer.act;
+    const local = a.name === "ReLU" ? (v > 0 ? 1 : 0) : a.name === "LeakyReLU" ? (v > 0 ? 1 : a.slope) :
+      a.name === "Sigmoid" ? act("Sigmoid", 0, v) * (1 - act("Sigmoid", 0, v)) : 1 - Math.tanh(v) ** 2;
+    const u = idx(layer.nd, c, i, j);
+    return { kind: "act", grad, value: grad * local,
+      text: `dL/dA${u} = dL/dY${u}·f'(A${u}) = ${paren(grad)}·${number(local)} = ${number(grad * local)}` };
+  }
+  if (layer.kind === "pool") {
+    const f = poolForward(l, c, i, j), u = idx(layer.nd, c, i, j);
+    if (f.winner) {
+      return { kind: "pool", grad, text: `dL/dY${u} = ${number(grad)} goes to the ${layer.window.reducer} of the ` +
+        `window, A${idx(layer.nd, c, f.winner.r, f.winner.s)} = ${number(f.vals[f.taps.indexOf(f.winner)])}; ` +
+        "the other inputs of the window get 0 from it" };
+    }
+    return { kind: "pool", grad, text: `dL/dY${u} = ${number(grad)} is spread evenly: each input of the window ` +
+      `gets ${number(grad)} / n (the divisor of the mean)` };
+  }
+  if (layer.kind === "linear") {
+    const W = array(layer.w), [O, F] = W.shape, dz = array(gradRow(l).g).data, xs = array(layerRow(l).x).data;
+    const groups = folded(O, 16, (o) => [dz[o], W.data[o * F], paren(dz[o]) + "·" + paren(W.data[o * F])]);
+    const dA = groups.reduce((a, b) => a + b.sub, 0);
+    return { kind: "linear", grad: dz[j], o: j, dW0: dz[j] * xs[0], dA: { value: dA, groups },
+      text: `dL/dB[${j}] = dL/dZ[${j}] = ${number(dz[j])};  dL/dW[${j},f] = dL/dZ[${j}]·A[f], e.g. ` +
+        `dL/dW[${j},0] = ${paren(dz[j])}·${paren(xs[0])} = ${number(dz[j] * xs[0])}` };
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------ the unit view
+function grid(values, label, marks) {
+  const box = el("div", "grid");
+  box.appendChild(el("div", "cap", label));
+  const table = el("table");
+  values.forEach((row, r) => {
+    const tr = el("tr");
+    row.forEach((v, c) => {
+      const td = el("td", v === null ? "pad" : marks && marks(r, c) ? "mark" : "", v === null ? "0" : number(v));
+      tr.appendChild(td);
+    });
+    table.appendChild(tr);
+  });
+  box.appendChild(table);
+  return box;
+}
+function details(summary, body) {
+  const d = el("details");
+  d.appendChild(el("summary", null, summary));
+  d.appendChild(el("pre", null, body));
+  return d;
+}
+function renderUnit() {
+  const box = document.getElementById("unit");
+  box.textContent = "";
+  const u = state.unit;
+  if (!u) return null;
+  if (u.softmax) return renderSoftmax(box);
+  const layer = DATA.layers[u.l], back = state.tab === "backward";
+  const where = `${layer.name} ${layer.op}, unit ${idx(layer.nd, u.c, u.i, u.j)}`;
+  box.appendChild(el("h2", null, (back ? "Backward: " : "") + where));
+  if (!layer.clickable) {
+    box.appendChild(el("p", "note", layer.kind === "other" ? `no unit view for ${layer.op}: its maps only` :
+      "this layer's numbers are over the page's budget of exact numbers: its maps only (its sums were checked " +
+      "in Python on a sample of units)"));
+    return null;
+  }
+  const result = back ? backwardUnit(u.l, u.c, u.i, u.j) : forwardUnit(u.l, u.c, u.i, u.j);
+  const engine = back ? null : map(layerRow(u.l).y);
+  if (engine && result && "value" in result) { // the sum recomputed here against the engine's output
+    const e = layer.kind === "linear" ? engine.at(0, 0, u.j) : engine.at(u.c, u.i, u.j);
+    box.appendChild(el("p", "check", `page: ${number(result.value)} · engine: ${number(e)} ` +
+      (Math.abs(result.value - e) <= 1e-5 * (1 + Math.abs(e)) ? "✓" : "✗")));
+  }
+  if (back) showBackward(box, layer, u, result); else showForward(box, layer, u, result);
+  return result;
+}
+function showForward(box, layer, u, f) {
+  const x = map(layerRow(u.l).x);
+  if (f.kind === "conv") {
+    box.appendChild(el("pre", "general", f.general));
+    const W = array(layer.w), w = layer.window, C = x.shape[0];
+    const grids = el("div", "grids");
+    for (const ch of f.channels.slice(0, SHOWN_CHANNELS)) {
+      const win = [], ker = [];
+      for (let p = 0; p < w.kernel[0]; p++) {
+        win.push([]); ker.push([]);
+        for (let q = 0; q < w.kernel[1]; q++) {
+          const t = ch.terms[p * w.kernel[1] + q];
+          win[p].push(t.t.inside ? t.a : null);
+          ker[p].push(W.data[((u.c * C + ch.c) * w.kernel[0] + p) * w.kernel[1] + q]);
+        }
+      }
+      const pair = el("div", "pair");
+      pair.appendChild(grid(win, `A[${ch.c}] window`));
+      pair.appendChild(el("span", "times", "·"));
+      pair.appendChild(grid(ker, `W[${u.c},${ch.c}]`));
+      grids.appendChild(pair);
+    }
+    if (C > SHOWN_CHANNELS) grids.appendChild(el("span", "more", `+${C - SHOWN_CHANNELS} more channels`));
+    box.appendChild(grids);
+    box.appendChild(el("pre", "total", f.total));
+    for (const ch of f.channels) {
+      const line = `channel ${ch.c}: ${ch.symbols}\n  = ${ch.text}\n  = ${number(ch.sub)}`;
+      if (f.channels.length === 1 && ch.terms.length <= 9) box.appendChild(el("pre", null, line));
+      else box.appendChild(details(`channel ${ch.c}: subtotal ${number(ch.sub)} (${ch.terms.length} terms)`, line));
+    }
+  } else if (f.kind === "pool") {
+    const w = layer.window, win = [];
+    for (let p = 0; p < w.kernel[0]; p++) {
+      win.push([]);
+      for (let q = 0; q < w.kernel[1]; q++) {
+        const k = f.taps.findIndex((t) => t.p === p && t.q === q);
+        win[p].push(k < 0 ? null : f.vals[k]);
+      }
+    }
+    box.appendChild(grid(win, `A[${u.c}] window`, (p, q) => f.winner && f.winner.p === p && f.winner.q === q));
+    box.appendChild(el("pre", "total", f.text));
+  } else if (f.kind === "act") {
+    box.appendChild(el("pre", "total", f.text));
+  } else if (f.kind === "linear") {
+    box.appendChild(el("pre", "general", f.general));
+    box.appendChild(el("pre", "total", f.total));
+    for (const g of f.groups) {
+      box.appendChild(details(`A[${g.start}..${g.end}]: subtotal ${number(g.sub)}`, g.text + "\n  = " + number(g.sub)));
+    }
+  }
+}
+function showBackward(box, layer, u, b) {
+  if (!b) return;
+  if (b.kind === "conv") {
+    const o = u.c, nd = layer.nd;
+    box.appendChild(el("pre", "general", `dL/dZ${idx(nd, o, u.i, u.j)} = ${number(b.grad)} (autograd)\n` +
+      "dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]   (dL/dW = X ⋆ dL/dO)"));
+    const grids = el("div", "grids");
+    b.dW.slice(0, SHOWN_CHANNELS).forEach((g, c) => grids.appendChild(grid(g, `dL/dW[${o},${c}]`)));
+    if (b.dW.length > SHOWN_CHANNELS) grids.appendChild(el("span", "more", `+${b.dW.length - SHOWN_CHANNELS} more`));
+    box.appendChild(grids);
+    box.appendChild(details(`dL/dW${idx(nd, o, 0, 0, 0)} = ${number(b.dW[0][0][0])}, written out row by row`,
+      b.rows.map((r) => `row ${r.a}: ${r.text}\n  = ${number(r.sub)}`).join("\n")));
+    const [c0, r0, s0] = b.dA.pos;
+    box.appendChild(el("pre", "general", `dL/dA${idx(nd, c0, r0, s0)} = Σ_o Σ over the outputs whose windows ` +
+      "read it of dL/dZ[o, i, j]·W[o, c, p, q]   (the rot180 kernel reading the gradient)"));
+    for (const g of b.dA.groups) {
+      if (g.text) box.appendChild(details(`o = ${g.o}: subtotal ${number(g.sub)}`, g.text + "\n  = " + number(g.sub)));
+    }
+    box.appendChild(el("pre", "total", `dL/dA${idx(nd, c0, r0, s0)} = ${number(b.dA.value)}`));
+  } else if (b.kind === "linear") {
+    box.appendChild(el("pre", "total", b.text));
+    box.appendChild(el("pre", "general", "dL/dA[0] = Σ_o dL/dZ[o]·W[o,0]"));
+    for (const g of b.dA.groups) box.appendChild(details(`o = ${g.start}..${g.end}: ${number(g.sub)}`, g.text));
+    box.appendChild(el("pre", "total", `dL/dA[0] = ${number(b.dA.value)}`));
+  } else {
+    box.appendChild(el("pre", "total", b.text));
+  }
+}
+function renderSoftmax(box) {
+  const img = image(), s = softmax(img), back = state.tab === "backward";
+  box.appendChild(el("h2", null, "Softmax"));
+  box.appendChild(el("pre", "general", "p_k = exp(z_k − max z) / Σ_j exp(z_j − max z)" +
+    (back ? `\ndL/dz_k = p_k − [k = ${state.cls}]   (L = −log p_${state.cls})` : "")));
+  const order = s.p.map((p, k) => k).sort((a, b) => s.p[b] - s.p[a]).slice(0, 10);
+  const lines = order.map((k) => `${DATA.names[k]}: z = ${number(s.z[k])}, exp = ${number(s.e[k])}, ` +
+    `p = ${number(s.e[k])} / ${number(s.sum)} = ${number(s.p[k])}` +
+    (back ? `, dL/dz = ${number(s.p[k] - (k === state.cls ? 1 : 0))}` : ""));
+  box.appendChild(el("pre", "total", lines.join("\n")));
+  return s;
+}
+
+// ------------------------------------------------------------------ controls
+function renderControls() {
+  const bar = document.getElementById("images");
+  bar.textContent = "";
+  DATA.images.forEach((img, n) => {
+    const b = el("button", n === state.image ? "active" : "", img.name);
+    b.dataset.image = n;
+    b.addEventListener("click", () => setImage(n));
+    bar.appendChild(b);
+  });
+  const sel = document.getElementById("class");
+  sel.textContent = "";
+  for (const k of image().classes) {
+    const opt = el("option", null, DATA.names[k] + (k === image().pred ? " (predicted)" : ""));
+    opt.value = k;
+    sel.appendChild(opt);
+  }
+  sel.value = String(state.cls);
+  document.getElementById("classlabel").hidden = state.tab !== "backward";
+  document.querySelectorAll(".tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === state.tab));
+}
+function setImage(n) {
+  state.image = n;
+  state.cls = image().pred;
+  render();
+}
+function render() {
+  renderControls();
+  renderOverview();
+  if (state.unit && !state.unit.softmax) select(state.unit.l, state.unit.c, state.unit.i, state.unit.j);
+  else renderUnit();
+}
+document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+  state.tab = b.dataset.tab;
+  render();
+}));
+document.getElementById("class").addEventListener("change", (ev) => {
+  state.cls = Number(ev.target.value);
+  render();
+});
+document.getElementById("notes").textContent = `${DATA.budget.clickable} of ${DATA.budget.layers} layers ` +
+  `have their numbers embedded for clicks; thumbnails show at most ${MAXC} channels, at most ` +
+  `${DATA.budget.thumb_side} units a side, one byte a number. Every sum the page writes out was checked ` +
+  `against the engine before the page was written (${DATA.checked.forward || 0} forward units, ` +
+  `${DATA.checked.backward || 0} gradient entries). ${DATA.notes.join("; ")}`;
+state.cls = image().pred;
+render();
+
+window.kwm = { state, select, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array,
+  setTab: (t) => { state.tab = t; render(); }, setClass: (k) => { state.cls = k; render(); } };

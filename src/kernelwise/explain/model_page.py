@@ -1,0 +1,876 @@
+"""``kernelwise explain model (RUN_DIR | MODEL.onnx) --html``: a whole network on one page, forward and backward.
+
+In the spirit of CNN Explainer (Wang et al., VIS 2020), for any network the engine runs:
+
+* **Overview**: the input, then every layer in the order it runs (its name, hyperparameters and output
+  shape ``C×H×W``) with each channel's map as a thumbnail on the layer's colour scale, and the class
+  probabilities. Several images (``--image`` repeated) are switched in the page.
+* **Unit view**: a click on a unit of a convolution shows the window it reads in every input channel,
+  the kernel, and the written-out sum folded per channel (a subtotal each); pooling, activation and
+  linear units, and the softmax, are written out too. The page's script recomputes each sum from the
+  embedded numbers.
+* **Backward**: the gradient maps dL/d(output) of every layer for L = −log softmax(z)[class], the
+  predicted class or one chosen in the page, from kernelwise's autograd (``retain_grad`` on every
+  layer's output); a click shows, for a convolution, dL/dW of the clicked filter as the correlation of
+  the layer's input with dL/dZ, and the chain rule dL/dA[c,r,s] = Σ_o Σ dL/dZ[o,...]·W[o,c,p,q] for the
+  first input unit its window reads; for the other layers the local rule.
+
+Which layers: a run's model is run whole with every module's ``forward`` wrapped (and unwrapped after),
+so each module that runs is one layer in the order it ran; a module with children is shown as a layer
+only when it is a direct child of the model (a residual block: its inner layers first, then its
+output, which includes the skip connection); a module called twice (a block's ReLU) is two layers. An
+ONNX graph is one layer per node (``OnnxModule.run(visit=...)``).
+
+The budget (what keeps a ResNet-50 page at a few MB):
+
+* thumbnails: at most :data:`MAX_CHANNELS` channels per layer ("+N more"), block-averaged down to at
+  most :data:`THUMB_SIDE` units a side (:data:`THUMB_STRIP` for strips; the side halved until all the
+  page's thumbnails take at most :data:`THUMB_TOTAL` bytes), each number quantised to one
+  byte on the layer's scale: forward ``lo + q·(hi − lo)/255``, backward ``(2q/255 − 1)·m`` with
+  ``m = max |g|`` (so within half a step of the engine's value);
+* exact numbers (float32, base64) only for the layers whose units can be clicked: a layer is clickable
+  when its input, output, weights and output gradients (for every image and class) cost at most
+  :data:`LAYER_LIMIT` numbers and the page's total stays under :data:`EXACT_BUDGET`, in the order the
+  layers run; the others show their maps only;
+* backward for every class when there are at most :data:`MAX_CLASSES` and their gradient thumbnails
+  take at most :data:`THUMB_BUDGET` bytes, else for the top :data:`TOP_CLASSES` of each image.
+
+Checks before the page is written (:class:`~kernelwise.explain.engine.FormulaMismatch` otherwise): for
+every clickable layer, every unit's written-out sum (forward, and for convolutions every dL/dW entry
+and every dL/dA entry through the layer) is evaluated in float64 from the embedded float32 numbers and
+compared with the engine's value (its forward, its autograd) within float32 rounding; for the other
+convolutions, pools and linear layers a deterministic sample of :data:`SAMPLE_UNITS` units each; the
+softmax of the embedded logits against the engine's probabilities.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import kernelwise as kw
+import kernelwise.nn.functional as F
+
+from ..errors import UsageError
+from ..tensor import Tensor
+from ._page import asset, content_security_policy
+from .engine import FormulaMismatch
+
+THUMB_SIDE = 64  # a 2-D thumbnail has at most this many units a side (block means)
+THUMB_STRIP = 256  # a strip (1-D maps, vectors) at most this many units long
+MAX_CHANNELS = 16  # channels drawn per layer
+EXACT_BUDGET = 1_200_000  # float32 numbers embedded exactly, page-wide (about 6.4 MB of base64)
+THUMB_BUDGET = 4_000_000  # bytes of gradient thumbnails for every class; more classes: the top few only
+THUMB_TOTAL = 5_000_000  # bytes of all thumbnails; more: the thumbnails' side is halved until they fit
+LAYER_LIMIT = 500_000  # a layer whose clicks need more numbers than this shows its maps only
+MAX_CLASSES = 10  # backward for every class up to this many classes
+TOP_CLASSES = 3  # else for the most probable few of each image
+SAMPLE_UNITS = 16  # units checked per layer that is not clickable
+RANDOM = "random signal (seed 0)"  # the input of a 1-D model given none
+EPS32 = float(np.finfo(np.float32).eps)
+ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")  # the activations whose formula the page writes out
+
+
+# --------------------------------------------------------------------------- the layers
+@dataclass
+class Layer:
+    """One layer as it ran: its input ``x`` and output ``y`` (batch of one), and what a unit view needs.
+
+    ``kind`` is ``conv``, ``pool``, ``act``, ``linear`` or ``other``; ``window`` (for conv and pool) holds
+    2-D ``kernel``, ``stride``, ``dilation``, ``pad`` (before) and ``pad_after`` (1-D layers are 1×L);
+    ``weight`` is (O, C, kh, kw) or (O, F) as the sum reads it, ``weight_param`` the Parameter whose
+    ``grad`` autograd fills (``transposed`` when the Parameter is the weight's transpose, as in Gemm);
+    ``rerun`` runs the layer again on another input (the engine's dL/dA through this layer alone).
+    """
+
+    name: str
+    op: str
+    kind: str
+    hyper: str
+    x: Tensor
+    y: Tensor
+    rerun: Callable[[Tensor], Tensor]
+    window: dict[str, Any] | None = None
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    weight_param: Tensor | None = None
+    transposed: bool = False
+    act: dict[str, Any] | None = None
+    block: bool = False
+
+
+def _pair(v: Any, nd: int, fill: int) -> tuple[int, int]:
+    """A 1-D or 2-D hyperparameter as (rows, columns); 1-D layers are one row (``fill`` for the rows)."""
+    t = tuple(v) if isinstance(v, tuple | list) else (v,) * nd
+    return (fill, int(t[0])) if nd == 1 else (int(t[0]), int(t[1]))
+
+
+def _window(nd: int, kernel: Any, stride: Any, dilation: Any, pad: Any, pad_after: Any = None) -> dict[str, Any]:
+    return {
+        "nd": nd,
+        "kernel": _pair(kernel, nd, 1),
+        "stride": _pair(stride, nd, 1),
+        "dilation": _pair(dilation, nd, 1),
+        "pad": _pair(pad, nd, 0),
+        "pad_after": _pair(pad if pad_after is None else pad_after, nd, 0),
+    }
+
+
+def _size_text(v: tuple[int, int], nd: int) -> str:
+    return str(v[1]) if nd == 1 else f"{v[0]}×{v[1]}"
+
+
+def _window_text(w: dict[str, Any]) -> str:
+    nd, parts = w["nd"], [f"stride {_size_text(w['stride'], w['nd'])}"]
+    if any(w["pad"]) or any(w["pad_after"]):
+        pad = w["pad"] if w["pad"] == w["pad_after"] else (*w["pad"], *w["pad_after"])
+        parts.append("padding " + (_size_text(pad, nd) if len(pad) == 2 else ",".join(map(str, pad))))
+    if w["dilation"] != (1, 1):
+        parts.append(f"dilation {_size_text(w['dilation'], nd)}")
+    return ", ".join(parts)
+
+
+def _module_layer(name: str, m: Any, x: Tensor, y: Tensor, leaf: bool) -> Layer:
+    """A module that ran as a :class:`Layer`."""
+    op = type(m).__name__
+    layer = Layer(name, op, "other", m.extra_repr() if leaf else "a block", x, y, m, block=not leaf)
+    if not leaf or not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        return layer
+    nd = x.ndim - 2
+    if op in ("Conv1d", "Conv2d") and m.groups == 1 and not isinstance(m.padding, str) and m.padding_mode == "zeros":
+        w = m.weight.detach().numpy()
+        layer.kind, layer.weight_param = "conv", m.weight
+        layer.weight = w.reshape(w.shape[0], w.shape[1], 1, -1) if nd == 1 else w
+        layer.bias = None if m.bias is None else m.bias.detach().numpy()
+        layer.window = _window(nd, m.kernel_size, m.stride, m.dilation, m.padding)
+        k = "×".join(map(str, w.shape[1:]))
+        layer.hyper = f"{w.shape[0]} filters {k}, " + _window_text(layer.window)
+    elif op in ("MaxPool1d", "MaxPool2d", "MinPool1d", "MinPool2d", "AvgPool1d", "AvgPool2d") and nd in (1, 2):
+        reducer = {"Max": "max", "Min": "min", "Avg": "mean"}[op[:3]]
+        layer.kind = "pool"
+        layer.window = _window(nd, m.kernel_size, m.stride, getattr(m, "dilation", 1), m.padding)
+        layer.window.update(reducer=reducer, count_pad=bool(getattr(m, "count_include_pad", False)))
+        layer.hyper = f"{reducer} of {_size_text(layer.window['kernel'], nd)}, " + _window_text(layer.window)
+        if getattr(m, "divisor_override", None) or getattr(m, "return_indices", False):
+            layer.kind = "other"
+    elif op in ACTIVATIONS:
+        layer.kind, layer.act = "act", {"name": op, "slope": float(getattr(m, "negative_slope", 0.0))}
+        layer.hyper = {"ReLU": "max(0, x)", "LeakyReLU": f"x if x > 0 else {layer.act['slope']:g}·x"}.get(op, op)
+    elif op == "Linear":
+        layer.kind, layer.weight_param = "linear", m.weight
+        layer.weight = m.weight.detach().numpy()
+        layer.bias = None if m.bias is None else m.bias.detach().numpy()
+        layer.hyper = f"{layer.weight.shape[1]} → {layer.weight.shape[0]}"
+    return layer
+
+
+def _module_layers(model: Any, x: Tensor) -> tuple[list[Layer], Tensor]:
+    """Run ``model`` on ``x`` with every module's forward recorded: the layers in the order they ran."""
+    layers: list[Layer] = []
+    top = {name for name, _ in model.named_children()}
+    calls: Counter[str] = Counter()
+    wrapped = []
+    for name, m in model.named_modules():
+        leaf = next(iter(m.children()), None) is None
+        if name == "" or (not leaf and name not in top) or type(m).__name__ in ("Identity", "Dropout"):
+            continue
+
+        def recorded(*args: Any, _m: Any = m, _name: str = name, _leaf: bool = leaf, _forward: Any = m.forward) -> Any:
+            y = _forward(*args)
+            calls[_name] += 1
+            label = _name if calls[_name] == 1 else f"{_name} (call {calls[_name]})"
+            layers.append(_module_layer(label, _m, args[0], y, _leaf))
+            return y
+
+        object.__setattr__(m, "forward", recorded)  # an instance attribute: Module.__call__ finds it first
+        wrapped.append(m)
+    try:
+        out = model(x)
+    finally:
+        for m in wrapped:
+            object.__delattr__(m, "forward")
+    return layers, out
+
+
+def _onnx_layer(node: Any, args: list[Any], y: Tensor, opset: int) -> Layer:
+    """An ONNX node that ran as a :class:`Layer`."""
+    from ..onnx.load import node_window
+
+    x, op, attrs = args[0], node.op_type, node.attrs
+
+    def rerun(t: Tensor) -> Tensor:
+        out = node.fn([t, *args[1:]], attrs, opset)
+        return out[0] if isinstance(out, tuple) else out
+
+    shown = ", ".join(f"{k}={v}" for k, v in attrs.items() if not isinstance(v, bytes | np.ndarray))
+    layer = Layer(node.name, op, "other", shown, x, y, rerun)
+    nd = x.ndim - 2
+    if op == "Conv" and nd in (1, 2) and int(attrs.get("group", 1)) == 1 and isinstance(args[1], Tensor):
+        w = args[1].detach().numpy()
+        win = node_window(op, attrs, tuple(x.shape), tuple(w.shape))
+        layer.kind, layer.weight_param = "conv", args[1]
+        layer.weight = w.reshape(w.shape[0], w.shape[1], 1, -1) if nd == 1 else w
+        bias = args[2] if len(args) > 2 else None
+        layer.bias = bias.detach().numpy() if isinstance(bias, Tensor) else None
+        layer.window = _window(nd, win.kernel, win.strides, win.dilations, *zip(*win.pairs, strict=True))
+        layer.hyper = f"{w.shape[0]} filters {'×'.join(map(str, w.shape[1:]))}, " + _window_text(layer.window)
+    elif op in ("MaxPool", "AveragePool") and nd in (1, 2) and len(node.outputs) == 1 and not attrs.get("ceil_mode"):
+        win = node_window(op, attrs, tuple(x.shape))
+        reducer = "max" if op == "MaxPool" else "mean"
+        layer.kind = "pool"
+        layer.window = _window(nd, win.kernel, win.strides, win.dilations, *zip(*win.pairs, strict=True))
+        layer.window.update(reducer=reducer, count_pad=bool(attrs.get("count_include_pad", 0)))
+        layer.hyper = f"{reducer} of {_size_text(layer.window['kernel'], nd)}, " + _window_text(layer.window)
+    elif op in ("Relu", "Sigmoid", "Tanh", "LeakyRelu"):
+        name = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU"}.get(op, op)
+        layer.kind, layer.act = "act", {"name": name, "slope": float(attrs.get("alpha", 0.01))}
+        layer.hyper = {"ReLU": "max(0, x)", "LeakyReLU": f"x if x > 0 else {layer.act['slope']:g}·x"}.get(name, name)
+    elif (
+        op == "Gemm"
+        and x.ndim == 2
+        and isinstance(args[1], Tensor)
+        and not attrs.get("transA", 0)
+        and float(attrs.get("alpha", 1.0)) == 1.0
+        and float(attrs.get("beta", 1.0)) == 1.0
+    ):
+        w = args[1].detach().numpy()
+        layer.transposed = not attrs.get("transB", 0)
+        layer.kind, layer.weight_param, layer.weight = "linear", args[1], w.T if layer.transposed else w
+        bias = args[2] if len(args) > 2 else None
+        layer.bias = bias.detach().numpy().reshape(-1) if isinstance(bias, Tensor) else None
+        if layer.bias is not None and layer.bias.size != layer.weight.shape[0]:
+            layer.kind = "other"
+        layer.hyper = f"{layer.weight.shape[1]} → {layer.weight.shape[0]}"
+    return layer
+
+
+def _onnx_layers(module: Any, opset: int, x: Tensor) -> tuple[list[Layer], Tensor]:
+    layers: list[Layer] = []
+
+    def visit(node: Any, args: list[Any], outs: tuple[Any, ...]) -> None:
+        y, first = outs[0], args[0] if args else None
+        if not (isinstance(y, Tensor) and isinstance(first, Tensor)) or y is first:  # constants, identities
+            return
+        if y.ndim >= 2 and y.shape[0] == 1 and y.dtype.kind == "f":
+            layers.append(_onnx_layer(node, args, y, opset))
+
+    out = module.run(x, visit=visit)
+    return layers, out[0] if isinstance(out, tuple) else out
+
+
+# --------------------------------------------------------------------------- numbers
+def as_map(a: np.ndarray) -> np.ndarray:
+    """One sample's activation as (C, H, W): 2-D maps as they are, 1-D maps as (C, 1, L), vectors as (1, 1, F)."""
+    a = np.asarray(a)
+    if a.ndim == 3:
+        return a
+    if a.ndim == 2:
+        return a[:, None, :]
+    return a.reshape(1, 1, -1)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(6, 28, 28)`` -> ``6×28×28``, as the page writes a layer's output shape (without the batch)."""
+    return "×".join(map(str, shape))
+
+
+def _b64(a: np.ndarray, dtype: Any) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
+
+
+def downsample(m: np.ndarray, side: int = THUMB_SIDE) -> tuple[np.ndarray, int]:
+    """(C, H, W) -> block means of f×f units (f×1 along strips), at most ``side`` a side (THUMB_STRIP for strips).
+
+    Example:
+        >>> downsample(np.arange(16.0).reshape(1, 1, 16))[1], downsample(np.ones((2, 130, 100)))[0].shape
+        (1, (2, 65, 50))
+    """
+    c, h, w = m.shape
+    f = _factor(m.shape, side)
+    if f <= 1:
+        return m.astype(np.float64), 1
+    fh = 1 if h == 1 else f
+    hh, ww = math.ceil(h / fh), math.ceil(w / f)
+    padded = np.full((c, hh * fh, ww * f), np.nan)
+    padded[:, :h, :w] = m
+    return np.nanmean(padded.reshape(c, hh, fh, ww, f), axis=(2, 4)), f
+
+
+def _factor(shape: tuple[int, ...], side: int) -> int:
+    """The downsampling factor of a (C, H, W) map's thumbnail: at most ``side`` units a side (strips: THUMB_STRIP)."""
+    _, h, w = shape
+    return max(1, math.ceil(w / THUMB_STRIP) if h == 1 else math.ceil(max(h, w) / side))
+
+
+def thumbnail(m: np.ndarray, diverging: bool = False, side: int = THUMB_SIDE) -> dict[str, Any]:
+    """The first MAX_CHANNELS channels of a (C, H, W) map, downsampled and quantised to one byte each.
+
+    Forward: ``value = lo + q·(hi − lo)/255`` with lo, hi the whole layer's min and max; backward
+    (``diverging``): ``value = (2q/255 − 1)·m`` with m the layer's largest |value| (0 sits in the middle).
+    """
+    shown, f = downsample(m[:MAX_CHANNELS].astype(np.float64), side)
+    entry: dict[str, Any] = {"shape": list(shown.shape), "f": f, "channels": int(m.shape[0])}
+    if diverging:
+        top = float(np.abs(m).max()) if m.size else 0.0
+        q = np.round((shown / top + 1) / 2 * 255) if top > 0 else np.full(shown.shape, 128.0)
+        entry["m"] = top
+    else:
+        lo, hi = (float(m.min()), float(m.max())) if m.size else (0.0, 0.0)
+        q = np.round((shown - lo) / (hi - lo) * 255) if hi > lo else np.zeros(shown.shape)
+        entry.update(lo=lo, hi=hi)
+    entry["q"] = _b64(np.clip(q, 0, 255).astype(np.uint8), np.uint8)
+    return entry
+
+
+class Arrays:
+    """The exact numbers of the page: float32, base64, one entry per (tensor, channels kept) however many
+    layers read it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+        self._keys: dict[tuple[int, int | None], str] = {}
+        self._held: list[Any] = []  # keeps every keyed object alive, so that no id is reused
+
+    def add(self, a: np.ndarray, owner: Any = None, channels: int | None = None) -> str:
+        """The key of ``a`` (its first ``channels`` channels), stored once per ``owner`` (a tensor) and ``channels``."""
+        known = None if owner is None else (id(owner), channels)
+        if known in self._keys:
+            return self._keys[known]
+        key = f"a{len(self.entries)}"
+        a = np.asarray(a if channels is None else a[:channels], dtype=np.float32)
+        self.entries[key] = {"shape": list(a.shape), "b64": _b64(a, np.float32)}
+        if known is not None:
+            self._keys[known] = key
+            self._held.append(owner)
+        return key
+
+
+# --------------------------------------------------------------------------- the checks (float64, NumPy)
+def _units(shape: tuple[int, ...], count: int | None) -> np.ndarray:
+    """Every unit index (count None) or ``count`` of them chosen deterministically, as rows of (c, i, j)."""
+    total = int(np.prod(shape))
+    flat = np.arange(total) if count is None or total <= count else np.random.default_rng(0).choice(total, count, False)
+    return np.stack(np.unravel_index(np.sort(flat), shape), axis=1)
+
+
+def _gather(x: np.ndarray, w: dict[str, Any], units: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray]:
+    """The windows units (o, i, j) read in every channel of x (C, H, W): values (n, C, kh, kw), and inside."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = w["kernel"], w["stride"], w["dilation"], w["pad"]
+    rows = units[:, 1, None] * sh + np.arange(kh)[None] * dh - ph  # (n, kh)
+    cols = units[:, 2, None] * sw + np.arange(kw)[None] * dw - pw  # (n, kw)
+    inside = ((rows >= 0) & (rows < x.shape[1]))[:, :, None] & ((cols >= 0) & (cols < x.shape[2]))[:, None, :]
+    r, c = np.clip(rows, 0, x.shape[1] - 1), np.clip(cols, 0, x.shape[2] - 1)
+    values = x[:, r[:, :, None], c[:, None, :]].transpose(1, 0, 2, 3)  # (n, C, kh, kw)
+    return np.where(inside[:, None], values, fill), inside
+
+
+def _compare(what: str, written: np.ndarray, engine: np.ndarray, scale: np.ndarray, terms: int) -> None:
+    """Written-out sums (float64) against the engine's float32 values, within float32 rounding of the sums."""
+    tol = 4 * (terms + 2) * EPS32 * (np.abs(scale) + np.abs(engine)) + 1e-30
+    bad = np.abs(written - engine) > tol
+    if bad.any():
+        k = int(np.argmax(bad.reshape(-1)))
+        raise FormulaMismatch(
+            f"{what}: the written-out sum gives {written.reshape(-1)[k]!r} but the engine {engine.reshape(-1)[k]!r}"
+        )
+
+
+def conv_sums(x: np.ndarray, layer: Layer, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Z[o,i,j] = Σ_c Σ_p Σ_q A[c, i·s+p·d−P, j·s+q·d−P]·W[o,c,p,q] + B[o] for units (o, i, j), in float64,
+    and Σ|terms| (the scale of its rounding)."""
+    sums, scale = np.empty(len(units)), np.empty(len(units))
+    w = layer.weight.astype(np.float64)
+    b = np.zeros(w.shape[0]) if layer.bias is None else layer.bias.astype(np.float64)
+    for start in range(0, len(units), 2048):
+        part = units[start : start + 2048]
+        windows, _ = _gather(x, layer.window, part, 0.0)
+        products = windows * w[part[:, 0]]
+        sums[start : start + 2048] = products.sum(axis=(1, 2, 3)) + b[part[:, 0]]
+        scale[start : start + 2048] = np.abs(products).sum(axis=(1, 2, 3)) + np.abs(b[part[:, 0]])
+    return sums, scale
+
+
+def pool_values(x: np.ndarray, window: dict[str, Any], units: np.ndarray) -> np.ndarray:
+    """Max, min or mean of each unit's window in its own channel (the page's rule for the divisor)."""
+    fill = {"max": -np.inf, "min": np.inf, "mean": 0.0}[window["reducer"]]
+    windows, inside = _gather(x, window, units, fill)
+    own = windows[np.arange(len(units)), units[:, 0]]  # (n, kh, kw)
+    if window["reducer"] == "max":
+        return own.max(axis=(1, 2))
+    if window["reducer"] == "min":
+        return own.min(axis=(1, 2))
+    return own.sum(axis=(1, 2)) / _divisors(x.shape, window, units, inside)
+
+
+def _divisors(shape: tuple[int, ...], window: dict[str, Any], units: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Mean pooling's divisor: the taps inside the input, or with count_include_pad inside the padded input."""
+    if not window["count_pad"]:
+        return inside.sum(axis=(1, 2))
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = window["kernel"], window["stride"], window["dilation"], window["pad"]
+    ah, aw = window["pad_after"]
+    rows = units[:, 1, None] * sh + np.arange(kh)[None] * dh - ph
+    cols = units[:, 2, None] * sw + np.arange(kw)[None] * dw - pw
+    in_rows = ((rows >= -ph) & (rows < shape[1] + ah)).sum(axis=1)
+    in_cols = ((cols >= -pw) & (cols < shape[2] + aw)).sum(axis=1)
+    return in_rows * in_cols
+
+
+def activation(name: str, slope: float, x: np.ndarray) -> np.ndarray:
+    """The activations the page writes out, in float64."""
+    if name == "ReLU":
+        return np.maximum(x, 0.0)
+    if name == "LeakyReLU":
+        return np.where(x > 0, x, slope * x)
+    if name == "Sigmoid":
+        return 1 / (1 + np.exp(-x))
+    return np.tanh(x)
+
+
+def conv_grad_weight(x: np.ndarray, layer: Layer, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j] (dL/dW = X ⋆ dL/dO), and its Σ|terms|."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = (layer.window[k] for k in ("kernel", "stride", "dilation", "pad"))
+    oh, ow = grad.shape[1:]
+    xp = np.zeros((x.shape[0], x.shape[1] + ph + (oh - 1) * sh + kh * dh, x.shape[2] + pw + (ow - 1) * sw + kw * dw))
+    xp[:, ph : ph + x.shape[1], pw : pw + x.shape[2]] = x
+    gw, scale = np.zeros((grad.shape[0], x.shape[0], kh, kw)), np.zeros((grad.shape[0], x.shape[0], kh, kw))
+    g = grad.reshape(grad.shape[0], -1)
+    for p in range(kh):
+        for q in range(kw):
+            taps = xp[:, p * dh : p * dh + oh * sh : sh, q * dw : q * dw + ow * sw : sw].reshape(x.shape[0], -1)
+            gw[:, :, p, q] = g @ taps.T  # (O, C): Σ over the output positions
+            scale[:, :, p, q] = np.abs(g) @ np.abs(taps).T
+    return gw, scale
+
+
+def conv_grad_input(x_shape: tuple[int, ...], layer: Layer, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dA[c,r,s] = Σ_o Σ over the (i, j, p, q) with i·s+p·d−P = r, j·s+q·d−P = s of dL/dZ[o,i,j]·W[o,c,p,q]."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = (layer.window[k] for k in ("kernel", "stride", "dilation", "pad"))
+    w = layer.weight.astype(np.float64)
+    oh, ow = grad.shape[1:]
+    shape = (x_shape[0], x_shape[1] + ph + (oh - 1) * sh + kh * dh, x_shape[2] + pw + (ow - 1) * sw + kw * dw)
+    ga, scale = np.zeros(shape), np.zeros(shape)
+    for p in range(kh):
+        for q in range(kw):
+            contribution = np.einsum("ohw,oc->chw", grad, w[:, :, p, q])  # the rot180 kernel reading the gradient
+            size = np.einsum("ohw,oc->chw", np.abs(grad), np.abs(w[:, :, p, q]))
+            ga[:, p * dh : p * dh + oh * sh : sh, q * dw : q * dw + ow * sw : sw] += contribution
+            scale[:, p * dh : p * dh + oh * sh : sh, q * dw : q * dw + ow * sw : sw] += size
+    crop = (slice(None), slice(ph, ph + x_shape[1]), slice(pw, pw + x_shape[2]))
+    return ga[crop], scale[crop]
+
+
+def check_forward(layer: Layer, x: np.ndarray, y: np.ndarray, every: bool) -> int:
+    """The written-out forward sums of ``layer`` against the engine's output (every unit, or a sample)."""
+    x, y = as_map(x).astype(np.float64), as_map(y).astype(np.float64)
+    shown = y.shape if layer.kind == "linear" else (min(MAX_CHANNELS, y.shape[0]), *y.shape[1:])
+    units = _units(shown, None) if every else _units(y.shape, SAMPLE_UNITS)  # every unit a click can show
+    engine = y[units[:, 0], units[:, 1], units[:, 2]]
+    where = f"explain model --html: layer {layer.name} ({layer.op})"
+    if layer.kind == "conv":
+        sums, scale = conv_sums(x, layer, units)
+        _compare(where, sums, engine, scale, int(np.prod(layer.weight.shape[1:])))
+    elif layer.kind == "pool":
+        terms = int(np.prod(layer.window["kernel"]))
+        _compare(where, pool_values(x, layer.window, units), engine, np.abs(engine), terms)
+    elif layer.kind == "act":
+        value = x[units[:, 0], units[:, 1], units[:, 2]]
+        _compare(where, activation(layer.act["name"], layer.act["slope"], value), engine, np.abs(value), 4)
+    elif layer.kind == "linear":
+        xs, w = x.reshape(-1), layer.weight.astype(np.float64)
+        b = np.zeros(w.shape[0]) if layer.bias is None else layer.bias.astype(np.float64)
+        o = units[:, 2]
+        _compare(where, w[o] @ xs + b[o], engine, np.abs(w[o]) @ np.abs(xs) + np.abs(b[o]), w.shape[1])
+    else:
+        return 0
+    return len(units)
+
+
+def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, grad_x: np.ndarray, what: str) -> int:
+    """The written-out backward sums of a clickable layer against autograd's: dL/dW (convolutions) and dL/dA."""
+    xm, g, gx = as_map(x).astype(np.float64), as_map(grad).astype(np.float64), as_map(grad_x).astype(np.float64)
+    where = f"explain model --html: layer {layer.name} ({layer.op}), {what}"
+    if layer.kind == "conv":
+        gw, scale = conv_grad_weight(xm, layer, g)
+        engine = np.asarray(grad_w, dtype=np.float64).reshape(gw.shape)
+        _compare(where + ", dL/dW", gw, engine, scale, g[0].size)
+        ga, scale = conv_grad_input(xm.shape, layer, g)
+        _compare(where + ", dL/dA", ga, gx, scale, g.shape[0] * int(np.prod(layer.window["kernel"])))
+        return gw.size + ga.size
+    if layer.kind == "act":
+        local = {"ReLU": lambda v: (v > 0) * 1.0, "LeakyReLU": lambda v: np.where(v > 0, 1.0, layer.act["slope"])}
+        if layer.act["name"] in local:
+            _compare(where + ", dL/dA", g * local[layer.act["name"]](xm), gx, np.abs(g), 2)
+            return gx.size
+    if layer.kind == "linear":
+        w = layer.weight.astype(np.float64)
+        gz = g.reshape(-1)
+        _compare(where + ", dL/dA", gz @ w, gx.reshape(-1), np.abs(gz) @ np.abs(w), w.shape[0])
+        return gx.size
+    return 0
+
+
+# --------------------------------------------------------------------------- the page's data
+@dataclass
+class Source:
+    """What runs: a run's model or an ONNX graph, its class names, and how an image becomes its input."""
+
+    title: str
+    names: list[str]
+    run: Callable[[Tensor], tuple[list[Layer], Tensor]]
+    prepare: Callable[[str], np.ndarray]
+    notes: list[str] = field(default_factory=list)
+
+
+def _run_source(run_dir: str | os.PathLike) -> Source:
+    from ..names import class_names
+    from ..runs import load_run, prepare_image
+
+    model, meta = load_run(run_dir)
+    model.eval()
+
+    def prepare(path: str) -> np.ndarray:
+        shape = tuple(meta["input_shape"])
+        if path == RANDOM:  # a 1-D model without a signal given: a seeded one
+            return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        if len(shape) != 3:
+            if not path.endswith(".npy"):
+                raise UsageError(f"model {meta['model']} takes 1-D signals of shape {shape}: give a .npy file")
+            signal = np.load(path, allow_pickle=False)
+            if signal.size != int(np.prod(shape)):
+                raise UsageError(f"{path}: {signal.size} numbers, model {meta['model']} takes {shape}")
+            return signal.reshape(shape).astype(np.float32)
+        return prepare_image(path, meta)[0]
+
+    return Source(
+        f"Inside {meta['model']}", class_names(meta), lambda x: _module_layers(model, x), prepare, [f"run {run_dir}"]
+    )
+
+
+def _onnx_source(path: str | os.PathLike) -> Source:
+    from ..onnx.files import ImageModel, load_file, opset_of
+
+    module, proto = load_file(path)
+    module.eval()
+    model = ImageModel.of(path, module, proto)
+    opset = opset_of(proto)
+
+    def prepare(image: str) -> np.ndarray:
+        return model.prepare(image)[0][0]
+
+    names = model.class_names or []
+    return Source(f"Inside {Path(path).name}", names, lambda x: _onnx_layers(module, opset, x), prepare)
+
+
+def _logits_of(layers: list[Layer], out: Tensor) -> Tensor:
+    """The scores the loss reads: the output, or the input of a final Softmax."""
+    if layers and layers[-1].op in ("Softmax", "LogSoftmax") and layers[-1].y is out:
+        return layers[-1].x
+    return out
+
+
+def _backward_classes(probs: np.ndarray, layers: list[Layer], images: int) -> list[int]:
+    """Every class when there are at most MAX_CLASSES and their gradient thumbnails fit THUMB_BUDGET, else the
+    top few."""
+    per_class = sum(thumb_bytes(_map_shape(layer.y), THUMB_SIDE) for layer in layers)
+    if probs.size <= MAX_CLASSES and per_class * probs.size * images <= THUMB_BUDGET:
+        return list(range(probs.size))
+    return [int(i) for i in np.argsort(-probs)[:TOP_CLASSES]]
+
+
+def thumb_bytes(shape: tuple[int, ...], side: int) -> int:
+    """The bytes of one layer's thumbnail (as :func:`thumbnail` makes it) for a map of (C, H, W)."""
+    c, h, w = shape
+    f = _factor(shape, side)
+    return min(c, MAX_CHANNELS) * math.ceil(h / (1 if h == 1 else f)) * math.ceil(w / f)
+
+
+def _map_shape(t: Tensor) -> tuple[int, ...]:
+    """The (C, H, W) shape :func:`as_map` gives one sample of ``t``."""
+    s = tuple(t.shape[1:])
+    return s if len(s) == 3 else (s[0], 1, s[1]) if len(s) == 2 else (1, 1, int(np.prod(s)))
+
+
+def _thumb_side(passes: list[dict[str, Any]]) -> int:
+    """THUMB_SIDE, halved until every thumbnail of the page (forward and every backward class) fits THUMB_TOTAL."""
+    side = THUMB_SIDE
+    while side > 8:
+        sets = sum(1 + len(p["grads"]) for p in passes)
+        if sets * sum(thumb_bytes(_map_shape(layer.y), side) for layer in passes[0]["layers"]) <= THUMB_TOTAL:
+            break
+        side //= 2
+    return side
+
+
+def _zero_grads(tensors: list[Tensor]) -> None:
+    for t in tensors:
+        t.grad = None
+
+
+def _image_pass(source: Source, x: np.ndarray, images: int) -> dict[str, Any]:
+    """One image forward and, for each class of the select, backward: every layer's numbers as NumPy."""
+    with kw.enable_grad():
+        layers, out = source.run(Tensor(x[None].astype(np.float32)))
+        logits = _logits_of(layers, out)
+        for layer in layers:
+            if layer.y.requires_grad:
+                layer.y.retain_grad()
+        probs = F.softmax(logits.detach(), dim=1).numpy()[0]
+        params = [layer.weight_param for layer in layers if layer.weight_param is not None]
+        grads: dict[int, dict[str, list[Any]]] = {}
+        for cls in _backward_classes(probs, layers, images):
+            _zero_grads([layer.y for layer in layers] + params)
+            loss = F.cross_entropy(logits, kw.tensor(np.array([cls])))  # L = −log softmax(z)[cls]
+            loss.backward(retain_graph=True)
+            grads[cls] = {
+                "y": [np.zeros(layer.y.shape) if layer.y.grad is None else layer.y.grad.numpy()[0] for layer in layers],
+                "w": [None if layer.weight_param is None else _grad_w(layer) for layer in layers],
+            }
+    return {"layers": layers, "logits": logits.detach().numpy()[0], "probs": probs, "grads": grads}
+
+
+def _grad_w(layer: Layer) -> np.ndarray | None:
+    g = layer.weight_param.grad
+    if g is None:
+        return None
+    g = g.numpy()
+    return g.T if layer.transposed else g.reshape(layer.weight.shape)
+
+
+def _grad_through(layer: Layer, grad: np.ndarray) -> np.ndarray:
+    """The engine's dL/dA through this layer alone: the layer run again on a copy of its input, backward."""
+    x = kw.tensor(layer.x.detach().numpy().copy(), requires_grad=True)
+    with kw.enable_grad():
+        y = layer.rerun(x)
+        y.backward(kw.tensor(grad[None].astype(np.float32)))
+    if layer.weight_param is not None:
+        layer.weight_param.grad = None
+    return x.grad.numpy()[0]
+
+
+def _cost(layer: Layer, images: int, classes: int) -> int:
+    """The exact numbers a clickable layer embeds: see :func:`_embedded`."""
+    k = min(MAX_CHANNELS, _map_shape(layer.y)[0])
+    x, y = layer.x.numel(), layer.y.numel()
+    if layer.kind == "conv":
+        o, per_filter = layer.weight.shape[0], int(np.prod(layer.weight.shape[1:]))
+        kernel = int(np.prod(layer.weight.shape[2:]))
+        return k * per_filter + o * (kernel + 1) + images * (x + y * k // o + classes * y)
+    if layer.kind == "linear":
+        return layer.weight.size + layer.weight.shape[0] + images * (x + y * (1 + classes))
+    return images * (x + y) * (1 + classes) * k // _map_shape(layer.y)[0]
+
+
+def _embedded(layer: Layer, i: int, x: np.ndarray, y: np.ndarray, arrays: Arrays) -> dict[str, str]:
+    """The keys of what a click on ``layer`` reads, as (C, H, W) maps: a convolution its whole input (every
+    window reads every channel) and the shown filters' outputs; pooling and activations the shown channels
+    of their input and output (a unit reads its own channel); a linear layer everything."""
+    k = MAX_CHANNELS if layer.kind in ("conv", "pool", "act") else None
+    return {
+        "x": arrays.add(as_map(x), layer.x, None if layer.kind in ("conv", "linear") else k),
+        "y": arrays.add(as_map(y), layer.y, k),
+    }
+
+
+def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
+    """Everything the page shows, for ``images``, every number from the engine, every sum checked."""
+    if not images:
+        raise UsageError("explain model --html: give an image (--image FILE, repeatable)")
+    passes = [_image_pass(source, source.prepare(path), len(images)) for path in images]
+    first = passes[0]["layers"]
+    shapes = [[tuple(layer.y.shape) for layer in p["layers"]] for p in passes]
+    if any(s != shapes[0] for s in shapes):
+        raise UsageError("explain model --html: the images gave the layers different shapes")
+    names = source.names or [str(i) for i in range(first[-1].y.numel())]
+    classes = max(len(p["grads"]) for p in passes)
+    arrays, total, side = Arrays(), 0, _thumb_side(passes)
+    clickable = [False] * len(first)
+    for i in sorted(range(len(first)), key=lambda i: first[i].kind != "conv"):  # convolutions first
+        cost = _cost(first[i], len(images), classes)
+        if first[i].kind != "other" and cost <= LAYER_LIMIT and total + cost <= EXACT_BUDGET:
+            clickable[i], total = True, total + cost
+    checked = Counter()
+    layer_data = []
+    for i, layer in enumerate(first):
+        entry = {
+            "name": layer.name,
+            "op": layer.op,
+            "kind": layer.kind,
+            "hyper": layer.hyper,
+            "block": layer.block,
+            "in_shape": list(as_map(layer.x.numpy()[0]).shape),
+            "shape": list(as_map(layer.y.numpy()[0]).shape),
+            "shape_text": shape_text(tuple(layer.y.shape[1:])),
+            "nd": layer.y.ndim - 2 if layer.y.ndim > 2 else 0,
+            "clickable": clickable[i],
+            "window": layer.window,
+            "act": layer.act,
+        }
+        if clickable[i] and layer.kind == "conv":  # the shown filters, and every filter's first input channel
+            entry["w"] = arrays.add(layer.weight, channels=MAX_CHANNELS)
+            entry["wcol"] = arrays.add(layer.weight[:, 0])
+        elif clickable[i] and layer.weight is not None:
+            entry["w"] = arrays.add(layer.weight)
+        if clickable[i] and layer.weight is not None:
+            entry["b"] = None if layer.bias is None else arrays.add(layer.bias)
+        if layer.kind == "linear":
+            entry["fold"] = _fold(first, i)
+        layer_data.append(entry)
+    image_data = []
+    for path, p in zip(images, passes, strict=True):
+        x_map = as_map(p["layers"][0].x.numpy()[0]) if p["layers"] else None
+        rows = []
+        for i, layer in enumerate(p["layers"]):
+            x, y = layer.x.numpy()[0], layer.y.numpy()[0]
+            row: dict[str, Any] = {"thumb": thumbnail(as_map(y), side=side)}
+            checked["forward"] += check_forward(layer, x, y, every=clickable[i])
+            if clickable[i]:
+                row.update(_embedded(layer, i, x, y, arrays))
+            rows.append(row)
+        grads = {}
+        for cls, g in p["grads"].items():
+            maps = []
+            for i, layer in enumerate(p["layers"]):
+                grad = np.asarray(g["y"][i], dtype=np.float32).reshape(layer.y.shape[1:])
+                row = {"thumb": thumbnail(as_map(grad), diverging=True, side=side)}
+                if clickable[i]:  # dL/dZ of every filter for the chain rule; else the shown channels
+                    keep = MAX_CHANNELS if layer.kind in ("act", "pool") else None
+                    row["g"] = arrays.add(as_map(grad), channels=keep)
+                    grad_x = _grad_through(layer, grad)
+                    checked["backward"] += check_backward(
+                        layer, layer.x.numpy()[0], grad, g["w"][i], grad_x, f"class {names[cls]}"
+                    )
+                maps.append(row)
+            grads[str(cls)] = maps
+        probs, logits = p["probs"], p["logits"]
+        _check_softmax(logits, probs)
+        image_data.append(
+            {
+                "name": Path(path).name,
+                "input": thumbnail(x_map, side=max(side, THUMB_SIDE)) if x_map is not None else None,
+                "rgb": _rgb(x_map, max(side, THUMB_SIDE)) if x_map is not None and x_map.shape[0] == 3 else None,
+                "probs": probs.astype(float).tolist(),
+                "logits": arrays.add(logits),
+                "pred": int(np.argmax(probs)),
+                "classes": [int(c) for c in p["grads"]],
+                "layers": rows,
+                "grads": grads,
+            }
+        )
+    return {
+        "title": source.title,
+        "notes": source.notes,
+        "names": names,
+        "input_shape_text": shape_text(tuple(first[0].x.shape[1:])) if first else "",
+        "layers": layer_data,
+        "images": image_data,
+        "arrays": arrays.entries,
+        "budget": {
+            "max_channels": MAX_CHANNELS,
+            "thumb_side": side,
+            "exact_numbers": total,
+            "clickable": sum(clickable),
+            "layers": len(first),
+        },
+        "checked": dict(checked),
+    }
+
+
+def _fold(layers: list[Layer], i: int) -> int:
+    """How a linear layer's sum is folded: per channel of the map it was flattened from, else by 16 terms."""
+    n = layers[i].weight.shape[1]
+    for layer in reversed(layers[:i]):
+        if layer.y.ndim > 2:
+            per = int(np.prod(layer.y.shape[2:]))
+            return per if per * layer.y.shape[1] == n and per > 1 else 16
+    return 16
+
+
+def _check_softmax(logits: np.ndarray, probs: np.ndarray) -> None:
+    z = logits.astype(np.float64)
+    e = np.exp(z - z.max())
+    mine = e / e.sum()
+    if not np.allclose(mine, probs, rtol=1e-5, atol=1e-6):
+        raise FormulaMismatch(f"explain model --html: softmax of the logits gives {mine}, the engine {probs}")
+
+
+def _rgb(m: np.ndarray, side: int) -> dict[str, Any]:
+    """A three-channel input as RGB bytes, scaled to its own min and max (as the figures draw it)."""
+    shown, _ = downsample(m, side)
+    lo, hi = float(m.min()), float(m.max())
+    q = np.round((shown - lo) / (hi - lo) * 255) if hi > lo else np.zeros(shown.shape)
+    return {"shape": list(shown.shape), "q": _b64(q.transpose(1, 2, 0).astype(np.uint8), np.uint8)}
+
+
+# --------------------------------------------------------------------------- the page
+HTML = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="__CSP__">
+<title>__TITLE__</title>
+<style>__CSS__</style>
+</head>
+<body>
+<header>
+<h1>__TITLE__</h1>
+<p class="intro">Every layer in the order it runs, each channel's map on the layer's colour scale. Click a unit
+to see the sum that made it, written out with the engine's numbers; the Backward tab shows dL/d(output) of
+every layer for L = −log softmax(z)[class]. Indices count from 0, as in PyTorch.</p>
+<div class="bar">
+  <span id="images"></span>
+  <span class="tabs"><button data-tab="forward" class="active">Forward</button><button
+    data-tab="backward">Backward</button></span>
+  <label id="classlabel">class <select id="class"></select></label>
+</div>
+</header>
+<main>
+<section id="overview"></section>
+<aside id="unit"><p class="hint">Click a unit of a map.</p></aside>
+</main>
+<footer id="notes"></footer>
+<script type="application/json" id="kw-data">__DATA__</script>
+<script>__SCRIPT__</script>
+</body>
+</html>
+"""
+
+
+def page_html(data: dict[str, Any]) -> str:
+    """The page as one string: the data as JSON, ``assets/model.js`` and ``model.css`` inlined, hashed by the CSP."""
+    text = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    script, css = "\n" + asset("model.js"), "\n" + asset("model.css")
+    fields = {
+        "CSP": content_security_policy(script, css),
+        "CSS": css,
+        "SCRIPT": script,
+        "TITLE": html.escape(data["title"]),
+        "DATA": text,
+    }
+    return re.sub(r"__([A-Z]+)__", lambda m: fields[m[1]], HTML)
+
+
+def model_page(source: str | os.PathLike, images: list[str] | None = None) -> dict[str, Any]:
+    """The data of the page for a run directory or an ONNX file and ``images``.
+
+    Without images: a run's first ``samples/`` picture, or for a 1-D model a seeded random signal
+    (a 1-D model's ``--image`` is a ``.npy`` file of its input shape); an ONNX file needs one.
+    """
+    path = os.fspath(source)
+    images = [os.fspath(i) for i in images or []]
+    if path.endswith(".onnx") or os.path.isfile(path):
+        return build_page_data(_onnx_source(path), images)
+    if not images:
+        samples = sorted((Path(path) / "samples").glob("*.png")) if (Path(path) / "samples").is_dir() else []
+        images = [str(samples[0])] if samples else [RANDOM]
+    return build_page_data(_run_source(path), images)

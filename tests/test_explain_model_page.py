@@ -1,0 +1,413 @@
+"""``kernelwise explain model ... --html``: the whole-network page, its numbers against PyTorch and the engine.
+
+Expected values come from PyTorch (the same LeNet-5 built in torch with the run's weights: activations,
+probabilities, autograd's dL/d(activation) maps and dL/dW), or for the other built-in models and ResNet-50
+from kernelwise's own forward. In headless Chromium (the driver of tests/test_explain_html.py): the page
+loads with no console errors and no requests; the shapes, the thumbnails' numbers, a clicked conv unit's
+sum, the softmax and the backward maps equal the expected ones; switching images changes the maps.
+Screenshots of a trained LeNet-5's page go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kernelwise as kw
+from clirun import cli
+from conftest import MNIST_SAMPLE
+from kernelwise import checkpoint
+from kernelwise.cli import main
+from kernelwise.explain.model_page import (
+    MAX_CHANNELS,
+    RANDOM,
+    as_map,
+    downsample,
+    model_page,
+    page_html,
+    shape_text,
+)
+from kernelwise.models import build_model
+from kernelwise.runs import load_run, prepare_image
+from parity import assert_close
+from test_explain_html import ARTIFACTS, NO_CHROMIUM, Chromium, find_chromium
+
+torch = pytest.importorskip("torch")
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def lenet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """LeNet-5 trained two steps on the MNIST sample (its samples/ written), else with its initial weights."""
+    out = tmp_path_factory.mktemp("model-page") / "lenet"
+    if (MNIST_SAMPLE / "train-images-idx3-ubyte.gz").is_file():
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("KERNELWISE_OFFLINE", "1")
+            args = ["train", "--dataset", "mnist", "--data-dir", str(MNIST_SAMPLE), "--model", "lenet5"]
+            assert main([*args, "--epochs", "1", "--max-steps", "2", "--out", str(out), "--no-progress"]) == 0
+    else:
+        _saved_run(out, "lenet5", (1, 28, 28))
+    return out
+
+
+def _saved_run(run: Path, name: str, shape: tuple[int, ...]) -> Path:
+    """A run directory holding model ``name`` with its seeded initial weights, and two pictures in samples/."""
+    run.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "model": name,
+        "input_shape": list(shape),
+        "num_classes": 10,
+        "mean": [0.5] * shape[0],
+        "std": [0.25] * shape[0],
+        "class_names": [f"class {i}" for i in range(10)],
+        "dataset": "test",
+    }
+    checkpoint.save(run / "model.safetensors", build_model(name, shape, generator=0), meta)
+    if len(shape) == 3:
+        (run / "samples").mkdir(exist_ok=True)
+        for k in range(2):
+            pixels = (np.random.default_rng(k).random((shape[1], shape[2], shape[0])) * 255).astype(np.uint8)
+            Image.fromarray(pixels.squeeze(-1) if shape[0] == 1 else pixels).save(run / "samples" / f"s{k}.png")
+    return run
+
+
+def _images(run: Path) -> list[str]:
+    return [str(p) for p in sorted((run / "samples").glob("*.png"))[:2]]
+
+
+@pytest.fixture(scope="module")
+def lenet(lenet_run: Path) -> dict:
+    """The page's data for two of the run's samples, and what PyTorch computes for them."""
+    images = _images(lenet_run)
+    data = model_page(lenet_run, images)
+    return {"run": lenet_run, "images": images, "data": data, "torch": [torch_pass(lenet_run, p, data) for p in images]}
+
+
+def torch_lenet(run: Path) -> torch.nn.Sequential:
+    """The same LeNet-5 in PyTorch, with the run's weights."""
+    tnn = torch.nn
+    model = tnn.Sequential(
+        tnn.Conv2d(1, 6, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(6, 16, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+        tnn.Linear(400, 120), tnn.ReLU(), tnn.Linear(120, 84), tnn.ReLU(), tnn.Linear(84, 10),
+    )  # fmt: skip
+    ours, _ = load_run(run)
+    model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    return model.eval()
+
+
+def torch_pass(run: Path, image: str, data: dict) -> dict:
+    """PyTorch's activations, probabilities and, for every class the page offers, dL/d(activation) and dL/dW."""
+    model = torch_lenet(run)
+    x, _ = prepare_image(image, load_run(run)[1])
+    acts, h = [], torch.tensor(x[None])
+    for layer in model:
+        h = layer(h)
+        h.retain_grad()
+        acts.append(h)
+    probs = torch.softmax(h, dim=1)[0].detach().numpy()
+    grads, weight_grads = {}, {}
+    classes = data["images"][0]["classes"]
+    for cls in classes:
+        model.zero_grad()
+        for a in acts:
+            a.grad = None
+        loss = torch.nn.functional.cross_entropy(h, torch.tensor([cls]))  # L = −log softmax(z)[cls]
+        loss.backward(retain_graph=True)
+        grads[cls] = [a.grad[0].numpy().copy() for a in acts]
+        weight_grads[cls] = {i: m.weight.grad.numpy().copy() for i, m in enumerate(model) if hasattr(m, "weight")}
+    return {"acts": [a[0].detach().numpy() for a in acts], "probs": probs, "grads": grads, "weight_grads": weight_grads}
+
+
+def click_at(browser: Chromium, selector: str, fx: float, fy: float) -> None:
+    """A real mouse click at fractions (fx, fy) of the element's width and height."""
+    box = browser.js(
+        f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect(); "
+        f"return [r.x + r.width * {fx}, r.y + r.height * {fy}]; }})()"
+    )
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.send(
+            "Input.dispatchMouseEvent",
+            {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1},
+            session=True,
+        )
+
+
+def decoded(data: dict, key: str) -> np.ndarray:
+    entry = data["arrays"][key]
+    import base64
+
+    return np.frombuffer(base64.b64decode(entry["b64"]), dtype="<f4").reshape(entry["shape"])
+
+
+def thumb_values(t: dict, diverging: bool = False) -> np.ndarray:
+    """What the page draws: the one-byte numbers back on the layer's scale."""
+    import base64
+
+    q = np.frombuffer(base64.b64decode(t["q"]), dtype=np.uint8).reshape(t["shape"]).astype(np.float64)
+    return (2 * q / 255 - 1) * t["m"] if diverging else t["lo"] + q * (t["hi"] - t["lo"]) / 255
+
+
+def assert_thumb(t: dict, expected: np.ndarray, diverging: bool = False, what: str = "") -> None:
+    """The thumbnail equals the expected map's first channels, block-averaged, within half a quantisation step."""
+    m = as_map(expected).astype(np.float64)
+    shown, f = downsample(m[:MAX_CHANNELS])
+    assert t["shape"] == list(shown.shape) and t["f"] == f and t["channels"] == m.shape[0], what
+    step = 2 * t["m"] / 255 if diverging else (t["hi"] - t["lo"]) / 255
+    scale = np.abs(m).max(initial=0.0)
+    bound = step / 2 + 1e-5 * max(1.0, scale)  # half a step, plus float32 rounding of the engine's numbers
+    assert np.abs(thumb_values(t, diverging) - shown).max(initial=0.0) <= bound, what
+
+
+# --------------------------------------------------------------------------- the data, without a browser
+def test_lenet_page_numbers_equal_pytorch(lenet):
+    data = lenet["data"]
+    assert [layer["op"] for layer in data["layers"]] == [type(m).__name__ for m in torch_lenet(lenet["run"])]
+    assert all(layer["clickable"] for layer in data["layers"] if layer["op"] != "Flatten")
+    for n, (image, expected) in enumerate(zip(data["images"], lenet["torch"], strict=True)):
+        for i, (layer, row) in enumerate(zip(data["layers"], image["layers"], strict=True)):
+            act = expected["acts"][i]
+            assert layer["shape_text"] == shape_text(act.shape), layer["name"]
+            assert_thumb(row["thumb"], act, what=f"image {n} layer {i}")
+            if layer["clickable"]:
+                shown = as_map(act)[: MAX_CHANNELS if layer["kind"] != "linear" else None]
+                assert_close(decoded(data, row["y"]), shown, terms=400, what=f"layer {i} output")
+        assert_close(np.array(image["probs"]), expected["probs"], terms=84, what="probabilities")
+        assert image["pred"] == int(np.argmax(expected["probs"]))
+        assert sorted(image["classes"]) == list(range(10))  # ten classes: the select offers every one
+        for cls in image["classes"]:
+            for i, (layer, row) in enumerate(zip(data["layers"], image["grads"][str(cls)], strict=True)):
+                grad = expected["grads"][cls][i]
+                assert_thumb(row["thumb"], grad, diverging=True, what=f"image {n} class {cls} layer {i}")
+                if layer["clickable"]:
+                    keep = MAX_CHANNELS if layer["kind"] in ("act", "pool") else None
+                    assert_close(decoded(data, row["g"]), as_map(grad)[:keep], terms=400, what=f"dL/dY {i}")
+    assert data["checked"]["forward"] > 0 and data["checked"]["backward"] > 0
+
+
+@pytest.mark.parametrize(
+    "name,shape",
+    [("lenet5", (1, 28, 28)), ("digits_cnn", (1, 8, 8)), ("mnist1d_cnn", (1, 40)), ("small_vgg", (3, 16, 16)),
+     ("small_resnet", (3, 16, 16))],
+)  # fmt: skip
+def test_every_builtin_model_gets_a_page(name, shape, tmp_path):
+    run = _saved_run(tmp_path / name, name, shape)
+    data = model_page(run, _images(run) or [RANDOM])
+    model, _ = load_run(run)
+    model.eval()
+    x = data["images"][0]
+    with kw.no_grad():
+        h = kw.tensor(np.zeros((1, *shape), np.float32))
+        for _, child in model.named_children():  # the top-level layers (a residual block is one)
+            h = child(h)
+    assert data["layers"][-1]["shape_text"] == shape_text(h.shape[1:]) == "10"
+    names = [layer["name"] for layer in data["layers"]]
+    assert [n for n in names if "." not in n] == [n for n, _ in model.named_children()]  # blocks after their insides
+    if name == "small_resnet":
+        assert "3.conv1" in names and names.index("3.conv1") < names.index("3") and data["layers"][3 + 0]["op"]
+        assert next(layer for layer in data["layers"] if layer["name"] == "3")["block"]
+        assert "3.relu (call 2)" in names  # the block's ReLU runs twice: two layers
+    if name == "mnist1d_cnn":
+        assert data["layers"][0]["shape_text"] == "25×19" and x["input"]["shape"] == [1, 1, 40]
+    assert any(layer["clickable"] and layer["kind"] == "conv" for layer in data["layers"])
+    assert data["checked"]["forward"] > 0 and data["checked"]["backward"] > 0
+    assert len(page_html(data)) < 15e6
+
+
+def test_resnet50_page_stays_small(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from kernelwise.bench.inference import light_model_path, prepare_model
+    from kernelwise.explain.model import explain_onnx
+
+    path = tmp_path / "resnet50.onnx"
+    onnx.save(prepare_model(onnx.load(str(light_model_path("resnet50")))), str(path))
+    pixels = (np.random.default_rng(1).random((180, 240, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    data = model_page(path, [str(tmp_path / "photo.png")])
+    text = page_html(data)
+    assert len(text.encode()) < 15e6, f"{len(text.encode()) / 1e6:.1f} MB"
+    nodes = explain_onnx(path).data["nodes"]
+    assert [layer["shape_text"] for layer in data["layers"]] == [shape_text(n["output_shape"][1:]) for n in nodes]
+    assert data["layers"][0]["shape_text"] == "64×112×112" and data["layers"][-1]["shape_text"] == "1000"
+    assert len(data["images"][0]["classes"]) == 3  # a thousand classes: backward for the top three
+    convs = [layer for layer in data["layers"] if layer["kind"] == "conv"]
+    assert len(convs) == 53 and any(layer["clickable"] for layer in convs)
+    assert all(len(row["thumb"]["q"]) > 0 for row in data["images"][0]["layers"])
+
+
+def test_command_line_several_images(lenet_run, tmp_path, capsys):
+    a, b = _images(lenet_run)
+    page = tmp_path / "page.html"
+    code, out, err = cli(capsys, "explain", "model", lenet_run, "--image", a, "--image", b, "--html", page)
+    assert code == 0, err
+    assert f"image {a}" in out and f"image {b}" not in out  # the text shows the first
+    data = json.loads(re.search(r'id="kw-data">(.*?)</script>', page.read_text(), re.S)[1])
+    assert [image["name"] for image in data["images"]] == [Path(a).name, Path(b).name]
+    assert "Content-Security-Policy" in page.read_text() and "http" not in page.read_text().lower().replace(
+        "http-equiv", ""
+    )
+
+
+def test_onnx_page_needs_an_image(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w],
+    )
+    path = tmp_path / "c.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    code, _, err = cli(capsys, "explain", "model", path, "--html", tmp_path / "p.html")
+    assert code == 1 and "give an image" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- in Chromium
+@pytest.fixture(scope="module")
+def browser():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("browser test: the DevTools pipe driver is written for Linux")
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(NO_CHROMIUM)
+    chromium = Chromium(executable)
+    metrics = {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False}
+    chromium.send("Emulation.setDeviceMetricsOverride", metrics, session=True)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="module")
+def lenet_page(lenet, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("lenet-page") / "lenet.html"
+    path.write_text(page_html(lenet["data"]), encoding="utf-8")
+    return path
+
+
+def test_page_loads_and_shows_the_engines_shapes_and_maps(browser, lenet, lenet_page):
+    browser.open(lenet_page)
+    assert browser.errors() == []
+    assert set(browser.requests()) == {lenet_page.as_uri()}, "the page must not load anything else"
+    shapes = browser.js("[...document.querySelectorAll('.layer .shape')].map((e) => e.textContent)")
+    expected = lenet["torch"][0]["acts"]
+    assert shapes == ["1×28×28"] + [shape_text(a.shape) for a in expected]
+    assert shapes[1:4] == ["6×28×28", "6×28×28", "6×14×14"]
+    for i, act in enumerate(expected):
+        for c in range(min(MAX_CHANNELS, as_map(act).shape[0])):
+            values = np.array(browser.js(f"kwm.thumbValues(DATA.images[0].layers[{i}].thumb, {c}, false)"))
+            t = lenet["data"]["images"][0]["layers"][i]["thumb"]
+            bound = (t["hi"] - t["lo"]) / 510 + 1e-5 * max(1.0, np.abs(act).max())
+            assert np.abs(values - downsample(as_map(act)[:MAX_CHANNELS])[0][c]).max() <= bound, (i, c)
+    canvases = browser.js("document.querySelectorAll('canvas[data-layer=\"0\"]').length")
+    assert canvases == 6
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "explain_model_overview.png")
+
+
+def test_click_on_a_conv_unit_shows_its_sum_and_the_engines_value(browser, lenet, lenet_page):
+    browser.open(lenet_page)
+    click_at(browser, 'canvas[data-layer="3"][data-ch="2"]', 0.55, 0.55)  # unit (5, 5) of filter 2, second conv
+    unit = browser.js("kwm.state.unit")
+    assert unit["l"] == 3 and unit["c"] == 2 and (unit["i"], unit["j"]) == (5, 5)
+    text = browser.js("document.getElementById('unit').textContent")
+    assert "Z[o,i,j] = Σ_c Σ_p Σ_q A[c, i·s+p·d−P, j·s+q·d−P]·W[o,c,p,q] + B[o]" in text
+    assert "channel 5: subtotal" in text and "Z[2,5,5] = " in text and "✓" in text
+    result = browser.js("kwm.forwardUnit(3, 2, 5, 5)")
+    expected = lenet["torch"][0]["acts"][3][2, 5, 5]
+    assert_close(result["value"], expected, terms=150, what="Z[2,5,5]")
+    assert len(result["channels"]) == 6 and all(len(ch["terms"]) == 25 for ch in result["channels"])
+    # the per-channel subtotals add up to the value with the bias
+    assert_close(sum(ch["sub"] for ch in result["channels"]) + result["bias"], expected, terms=150)
+    browser.js("document.querySelector('#unit details').open = true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "explain_model_unit.png")
+    # pooling, activation and linear units against PyTorch too
+    acts = lenet["torch"][0]["acts"]
+    assert_close(browser.js("kwm.forwardUnit(2, 1, 3, 4)")["value"], acts[2][1, 3, 4])
+    assert_close(browser.js("kwm.forwardUnit(1, 0, 7, 9)")["value"], acts[1][0, 7, 9])
+    assert_close(browser.js("kwm.forwardUnit(7, 0, 0, 17)")["value"], acts[7][17], terms=400)
+    assert browser.errors() == []
+
+
+def test_softmax_and_switching_images(browser, lenet, lenet_page):
+    browser.open(lenet_page)
+    for n in (0, 1):
+        browser.click(f'#images button[data-image="{n}"]')
+        assert browser.js("kwm.state.image") == n
+        probs = browser.js(f"kwm.softmax(DATA.images[{n}]).p")
+        assert_close(np.array(probs), lenet["torch"][n]["probs"], terms=84, what=f"softmax of image {n}")
+        # the drawn maps are this image's
+        drawn = browser.js("kwm.thumbValues(DATA.images[kwm.state.image].layers[0].thumb, 0, false)")
+        t = lenet["data"]["images"][n]["layers"][0]["thumb"]
+        assert np.abs(np.array(drawn) - lenet["torch"][n]["acts"][0][0]).max() <= (t["hi"] - t["lo"]) / 510 + 1e-5
+    pixels = (
+        '(() => { const c = document.querySelector(\'canvas[data-layer="0"][data-ch="0"]\'); '
+        "return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); })()"
+    )
+    second = browser.js(pixels)
+    browser.click('#images button[data-image="0"]')
+    assert browser.js(pixels) != second, "switching images redraws the maps"
+    browser.js("document.querySelector('.probs').scrollIntoView()")
+    browser.click(".probs")
+    assert "p_k = exp(z_k − max z) / Σ_j exp(z_j − max z)" in browser.js("document.getElementById('unit').textContent")
+    assert browser.errors() == []
+
+
+def test_backward_tab_maps_and_chain_rule_equal_pytorch(browser, lenet, lenet_page):
+    browser.open(lenet_page)
+    browser.click("button[data-tab=backward]")
+    assert browser.js("kwm.state.tab") == "backward"
+    expected = lenet["torch"][0]
+    cls = browser.js("kwm.state.cls")
+    assert cls == lenet["data"]["images"][0]["pred"]
+    for other in (cls, (cls + 1) % 10):
+        browser.js(
+            f"(() => {{ const s = document.getElementById('class'); s.value = '{other}'; "
+            "s.dispatchEvent(new Event('change')); })()"
+        )
+        assert browser.js("kwm.state.cls") == other
+        for i, grad in enumerate(expected["grads"][other]):
+            values = np.array(browser.js(f"kwm.thumbValues(DATA.images[0].grads['{other}'][{i}].thumb, 0, true)"))
+            t = lenet["data"]["images"][0]["grads"][str(other)][i]["thumb"]
+            bound = t["m"] / 255 + 1e-5 * max(1e-3, np.abs(grad).max())
+            assert np.abs(values - downsample(as_map(grad)[:1])[0][0]).max() <= bound, (other, i)
+        # a click on a unit of the second conv: dL/dW of its filter and the chain rule into its input
+        click_at(browser, 'canvas[data-layer="3"][data-ch="4"]', 0.25, 0.65)
+        unit = browser.js("kwm.state.unit")
+        assert (unit["l"], unit["c"], unit["i"], unit["j"]) == (3, 4, 6, 2)
+        result = browser.js(f"kwm.backwardUnit(3, 4, {unit['i']}, {unit['j']})")
+        assert_close(np.array(result["dW"]), expected["weight_grads"][other][3][4], terms=100, what="dL/dW[4]")
+        c, r, s = result["dA"]["pos"]
+        # dL/dA of the conv's input is the gradient of the pooling before it (its one consumer)
+        assert_close(result["dA"]["value"], expected["grads"][other][2][c, r, s], terms=400, what="dL/dA")
+        text = browser.js("document.getElementById('unit').textContent")
+        assert "dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]" in text
+        assert "(the rot180 kernel reading the gradient)" in text
+    assert browser.errors() == []
+
+
+def test_one_dimensional_model_page(browser, tmp_path):
+    run = _saved_run(tmp_path / "m1d", "mnist1d_cnn", (1, 40))
+    data = model_page(run)
+    path = tmp_path / "m1d.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    model, _ = load_run(run)
+    model.eval()
+    x = np.random.default_rng(0).standard_normal((1, 1, 40)).astype(np.float32)  # the page's seeded signal
+    with kw.no_grad():
+        first = model[0](kw.tensor(x)).numpy()[0]
+    assert_close(browser.js("kwm.forwardUnit(0, 3, 0, 7)")["value"], first[3, 7], terms=5)
+    browser.js("kwm.select(0, 3, 0, 7)")
+    assert "Z[3,7] = " in browser.js("document.getElementById('unit').textContent")
