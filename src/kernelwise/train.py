@@ -162,7 +162,9 @@ def _epoch(
         if world > 1:
             x, y, weight = batch_share(x, y, rank, world)
         logits = model(x)
-        loss = loss_fn(logits, y)
+        n = len(y)
+        # an empty share has no loss terms: its sum, 0, gives every parameter a zero gradient
+        loss = loss_fn(logits, y) if n else logits.sum()
         value = loss.item()
         if not math.isfinite(value):
             raise FloatingPointError(
@@ -171,10 +173,9 @@ def _epoch(
         optimizer.zero_grad()
         (loss * weight if world > 1 else loss).backward()
         optimizer.step()
-        n = len(y) if weight else 0  # an empty share's stand-in sample is not counted
         seen += n
         loss_sum += value * n
-        correct += int((logits._array[:n].argmax(axis=1) == y._array[:n]).sum())
+        correct += int((logits._array.argmax(axis=1) == y._array).sum())
         steps += 1
         if hasattr(batches, "set_postfix"):  # the progress bar
             rate = seen / (time.perf_counter() - start)
@@ -204,13 +205,11 @@ def batch_share(x: Tensor, y: Tensor, rank: int, world: int) -> tuple[Tensor, Te
 
     DistributedDataParallel averages the ranks' gradients: ``(1/N)·Σ_r (b_r·N/B)·g_r = Σ_r (b_r/B)·g_r``,
     the gradient of the mean loss over the whole batch, as one process computes it, also when the
-    shares differ. A rank whose share is empty (a batch of fewer samples than ranks) still takes part
-    in every collective: it runs the batch's first sample with weight 0, so its gradient adds nothing
-    (with SyncBatchNorm that sample does enter the statistics of this one batch).
+    shares differ. A rank whose share is empty (a batch of fewer samples than ranks) gets an empty
+    batch and weight 0: it still runs forward and backward, so it takes part in every collective
+    (SyncBatchNorm's statistics, DDP's all-reduce), and adds nothing to them.
     """
     lo, hi = share_bounds(len(y), rank, world)
-    if hi == lo:
-        return x[:1], y[:1], 0.0
     return x[lo:hi], y[lo:hi], (hi - lo) * world / len(y)
 
 
