@@ -141,7 +141,7 @@ def _step_function(name: str, dataset: str, optimizer: str, lr: float) -> tuple[
 
 
 def measure_step_costs(
-    models: Sequence[str] | None = None, steps: int = 10, repeats: int = 3, tiny: bool = False
+    models: Sequence[str] | None = None, steps: int = 10, repeats: int = 5, tiny: bool = False
 ) -> list[StepCost]:
     """Time one training step of each model at its default dataset's input and recipe batch, 1 BLAS thread.
 
