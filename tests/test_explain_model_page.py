@@ -220,25 +220,60 @@ def test_every_builtin_model_gets_a_page(name, shape, tmp_path):
     assert len(page_html(data)) < 15e6
 
 
-def test_resnet50_page_stays_small(tmp_path):
+@pytest.fixture(scope="module")
+def resnet50(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The onnx wheel's ResNet-50 with seeded random weights, its page's data for a 240×180 picture, the page."""
     onnx = pytest.importorskip("onnx")
     from kernelwise.bench.inference import light_model_path, prepare_model
-    from kernelwise.explain.model import explain_onnx
 
-    path = tmp_path / "resnet50.onnx"
+    folder = tmp_path_factory.mktemp("resnet50-page")
+    path = folder / "resnet50.onnx"
     onnx.save(prepare_model(onnx.load(str(light_model_path("resnet50")))), str(path))
     pixels = (np.random.default_rng(1).random((180, 240, 3)) * 255).astype(np.uint8)
-    Image.fromarray(pixels).save(tmp_path / "photo.png")
-    data = model_page(path, [str(tmp_path / "photo.png")])
-    text = page_html(data)
-    assert len(text.encode()) < 15e6, f"{len(text.encode()) / 1e6:.1f} MB"
-    nodes = explain_onnx(path).data["nodes"]
+    Image.fromarray(pixels).save(folder / "photo.png")
+    data = model_page(path, [str(folder / "photo.png")])
+    page = folder / "resnet50.html"
+    page.write_text(page_html(data), encoding="utf-8")
+    return {"path": path, "data": data, "page": page}
+
+
+def test_resnet50_page_stays_small(resnet50):
+    from kernelwise.explain.model import explain_onnx
+
+    data = resnet50["data"]
+    size = resnet50["page"].stat().st_size
+    assert size < 15e6, f"{size / 1e6:.1f} MB"
+    nodes = explain_onnx(resnet50["path"]).data["nodes"]
     assert [layer["shape_text"] for layer in data["layers"]] == [shape_text(n["output_shape"][1:]) for n in nodes]
     assert data["layers"][0]["shape_text"] == "64×112×112" and data["layers"][-1]["shape_text"] == "1000"
     assert len(data["images"][0]["classes"]) == 3  # a thousand classes: backward for the top three
     convs = [layer for layer in data["layers"] if layer["kind"] == "conv"]
     assert len(convs) == 53 and any(layer["clickable"] for layer in convs)
-    assert all(len(row["thumb"]["q"]) > 0 for row in data["images"][0]["layers"])
+    thumbs = [row["thumb"] for row in data["images"][0]["layers"]]
+    assert all(max(t["shape"][1:]) <= data["budget"]["thumb_side"] or t["shape"][1] == 1 for t in thumbs)
+    assert all(t["shape"][0] <= MAX_CHANNELS for t in thumbs)
+
+
+def test_a_run_trained_on_an_image_folder(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for label, shade in (("dark", 40), ("light", 210)):
+        folder = tmp_path / "pictures" / label
+        folder.mkdir(parents=True)
+        for i in range(6):
+            pixels = np.clip(shade + rng.normal(0, 20, (12, 12, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    out = tmp_path / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KERNELWISE_OFFLINE", "1")
+        args = ["train", "--dataset", "images", "--data-dir", str(tmp_path / "pictures"), "--epochs", "1"]
+        assert main([*args, "--max-steps", "2", "--out", str(out), "--no-progress"]) == 0
+    picture = tmp_path / "pictures" / "light" / "0.png"
+    page = tmp_path / "page.html"
+    code, _, err = cli(capsys, "explain", "model", out, "--image", picture, "--html", page)
+    assert code == 0, err
+    data = json.loads(re.search(r'id="kw-data">(.*?)</script>', page.read_text(), re.S)[1])
+    assert data["names"] == ["dark", "light"] and data["images"][0]["rgb"]["shape"] == [3, 12, 12]
+    assert data["layers"][0]["shape_text"] == "32×12×12" and data["images"][0]["classes"] == [0, 1]
 
 
 def test_command_line_several_images(lenet_run, tmp_path, capsys):
@@ -393,6 +428,22 @@ def test_backward_tab_maps_and_chain_rule_equal_pytorch(browser, lenet, lenet_pa
         text = browser.js("document.getElementById('unit').textContent")
         assert "dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]" in text
         assert "(the rot180 kernel reading the gradient)" in text
+    assert browser.errors() == []
+
+
+def test_resnet50_page_opens_and_a_conv_unit_equals_the_engine(browser, resnet50):
+    browser.open(resnet50["page"])
+    assert browser.errors() == []
+    assert set(browser.requests()) == {resnet50["page"].as_uri()}
+    data = resnet50["data"]
+    assert browser.js("document.querySelectorAll('.layer .shape').length") == len(data["layers"]) + 1
+    l = next(i for i, layer in enumerate(data["layers"]) if layer["clickable"] and layer["kind"] == "conv")
+    _, h, w = data["layers"][l]["shape"]
+    result = browser.js(f"kwm.select({l}, 3, {h // 2}, {w // 3})")
+    engine = decoded(data, data["images"][0]["layers"][l]["y"])[3, h // 2, w // 3]  # kernelwise's forward
+    terms = len(result["channels"]) * len(result["channels"][0]["terms"])
+    assert_close(result["value"], engine, terms=terms, what=f"{data['layers'][l]['name']} unit")
+    assert "✓" in browser.js("document.getElementById('unit').textContent")
     assert browser.errors() == []
 
 
