@@ -92,6 +92,13 @@ def test_channels_share_one_scale_so_r239_is_brighter_than_b60(tmp_path):
     assert abs(photo - (239, 150, 60)).max() < 20  # the picture itself in its colours
 
 
+def test_image_figure_is_one_row_sized_to_it(tmp_path):
+    fig = rp.figure(explain_image(rgb(tmp_path / "orange.png", 239, 150, 60), "0,0,4,4"))
+    wide, tall = content_box(drawn(fig))
+    assert wide > 0.9 and tall > 0.85, (wide, tall)
+    assert min(t.get_fontsize() for t in texts(fig)) >= rp.MIN_FONT
+
+
 def test_a_row_of_gray_pictures_shares_one_scale():
     a = Picture("a", np.array([[0.0, 2.0]]), row="r")
     b = Picture("b", np.array([[-1.0, 1.0]]), row="r")
@@ -258,6 +265,7 @@ def test_readme_says_which_topics_take_gif():
     section = readme.split("## See the math")[1].split("\n## ")[0]
     claim = " ".join(section.split("`--gif FILE`")[1].split("\n\n")[0].split())
     assert "model --image" in claim and "`image`, and `model` without `--image`, have no steps" in claim
+    assert f"at most {rp.GIF_MAX_STEPS} frames unless `--max-steps N` says otherwise" in claim
 
 
 # --------------------------------------------------------------------------- 4. inf and NaN, never raw
