@@ -294,7 +294,7 @@ def downsample(m: np.ndarray, side: int = THUMB_SIDE) -> tuple[np.ndarray, int]:
 
     Example:
         >>> downsample(np.arange(16.0).reshape(1, 1, 16))[1], downsample(np.ones((2, 130, 100)))[0].shape
-        (1, (2, 65, 50))
+        (1, (2, 44, 34))
     """
     c, h, w = m.shape
     f = _factor(m.shape, side)
