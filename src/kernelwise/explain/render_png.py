@@ -293,14 +293,17 @@ def picture_rows(pictures: list[Picture]) -> dict[str, list[Picture]]:
     return rows
 
 
+def _every(p: Picture) -> int:
+    """A picture is drawn with every n-th pixel: 1 up to :data:`MAX_DRAWN` pixels per side."""
+    return -(-max(np.atleast_2d(p.pixels).shape[:2]) // MAX_DRAWN)  # ceil
+
+
 def _drawn(p: Picture) -> np.ndarray:
     """The pixels of ``p`` as drawn: 2-D (or H, W, 3/4 for colour), at most :data:`MAX_DRAWN` per side."""
-    pixels = np.asarray(p.pixels)
-    if pixels.ndim == 1:
-        pixels = pixels[None]
+    pixels = np.atleast_2d(p.pixels)
     if pixels.ndim == 3 and pixels.shape[2] not in (3, 4):
         pixels = pixels[..., 0]  # gray with alpha: the gray
-    every = -(-max(pixels.shape[:2]) // MAX_DRAWN)  # ceil: 1 for pictures up to MAX_DRAWN
+    every = _every(p)
     return np.asarray(pixels[::every, ::every], dtype=float)
 
 
@@ -359,14 +362,13 @@ def pictures_figure(
             ax = fig.add_axes(((0.3 + j * (panel + 0.25)) / width, y / height, panel / width, panel / height))
             ax.axis("off")
             pixels = _drawn(p)
-            every = -(-max(np.asarray(p.pixels).shape[:2]) // MAX_DRAWN) if np.asarray(p.pixels).ndim > 1 else 1
             if pixels.ndim == 3:
                 ax.imshow(pixels / 255.0 if pixels.max() > 1 else pixels, interpolation="nearest")
             else:
-                assert scale is not None
-                image = ax.imshow(pixels, cmap="gray", vmin=scale[0], vmax=scale[1], interpolation="nearest")
+                lo, hi = scale or (0.0, 1.0)  # a row with a gray picture has a scale
+                image = ax.imshow(pixels, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
             if p.box is not None:
-                bx, by, bw, bh = (v / every for v in p.box)
+                bx, by, bw, bh = (v / _every(p) for v in p.box)
                 ax.add_patch(Rectangle((bx - 0.5, by - 0.5), bw, bh, fill=False, edgecolor="red", linewidth=1.5))
             ax.set_title(plotted(p.label, limit=100), fontsize=MIN_FONT)  # a file name is not mathtext
         if image is not None:
