@@ -428,6 +428,12 @@ def test_backward_tab_maps_and_chain_rule_equal_pytorch(browser, lenet, lenet_pa
         text = browser.js("document.getElementById('unit').textContent")
         assert "dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]" in text
         assert "(the rot180 kernel reading the gradient)" in text
+        # a ReLU unit: dL/dA = dL/dY·f'(A), the gradient of the conv before it; a linear layer's chain rule
+        grads = expected["grads"][other]
+        assert_close(browser.js("kwm.backwardUnit(4, 3, 2, 6)")["value"], grads[3][3, 2, 6], what="ReLU dL/dA")
+        linear = browser.js("kwm.backwardUnit(9, 0, 0, 5)")
+        assert_close(linear["dA"]["value"], grads[8][0], terms=84, what="linear dL/dA[0]")
+        assert_close(linear["dW0"], expected["weight_grads"][other][9][5, 0], what="linear dL/dW[5,0]")
     assert browser.errors() == []
 
 

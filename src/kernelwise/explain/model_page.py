@@ -144,7 +144,9 @@ def _window_text(w: dict[str, Any]) -> str:
 def _module_layer(name: str, m: Any, x: Tensor, y: Tensor, leaf: bool) -> Layer:
     """A module that ran as a :class:`Layer`."""
     op = type(m).__name__
-    layer = Layer(name, op, "other", m.extra_repr() if leaf else "a block", x, y, m, block=not leaf)
+    doc = (type(m).__doc__ or "").strip().split("\n")[0] if not leaf else ""
+    what = m.extra_repr() if leaf else f"the block's output (its layers are above it){': ' + doc if doc else ''}"
+    layer = Layer(name, op, "other", what, x, y, m, block=not leaf)
     if not leaf or not isinstance(x, Tensor) or not isinstance(y, Tensor):
         return layer
     nd = x.ndim - 2
@@ -507,16 +509,22 @@ def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, g
         ga, scale = conv_grad_input(xm.shape, layer, g)
         _compare(where + ", dL/dA", ga, gx, scale, g.shape[0] * int(np.prod(layer.window["kernel"])))
         return gw.size + ga.size
-    if layer.kind == "act":
-        local = {"ReLU": lambda v: (v > 0) * 1.0, "LeakyReLU": lambda v: np.where(v > 0, 1.0, layer.act["slope"])}
-        if layer.act["name"] in local:
-            _compare(where + ", dL/dA", g * local[layer.act["name"]](xm), gx, np.abs(g), 2)
-            return gx.size
-    if layer.kind == "linear":
-        w = layer.weight.astype(np.float64)
-        gz = g.reshape(-1)
-        _compare(where + ", dL/dA", gz @ w, gx.reshape(-1), np.abs(gz) @ np.abs(w), w.shape[0])
+    if layer.kind == "act":  # dL/dA = dL/dY·f'(A), f' as the page writes it
+        y = activation(layer.act["name"], layer.act["slope"], xm)
+        local = {
+            "ReLU": (xm > 0) * 1.0,
+            "LeakyReLU": np.where(xm > 0, 1.0, layer.act["slope"]),
+            "Sigmoid": y * (1 - y),
+            "Tanh": 1 - y * y,
+        }[layer.act["name"]]
+        _compare(where + ", dL/dA", g * local, gx, np.abs(g), 8)
         return gx.size
+    if layer.kind == "linear":  # dL/dA[f] = Σ_o dL/dZ[o]·W[o,f]; dL/dW[o,f] = dL/dZ[o]·A[f]
+        w, gz, xs = layer.weight.astype(np.float64), g.reshape(-1), xm.reshape(-1)
+        _compare(where + ", dL/dA", gz @ w, gx.reshape(-1), np.abs(gz) @ np.abs(w), w.shape[0])
+        outer = np.outer(gz, xs)
+        _compare(where + ", dL/dW", outer, np.asarray(grad_w, dtype=np.float64), np.abs(outer), 1)
+        return gx.size + outer.size
     return 0
 
 
