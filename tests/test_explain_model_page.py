@@ -467,4 +467,6 @@ def test_one_dimensional_model_page(browser, tmp_path):
         first = model[0](kw.tensor(x)).numpy()[0]
     assert_close(browser.js("kwm.forwardUnit(0, 3, 0, 7)")["value"], first[3, 7], terms=5)
     browser.js("kwm.select(0, 3, 0, 7)")
-    assert "Z[3,7] = " in browser.js("document.getElementById('unit').textContent")
+    text = browser.js("document.getElementById('unit').textContent")
+    assert "Z[3,7] = " in text and "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]   (s = 2, d = 1, P = 1)" in text
+    assert browser.js("document.querySelectorAll('canvas[data-layer=\"0\"]')[0].height") == 1  # a strip

@@ -228,8 +228,10 @@ function convForward(l, o, i, j) {
     channels.push({ c, terms, sub, text, symbols });
   }
   const value = total + B;
-  const general = "Z[o,i,j] = Σ_c Σ_p Σ_q A[c, i·s+p·d−P, j·s+q·d−P]·W[o,c,p,q] + B[o]";
-  const numbers = `s = ${w.stride.join(",")}, d = ${w.dilation.join(",")}, P = ${w.pad.join(",")}`;
+  const general = nd === 1 ? "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]" :
+    "Z[o,i,j] = Σ_c Σ_p Σ_q A[c, i·s+p·d−P, j·s+q·d−P]·W[o,c,p,q] + B[o]";
+  const pick = (v) => (nd === 1 ? String(v[1]) : v.join(","));
+  const numbers = `s = ${pick(w.stride)}, d = ${pick(w.dilation)}, P = ${pick(w.pad)}`;
   return { kind: "conv", o, i, j, value, bias: B, channels, general: general + "   (" + numbers + ")",
     total: "Z" + idx(nd, o, i, j) + " = " + channels.map((ch) => paren(ch.sub)).join(" + ") +
       (layer.b ? " + " + paren(B) : "") + " = " + number(value) };
