@@ -368,6 +368,15 @@ def test_page_loads_and_shows_the_engines_shapes_and_maps(browser, lenet, lenet_
             assert np.abs(values - downsample(as_map(act)[:MAX_CHANNELS])[0][c]).max() <= bound, (i, c)
     canvases = browser.js("document.querySelectorAll('canvas[data-layer=\"0\"]').length")
     assert canvases == 6
+    box = browser.js(
+        '(() => { const r = document.querySelector(\'canvas[data-layer="0"][data-ch="1"]\')'
+        ".getBoundingClientRect(); return [r.x + r.width * 0.52, r.y + r.height * 0.27]; })()"
+    )
+    browser.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": box[0], "y": box[1]}, session=True)
+    hover = browser.js("document.getElementById('hover').textContent")
+    assert hover.startswith("0 [1,7,14] ≈ "), hover  # the number under the mouse, from the thumbnail
+    t = lenet["data"]["images"][0]["layers"][0]["thumb"]
+    assert abs(float(hover.split("≈ ")[1]) - expected[0][1, 7, 14]) <= (t["hi"] - t["lo"]) / 255
     ARTIFACTS.mkdir(exist_ok=True)
     browser.screenshot(ARTIFACTS / "explain_model_overview.png")
 

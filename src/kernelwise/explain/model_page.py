@@ -840,6 +840,7 @@ every layer for L = −log softmax(z)[class]. Indices count from 0, as in PyTorc
   <span class="tabs"><button data-tab="forward" class="active">Forward</button><button
     data-tab="backward">Backward</button></span>
   <label id="classlabel">class <select id="class"></select></label>
+  <span id="hover"></span>
 </div>
 </header>
 <main>

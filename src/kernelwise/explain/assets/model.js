@@ -149,6 +149,7 @@ function renderOverview() {
       cv.dataset.layer = l; cv.dataset.ch = c;
       if (layer.clickable) cv.classList.add("click");
       cv.addEventListener("click", (ev) => clickMap(ev, l, c));
+      cv.addEventListener("mousemove", (ev) => hover(ev, l, c, t, back));
       maps.appendChild(cv);
     }
     if (t.channels > t.shape[0]) maps.appendChild(el("span", "more", "+" + (t.channels - t.shape[0]) + " more"));
@@ -183,6 +184,15 @@ function clickMap(ev, l, c) {
   const i = Math.max(0, Math.min(H - 1, Math.floor(ev.offsetY / cv.clientHeight * H)));
   const j = Math.max(0, Math.min(W - 1, Math.floor(ev.offsetX / cv.clientWidth * W)));
   select(l, c, i, j);
+}
+// The number under the mouse: the thumbnail's (one byte on the layer's scale; a block mean when downsampled).
+function hover(ev, l, c, t, back) {
+  const cv = ev.target, [, h, w] = t.shape;
+  const i = Math.max(0, Math.min(h - 1, Math.floor(ev.offsetY / cv.clientHeight * h)));
+  const j = Math.max(0, Math.min(w - 1, Math.floor(ev.offsetX / cv.clientWidth * w)));
+  const v = thumbValues(t, c, back)[i][j], f = t.f, fh = h === 1 ? 1 : f, nd = DATA.layers[l].nd;
+  const where = idx(nd, c, i * fh, j * f) + (f === 1 ? "" : ` (the mean of a ${fh}×${f} block from there)`);
+  document.getElementById("hover").textContent = `${DATA.layers[l].name} ${where} ≈ ${number(v)}`;
 }
 function select(l, c, i, j) {
   state.unit = { l, c, i, j };
@@ -250,6 +260,8 @@ function poolForward(l, c, i, j) {
     }
     value = vals.reduce((a, b) => a + b, 0) / divisor;
     text = "(" + vals.map(number).join(" + ") + ") / " + divisor;
+    winner = null;
+    taps.divisor = divisor;
   } else {
     const best = w.reducer === "max" ? Math.max(...vals) : Math.min(...vals);
     winner = taps[vals.indexOf(best)];
@@ -388,8 +400,9 @@ function backwardUnit(l, c, i, j) {
         `window, A${idx(layer.nd, c, f.winner.r, f.winner.s)} = ${number(f.vals[f.taps.indexOf(f.winner)])}; ` +
         "the other inputs of the window get 0 from it" };
     }
-    return { kind: "pool", grad, text: `dL/dY${u} = ${number(grad)} is spread evenly: each input of the window ` +
-      `gets ${number(grad)} / n (the divisor of the mean)` };
+    const n = f.taps.divisor;
+    return { kind: "pool", grad, value: grad / n, text: `dL/dY${u} = ${number(grad)} is spread evenly: each input ` +
+      `of the window gets ${paren(grad)} / ${n} = ${number(grad / n)}` };
   }
   if (layer.kind === "linear") {
     const W = array(layer.w), [O, F] = W.shape, dz = array(gradRow(l).g).data, xs = array(layerRow(l).x).data;
