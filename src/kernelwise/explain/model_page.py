@@ -209,10 +209,10 @@ def _onnx_layer(node: Any, args: list[Any], y: Tensor, opset: int) -> Layer:
     """An ONNX node that ran as a :class:`Layer`."""
     from ..onnx.load import node_window
 
-    x, op, attrs = args[0], node.op_type, node.attrs
+    x, op, attrs, rest = args[0], node.op_type, node.attrs, args[1:]
 
-    def rerun(t: Tensor) -> Tensor:
-        out = node.fn([t, *args[1:]], attrs, opset)
+    def rerun(t: Tensor) -> Tensor:  # holds the node's other inputs (weights), not the graph before it
+        out = node.fn([t, *rest], attrs, opset)
         return out[0] if isinstance(out, tuple) else out
 
     shown = ", ".join(f"{k}={v}" for k, v in attrs.items() if not isinstance(v, bytes | np.ndarray))
@@ -644,6 +644,10 @@ def _image_pass(source: Source, x: np.ndarray, images: int) -> dict[str, Any]:
                 "y": [np.zeros(layer.y.shape) if layer.y.grad is None else layer.y.grad.numpy()[0] for layer in layers],
                 "w": [None if layer.weight_param is None else _grad_w(layer) for layer in layers],
             }
+    detached: dict[int, Tensor] = {}  # the numbers without the graph, which can go; one tensor stays one tensor
+    for layer in layers:
+        layer.x = detached.setdefault(id(layer.x), layer.x.detach())
+        layer.y = detached.setdefault(id(layer.y), layer.y.detach())
     return {"layers": layers, "logits": logits.detach().numpy()[0], "probs": probs, "grads": grads}
 
 
@@ -676,10 +680,10 @@ def _cost(layer: Layer, images: int, classes: int) -> int:
         return k * per_filter + o * (kernel + 1) + images * (x + y * k // o + classes * y)
     if layer.kind == "linear":
         return layer.weight.size + layer.weight.shape[0] + images * (x + y * (1 + classes))
-    return images * (x + y) * (1 + classes) * k // _map_shape(layer.y)[0]
+    return images * (x + y * (1 + classes)) * k // _map_shape(layer.y)[0]
 
 
-def _embedded(layer: Layer, i: int, x: np.ndarray, y: np.ndarray, arrays: Arrays) -> dict[str, str]:
+def _embedded(layer: Layer, x: np.ndarray, y: np.ndarray, arrays: Arrays) -> dict[str, str]:
     """The keys of what a click on ``layer`` reads, as (C, H, W) maps: a convolution its whole input (every
     window reads every channel) and the shown filters' outputs; pooling and activations the shown channels
     of their input and output (a unit reads its own channel); a linear layer everything."""
@@ -743,7 +747,7 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             row: dict[str, Any] = {"thumb": thumbnail(as_map(y), side=side)}
             checked["forward"] += check_forward(layer, x, y, every=clickable[i])
             if clickable[i]:
-                row.update(_embedded(layer, i, x, y, arrays))
+                row.update(_embedded(layer, x, y, arrays))
             rows.append(row)
         grads = {}
         for cls, g in p["grads"].items():
