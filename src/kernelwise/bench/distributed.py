@@ -148,7 +148,8 @@ def measure_step_costs(
     Args:
         models: names from :data:`kernelwise.models.MODELS` (None: all of them).
         steps: steps per timed round; the round's mean counts.
-        repeats: timed rounds; the fastest counts (the machine may be shared).
+        repeats: timed rounds, the models taking turns; each model's fastest round counts (the machine may be
+            shared).
         tiny: digits_cnn only, 2 steps, 1 round (proves it runs).
     """
     from kernelwise.models import MODELS
@@ -159,27 +160,29 @@ def measure_step_costs(
     names = tuple(MODELS) if models is None else tuple(models)
     if steps < 1 or repeats < 1:
         raise UsageError(f"steps and repeats must be positive, got {steps} and {repeats}")
-    costs = []
-    rng = np.random.default_rng(0)
     for name in names:
         if name not in MODELS:
             raise UsageError(f"unknown model {name!r}; choose among {', '.join(MODELS)}")
-        dataset = MODELS[name].default_dataset
-        recipe = RECIPES[dataset]
-        batch = int(recipe["batch_size"])
-        with thread_limit(1):
+    rng = np.random.default_rng(0)
+    with thread_limit(1):
+        trainers = {}
+        for name in names:
+            dataset = MODELS[name].default_dataset
+            recipe = RECIPES[dataset]
+            batch = int(recipe["batch_size"])
             count, step, shape = _step_function(name, dataset, recipe["optimizer"], recipe["lr"])
             x = rng.standard_normal((batch, *shape), dtype=np.float32)
             y = rng.integers(0, 10, batch)
             step(x, y)  # warm-up: first calls allocate
-            best = math.inf
-            for _ in range(repeats):
+            trainers[name] = (dataset, batch, count, step, x, y)
+        best = dict.fromkeys(names, math.inf)
+        for _ in range(repeats):  # the models take turns, so a busy minute on a shared machine hits all of them
+            for name, (_, _, _, step, x, y) in trainers.items():
                 start = time.perf_counter()
                 for _ in range(steps):
                     step(x, y)
-                best = min(best, (time.perf_counter() - start) / steps)
-        costs.append(StepCost(name, dataset, batch, count, best))
-    return costs
+                best[name] = min(best[name], (time.perf_counter() - start) / steps)
+    return [StepCost(name, dataset, batch, count, best[name]) for name, (dataset, batch, count, *_) in trainers.items()]
 
 
 def cost_report(
