@@ -433,7 +433,7 @@ def test_html_page_is_self_contained(tmp_path):
     for remote in ("http://", "https://", "src=", "href="):
         assert remote not in text, remote
     data = json.loads(text.split('id="kw-data">')[1].split("</script>")[0])
-    assert data["engine"]["output"][0] == [0, 0, 4, 4, 0, 0]
+    assert data["engine"]["output"][0][0] == [0, 0, 4, 4, 0, 0]  # filter 1, row 1
 
 
 def test_image_command(tmp_path, capsys):

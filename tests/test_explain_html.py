@@ -194,24 +194,31 @@ def browser():
 
 
 def engine_conv(page: dict) -> dict:
-    """The engine's forward and autograd gradients for the page's numbers (one channel, one filter)."""
+    """The engine's forward and autograd gradients for the page's numbers (every channel and filter).
+
+    The input is zero-padded here by the page's (before, after) pairs, so that padding the convolution
+    could not apply (before ≠ after) is checked too; dL/dA is the padded input's gradient, cropped.
+    """
     nd = page["nd"]
-    x = np.array(page["input"], dtype=np.float64)[None]
-    w = np.array(page["kernel"], dtype=np.float64)[None, None]
-    grad = np.array(page["grad"], dtype=np.float64)[None]
+    x = np.array(page["input"], dtype=np.float64)  # (C, H, W); a 1-D signal is one row
+    w = np.array(page["kernel"], dtype=np.float64)  # (O, C, kh, kw)
+    grad = np.array(page["grad"], dtype=np.float64)  # (O, oh, ow)
+    settings = {k: v[-nd:] for k, v in page["settings"].items() if k != "channels"}
     if nd == 1:
         x, w, grad = x[:, 0], w[:, :, 0], grad[:, 0]
-    settings = {k: tuple(v[-nd:]) for k, v in page["settings"].items()}
-    X, W = kw.tensor(x, requires_grad=True), kw.tensor(w, requires_grad=True)
-    B = kw.tensor(np.array([page["bias"]]), requires_grad=True)
+    pairs = [tuple(p) for p in settings["padding"]]
+    x = np.pad(x, [(0, 0), *pairs])
+    X, W = kw.tensor(x[None], requires_grad=True), kw.tensor(w, requires_grad=True)
+    B = kw.tensor(np.array(page["bias"]), requires_grad=True)
     conv = F.conv1d if nd == 1 else F.conv2d
-    y = conv(X, W, B, settings["stride"], settings["padding"], settings["dilation"])
-    y.backward(kw.tensor(grad))
-    rows = np.atleast_2d
+    y = conv(X, W, B, tuple(settings["stride"]), 0, tuple(settings["dilation"]))
+    y.backward(kw.tensor(grad[None]))
+    crop = tuple(slice(lo, n - hi) for (lo, hi), n in zip(pairs, x.shape[1:], strict=True))
+    maps = (lambda a: np.expand_dims(a, -2)) if nd == 1 else (lambda a: a)
     return {
-        "output": rows(y.numpy()[0]),
-        "grad_input": rows(X.grad.numpy()[0]),
-        "grad_weight": rows(W.grad.numpy()[0, 0]),
+        "output": maps(y.numpy()[0]),
+        "grad_input": maps(X.grad.numpy()[0][(slice(None), *crop)]),
+        "grad_weight": maps(W.grad.numpy()),
     }
 
 
@@ -236,7 +243,7 @@ def test_conv_page_numbers_and_equations_equal_the_engine_and_python(browser, tm
     expected = engine_conv(e.page)
     for key in ("output", "grad_input", "grad_weight"):
         np.testing.assert_allclose(state[key], expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
-    assert state["output"][0] == [0, 0, 4, 4, 0, 0]
+    assert state["output"][0][0] == [0, 0, 4, 4, 0, 0]
     js_text = browser.js("kw.state.forward.map(kw.eqText)")
     python_text = [str(q) for q in e.sections[1].equations]
     assert js_text == python_text
@@ -320,8 +327,8 @@ def test_pool_page_numbers_equal_the_engine(browser, tmp_path):
     path = tmp_path / "pool.html"
     render_html(e, path)
     browser.open(path)
-    x = kw.tensor(np.array(e.page["input"], dtype=np.float64)[None, None], requires_grad=True)
-    grad = kw.tensor(np.array(e.page["grad"], dtype=np.float64)[None, None])
+    x = kw.tensor(np.array(e.page["input"], dtype=np.float64)[None], requires_grad=True)
+    grad = kw.tensor(np.array(e.page["grad"], dtype=np.float64)[None])
     pools = {"max": F.max_pool2d, "mean": F.avg_pool2d, "min": F.min_pool2d}
     for reducer, pool in pools.items():
         browser.js(
@@ -331,11 +338,11 @@ def test_pool_page_numbers_equal_the_engine(browser, tmp_path):
         x.grad = None
         y = pool(x, 2)
         y.backward(grad)
-        np.testing.assert_allclose(browser.js("kw.state.output"), y.numpy()[0, 0], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(browser.js("kw.state.grad_input"), x.grad.numpy()[0, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(browser.js("kw.state.output"), y.numpy()[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(browser.js("kw.state.grad_input"), x.grad.numpy()[0], rtol=1e-12, atol=1e-12)
         section = next(s for s in e.sections if s.title.lower().startswith(reducer))
         assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in section.equations]
-    assert browser.js("kw.state.output") == [[4, 0], [6, 3]]
+    assert browser.js("kw.state.output") == [[[4, 0], [6, 3]]]
     assert browser.errors() == []
 
 

@@ -1,7 +1,8 @@
 """The HTML page of ``--html``: the template, and its script and styles read from ``assets/``.
 
-``assets/page.js`` is a small re-implementation of the window walk for one channel (convolution forward
-and backward, max/mean/min pooling forward and backward) that writes the same equation text and numbers
+``assets/page.js`` is a small re-implementation of the window walk (convolution forward and backward with
+any number of channels and filters, max/mean/min pooling forward and backward, stride as downsampling,
+the transposed convolution as zero insertion + convolution) that writes the same equation text and numbers
 as :mod:`kernelwise.explain.symbolic`, so that the page can recompute when a control changes (the
 initial numbers come from the engine, embedded as JSON; the tests check that the script's numbers and
 equation texts equal the engine's and Python's for the initial settings). It stays in JavaScript
@@ -63,7 +64,11 @@ HTML = """<!DOCTYPE html>
   <label>kernel size <input id="kernel" type="number" min="1" max="7"></label>
   <label>stride <input id="stride" type="number" min="1" max="5"></label>
   <label>padding <input id="padding" type="number" min="0" max="5"></label>
+  <label>padding after <input id="padding-after" type="number" min="0" max="5"></label>
   <label>dilation <input id="dilation" type="number" min="1" max="4"></label>
+  <label>in-channels <input id="in-channels" type="number" min="1" max="4"></label>
+  <label>out-channels <input id="out-channels" type="number" min="1" max="4"></label>
+  <label>filter <select id="filter"></select></label>
   <label>pooling <select id="reducer"></select></label>
 </div>
 <pre id="outsize"></pre>

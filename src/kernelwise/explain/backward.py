@@ -190,8 +190,7 @@ def explain_backward(
         "grad_output": grad.tolist(),
         "symbolic": symbolic,
     }
-    symmetric = all(lo == hi for lo, hi in geometry.padding)
-    page = conv_page(layer, geometry, settings.padding, n, False, v.seed) if C == O == 1 and symmetric else None
+    page = conv_page(layer, geometry, settings.padding, n, False, v.seed)
     return Explanation("backward", "Backpropagation through a convolution", sections, figure=4, page=page, data=data)
 
 

@@ -206,8 +206,7 @@ def explain_conv(
             steps=True,
         ),
     ]
-    symmetric = all(lo == hi for lo, hi in geometry.padding)
-    page = conv_page(layer, geometry, settings.padding, names, bias, v.seed) if C == O == 1 and symmetric else None
+    page = conv_page(layer, geometry, settings.padding, names, bias, v.seed)
     data = {
         "input_shape": [C, *geometry.size],
         "kernel_shape": [O, C, *geometry.kernel],
@@ -234,40 +233,57 @@ def _channel_notes(C: int, O: int, names: Names) -> list[str]:
     return notes
 
 
-def page_settings(geometry: Geometry) -> dict[str, list[int]]:
-    """Settings per dim for the page, which always walks 2-D grids: a 1-D signal is one row (k = 1 along it)."""
+def page_settings(geometry: Geometry) -> dict[str, Any]:
+    """Settings per dim for the page, which always walks 2-D grids: a 1-D signal is one row (k = 1 along it).
+
+    ``padding`` is a (before, after) pair per dim, as :class:`~kernelwise.ops.geometry.ConvGeometry` keeps it.
+    """
     one_row = geometry.nd == 1  # a signal is one row: along the rows k = 1, s = 1, P = 0, d = 1
+    padding = [list(p) for p in geometry.padding]
     return {
         "kernel": [1, *geometry.kernel] if one_row else list(geometry.kernel),
         "stride": [1, *geometry.stride] if one_row else list(geometry.stride),
-        "padding": [0, *(lo for lo, _ in geometry.padding)] if one_row else [lo for lo, _ in geometry.padding],
+        "padding": [[0, 0], *padding] if one_row else padding,
         "dilation": [1, *geometry.dilation] if one_row else list(geometry.dilation),
     }
 
 
-def conv_page(layer: Layer, geometry: Geometry, padding: Any, names: Names, bias: bool, seed: int) -> dict[str, Any]:
-    """The initial data of the HTML page: one channel, one filter, numbers (random integers in symbols mode).
+def page_maps(a: np.ndarray, nd: int) -> list:
+    """An array (leading channel dims, then nd spatial dims) as nested lists of 2-D maps: a 1-D signal is one row."""
+    return (np.expand_dims(a, -2) if nd == 1 else a).tolist()
 
-    Matrices are 2-D lists (a 1-D signal is one row); ``settings`` are per dim.
+
+def conv_page(
+    layer: Layer, geometry: Geometry, padding: Any, names: Names, bias: bool, seed: int, mode: str = "conv"
+) -> dict[str, Any]:
+    """The initial data of the HTML page: every channel and filter, numbers (random integers in symbols mode).
+
+    Shape: ``input`` (C, H, W), ``kernel`` (O, C, kh, kw), ``bias`` (O,), ``grad`` = dL/dZ (O, oh, ow), as
+    nested lists (a 1-D signal is one row); ``settings`` are per dim, ``channels`` is [C, O]. ``mode``
+    'stride' adds the stride-1 output Y (the page shows Z as Y with the intermediates dropped).
     """
-    x = layer.x if layer.x is not None else random_ints(seed, (1, *geometry.size), 0, 9)
-    w = layer.w if layer.w is not None else random_ints(seed + 1, (1, 1, *geometry.kernel), -2, 2)
-    b = (layer.b if layer.b is not None else np.zeros(1)) if bias else np.zeros(1)
-    grad = random_ints(seed + 3, (1, *geometry.out), -2, 2)
+    C, O, nd = layer.in_channels, layer.out_channels, geometry.nd
+    x = layer.x if layer.x is not None else random_ints(seed, (C, *geometry.size), 0, 9)
+    w = layer.w if layer.w is not None else random_ints(seed + 1, (O, C, *geometry.kernel), -2, 2)
+    b = (layer.b if layer.b is not None else np.zeros(O)) if bias else np.zeros(O)
+    grad = random_ints(seed + 3, (O, *geometry.out), -2, 2)
     result = engine.conv(x, w, b, geometry.stride, padding, geometry.dilation, grad)
+    expected = {
+        "output": page_maps(result["y"], nd),
+        "grad_input": page_maps(result["grad_x"], nd),
+        "grad_weight": page_maps(result["grad_w"], nd),
+    }
+    if mode == "stride":  # Z = Y[::s]: the stride-1 output, whose kept entries the page marks
+        expected["stride1"] = page_maps(engine.conv(x, w, b, 1, padding, geometry.dilation)["y"], nd)
     return {
-        "mode": "conv",
-        "nd": geometry.nd,
+        "mode": mode,
+        "nd": nd,
         "names": {"x": names.x, "w": names.w, "y": names.y, "b": names.b},
-        "input": np.atleast_2d(x[0]).tolist(),
-        "kernel": np.atleast_2d(w[0, 0]).tolist(),
-        "bias": float(b[0]),
-        "grad": np.atleast_2d(grad[0]).tolist(),
+        "input": page_maps(x, nd),
+        "kernel": page_maps(w, nd),
+        "bias": [float(v) for v in b],
+        "grad": page_maps(grad, nd),
         "use_bias": bias,
-        "settings": page_settings(geometry),
-        "engine": {
-            "output": np.atleast_2d(result["y"][0]).tolist(),
-            "grad_input": np.atleast_2d(result["grad_x"][0]).tolist(),
-            "grad_weight": np.atleast_2d(result["grad_w"][0, 0]).tolist(),
-        },
+        "settings": {**page_settings(geometry), "channels": [C, O]},
+        "engine": expected,
     }

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import UsageError
 from . import engine
-from .conv import page_settings, show, size_notes
+from .conv import page_maps, page_settings, show, size_notes
 from .report import Explanation, Section, value_grid
 from .settings import LayerSettings
 from .symbolic import (
@@ -96,6 +96,8 @@ def explain_pool(
         [[['16', '9'], ['67', '13']], [['9.5', '4.75'], ['25.75', '7.75']], [['4', '0'], ['6', '3']]]
     """
     settings = LayerSettings.make(settings, fields, "explain_pool", without=("out_channels",))
+    if isinstance(settings.padding, str):
+        raise UsageError(f"padding={settings.padding!r}: pooling takes int padding (as PyTorch's pooling)")
     for m in modes:
         if m not in REDUCERS:
             raise UsageError(f"--mode {m!r} is not one of {', '.join(REDUCERS)}")
@@ -179,30 +181,27 @@ def explain_pool(
         sections.append(Section(f"Backward of {reducer} pooling: {how}", [], grids, back, env))
     data = {r: {"output": res["y"].tolist(), "grad_input": res["grad_x"].tolist()} for r, res in results.items()}
     data["grad_output"] = grad.tolist()
-    page = pool_page(layer.x, grad, geometry, names, results) if C == 1 and _symmetric(geometry) else None
+    page = pool_page(layer.x, grad, geometry, names, results)
     return Explanation(
         "pool", "Pooling: max, mean and min over a window grid", sections, figure=1, page=page, data=data
     )
 
 
-def _symmetric(geometry: Geometry) -> bool:
-    return all(lo == hi for lo, hi in geometry.padding)
-
-
 def pool_page(
     x: np.ndarray, grad: np.ndarray, geometry: Geometry, names: Names, results: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """The initial data of the HTML page (one channel): input, dL/dZ, settings and the engine's numbers."""
+    """The initial data of the HTML page: input (C, H, W), dL/dZ (C, oh, ow), settings and the engine's numbers."""
+    nd, C = geometry.nd, x.shape[0]
     return {
         "mode": "pool",
-        "nd": geometry.nd,
+        "nd": nd,
         "names": {"x": names.x, "w": names.w, "y": names.y, "b": names.b},
-        "input": np.atleast_2d(x[0]).tolist(),
-        "grad": np.atleast_2d(grad[0]).tolist(),
+        "input": page_maps(x, nd),
+        "grad": page_maps(grad, nd),
         "reducers": list(results),
-        "settings": page_settings(geometry),
+        "settings": {**page_settings(geometry), "channels": [C, C]},
         "engine": {
-            r: {"output": np.atleast_2d(res["y"][0]).tolist(), "grad_input": np.atleast_2d(res["grad_x"][0]).tolist()}
+            r: {"output": page_maps(res["y"], nd), "grad_input": page_maps(res["grad_x"], nd)}
             for r, res in results.items()
         },
     }

@@ -1,7 +1,8 @@
 """``--html``: one self-contained page (inline script and styles, no network requests).
 
 The page has forward/backward tabs, a step slider with a play button, the equation of the highlighted
-cell, and controls for input size, kernel size, stride, padding and dilation that recompute in the page
+cell, and controls for input size, kernel size, stride, padding (before and after), dilation and the
+numbers of channels and filters that recompute in the page
 (its script, ``assets/page.js``, mirrors the equation generator; see :mod:`kernelwise.explain._page`).
 The initial numbers are the engine's, embedded as JSON.
 """
@@ -22,7 +23,13 @@ INTRO = {
     "conv": "Every output is a sum of products of the window under the kernel; step through them, or change the "
     "settings and watch the output size and the sums change. Backward: every dL/dW and dL/dA entry as a sum.",
     "pool": "Every output is the max, mean or min of its window. Backward: max and min send each gradient to the "
-    "input that won the window; mean spreads it evenly.",
+    "input that won the window; mean spreads it evenly, divided by the window size; an input in several windows "
+    "sums what it gets.",
+    "stride": "A strided output is the stride-1 output Y with the intermediates dropped: the kept entries of Y are "
+    "bold, the dropped ones struck. Backward: dL/dY is dL/dZ with zeros inserted.",
+    "transpose": "A transposed convolution is zero insertion (s - 1 zeros between the inputs), padding by "
+    "d·(k - 1) - P, then a stride-1 convolution with the kernel rotated by 180°; every output is also a sum of "
+    "the inputs that scatter onto it.",
 }
 
 
@@ -35,9 +42,8 @@ def page_html(explanation: Explanation) -> str:
         return model_page_html(page)
     if page is None:
         raise UsageError(
-            f"--html: '{explanation.topic}' with these settings has no interactive page; pages exist for conv, "
-            "stride, backward and pool with one input channel and one filter and the same padding on both sides "
-            "(use --png or --gif)"
+            f"--html: '{explanation.topic}' has no interactive page; conv, stride, pool, backward, transpose and "
+            "model have one (use --png or --gif)"
         )
     data = finite_json(page, "--html", ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
     script, css = "\n" + asset("page.js"), "\n" + asset("page.css")  # each element's text, as hashed

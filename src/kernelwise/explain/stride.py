@@ -156,8 +156,7 @@ def explain_stride(
         ),
     ]
     data = {k: val.tolist() for k, val in shown.items()} if not symbolic else {}
-    symmetric = all(lo == hi for lo, hi in gs.padding)
-    page = conv_page(layer, gs, padding, names, True, v.seed) if C == O == 1 and symmetric else None
+    page = conv_page(layer, gs, padding, names, True, v.seed, mode="stride")
     return Explanation(
         "stride", "Stride as downsampling, its backward as upsampling", sections, figure=1, page=page, data=data
     )

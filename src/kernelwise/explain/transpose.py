@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UsageError
 from ..ops.geometry import ntuple
 from . import engine
-from .conv import show
+from .conv import page_maps, page_settings, show
 from .report import Explanation, Section, symbol_grid, text_grid, value_grid
 from .settings import LayerSettings
 from .symbolic import Array, Geometry, evaluate, transpose_equations
@@ -234,4 +234,43 @@ def explain_transpose(
         ),
     ]
     data = {k: val.tolist() for k, val in shown.items()} if not symbolic else {}
-    return Explanation("transpose", "Transposed convolution", sections, figure=1, data=data)
+    page = transpose_page(layer.x, layer.w, geometry, output_padding, v.seed)
+    return Explanation("transpose", "Transposed convolution", sections, figure=1, page=page, data=data)
+
+
+def transpose_page(
+    x: np.ndarray | None, w: np.ndarray | None, geometry: Geometry, output_padding: Any, seed: int
+) -> dict[str, Any]:
+    """The initial data of the HTML page: X (Ci, h, w), W (Ci, Co, kh, kw) and the engine's stages and output.
+
+    ``geometry`` is the convolution's whose input gradient the transposed convolution is (its ``out`` is
+    X's size). Symbols get random integers. The engine's stages: ``upsampled`` (s - 1 zeros between
+    entries), ``padded`` (by d·(k - 1) - P, when that is not negative) and ``output``.
+    """
+    nd = geometry.nd
+    if x is None:
+        x = random_ints(seed, (1, *geometry.out), 0, 9)
+        w = random_ints(seed + 1, (1, 1, *geometry.kernel), -2, 2)
+    op = ntuple(output_padding, nd, "output_padding")
+    padding = tuple(lo for lo, _ in geometry.padding)
+    y = engine.conv_transpose(x, w, geometry.stride, padding, op, geometry.dilation)
+    up_size = tuple((n - 1) * s + 1 + o for n, s, o in zip(geometry.out, geometry.stride, op, strict=True))
+    up = engine.upsample_zeros(x, geometry.stride, up_size)  # s - 1 zeros between the entries of X
+    expected = {"output": page_maps(y, nd), "upsampled": page_maps(up, nd)}
+    border = tuple(d * (k - 1) - p for k, d, p in zip(geometry.kernel, geometry.dilation, padding, strict=True))
+    if min(border) >= 0:  # pad by d·(k - 1) - P, then the stride-1 convolution with rot180(W)
+        expected["padded"] = page_maps(engine.pad(up, tuple((b, b) for b in border)), nd)
+    settings = page_settings(geometry)
+    return {
+        "mode": "transpose",
+        "nd": nd,
+        "names": {"x": "X", "w": "W", "y": "Y", "b": "B"},
+        "input": page_maps(x, nd),
+        "kernel": page_maps(w, nd),
+        "settings": {
+            **settings,
+            "channels": [int(w.shape[0]), int(w.shape[1])],
+            "output_padding": [0, *op] if nd == 1 else list(op),
+        },
+        "engine": expected,
+    }
