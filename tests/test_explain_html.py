@@ -355,3 +355,120 @@ def test_one_dimensional_page(browser, tmp_path):
     np.testing.assert_allclose(browser.js("kw.state.output"), expected["output"], rtol=1e-12, atol=1e-12)
     assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in e.sections[1].equations]
     assert browser.errors() == []
+
+
+def js_set(browser: Chromium, control: str, value) -> None:
+    """Set a control's value and fire its change event, as a user does."""
+    browser.js(
+        f"(() => {{ const el = document.getElementById('{control}'); el.value = {json.dumps(value)}; "
+        "el.dispatchEvent(new Event('change')); })()"
+    )
+
+
+def lead_highlight(browser: Chromium, grid: str, lead: str) -> list[int] | None:
+    """The highlighted result cell of the grid of array ``grid`` with channel indices ``lead`` ('1,0')."""
+    return browser.js(
+        f'(() => {{ const td = document.querySelector(\'.grid[data-name="{grid}"][data-lead="{lead}"] td.hl-out\'); '
+        "return td ? [Number(td.dataset.r), Number(td.dataset.c)] : null; })()"
+    )
+
+
+def page_env(page: dict) -> dict:
+    """The page's numbers as the arrays Python's equations index: A (C, H, W), W (O, C, kh, kw), B, dL/dZ."""
+    names = page["names"]
+    squeeze = (lambda a: a[..., 0, :]) if page["nd"] == 1 else (lambda a: a)
+    env = {names["x"]: squeeze(np.array(page["input"], dtype=float))}
+    if "kernel" in page:
+        env[names["w"]] = squeeze(np.array(page["kernel"], dtype=float))
+    if "bias" in page:
+        env[names["b"]] = np.array(page["bias"], dtype=float)
+    if "grad" in page:
+        env["dL/d" + names["y"]] = squeeze(np.array(page["grad"], dtype=float))
+    return env
+
+
+def open_page(browser: Chromium, explanation, path: Path) -> None:
+    render_html(explanation, path)
+    browser.open(path)
+    assert browser.errors() == []
+    assert set(browser.requests()) == {path.as_uri()}, "the page must not load anything else"
+
+
+def test_multichannel_conv_page(browser, tmp_path):
+    from kernelwise.explain.symbolic import conv_equations, conv_grad_input_equations, conv_grad_weight_equations
+
+    e = explain_conv(in_channels=3, out_channels=2, input_size=4, kernel_size=2, padding=1, stride=2)
+    open_page(browser, e, tmp_path / "multi.html")
+    expected = engine_conv(e.page)
+    for key in ("output", "grad_input", "grad_weight"):
+        np.testing.assert_allclose(browser.js(f"kw.state.{key}"), expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    assert np.shape(browser.js("kw.state.output")) == (2, 3, 3)
+    equations = e.sections[1].equations
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in equations]
+    env = page_env(e.page)
+    assert browser.js("kw.state.forward.map((q) => kw.rhs(q, kw.arrays()))") == [q.rhs(env) for q in equations]
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    g = Geometry.make((4, 4), 2, 2, 1)
+    # per channel: the window, the kernel slice and the partial sums; then the total plus bias
+    assert browser.js("document.querySelectorAll('.grid[data-name=\"A\"]').length") == 3
+    assert browser.js("document.querySelectorAll('.grid[data-name=\"partial\"]').length") == 3
+    text = browser.js("document.getElementById('equation').textContent")
+    assert text.startswith(str(equations[0]).split(" + (")[0])
+    lines = text.split("\n")
+    partials = [float(line.rsplit("= ", 1)[1]) for line in lines if line.startswith("channel ")]
+    first = equations[0]
+    assert partials == [sum(t.value(env) for t in first.terms if t.group == c) for c in range(3)]
+    assert lines[-1].startswith("total: ") and float(lines[-1].rsplit("= ", 1)[1]) == first.evaluate(env)
+    assert lead_highlight(browser, "Z", "0") == [0, 0]
+    browser.click("#next")
+    assert lead_highlight(browser, "Z", "0") == [0, 1]
+    assert browser.js("document.getElementById('equation').textContent").startswith("Z[1,1,2] = ")
+    js_set(browser, "filter", "1")  # the second filter: its first output, its kernel slices
+    assert browser.js("kw.state.step") == 9 and lead_highlight(browser, "Z", "1") == [0, 0]
+    assert browser.js("document.querySelector('.grid[data-name=\"W\"]').dataset.lead") == "1,0"
+    browser.click("button[data-tab=backward]")
+    python_text = [str(q) for q in conv_grad_weight_equations(g, 3, 2) + conv_grad_input_equations(g, 3, 2)]
+    assert browser.js("kw.state.backward.map(kw.eqText)") == python_text
+    browser.click("button[data-tab=forward]")
+    js_set(browser, "in-channels", 2)  # recomputes with two input channels
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in conv_equations(g, 2, 2)]
+    assert np.shape(browser.js("kw.state.kernel")) == (2, 2, 2, 2)
+    assert browser.js("document.getElementById('check').textContent").startswith("recomputed")
+    js_set(browser, "out-channels", 1)
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in conv_equations(g, 2, 1)]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "explain_conv_channels_page.png")
+    assert browser.errors() == []
+
+
+def test_uneven_padding_conv_and_pool_pages(browser, tmp_path):
+    from kernelwise.explain.symbolic import conv_equations, pool_equations
+
+    e = explain_conv(input_size=4, kernel_size=2, padding="same", values="random:4")  # (0, 1): PyTorch's extra after
+    assert e.page["settings"]["padding"] == [[0, 1], [0, 1]]
+    open_page(browser, e, tmp_path / "same.html")
+    expected = engine_conv(e.page)
+    for key in ("output", "grad_input", "grad_weight"):
+        np.testing.assert_allclose(browser.js(f"kw.state.{key}"), expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in e.sections[1].equations]
+    assert browser.js("kw.formulaLines(kw.state.g)") == [line for f in e.sections[0].formulas for line in f["lines"]]
+    assert browser.js("document.querySelectorAll('.grid[data-name=\"A\"] tr').length") == 5  # 4 + 0 before + 1 after
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    browser.js("kw.setStep(15)")
+    assert highlighted(browser, "Z") == [3, 3]
+    assert browser.js("document.getElementById('equation').textContent").startswith("Z[4,4] = A[4,4]·W[1,1] + 0·")
+    js_set(browser, "padding-after", 2)
+    g = Geometry.make((4, 4), 2, 1, ((0, 2), (0, 2)))
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in conv_equations(g, 1, 1)]
+    assert browser.js("kw.formulaLines(kw.state.g)") == [line for f in g.formulas() for line in f["lines"]]
+
+    p = explain_pool(input_size=(4, 5), kernel_size=3, stride=2, padding=(1, 0), values="random:5")
+    open_page(browser, p, tmp_path / "pool_pad.html")
+    assert browser.js("kw.formulaLines(kw.state.g)") == [line for f in p.sections[0].formulas for line in f["lines"]]
+    np.testing.assert_allclose(browser.js("kw.state.output"), p.page["engine"]["max"]["output"])
+    js_set(browser, "padding-after", 0)
+    js_set(browser, "padding", 1)
+    js_set(browser, "padding-after", 0)  # (1, 0) on both dims
+    g = Geometry.make((4, 5), 3, 2, ((1, 0), (1, 0)))
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in pool_equations(g, 1, "max")]
+    assert browser.errors() == []

@@ -513,7 +513,7 @@ function highlights(gr, eq, g) {
   const hl = new Map();
   if (!eq) return hl;
   const mark = (r, c, cls) => { const key = (r + gr.pad[0][0]) + "," + (c + gr.pad[1][0]); if (!hl.has(key)) hl.set(key, cls); };
-  const mine = (s) => s.r !== null && !s.pad && (s.name === gr.name || gr.also.includes(s.name));
+  const mine = (s) => s.r !== null && (s.name === gr.name || gr.also.includes(s.name));
   for (const t of eq.terms) {
     t.f.forEach((s, k) => { if (mine(s) && sameLead(s.lead.slice(0, gr.lead.length), gr.lead)) mark(s.r, s.c, "hl-" + Math.min(k, 1)); });
   }
