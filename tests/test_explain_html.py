@@ -472,3 +472,50 @@ def test_uneven_padding_conv_and_pool_pages(browser, tmp_path):
     g = Geometry.make((4, 5), 3, 2, ((1, 0), (1, 0)))
     assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in pool_equations(g, 1, "max")]
     assert browser.errors() == []
+
+
+def test_transpose_page_stages_and_equations(browser, tmp_path):
+    from kernelwise.explain import explain_transpose
+    from kernelwise.explain.symbolic import transpose_equations
+    from kernelwise.explain.transpose import transpose_geometry
+
+    e = explain_transpose(in_channels=2, out_channels=2, output_padding=1)
+    open_page(browser, e, tmp_path / "transpose.html")
+    x, w = np.array(e.data["x"]), np.array(e.data["w"])
+    y = F.conv_transpose2d(kw.tensor(x[None]), kw.tensor(w), None, 2, 0, 1).numpy()[0]
+    np.testing.assert_allclose(browser.js("kw.state.output"), y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(browser.js("kw.state.output"), e.data["y"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(browser.js("kw.state.upsampled"), e.data["up"])  # s - 1 zeros between inputs
+    np.testing.assert_allclose(browser.js("kw.state.padded"), e.data["full"])  # padded by d·(k - 1) - P
+    np.testing.assert_allclose(browser.js("kw.state.rotated"), np.flip(w, (2, 3)))  # rot180 of each kernel slice
+    equations = e.sections[1].equations
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in equations]
+    env = {"X": x, "W": w}
+    assert browser.js("kw.state.forward.map((q) => kw.rhs(q, kw.arrays()))") == [q.rhs(env) for q in equations]
+    assert browser.js("kw.formulaLines(kw.state.g)") == e.sections[0].lines
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    for name in ("X", "up", "full", "rot", "Y"):  # every stage is drawn
+        assert browser.js(f"document.querySelectorAll('.grid[data-name=\"{name}\"]').length") >= 1, name
+    # the highlighted output's window on the padded grid: k×k cells starting at the output's position
+    browser.js("kw.setStep(7)")
+    assert lead_highlight(browser, "Y", "0") == [1, 1]
+    window = browser.js(
+        '[...document.querySelectorAll(\'.grid[data-name="full"][data-lead="0"] td.hl-0\')]'
+        ".map((td) => [Number(td.dataset.r), Number(td.dataset.c)])"
+    )
+    assert window == [[r, c] for r in range(1, 4) for c in range(1, 4)]
+    assert browser.js("document.getElementById('equation').textContent").startswith(str(equations[7]))
+    browser.click("#next")
+    assert lead_highlight(browser, "Y", "0") == [1, 2]
+    js_set(browser, "stride", 1)  # output_padding 1 needs a stride or dilation above 1, as PyTorch says
+    assert "output_padding" in browser.js("document.getElementById('error').textContent")
+    js_set(browser, "stride", 3)  # recomputes: two zeros between inputs, output 7×7
+    geometry, out = transpose_geometry((2, 2), (3, 3), 3, 0, 1, 1)
+    assert out == (7, 7) and browser.js("document.getElementById('error').textContent") == ""
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in transpose_equations(geometry, 2, 2)]
+    assert browser.js("document.getElementById('check').textContent").startswith("recomputed")
+    js_set(browser, "out-channels", 1)
+    assert np.shape(browser.js("kw.state.output")) == (1, 7, 7)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "explain_transpose_page.png")
+    assert browser.errors() == []
