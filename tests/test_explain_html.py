@@ -519,3 +519,87 @@ def test_transpose_page_stages_and_equations(browser, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     browser.screenshot(ARTIFACTS / "explain_transpose_page.png")
     assert browser.errors() == []
+
+
+def cells(browser: Chromium, grid: str, cls: str, lead: str = "0") -> list[list[int]]:
+    """The [row, column] of every cell of a grid that has class ``cls``."""
+    return browser.js(
+        f'[...document.querySelectorAll(\'.grid[data-name="{grid}"][data-lead="{lead}"] td.{cls}\')]'
+        ".map((td) => [Number(td.dataset.r), Number(td.dataset.c)])"
+    )
+
+
+def test_stride_page_keeps_every_sth_entry_of_the_stride1_output(browser, tmp_path):
+    from kernelwise.explain import explain_stride
+    from kernelwise.explain.symbolic import conv_equations, downsample_equations
+
+    e = explain_stride(values="input=1,2,3,4,5/6,7,8,9,10/11,12,13,14,15/16,17,18,19,20/21,22,23,24,25;kernel=1,0/0,1")
+    open_page(browser, e, tmp_path / "stride.html")
+    page = e.page
+    y = np.array(e.data["y"])  # the engine's stride-1 output
+    np.testing.assert_allclose(browser.js("kw.state.stride1"), y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(browser.js("kw.state.output"), y[:, ::2, ::2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(browser.js("kw.state.output"), e.data["z"], rtol=1e-12, atol=1e-12)
+    expected = engine_conv(page)
+    for key in ("output", "grad_input", "grad_weight"):
+        np.testing.assert_allclose(browser.js(f"kw.state.{key}"), expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in e.sections[1].equations]
+    assert browser.js("kw.state.downsample.map(kw.eqText)") == [str(q) for q in e.sections[2].equations]
+    assert browser.js("kw.formulaLines(kw.state.g)") == [line for f in e.sections[0].formulas for line in f["lines"]]
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    # the kept entries of Y (every second row and column) bold, the dropped ones struck
+    assert cells(browser, "Y", "kept") == [[r, c] for r in (0, 2) for c in (0, 2)]
+    assert len(cells(browser, "Y", "dropped")) == 16 - 4
+    assert cells(browser, "Y", "hl-out") == [[0, 0]] and highlighted(browser, "Z") == [0, 0]
+    browser.click("#next")  # Z[1,2] = Y[1,3]
+    assert cells(browser, "Y", "hl-out") == [[0, 2]] and highlighted(browser, "Z") == [0, 1]
+    assert "downsampling: Z[1,2] = Y[1,3]" in browser.js("document.getElementById('equation').textContent")
+    browser.click("button[data-tab=backward]")  # dL/dY: dL/dZ with s - 1 zeros between entries
+    grad = np.array(page["grad"])
+    inserted = np.zeros_like(y)
+    inserted[:, ::2, ::2] = grad
+    np.testing.assert_allclose(browser.js("kw.state.grad_stride1"), inserted)
+    browser.click("button[data-tab=forward]")
+    js_set(browser, "stride", 3)
+    g = Geometry.make((5, 5), 2, 3)
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in conv_equations(g, 1, 1)]
+    assert browser.js("kw.state.downsample.map(kw.eqText)") == [str(q) for q in downsample_equations((4, 4), (3, 3), 1)]
+    assert cells(browser, "Y", "kept") == [[r, c] for r in (0, 3) for c in (0, 3)]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "explain_stride_page.png")
+    assert browser.errors() == []
+
+
+def test_pool_backward_routes_each_gradient(browser, tmp_path):
+    from kernelwise.explain.symbolic import pool_winners
+
+    e = explain_pool(kernel_size=3, stride=1, values="random:2")  # overlapping windows
+    open_page(browser, e, tmp_path / "pool_back.html")
+    browser.click("button[data-tab=backward]")
+    x = np.array(e.page["input"], dtype=np.float64)
+    env = {"A": x, "dL/dZ": np.array(e.page["grad"], dtype=np.float64)}
+    g = Geometry.make((4, 4), 3, 1)
+    for k, reducer in enumerate(("max", "mean", "min")):
+        js_set(browser, "reducer", reducer)
+        section = e.sections[4 + k]
+        assert section.title.startswith(f"Backward of {reducer}")
+        assert browser.js("kw.state.backward.map(kw.eqText)") == [str(q) for q in section.equations]
+        assert browser.js("kw.state.backward.map((q) => kw.rhs(q, kw.arrays()))") == [
+            q.rhs(env) for q in section.equations
+        ]
+        np.testing.assert_allclose(browser.js("kw.state.grad_input"), e.page["engine"][reducer]["grad_input"])
+        winners = {p for (_, _), p in pool_winners(g, x, reducer).items()} if reducer != "mean" else set()
+        assert sorted(map(tuple, cells(browser, "A", "win"))) == sorted(winners)  # the winners, boxed
+        browser.js("kw.setStep(5)")  # dL/dA[2,2]: every window that reaches it (mean) or that it wins
+        assert cells(browser, "dL/dA", "hl-out") == [[1, 1]] and cells(browser, "A", "hl-out") == [[1, 1]]
+        routed = [[t.factors[0].index[1], t.factors[0].index[2]] for t in section.equations[5].terms]
+        assert sorted(cells(browser, "dL/dZ", "hl-0")) == sorted(routed)
+        text = browser.js("document.getElementById('equation').textContent")
+        assert text.startswith(str(section.equations[5]))
+        if reducer == "mean":  # spread evenly: divided by the window size
+            assert "/ 9" in text and len(routed) == 4
+        browser.click("#next")
+        assert cells(browser, "dL/dA", "hl-out") == [[1, 2]]
+    js_set(browser, "kernel", 2)  # recomputes the routing for 2×2 windows
+    assert browser.js("kw.state.backward.length") == 16
+    assert browser.errors() == []

@@ -439,7 +439,7 @@ function convForwardRows(g, o) {
 // stride: the stride-1 output Y with the kept entries (p·s) marked and the dropped ones struck → Z
 function strideRow(g, o) {
   const kept = (r, c) => (r % g.stride[0] === 0 && c % g.stride[1] === 0 ? "kept" : "dropped");
-  return [grid("Y", [o], "Stride-1 output Y" + suffix(["filter"], [o], [g.O]) + ": kept, struck = dropped",
+  return [grid("Y", [o], "Stride-1 output Y" + suffix(["filter"], [o], [g.O]) + " (struck: dropped)",
     state.stride1[o], { op: "→", classes: kept }),
   grid(N.y, [o], "Stride-" + shown(g.stride) + " output " + N.y, state.output[o])];
 }
