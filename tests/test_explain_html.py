@@ -7,7 +7,10 @@ JSON messages on file descriptors 3 and 4. The tests skip (saying so) when no Ch
 Checked: the page loads without console errors and requests nothing but itself; its script's numbers
 equal the engine's (forward and autograd) and its equation texts equal Python's for the initial
 settings; stepping (next button, slider) moves the highlighted cell and changes the equation; changing
-a control recomputes the output size. A screenshot is kept in ``test-artifacts/``.
+a control recomputes the output size. Pages: convolution with several input channels and filters
+(per-channel partial sums, a filter selector), uneven padding, pooling's gradient routing, stride as
+downsampling, the transposed convolution's stages.
+Screenshots are kept in ``test-artifacts/``; the page data is also checked without a browser.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pytest
 
 import kernelwise as kw
 import kernelwise.nn.functional as F
-from kernelwise.explain import explain_conv, explain_pool, render_html
+from kernelwise.explain import explain_backward, explain_conv, explain_pool, render_html
 from kernelwise.explain.symbolic import Geometry
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -603,3 +606,78 @@ def test_pool_backward_routes_each_gradient(browser, tmp_path):
     js_set(browser, "kernel", 2)  # recomputes the routing for 2×2 windows
     assert browser.js("kw.state.backward.length") == 16
     assert browser.errors() == []
+
+
+def test_two_channel_pool_and_one_dimensional_multichannel_pages(browser, tmp_path):
+    e = explain_pool(in_channels=2, input_size=5, kernel_size=2, stride=2, padding=1, values="random:6")
+    open_page(browser, e, tmp_path / "pool2.html")
+    for reducer in ("max", "mean", "min"):
+        js_set(browser, "reducer", reducer)
+        np.testing.assert_allclose(browser.js("kw.state.output"), e.page["engine"][reducer]["output"])
+        section = next(s for s in e.sections if s.title.lower().startswith(reducer))
+        assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in section.equations]
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    assert browser.js("document.querySelectorAll('.grid[data-name=\"A\"]').length") == 2
+    c = explain_conv(dims=1, input_size=6, kernel_size=3, in_channels=2, out_channels=2, padding="same")
+    open_page(browser, c, tmp_path / "conv1d2.html")
+    expected = engine_conv(c.page)
+    for key in ("output", "grad_input", "grad_weight"):
+        np.testing.assert_allclose(browser.js(f"kw.state.{key}"), expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    assert browser.js("kw.state.forward.map(kw.eqText)") == [str(q) for q in c.sections[1].equations]
+    assert browser.errors() == []
+
+
+# ---------------------------------------------------------------- the page data, without a browser
+def test_conv_page_data_has_every_channel_and_filter():
+    e = explain_conv(in_channels=3, out_channels=2, input_size=5, kernel_size=2, padding="same")
+    page = e.page
+    assert page["settings"]["channels"] == [3, 2] and page["settings"]["padding"] == [[0, 1], [0, 1]]
+    assert np.shape(page["input"]) == (3, 5, 5) and np.shape(page["kernel"]) == (2, 3, 2, 2)
+    assert np.shape(page["grad"]) == (2, 5, 5) and len(page["bias"]) == 2
+    expected = engine_conv(page)  # the input zero-padded by hand, (0, 1) on each dim
+    for key in ("output", "grad_input", "grad_weight"):
+        np.testing.assert_allclose(page["engine"][key], expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    b = explain_backward(in_channels=2, values="random:1").page  # the slides' O = X ⋆ F has no bias
+    assert b["use_bias"] is False and b["settings"]["channels"] == [2, 1]
+
+
+def test_stride_transpose_and_pool_page_data():
+    from kernelwise.explain import explain_stride, explain_transpose
+
+    s = explain_stride(in_channels=2, out_channels=2, input_size=6, kernel_size=3, stride=2, values="random:3")
+    y1 = np.array(s.page["engine"]["stride1"])
+    x, w = np.array(s.page["input"]), np.array(s.page["kernel"])
+    b = np.array(s.page["bias"])
+    y = F.conv2d(kw.tensor(x[None]), kw.tensor(w), kw.tensor(b)).numpy()[0]
+    np.testing.assert_allclose(y1, y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s.page["engine"]["output"], y[:, ::2, ::2], rtol=1e-12, atol=1e-12)
+    assert s.page["mode"] == "stride"
+
+    t = explain_transpose(values="symbols", stride=2, padding=1)  # symbols: the page gets random integers
+    page = t.page
+    x, w = np.array(page["input"]), np.array(page["kernel"])
+    y = F.conv_transpose2d(kw.tensor(x[None]), kw.tensor(w), None, 2, 1).numpy()[0]
+    np.testing.assert_allclose(page["engine"]["output"], y, rtol=1e-12, atol=1e-12)
+    up = np.zeros((1, 3, 3))
+    up[:, ::2, ::2] = x
+    np.testing.assert_allclose(page["engine"]["upsampled"], up)
+    np.testing.assert_allclose(page["engine"]["padded"], np.pad(up, [(0, 0), (1, 1), (1, 1)]))  # d·(k - 1) - P = 1
+    assert page["settings"]["padding"] == [[1, 1], [1, 1]] and page["settings"]["output_padding"] == [0, 0]
+
+    p = explain_pool(in_channels=2, values="random:1")
+    x = kw.tensor(np.array(p.page["input"])[None], requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    y.backward(kw.tensor(np.array(p.page["grad"])[None]))
+    np.testing.assert_allclose(p.page["engine"]["max"]["output"], y.numpy()[0])
+    np.testing.assert_allclose(p.page["engine"]["max"]["grad_input"], x.grad.numpy()[0])
+    assert p.page["settings"]["channels"] == [2, 2]
+
+
+def test_html_error_names_what_has_no_page(tmp_path):
+    from kernelwise.errors import UsageError
+    from kernelwise.explain import explain_scan
+
+    with pytest.raises(UsageError, match="'scan' has no interactive page; conv, stride, pool, backward, transpose"):
+        render_html(explain_scan(), tmp_path / "scan.html")
+    with pytest.raises(UsageError, match="pooling takes int padding"):
+        explain_pool(padding="same")
