@@ -1,4 +1,4 @@
-"""``python -m benchmarks.distributed [--tiny] [--repeats N] [--data-dir DIR] [--no-mpi] [--no-cost-model]``."""
+"""``python -m benchmarks.distributed [--tiny] [--repeats N] [--models a,b] [--no-mpi] [--no-cost-model]``."""
 
 from kernelwise.bench.distributed import main
 

@@ -395,13 +395,26 @@ def scaling_cases(data_dir: str | None, tiny: bool) -> tuple[list[ScalingCase], 
 
 
 def run_scaling(
-    data_dir: str | None = None, repeats: int = 3, tiny: bool = False, ranks: int = 2, file: TextIO | None = None
+    data_dir: str | None = None,
+    repeats: int = 3,
+    tiny: bool = False,
+    ranks: int = 2,
+    models: Sequence[str] | None = None,
+    file: TextIO | None = None,
 ) -> list[RunRecord]:
     """Each case as 1 process × ``ranks`` BLAS threads, as ``ranks`` ranks × 1 thread and as 1 process × 1 thread
-    (the one-core reference), ``repeats`` times, the order rotating from one repetition to the next."""
+    (the one-core reference), ``repeats`` times, the order rotating from one repetition to the next.
+    ``models`` keeps only the cases of those models (None: all)."""
     if repeats < 1 or ranks < 2:
         raise UsageError(f"repeats must be positive and ranks at least 2, got {repeats} and {ranks}")
     cases, folder = scaling_cases(data_dir, tiny)
+    if models is not None:
+        unknown = set(models) - {c.model for c in cases}
+        if unknown:
+            raise UsageError(
+                f"--models: no case of {', '.join(sorted(unknown))}; the cases: {', '.join(c.model for c in cases)}"
+            )
+        cases = [c for c in cases if c.model in models]
     records = []
     with tempfile.TemporaryDirectory(prefix="kw-bench-distributed-") as tmp:
         for case in cases:
@@ -506,7 +519,8 @@ def setting_line() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.distributed [--tiny] [--repeats N] [--data-dir DIR] [--no-mpi] [--no-cost-model]``."""
+    """``python -m benchmarks.distributed [--tiny] [--repeats N] [--data-dir DIR] [--models a,b] [--no-mpi]
+    [--no-cost-model]``."""
     from ..memory import reuse_freed_memory
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.distributed", description=__doc__.split("\n")[0])
@@ -518,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         default=f"{ALPHA_SECONDS * 1e6:g}",
         help="latency per ring step in µs, comma-separated (default 20)",
     )
+    parser.add_argument("--models", help="2-rank comparison: only these models, comma-separated (lenet5,small_resnet)")
     parser.add_argument("--no-mpi", action="store_true", help="the cost model only")
     parser.add_argument("--no-cost-model", action="store_true", help="the 2-rank comparison only")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -543,7 +558,10 @@ def main(argv: list[str] | None = None) -> int:
                     "\n2 ranks × 1 BLAS thread against 1 process × 2 BLAS threads and 1 × 1 "
                     "(kernelwise train --max-steps)"
                 )
-                records = run_scaling(args.data_dir, repeats=args.repeats, tiny=args.tiny, file=sys.stdout)
+                models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+                records = run_scaling(
+                    args.data_dir, repeats=args.repeats, tiny=args.tiny, models=models, file=sys.stdout
+                )
                 print(scaling_report(records))
     except (UsageError, RuntimeError) as e:
         parser.exit(1, f"{parser.prog}: error: {e}\n")
