@@ -681,3 +681,40 @@ def test_html_error_names_what_has_no_page(tmp_path):
         render_html(explain_scan(), tmp_path / "scan.html")
     with pytest.raises(UsageError, match="pooling takes int padding"):
         explain_pool(padding="same")
+
+
+SETTINGS = [  # (topic, keywords): every one-layer topic's page, with channels, 1-D, dilation, uneven padding
+    ("conv", {"in_channels": 2, "out_channels": 3, "dilation": 2, "input_size": 6, "kernel_size": 2}),
+    ("conv", {"dims": 1, "kernel_size": 4, "padding": "same", "in_channels": 2}),
+    ("backward", {"in_channels": 2, "out_channels": 2, "stride": 2, "padding": 1, "values": "random:1"}),
+    ("stride", {"in_channels": 2, "out_channels": 2, "padding": 1, "stride": 3, "input_size": 7}),
+    ("stride", {"dims": 1, "input_size": 9, "kernel_size": 3}),
+    ("pool", {"in_channels": 3, "input_size": 6, "kernel_size": 3, "stride": 2, "padding": 1, "values": "random"}),
+    (
+        "pool",
+        {"dims": 1, "input_size": 7, "kernel_size": 3, "dilation": 2, "modes": ("max", "min"), "values": "random:0"},
+    ),
+    ("transpose", {"in_channels": 3, "out_channels": 2, "kernel_size": 2, "dilation": 2, "padding": 1}),
+    ("transpose", {"dims": 1, "input_size": 4, "kernel_size": 3, "stride": 3, "padding": 2}),
+    ("transpose", {"input_size": 3, "kernel_size": 2, "stride": 3, "padding": 2}),  # P > d·(k - 1): cropped, not padded
+]
+
+
+@pytest.mark.parametrize(("topic", "keywords"), SETTINGS)
+def test_every_topic_page_agrees_with_the_engine(browser, tmp_path, topic, keywords):
+    import kernelwise.explain as ex
+
+    e = getattr(ex, f"explain_{topic}")(**keywords)
+    open_page(browser, e, tmp_path / f"{topic}.html")
+    if topic == "pool":
+        for reducer in keywords.get("modes", ("max", "mean", "min")):
+            js_set(browser, "reducer", reducer)
+            assert browser.js("document.getElementById('check').textContent").startswith("✓"), reducer
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    assert browser.js("document.getElementById('error').textContent") == ""
+    for tab in ("backward", "forward") if topic != "transpose" else ():
+        browser.click(f"button[data-tab={tab}]")
+        first = browser.js("document.getElementById('equation').textContent")
+        browser.click("#next")
+        assert browser.js("document.getElementById('equation').textContent") != first, tab
+    assert browser.errors() == []

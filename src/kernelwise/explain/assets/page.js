@@ -484,7 +484,8 @@ function transposeRows(g, co) {
   for (let ci = 0; ci < g.C; ci++) {
     const ch = suffix(["channel"], [ci], [g.C]);
     const row = [grid(N.x, [ci], "Input " + N.x + ch, state.input[ci], { op: "→" }),
-      grid("up", [ci], N.x + " with s - 1 zeros between entries" + ch, state.upsampled[ci], { op: "→" })];
+      grid("up", [ci], N.x + " with s - 1 zeros between entries" + ch + (state.padded ? "" :
+        " (P > d·(k - 1): it would be cropped, not padded)"), state.upsampled[ci], { op: state.padded ? "→" : "" })];
     if (state.padded) {
       row.push(grid("full", [ci], "padded by d·(k - 1) - P = " + shown(state.border),
         state.padded[ci], { op: "⋆" }), grid("rot", [ci, co], "rot180(" + N.w + ")" + suffix(["in", "out"],
