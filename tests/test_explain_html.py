@@ -692,7 +692,7 @@ SETTINGS = [  # (topic, keywords): every one-layer topic's page, with channels, 
     ("pool", {"in_channels": 3, "input_size": 6, "kernel_size": 3, "stride": 2, "padding": 1, "values": "random"}),
     (
         "pool",
-        {"dims": 1, "input_size": 7, "kernel_size": 3, "dilation": 2, "modes": ("max", "min"), "values": "random:0"},
+        {"dims": 1, "input_size": 9, "kernel_size": 3, "dilation": 2, "modes": ("max", "min"), "values": "random:0"},
     ),
     ("transpose", {"in_channels": 3, "out_channels": 2, "kernel_size": 2, "dilation": 2, "padding": 1}),
     ("transpose", {"dims": 1, "input_size": 4, "kernel_size": 3, "stride": 3, "padding": 2}),
