@@ -315,7 +315,7 @@ def test_infinite_values_in_the_page_data(tmp_path, capsys):
     assert main([*INFINITE, "--html", str(page)]) == 0
     text = page.read_text()
     data = strict_json(text.split('id="kw-data">')[1].split("</script>")[0])
-    assert data["input"][0][0] == "inf" and data["engine"]["output"] == [["inf"]]
+    assert data["input"][0][0][0] == "inf" and data["engine"]["output"] == [[["inf"]]]  # (channel, row, column)
     assert "Infinity" not in text.split('id="kw-data">')[1].split("</script>")[0]
 
 
@@ -327,7 +327,7 @@ def test_the_page_reads_infinities_back_as_numbers(browser, tmp_path):  # noqa: 
     render_html(e, path)
     browser.open(path)
     assert browser.errors() == []
-    assert browser.js("kw.state.output[0][0] === Infinity && kw.state.input[0][0] === Infinity") is True
+    assert browser.js("kw.state.output[0][0][0] === Infinity && kw.state.input[0][0][0] === Infinity") is True
     assert browser.js("document.getElementById('check').textContent").startswith("✓")
     cells = browser.js("[...document.querySelectorAll('.grid td')].map((td) => td.textContent)")
     assert "∞" in cells and not any("Infinity" in c or c == "inf" for c in cells)

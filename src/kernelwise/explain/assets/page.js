@@ -18,7 +18,7 @@ const DATA = JSON.parse(document.getElementById("kw-data").textContent,
   (key, v) => (typeof v === "string" && v in NON_FINITE ? NON_FINITE[v] : v));
 const N = DATA.names;
 const G = (name) => "dL/d" + name;
-const CLONE = (m) => JSON.parse(JSON.stringify(m));
+const CLONE = (m) => structuredClone(m);  // keeps ∞ (JSON would make it null)
 const MODE = DATA.mode;  // "conv", "stride", "pool" or "transpose"
 
 // Numbers as Python's kernelwise.explain.symbolic.number prints them.
