@@ -453,8 +453,8 @@ def test_dataset_std_that_float32_rounds_to_zero_leaves_the_channel_unscaled():
 def test_a_failing_html_leaves_the_existing_file_as_it_was(tmp_path, capsys):
     notes = tmp_path / "notes.html"
     notes.write_text("my notes")
-    status, _, err = run_cli(capsys, "explain", "conv", "--in-channels", "2", "--html", str(notes))
-    assert_one_line_error(status, err, "--html: 'conv' with these settings has no interactive page")
+    status, _, err = run_cli(capsys, "explain", "scan", "--html", str(notes))
+    assert_one_line_error(status, err, "--html: 'scan' has no interactive page")
     assert notes.read_text() == "my notes"
 
 
