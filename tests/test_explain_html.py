@@ -601,6 +601,12 @@ def test_pool_backward_routes_each_gradient(browser, tmp_path):
         assert text.startswith(str(section.equations[5]))
         if reducer == "mean":  # spread evenly: divided by the window size
             assert "/ 9" in text and len(routed) == 4
+            assert "dL/dZ[1,1] = 1 → dL/dZ[1,1]/9 to each of the 9 inputs of Z[1,1]'s window" in text
+        else:  # all of it to the winner, the window's max / min shown
+            for o in routed:
+                assert f"wins Z[{o[0] + 1},{o[1] + 1}] = {reducer}(" in text
+        windows = {tuple(t.pos) for o in routed for t in g.window(tuple(o))} - {(1, 1)}
+        assert {tuple(c) for c in cells(browser, "A", "hl-1")} == windows  # the windows sending gradient here
         browser.click("#next")
         assert cells(browser, "dL/dA", "hl-out") == [[1, 2]]
     js_set(browser, "kernel", 2)  # recomputes the routing for 2×2 windows

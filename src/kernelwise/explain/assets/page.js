@@ -526,6 +526,11 @@ function highlights(gr, eq, g) {
     hl.set(lhs.r * g.stride[0] + "," + lhs.c * g.stride[1], "hl-out");
   }
   if (MODE === "transpose") transposeHighlights(gr, eq, g, hl);
+  if (MODE === "pool" && gr.name === N.x && lhs.name === G(N.x) && lhs.lead[0] === gr.lead[0]) {
+    for (const t of eq.terms) {  // the windows whose gradient comes here
+      for (const tap of taps(g, [t.f[0].r, t.f[0].c])) mark(tap.pos[0], tap.pos[1], "hl-1");
+    }
+  }
   return hl;
 }
 // Y[i] as the stride-1 convolution: the window at i + t·d of the padded grid, all of rot180(W); the
@@ -592,10 +597,27 @@ function equationLines(eq, env) {
     const bias = eq.bias ? " + " + operand(eq.bias, env, false) : "";
     lines.push("total: " + (partial.map(number).join(" + ") + bias).split("+ -").join("- ") + " = " + val);
   }
+  if (MODE === "pool" && eq.lhs.name === G(N.x)) lines.push(...routingLines(eq, env));
   if (MODE === "stride" && eq.lhs.name === N.y) {
     lines.push("", "downsampling: " + eqText(state.downsample[state.step]) + " (stride-1 output, intermediates dropped)");
   }
   return lines;
+}
+// pooling backward, one line per gradient that reaches dL/dA[i]: why it comes here
+function routingLines(eq, env) {
+  const g = state.g, target = symText({ ...eq.lhs, name: N.x });
+  if (!eq.terms.length) return ["", target + " wins no window and is in no mean's window: it gets 0"];
+  return [""].concat(eq.terms.map((t) => {
+    const z = t.f[0], grad = symText(z) + " = " + number(value(z, env));
+    const window = state.forward[z.lead[0] * g.out[0] * g.out[1] + z.r * g.out[1] + z.c];
+    const output = symText({ ...z, name: N.y });
+    if (state.reducer === "mean") {
+      return grad + " → " + grad.split(" = ")[0] + "/" + t.div + " to each of the " + t.div + " inputs of " +
+        output + "'s window, this one among them";
+    }
+    return grad + " → all of it here: " + target + " = " + number(value({ ...eq.lhs, name: N.x }, env)) +
+      " wins " + output + " = " + rhs(window, env);
+  }));
 }
 function render() {
   compute();
