@@ -21,7 +21,9 @@ from .report import Explanation
 
 INTRO = {
     "conv": "Every output is a sum of products of the window under the kernel; step through them, or change the "
-    "settings and watch the output size and the sums change. Backward: every dL/dW and dL/dA entry as a sum.",
+    "settings and watch the output size and the sums change. With several input channels each channel's window "
+    "and kernel slice give a partial sum, and the output map of a filter adds them and its bias. Backward: every "
+    "dL/dW and dL/dA entry as a sum.",
     "pool": "Every output is the max, mean or min of its window. Backward: max and min send each gradient to the "
     "input that won the window; mean spreads it evenly, divided by the window size; an input in several windows "
     "sums what it gets.",
