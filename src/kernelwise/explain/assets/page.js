@@ -416,7 +416,8 @@ function shownFilter(eq) {
 function convForwardRows(g, o) {
   const pad = padOf(g), rows = [], C = g.C, env = arrays();
   for (let c = 0; c < C; c++) {
-    const label = "Input " + N.x + (C > 1 ? ", channel " + (c + 1) : "") + (pad.flat().some(Boolean) ? " (padded)" : "");
+    const padded = pad.flat().some(Boolean) ? " (padded)" : "";
+    const label = "Input " + N.x + (C > 1 ? ", channel " + (c + 1) : "") + padded;
     const row = [grid(N.x, [c], label, state.input[c], { pad, op: "⋆" }),
       grid(N.w, [o, c], "Kernel " + N.w + suffix(["filter", "channel"], [o, c], [g.O, C]), state.kernel[o][c],
         { op: "=" })];
@@ -513,10 +514,15 @@ const sameLead = (a, b) => a.length === b.length && a.every((v, k) => v === b[k]
 function highlights(gr, eq, g) {
   const hl = new Map();
   if (!eq) return hl;
-  const mark = (r, c, cls) => { const key = (r + gr.pad[0][0]) + "," + (c + gr.pad[1][0]); if (!hl.has(key)) hl.set(key, cls); };
+  const mark = (r, c, cls) => {  // the first highlight of a cell stays
+    const key = (r + gr.pad[0][0]) + "," + (c + gr.pad[1][0]);
+    if (!hl.has(key)) hl.set(key, cls);
+  };
   const mine = (s) => s.r !== null && (s.name === gr.name || gr.also.includes(s.name));
   for (const t of eq.terms) {
-    t.f.forEach((s, k) => { if (mine(s) && sameLead(s.lead.slice(0, gr.lead.length), gr.lead)) mark(s.r, s.c, "hl-" + Math.min(k, 1)); });
+    t.f.forEach((s, k) => {
+      if (mine(s) && sameLead(s.lead.slice(0, gr.lead.length), gr.lead)) mark(s.r, s.c, "hl-" + Math.min(k, 1));
+    });
   }
   const lhs = eq.lhs;
   if (mine(lhs) && (gr.name === "partial" ? lhs.lead[0] === gr.lead[0] : sameLead(lhs.lead, gr.lead))) {
@@ -538,7 +544,9 @@ function highlights(gr, eq, g) {
 function transposeHighlights(gr, eq, g, hl) {
   const ci = gr.lead[0];
   if (gr.name === "full") {
-    for (const t of positions(g.kernel)) hl.set((eq.lhs.r + t[0] * g.dilation[0]) + "," + (eq.lhs.c + t[1] * g.dilation[1]), "hl-0");
+    for (const t of positions(g.kernel)) {
+      hl.set((eq.lhs.r + t[0] * g.dilation[0]) + "," + (eq.lhs.c + t[1] * g.dilation[1]), "hl-0");
+    }
   } else if (gr.name === "rot" && gr.lead[1] === eq.lhs.lead[0]) {
     for (const t of positions(g.kernel)) hl.set(t.join(), "hl-1");
   } else if (gr.name === "up") {
@@ -552,7 +560,8 @@ function transposeHighlights(gr, eq, g, hl) {
 // ------------------------------------------------------------------ drawing
 function drawGrid(gr, eq, g) {
   const hl = highlights(gr, eq, g);
-  const rowsN = gr.values.length + gr.pad[0][0] + gr.pad[0][1], cols = gr.values[0].length + gr.pad[1][0] + gr.pad[1][1];
+  const rowsN = gr.values.length + gr.pad[0][0] + gr.pad[0][1];
+  const cols = gr.values[0].length + gr.pad[1][0] + gr.pad[1][1];
   const wrap = document.createElement("div");
   wrap.className = "grid";
   wrap.dataset.name = gr.name;
@@ -599,7 +608,8 @@ function equationLines(eq, env) {
   }
   if (MODE === "pool" && eq.lhs.name === G(N.x)) lines.push(...routingLines(eq, env));
   if (MODE === "stride" && eq.lhs.name === N.y) {
-    lines.push("", "downsampling: " + eqText(state.downsample[state.step]) + " (stride-1 output, intermediates dropped)");
+    const kept = eqText(state.downsample[state.step]);
+    lines.push("", "downsampling: " + kept + " (stride-1 output, intermediates dropped)");
   }
   return lines;
 }
