@@ -692,6 +692,7 @@ def test_html_error_names_what_has_no_page(tmp_path):
 SETTINGS = [  # (topic, keywords): every one-layer topic's page, with channels, 1-D, dilation, uneven padding
     ("conv", {"in_channels": 2, "out_channels": 3, "dilation": 2, "input_size": 6, "kernel_size": 2}),
     ("conv", {"dims": 1, "kernel_size": 4, "padding": "same", "in_channels": 2}),
+    ("conv", {"input_size": (4, 5), "kernel_size": 3, "padding": (1, 2), "stride": (1, 2)}),  # --padding 1,2
     ("backward", {"in_channels": 2, "out_channels": 2, "stride": 2, "padding": 1, "values": "random:1"}),
     ("stride", {"in_channels": 2, "out_channels": 2, "padding": 1, "stride": 3, "input_size": 7}),
     ("stride", {"dims": 1, "input_size": 9, "kernel_size": 3}),
