@@ -45,8 +45,8 @@ def test_conv_suite_tiny_with_torch_agrees_with_torch() -> None:
 
 def test_conv_suite_methods_name_the_dispatched_paths() -> None:
     result = run_conv_suite(tiny=True, repeats=1, threads=1, torch=False, file=None)
-    # 3×3 layers of many channels: "shifted" (Winograd only when kernelwise.backends.conv.allow_winograd)
-    conv = ["im2col", "im2col", "shifted", "shifted", "im2col", "shifted", "matmul", "im2col"]
+    # 3×3 layers: "shifted", from 128 channels F(2×2, 3×3) ("winograd", F(4×4), only when allowed)
+    conv = ["im2col", "im2col", "shifted", "shifted", "im2col", "winograd2", "matmul", "im2col"]
     assert [c.method for c in result.cases] == [*conv, "taps", "taps"]
 
 

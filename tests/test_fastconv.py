@@ -24,7 +24,7 @@ from parity import assert_close, largest_size
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-FAST = ("matmul", "im2col", "chwn", "shifted", "winograd")
+FAST = ("matmul", "im2col", "chwn", "shifted", "winograd", "winograd2")
 
 
 def _pairs(padding: Any, nd: int) -> tuple[tuple[int, int], ...]:
@@ -114,6 +114,12 @@ CASES = [
     ("winograd", (2, 1, 1, 4), (3, 1, 3, 3), {"padding": ((0, 2), (2, 2))}),
     ("winograd", (1, 3, 6, 5), (2, 3, 3, 3), {"padding": ((2, 0), (0, 1))}),
     ("winograd", (1, 16, 5, 4), (16, 16, 3, 3), {"padding": 1}),
+    ("winograd2", (2, 3, 7, 9), (4, 3, 3, 3), {"padding": 1}),
+    ("winograd2", (1, 2, 5, 6), (3, 2, 3, 3), {}),
+    ("winograd2", (2, 2, 9, 4), (2, 2, 3, 3), {"padding": 2}),
+    ("winograd2", (2, 1, 1, 4), (3, 1, 3, 3), {"padding": ((0, 2), (2, 2))}),
+    ("winograd2", (1, 3, 6, 5), (2, 3, 3, 3), {"padding": ((2, 0), (0, 1))}),
+    ("winograd2", (1, 16, 5, 4), (16, 16, 3, 3), {"padding": 1}),
 ]
 IDS = [f"{m}-{'x'.join(map(str, xs))}-{'x'.join(map(str, ws))}" for m, xs, ws, _ in CASES]
 
@@ -153,6 +159,7 @@ def test_fast_path_passes_gradcheck(method: str) -> None:
         "chwn": ((3, 2, 5, 4), (3, 2, 2, 3)),
         "shifted": ((2, 2, 4, 5), (3, 2, 3, 3)),
         "winograd": ((2, 2, 5, 6), (3, 2, 3, 3)),
+        "winograd2": ((2, 2, 5, 6), (3, 2, 3, 3)),
     }
     xs, ws = shapes[method]
     stride = {"im2col": (2, 1), "chwn": (1, 2)}.get(method, (1, 1))
@@ -210,7 +217,7 @@ def test_fast_paths_take_non_contiguous_inputs() -> None:
     w = rng.standard_normal((3, 3, 4, 16)).astype(np.float32).transpose(3, 2, 1, 0)[:, :, ::-1]  # (16, 4, 3, 3)
     x, w = x[:, :, :, :], w[:4, :3]  # (2, 3, 6, 6) and (4, 3, 3, 3), neither contiguous
     assert not x.flags.c_contiguous and not w.flags.c_contiguous
-    for method in ("im2col", "chwn", "shifted", "winograd"):
+    for method in ("im2col", "chwn", "shifted", "winograd", "winograd2"):
         y, grad_out, grad_x, grad_w, _ = run(method, x, w, None, padding=1)
         expected = torch_conv(np.ascontiguousarray(x), np.ascontiguousarray(w), None, grad_out, padding=1)
         for name, actual, want in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), expected):
@@ -289,7 +296,9 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
         ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
         ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
         ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),  # stride 2
-        ((8, 256, 14, 14), (256, 256, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
+        ((8, 256, 14, 14), (256, 256, 3, 3), 1, 1, "winograd2"),  # F(2×2, 3×3) from 128 channels on
+        ((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, "winograd2"),
+        ((8, 128, 28, 28), (64, 128, 3, 3), 1, 1, "shifted"),  # 64 output channels: F(2×2) does not pay
         ((8, 64, 28, 28), (64, 64, 5, 5), 1, 2, "shifted"),  # not 3×3
         ((8, 64, 28, 28), (8, 64, 3, 3), 1, 1, "shifted"),  # 3×3 with few output channels
         ((8, 64, 28, 28), (64, 64, 3, 3), 1, 3, "shifted"),  # padding 3 > 2

@@ -31,7 +31,9 @@ wins on every shape, so :func:`choose_method` picks one per shape (the reasons a
   GEMMs with K = kw·C and kh - 1 contiguous adds; the garbage at the Wp - ow right-hand columns
   and the Hp - oh bottom rows of the grid is cropped.
 * ``winograd``: 3×3, stride 1, by Winograd's F(4×4, 3×3): 4× fewer multiplications, the input
-  tiles and weights transformed by small GEMMs (see ``winograd.py``).
+  tiles and weights transformed by small GEMMs (see ``winograd.py``); only when
+  ``kernelwise.backends.conv.allow_winograd`` is set (its float32 error is 6-37× PyTorch's).
+* ``winograd2``: the same with F(2×2, 3×3): 2.25× fewer multiplications, as exact as the direct sum.
 
 Each path is a :class:`~kernelwise.ops.fastconv.common.FastPath` in its own module (``matmul.py``,
 ``im2col.py`` for "im2col" and "chwn", ``shifted.py``, ``winograd.py``): ``supports(case)`` says what it
@@ -54,7 +56,7 @@ from .common import ConvCase, FastPath, PathContext
 from .im2col import BatchLastIm2col, Im2col
 from .matmul import Matmul
 from .shifted import Shifted
-from .winograd import Winograd
+from .winograd import Winograd, Winograd2
 
 __all__ = [
     "METHODS",
@@ -69,9 +71,9 @@ __all__ = [
     "grad_needs_exact",
 ]
 
-METHODS = ("windows", "exact", "matmul", "im2col", "chwn", "shifted", "winograd")
+METHODS = ("windows", "exact", "matmul", "im2col", "chwn", "shifted", "winograd", "winograd2")
 PATHS: dict[str, FastPath] = {
-    path.name: path for path in (Matmul(), Im2col(), BatchLastIm2col(), Shifted(), Winograd())
+    path.name: path for path in (Matmul(), Im2col(), BatchLastIm2col(), Shifted(), Winograd(), Winograd2())
 }
 
 
@@ -98,6 +100,11 @@ def choose_method(
       multiplications; its transforms are memory passes, which a GEMM with K = C ≥ 16 outweighs (1.4×
       faster than "shifted" on 64 channels, 1.5× on 256), but its float32 error is 6–37× PyTorch's
       (see :mod:`kernelwise.backends.conv`), so it is not the default.
+    * otherwise, the same with at least 128 input and output channels: "winograd2", F(2×2, 3×3).
+      2.25× fewer multiplications and a float32 error near the direct sum's (transforms of ±1 and
+      ½ only). Its transforms pass over 4× the input, which the GEMMs outweigh from about 128
+      channels on: 8, 256→256, 14×14 forward and backward in 34 ms against "shifted"'s 53 ms, 8,
+      512→512, 7×7 in 46 against 91; with 64 channels it is slower (85 against 70 ms on 56×56).
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins.
@@ -160,8 +167,11 @@ def _choose_fast_path(
     case = ConvCase.make(x_shape, w_shape, stride, padding, dilation)
     if PATHS["matmul"].supports(case) is None:
         return "matmul"
-    if winograd and PATHS["winograd"].supports(case) is None and min(C, O) >= 16:
-        return "winograd"
+    if PATHS["winograd"].supports(case) is None:
+        if winograd and min(C, O) >= 16:
+            return "winograd"
+        if min(C, O) >= 128:
+            return "winograd2"
     if PATHS["shifted"].supports(case) is None and C >= 16:
         return "shifted"
     if case.batch >= 16 and (case.geometry.out[-1] < 16 or (C < 16 and O < 16)):

@@ -20,33 +20,60 @@ from .shifted import to_grid
 
 @dataclass
 class WinogradContext(WeightContext):
-    """``V``: the transformed input tiles Bᵀ D B (36, T, C), what dL/dW reads; W, X's shape and geometry."""
+    """``V``: the transformed input tiles Bᵀ D B (a², T, C), what dL/dW reads; W, X's shape and geometry."""
 
     input_field: ClassVar[str] = "V"
     V: np.ndarray | None
 
 
-_BT = np.array(
-    [
-        [4, 0, -5, 0, 1, 0],
-        [0, -4, -4, 1, 1, 0],
-        [0, 4, -4, -1, 1, 0],
-        [0, -2, -1, 2, 1, 0],
-        [0, 2, -1, -2, 1, 0],
-        [0, 4, 0, -5, 0, 1],
-    ]
+@dataclass(frozen=True)
+class Tiles:
+    """Winograd's F(m×m, 3×3): Bᵀ (a×a, a = m + 2) transforms an input tile, G (a×3) the kernel, Aᵀ (m×a)
+    takes the a² products back to an m×m output tile."""
+
+    m: int
+    BT: np.ndarray
+    G: np.ndarray
+    AT: np.ndarray
+
+    @property
+    def a(self) -> int:
+        return self.m + 2
+
+
+#: F(4×4, 3×3), interpolation points 0, ±1, ±2 and ∞: 36 products for 16 outputs (4× fewer than 144).
+F4 = Tiles(
+    4,
+    np.array(
+        [
+            [4, 0, -5, 0, 1, 0],
+            [0, -4, -4, 1, 1, 0],
+            [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0],
+            [0, 2, -1, -2, 1, 0],
+            [0, 4, 0, -5, 0, 1],
+        ]
+    ),
+    np.array(
+        [
+            [1 / 4, 0, 0],
+            [-1 / 6, -1 / 6, -1 / 6],
+            [-1 / 6, 1 / 6, -1 / 6],
+            [1 / 24, 1 / 12, 1 / 6],
+            [1 / 24, -1 / 12, 1 / 6],
+            [0, 0, 1],
+        ]
+    ),
+    np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
 )
-_G = np.array(
-    [
-        [1 / 4, 0, 0],
-        [-1 / 6, -1 / 6, -1 / 6],
-        [-1 / 6, 1 / 6, -1 / 6],
-        [1 / 24, 1 / 12, 1 / 6],
-        [1 / 24, -1 / 12, 1 / 6],
-        [0, 0, 1],
-    ]
+#: F(2×2, 3×3), points 0, ±1 and ∞: 16 products for 4 outputs (2.25× fewer than 36); its transforms
+#: add and subtract only (and halve the kernel), so its float32 error stays near the direct sum's.
+F2 = Tiles(
+    2,
+    np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
+    np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
+    np.array([[1, 1, 1, 0], [0, 1, -1, -1]]),
 )
-_AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])
 
 
 def _transform_tiles(matrix: np.ndarray, tiles: np.ndarray, last: bool = False) -> np.ndarray:
@@ -63,41 +90,42 @@ def _transform_tiles(matrix: np.ndarray, tiles: np.ndarray, last: bool = False) 
 
 
 def _winograd_correlate(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, top: int, left: int, out: tuple[int, int]
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, top: int, left: int, out: tuple[int, int], f: Tiles
 ) -> tuple[np.ndarray, np.ndarray]:
     """Y[n, o, y, x] = b[o] + Σ_c Σ_i Σ_j X[n, c, y + i - top, x + j - left] · W[o, c, i, j] (zero outside X), 3×3.
 
     ``top``, ``left`` (0-2) are the zero rows/columns before X; Y covers ``out`` = (oh, ow) positions.
-    Returns Y (N, O, oh, ow) and the transformed input tiles V (36, T, C), T = N·th·tw, for dL/dW.
+    Returns Y (N, O, oh, ow) and the transformed input tiles V (a², T, C), T = N·th·tw, for dL/dW.
     The products M[ξ] are computed as (O, T) and Aᵀ M A leaves each tile's columns innermost, so
-    that laying the tiles out as (N, O, y, x) copies runs of whole output rows (4·tw) instead of 4.
+    that laying the tiles out as (N, O, y, x) copies runs of whole output rows (m·tw) instead of m.
     """
     N, C, H, W = x.shape
-    O, dt = w.shape[0], x.dtype
-    th, tw = -(-out[0] // 4), -(-out[1] // 4)  # 4×4 output tiles, the last ones cropped
-    Hg, Wg = 4 * th + 2, 4 * tw + 2  # the input the tiles read: 6×6 tiles, 4 apart
+    O, dt, m, a = w.shape[0], x.dtype, f.m, f.a
+    th, tw = -(-out[0] // m), -(-out[1] // m)  # m×m output tiles, the last ones cropped
+    Hg, Wg = m * th + 2, m * tw + 2  # the input the tiles read: a×a tiles, m apart
     grid = to_grid(x, ((top, Hg - H - top), (left, Wg - W - left)), 0, N * Hg * Wg).reshape(N, Hg, Wg, C)
     it = grid.itemsize
-    tiles = np.lib.stride_tricks.as_strided(  # tiles[i, j, n, ty, tx, c] = grid[n, 4·ty + i, 4·tx + j, c]
+    tiles = np.lib.stride_tricks.as_strided(  # tiles[i, j, n, ty, tx, c] = grid[n, m·ty + i, m·tx + j, c]
         grid,
-        shape=(6, 6, N, th, tw, C),
-        strides=(Wg * C * it, C * it, Hg * Wg * C * it, 4 * Wg * C * it, 4 * C * it, it),
+        shape=(a, a, N, th, tw, C),
+        strides=(Wg * C * it, C * it, Hg * Wg * C * it, m * Wg * C * it, m * C * it, it),
         writeable=False,
     )
-    D = np.ascontiguousarray(tiles).reshape(6, 6, -1)  # (6, 6, T·C): the one copy
-    V = _transform_tiles(_BT.astype(dt), D).reshape(36, -1, C)  # V = Bᵀ D B for every tile and channel
-    U_t = (np.kron(_G, _G).astype(dt) @ w.reshape(-1, 9).T).reshape(36, O, C)  # U = G W Gᵀ, as Uᵀ per ξ
-    M = np.matmul(U_t, V.transpose(0, 2, 1))  # M[ξ]ᵀ = U[ξ]ᵀ @ V[ξ]ᵀ: 36 GEMMs (O, C) @ (C, T), the ⊙ summed over c
-    Y = _transform_tiles(_AT.astype(dt), M.reshape(6, 6, -1), last=True)  # Y = Aᵀ M A: (4, O·T, 4)
-    Y = Y.reshape(4, O, N, th, tw, 4).transpose(2, 1, 3, 0, 4, 5)  # (N, O, ty, a, tx, b): a view
-    y = add_bias(Y, b, (N, O, th, 4, tw, 4), 4).reshape(N, O, 4 * th, 4 * tw)  # one pass: tiles laid out, + b[o]
-    if (4 * th, 4 * tw) != out:
+    D = np.ascontiguousarray(tiles).reshape(a, a, -1)  # (a, a, T·C): the one copy
+    V = _transform_tiles(f.BT.astype(dt), D).reshape(a * a, -1, C)  # V = Bᵀ D B for every tile and channel
+    U_t = (np.kron(f.G, f.G).astype(dt) @ w.reshape(-1, 9).T).reshape(a * a, O, C)  # U = G W Gᵀ, as Uᵀ per ξ
+    M = np.matmul(U_t, V.transpose(0, 2, 1))  # M[ξ]ᵀ = U[ξ]ᵀ @ V[ξ]ᵀ: a² GEMMs (O, C) @ (C, T), the ⊙ summed over c
+    Y = _transform_tiles(f.AT.astype(dt), M.reshape(a, a, -1), last=True)  # Y = Aᵀ M A: (m, O·T, m)
+    Y = Y.reshape(m, O, N, th, tw, m).transpose(2, 1, 3, 0, 4, 5)  # (N, O, ty, a, tx, b): a view
+    y = add_bias(Y, b, (N, O, th, m, tw, m), 4).reshape(N, O, m * th, m * tw)  # one pass: tiles laid out, + b[o]
+    if (m * th, m * tw) != out:
         y = np.ascontiguousarray(y[:, :, : out[0], : out[1]])  # the last tiles reach past the output: crop
     return y, V
 
 
 class Winograd(FastPath):
-    """O = X ⋆ W + b for a 3×3 kernel, stride 1, dilation 1, padding at most 2 per side, by F(4×4, 3×3).
+    """O = X ⋆ W + b for a 3×3 kernel, stride 1, dilation 1, padding at most 2 per side, by F(4×4, 3×3)
+    ("winograd"); :class:`Winograd2` is the same with F(2×2, 3×3).
 
     Example:
         >>> x, w = np.ones((1, 2, 6, 6), np.float32), np.ones((3, 2, 3, 3), np.float32)
@@ -108,6 +136,7 @@ class Winograd(FastPath):
     """
 
     name = "winograd"
+    tiles = F4
     zeros_times_x = mixes_grad_out = True  # the transforms mix every value of a tile
 
     def _supports(self, case: ConvCase) -> str | None:
@@ -125,28 +154,44 @@ class Winograd(FastPath):
         self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: ConvGeometry
     ) -> tuple[np.ndarray, WinogradContext]:
         (top, _), (left, _) = geometry.padding
-        y, V = _winograd_correlate(x, w, b, top, left, geometry.out)  # O = X ⋆ W + b
+        y, V = _winograd_correlate(x, w, b, top, left, geometry.out, self.tiles)  # O = X ⋆ W + b
         return y, WinogradContext(w, x.shape, geometry, V=V)
 
     def backward(self, ctx: WinogradContext, grad_out: np.ndarray, needs: tuple[bool, bool, bool]) -> Grads:
         w, V, ((top, _), (left, _)) = ctx.w, ctx.V, ctx.geometry.padding
         N, C, H, W = ctx.x_shape
-        O, dt = w.shape[0], grad_out.dtype
+        O, dt, f = w.shape[0], grad_out.dtype, self.tiles
+        m, a = f.m, f.a
         grad_x = grad_w = None
         if needs[0]:
             w_rot = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # rot180(W), in and out channels swapped: (C, O, 3, 3)
-            grad_x, _ = _winograd_correlate(grad_out, w_rot, None, 2 - top, 2 - left, (H, W))  # full conv, rot180(W)
+            grad_x, _ = _winograd_correlate(grad_out, w_rot, None, 2 - top, 2 - left, (H, W), f)  # full conv, rot180(W)
         if needs[1]:
             # the forward's adjoint per tile: dL/dM = A dL/dY Aᵀ, dL/dU[ξ] = V[ξ]ᵀ dL/dM[ξ], dL/dW = Gᵀ dL/dU G
             oh, ow = grad_out.shape[2:]
-            th, tw = -(-oh // 4), -(-ow // 4)
+            th, tw = -(-oh // m), -(-ow // m)
             grad_pad = grad_out
-            if (4 * th, 4 * tw) != (oh, ow):
-                grad_pad = np.zeros((N, O, 4 * th, 4 * tw), dtype=dt)  # dL/dO, zero beyond the cropped tiles
+            if (m * th, m * tw) != (oh, ow):
+                grad_pad = np.zeros((N, O, m * th, m * tw), dtype=dt)  # dL/dO, zero beyond the cropped tiles
                 grad_pad[:, :, :oh, :ow] = grad_out
-            grad_tiles = grad_pad.reshape(N, O, th, 4, tw, 4).transpose(3, 5, 1, 0, 2, 4)  # [a, b, o, n, ty, tx]
-            grad_tiles = np.ascontiguousarray(grad_tiles).reshape(4, 4, -1)  # (4, 4, O·T)
-            dM = _transform_tiles(_AT.T.astype(dt), grad_tiles).reshape(36, O, -1)  # dL/dM = A dL/dY Aᵀ: (36, O, T)
-            dU_t = np.matmul(dM, V)  # dL/dU[ξ]ᵀ = dL/dM[ξ] @ V[ξ]: (36, O, C), summed over tiles
-            grad_w = (dU_t.reshape(36, -1).T @ np.kron(_G, _G).astype(dt)).reshape(O, C, 3, 3)  # dL/dW = X ⋆ dL/dO
+            grad_tiles = grad_pad.reshape(N, O, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)  # [a, b, o, n, ty, tx]
+            grad_tiles = np.ascontiguousarray(grad_tiles).reshape(m, m, -1)  # (m, m, O·T)
+            dM = _transform_tiles(f.AT.T.astype(dt), grad_tiles).reshape(a * a, O, -1)  # dL/dM = A dL/dY Aᵀ
+            dU_t = np.matmul(dM, V)  # dL/dU[ξ]ᵀ = dL/dM[ξ] @ V[ξ]: (a², O, C), summed over tiles
+            grad_w = (dU_t.reshape(a * a, -1).T @ np.kron(f.G, f.G).astype(dt)).reshape(O, C, 3, 3)  # dL/dW = X ⋆ dL/dO
         return grad_x, grad_w, None
+
+
+class Winograd2(Winograd):
+    """O = X ⋆ W + b for a 3×3 kernel by F(2×2, 3×3): 2.25× fewer multiplications, float32 error near the direct sum's.
+
+    Example:
+        >>> x, w = np.ones((1, 2, 6, 6), np.float32), np.ones((3, 2, 3, 3), np.float32)
+        >>> case = ConvCase.make(x.shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+        >>> y, ctx = Winograd2().forward(x, w, None, case.geometry)
+        >>> y.shape, round(float(y[0, 0, 0, 0]), 4), round(float(y[0, 0, 2, 2]), 4), ctx.V.shape
+        ((1, 3, 6, 6), 8.0, 18.0, (16, 9, 2))
+    """
+
+    name = "winograd2"
+    tiles = F2
