@@ -61,6 +61,7 @@ ALPHA_SECONDS = 20e-6
 RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID")
 PEAK_DIR_VARIABLE = "KERNELWISE_BENCH_PEAK_DIR"
 RUNNER = "from kernelwise.bench.distributed import rank_main; raise SystemExit(rank_main())"
+RUN_TIMEOUT = 900  # seconds for one training run: a run that hangs stops the benchmark with an error
 
 
 # --------------------------------------------------------------------------- the cost model
@@ -348,7 +349,12 @@ def run_training(
         command = [launcher, "--oversubscribe", "-n", str(ranks), *command]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=_launch_environment(threads, peak_dir))
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=_launch_environment(threads, peak_dir), timeout=RUN_TIMEOUT
+        )
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"{label} did not finish in {RUN_TIMEOUT} s (a rank waiting forever?)") from e
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{label} failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")
