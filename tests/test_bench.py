@@ -14,6 +14,7 @@ import types
 import numpy as np
 import pytest
 
+import kernelwise as kw
 from kernelwise.bench import CONV_CASES, POOL_CASES, add_bench_parser, run_conv_suite, run_train_suite
 from kernelwise.bench.cli import main as bench_main
 from kernelwise.bench.timing import geometric_mean, interleaved_best
@@ -48,6 +49,14 @@ def test_conv_suite_methods_name_the_dispatched_paths() -> None:
     # 3×3 layers: "shifted", from 128 channels F(2×2, 3×3) ("winograd", F(4×4), only when allowed)
     conv = ["im2col", "im2col", "shifted", "shifted", "im2col", "winograd2", "matmul", "im2col"]
     assert [c.method for c in result.cases] == [*conv, "taps", "taps"]
+
+
+def test_conv_suite_times_winograd_when_allowed_and_restores_the_switch() -> None:
+    out = io.StringIO()
+    result = run_conv_suite(tiny=True, repeats=1, threads=1, torch=False, file=out, allow_winograd=True)
+    assert [c.method for c in result.cases][2:6] == ["winograd", "winograd", "im2col", "winograd"]
+    assert "allow_winograd = True" in out.getvalue()
+    assert kw.backends.conv.allow_winograd is False
 
 
 def test_conv_suite_selects_cases_by_name() -> None:

@@ -21,6 +21,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: proves the suite runs, times mean little")
     parser.add_argument("--no-torch", action="store_true", help="kernelwise only, even if PyTorch is installed")
     parser.add_argument("--cases", help="conv suite: only cases whose name contains this text")
+    parser.add_argument(
+        "--allow-winograd",
+        action="store_true",
+        help="conv suite: with kernelwise.backends.conv.allow_winograd (F(4×4, 3×3): faster, less exact)",
+    )
     parser.add_argument("--data-dir", help="train suite: folder with the MNIST files (default: the MNIST sample)")
     parser.add_argument("--steps", type=int, help="train suite: MNIST-1D Adam steps (default 6000)")
     parser.add_argument("--no-memory", action="store_true", help="train suite: skip the peak-memory runs")
@@ -48,6 +53,7 @@ def run_bench(args: argparse.Namespace) -> int:
             torch=torch,
             cases=args.cases,
             file=sys.stdout,
+            allow_winograd=args.allow_winograd,
         )
     if args.suite in ("train", "all"):
         from .train import run_train_suite

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .. import backends
 from ..errors import MissingDependencyError, UsageError
 from .report import CaseResult, SuiteResult, conv_table, setting
 from .timing import SETTLE_SECONDS, blas_info, gemm_peak, interleaved_best, load_torch, thread_limit
@@ -205,6 +206,7 @@ def run_conv_suite(
     torch: bool | None = None,
     cases: str | None = None,
     file: TextIO | None = None,
+    allow_winograd: bool = False,
 ) -> SuiteResult:
     """Time every conv and pooling case in kernelwise and PyTorch; print the table to ``file``.
 
@@ -215,6 +217,8 @@ def run_conv_suite(
         torch: compare with PyTorch (None: if it is installed; False: kernelwise only).
         cases: only the cases whose name contains this text.
         file: where the table goes as it is measured (e.g. ``sys.stdout``; None: nowhere).
+        allow_winograd: time with ``kernelwise.backends.conv.allow_winograd`` set (F(4×4, 3×3) on 3×3
+            layers: faster, float32 error 6-37× PyTorch's; the setting line says which was timed).
 
     Returns:
         a :class:`~kernelwise.bench.report.SuiteResult` with one record per case.
@@ -228,30 +232,42 @@ def run_conv_suite(
         if not selected:
             raise UsageError(f"cases={cases!r} matches no case name")
     rng = np.random.default_rng(0)
-    with thread_limit(threads, torch_module) as count:
-        result = SuiteResult(
-            peak_gflops=gemm_peak(256 if tiny else 2048, repeats=1 if tiny else 5),
-            threads=count,
-            blas=str(blas_info()),
-            torch_version=getattr(torch_module, "__version__", None),
-        )
+    allowed_before, backends.conv.allow_winograd = backends.conv.allow_winograd, bool(allow_winograd)
+    try:
+        with thread_limit(threads, torch_module) as count:
+            return _run_cases(selected, rng, count, tiny, repeats, torch_module, file)
+    finally:
+        backends.conv.allow_winograd = allowed_before
+
+
+def _run_cases(
+    selected: list, rng: np.random.Generator, count: int, tiny: bool, repeats: int, torch_module: Any, file: Any
+) -> SuiteResult:
+    """run_conv_suite's measurement, with its settings in force."""
+    result = SuiteResult(
+        peak_gflops=gemm_peak(256 if tiny else 2048, repeats=1 if tiny else 5),
+        threads=count,
+        blas=str(blas_info()),
+        torch_version=getattr(torch_module, "__version__", None),
+        extra={"allow_winograd": backends.conv.allow_winograd},
+    )
+    if file is not None:
+        print(setting(result), file=file, flush=True)
+    for case in selected:
+        arrays = _arrays(case, rng)
+        kw_step, kw_results = _kernelwise_step(case, arrays)
+        fns = {"kernelwise": kw_step}
+        if torch_module is not None:
+            torch_step, torch_results = _torch_step(case, arrays, torch_module)
+            fns["torch"] = torch_step
+        best = interleaved_best(fns, repeats=repeats, pause=0.0 if tiny else SETTLE_SECONDS, burst=1 if tiny else 3)
+        record = CaseResult(case.name, best["kernelwise"], flops=case.flops(), method=_method(case))
+        if torch_module is not None:
+            record.torch_seconds = best["torch"]
+            record.error = _max_relative_difference(kw_results(), torch_results())
+        result.cases.append(record)
         if file is not None:
-            print(setting(result), file=file, flush=True)
-        for case in selected:
-            arrays = _arrays(case, rng)
-            kw_step, kw_results = _kernelwise_step(case, arrays)
-            fns = {"kernelwise": kw_step}
-            if torch_module is not None:
-                torch_step, torch_results = _torch_step(case, arrays, torch_module)
-                fns["torch"] = torch_step
-            best = interleaved_best(fns, repeats=repeats, pause=0.0 if tiny else SETTLE_SECONDS, burst=1 if tiny else 3)
-            record = CaseResult(case.name, best["kernelwise"], flops=case.flops(), method=_method(case))
-            if torch_module is not None:
-                record.torch_seconds = best["torch"]
-                record.error = _max_relative_difference(kw_results(), torch_results())
-            result.cases.append(record)
-            if file is not None:
-                print(f"  {case.name}: kernelwise {record.kw_seconds * 1e3:.2f} ms", file=file, flush=True)
+            print(f"  {case.name}: kernelwise {record.kw_seconds * 1e3:.2f} ms", file=file, flush=True)
     if file is not None:
         print(conv_table(result), file=file)
     return result

@@ -120,8 +120,10 @@ def conv_table(result: SuiteResult) -> str:
 def setting(result: SuiteResult) -> str:
     """The lines that say where and how a table was measured."""
     torch = f"PyTorch {result.torch_version}" if result.torch_version else "PyTorch not installed: kernelwise only"
+    winograd = result.extra.get("allow_winograd", False)
     return (
         f"machine: {machine()}\n"
         f"BLAS: {result.blas}; {result.threads} threads for NumPy's BLAS and for PyTorch; {torch}\n"
         f"float32 GEMM peak (NumPy a @ b, 2048³): {result.peak_gflops:.0f} GFLOP/s"
+        + ("\nkernelwise.backends.conv.allow_winograd = True (F(4×4, 3×3) on 3×3 layers)" if winograd else "")
     )
