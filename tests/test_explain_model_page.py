@@ -4,7 +4,9 @@ Expected values come from PyTorch (the same LeNet-5 built in torch with the run'
 probabilities, autograd's dL/d(activation) maps and dL/dW), or for the other built-in models and ResNet-50
 from kernelwise's own forward. In headless Chromium (the driver of tests/test_explain_html.py): the page
 loads with no console errors and no requests; the shapes, the thumbnails' numbers, a clicked conv unit's
-sum, the softmax and the backward maps equal the expected ones; switching images changes the maps.
+sum, the softmax and the backward maps equal the expected ones; switching images changes the maps. On
+ResNet-50 every convolution is clickable, most through a sample of units: a sampled unit of a last-stage
+conv and of a strided conv (its padded corner too) equal the engine's, and a click off the sample snaps.
 Screenshots of a trained LeNet-5's page go to ``test-artifacts/``.
 """
 
@@ -25,10 +27,15 @@ from clirun import cli
 from conftest import MNIST_SAMPLE
 from kernelwise import checkpoint
 from kernelwise.cli import main
+from kernelwise.explain.engine import FormulaMismatch
 from kernelwise.explain.model_page import (
     MAX_CHANNELS,
     RANDOM,
+    _module_layers,
+    _sample,
+    _spread,
     as_map,
+    check_sampled,
     downsample,
     model_page,
     page_html,
@@ -273,10 +280,44 @@ def test_resnet50_page_stays_small(resnet50):
     assert data["layers"][0]["shape_text"] == "64×112×112" and data["layers"][-1]["shape_text"] == "1000"
     assert len(data["images"][0]["classes"]) == 3  # a thousand classes: backward for the top three
     convs = [layer for layer in data["layers"] if layer["kind"] == "conv"]
-    assert len(convs) == 53 and any(layer["clickable"] for layer in convs)
+    assert len(convs) == 53 and all(layer["clickable"] for layer in convs)  # every convolution: whole or sampled
+    sampled = [layer for layer in convs if layer["sample"]]
+    assert len(sampled) >= 40 and data["budget"]["sampled"] == len(sampled)
+    for layer in sampled:
+        s, (_, h, w) = layer["sample"], layer["shape"]
+        assert {0, (h - 1) // 2, h - 1} <= set(s["rows"]) and {0, (w - 1) // 2, w - 1} <= set(s["cols"])
+        assert 1 <= s["channels"] <= MAX_CHANNELS and s["units"] == s["channels"] * len(s["rows"]) * len(s["cols"])
+        row = data["images"][0]["layers"][data["layers"].index(layer)]
+        assert "x" not in row and decoded(data, row["xs"]).shape == (
+            layer["in_shape"][0],
+            len(s["in_rows"]),
+            len(s["in_cols"]),
+        )
+    assert data["checked"]["sampled"] == sum(layer["sample"]["units"] for layer in sampled)
+    assert data["budget"]["exact_numbers"] <= 1_200_000
     thumbs = [row["thumb"] for row in data["images"][0]["layers"]]
     assert all(max(t["shape"][1:]) <= data["budget"]["thumb_side"] or t["shape"][1] == 1 for t in thumbs)
     assert all(t["shape"][0] <= MAX_CHANNELS for t in thumbs)
+
+
+def test_sampled_conv_units_are_checked_from_the_embedded_rows_and_columns():
+    assert _spread(56, 8) == [0, 8, 16, 24, 27, 31, 39, 47, 55] and _spread(5, 8) == [0, 1, 2, 3, 4]
+    conv = kw.nn.Conv2d(3, 20, 3, stride=2, padding=1)
+    x = kw.tensor(np.random.default_rng(0).standard_normal((1, 3, 23, 23)).astype(np.float32))
+    with kw.no_grad():
+        layers, out = _module_layers(kw.nn.Sequential(conv), x)
+    layer = layers[0]
+    s = _sample(layer, images=1, classes=3, cap=10**9)
+    assert s["channels"] == MAX_CHANNELS and s["rows"] == s["cols"] == [0, 2, 3, 5, 6, 8, 9, 11]  # of 12
+    assert s["in_rows"][0] == 0 and s["in_rows"][-1] == 22  # the padded corner reads from row 0
+    x_sub = as_map(x.numpy()[0])[np.ix_(range(3), s["in_rows"], s["in_cols"])]
+    assert check_sampled(layer, x_sub, out.numpy()[0], s) == s["units"] == MAX_CHANNELS * 64
+    missing = x_sub.copy()
+    missing[:, 1] = 0  # an input row the windows read, left out: the sums no longer match
+    with pytest.raises(FormulaMismatch):
+        check_sampled(layer, missing, out.numpy()[0], s)
+    small = _sample(layer, images=1, classes=3, cap=2000)  # the budget shrinks the grid and the channels
+    assert small["cost"] <= 2000 and small["units"] < s["units"] and len(small["rows"]) >= 3
 
 
 def test_a_run_trained_on_an_image_folder(tmp_path, capsys):
@@ -475,13 +516,74 @@ def test_resnet50_page_opens_and_a_conv_unit_equals_the_engine(browser, resnet50
     assert set(browser.requests()) == {resnet50["page"].as_uri()}
     data = resnet50["data"]
     assert browser.js("document.querySelectorAll('.layer .shape').length") == len(data["layers"]) + 1
-    l = next(i for i, layer in enumerate(data["layers"]) if layer["clickable"] and layer["kind"] == "conv")
+    whole = [i for i, layer in enumerate(data["layers"]) if layer["kind"] == "conv" and not layer["sample"]]
+    l = whole[0]  # a convolution clickable whole (the others: tests below)
     _, h, w = data["layers"][l]["shape"]
     result = browser.js(f"kwm.select({l}, 3, {h // 2}, {w // 3})")
     engine = decoded(data, data["images"][0]["layers"][l]["y"])[3, h // 2, w // 3]  # kernelwise's forward
     terms = len(result["channels"]) * len(result["channels"][0]["terms"])
     assert_close(result["value"], engine, terms=terms, what=f"{data['layers'][l]['name']} unit")
     assert "✓" in browser.js("document.getElementById('unit').textContent")
+    assert browser.errors() == []
+
+
+def _sampled_unit(browser: Chromium, data: dict, l: int, c: int, i: int, j: int) -> dict:
+    """A sampled unit selected in the page, its sum recomputed there, against the engine's embedded output."""
+    layer = data["layers"][l]
+    s = layer["sample"]
+    result = browser.js(f"kwm.select({l}, {c}, {i}, {j})")
+    ys = decoded(data, data["images"][0]["layers"][l]["ys"])
+    engine = ys[c, s["rows"].index(i), s["cols"].index(j)]  # kernelwise's forward at the unit
+    terms = len(result["channels"]) * len(result["channels"][0]["terms"])
+    assert_close(result["value"], engine, terms=terms, what=f"{layer['name']} unit [{c},{i},{j}]")
+    assert_close(browser.js(f"kwm.engineAt({l}, {c}, {i}, {j})"), engine)
+    assert len(result["channels"]) == layer["in_shape"][0]  # every input channel
+    text = browser.js("document.getElementById('unit').textContent")
+    assert "✓" in text and "this layer keeps a sample" in text
+    return result
+
+
+def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
+    data = resnet50["data"]
+    browser.open(resnet50["page"])
+    assert browser.errors() == []
+    sampled = [i for i, layer in enumerate(data["layers"]) if layer["sample"]]
+    deep = sampled[-1]  # a convolution of the last stage, 7×7
+    assert data["layers"][deep]["shape"][1:] == [7, 7]
+    s = data["layers"][deep]["sample"]
+    _sampled_unit(browser, data, deep, s["channels"] - 1, s["rows"][-1], s["cols"][len(s["cols"]) // 2])
+    strided = next(i for i in sampled if data["layers"][i]["window"]["stride"][0] == 2)
+    s = data["layers"][strided]["sample"]
+    assert data["layers"][strided]["window"]["pad"][0] > 0
+    result = _sampled_unit(browser, data, strided, 0, 0, 0)  # the corner: the window reads the padding
+    assert any(not t["t"]["inside"] for t in result["channels"][0]["terms"])
+    _sampled_unit(browser, data, strided, s["channels"] - 1, s["rows"][len(s["rows"]) // 2], s["cols"][-1])
+    # a click between sampled positions snaps to the nearest and says so
+    i, j = s["rows"][0] + 1, s["cols"][1]
+    assert i not in s["rows"]
+    browser.js(f"kwm.select({strided}, 0, {i}, {j})")
+    unit = browser.js("kwm.state.unit")
+    assert (unit["i"], unit["j"]) == (s["rows"][0], j) and unit["snapped"]
+    text = browser.js("document.getElementById('unit').textContent")
+    assert "is not sampled: the nearest sampled unit is shown" in text
+    canvas = f'canvas[data-layer="{deep}"][data-ch="0"]'
+    browser.js(f"document.querySelector('{canvas}').scrollIntoView()")
+    click_at(browser, canvas, 0.3, 0.7)
+    unit = browser.js("kwm.state.unit")
+    s = data["layers"][deep]["sample"]
+    assert unit["l"] == deep and unit["i"] in s["rows"] and unit["j"] in s["cols"]
+    footer = browser.js("document.getElementById('notes').textContent")
+    assert f"layer {data['layers'][deep]['name']}: " in footer and "positions × " in footer
+    # backward: autograd's dL/dZ at the unit; dL/dW is not embedded for a sampled layer, and the page says so
+    browser.js("kwm.setTab('backward')")
+    cls = browser.js("kwm.state.cls")
+    b = browser.js(f"kwm.backwardUnit({deep}, {unit['c']}, {unit['i']}, {unit['j']})")
+    gs = decoded(data, data["images"][0]["grads"][str(cls)][deep]["gs"])
+    assert b["grad"] == pytest.approx(float(gs[unit["c"], s["rows"].index(unit["i"]), s["cols"].index(unit["j"])]))
+    assert "a sampled layer embeds neither" in browser.js("document.getElementById('unit').textContent")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.js("kwm.setTab('forward')")
+    browser.screenshot(ARTIFACTS / "explain_model_sampled_unit.png")
     assert browser.errors() == []
 
 

@@ -28,17 +28,31 @@ The budget (what keeps a ResNet-50 page at a few MB):
   page's thumbnails take at most :data:`THUMB_TOTAL` bytes), each number quantised to one
   byte on the layer's scale: forward ``lo + q·(hi − lo)/255``, backward ``(2q/255 − 1)·m`` with
   ``m = max |g|`` (so within half a step of the engine's value);
-* exact numbers (float32, base64) only for the layers whose units can be clicked: a layer is clickable
-  when its input, output, weights and output gradients (for every image and class) cost at most
-  :data:`LAYER_LIMIT` numbers and the page's total stays under :data:`EXACT_BUDGET`, in the order the
-  layers run; the others show their maps only;
+* exact numbers (float32, base64) only for what a click shows. Every convolution is clickable: first
+  each gets a **sample** (below), reserved page-wide; then a layer is clickable whole (every unit of its
+  shown channels, forward and backward) when its input, output, weights and output gradients (for every
+  image and class) cost at most :data:`LAYER_LIMIT` numbers and the page's total (the samples of the
+  other convolutions included) stays under :data:`EXACT_BUDGET`, convolutions first, in the order the
+  layers run; a convolution that is not whole keeps its sample; other layers that are not whole show
+  their maps only;
+* a convolution's sample: its first ``k`` output channels (``k`` of 16, 8, 4, 2, 1, at most the shown
+  ones) at a grid of output positions, ``g`` evenly spaced rows and columns (``g`` from
+  :data:`SAMPLE_GRID` down to 3, always the first, the middle and the last, so the padding is read; every
+  row or column when there are at most ``g``). The page embeds the kernels ``W[0..k)`` once, the rows ×
+  columns of the input those positions' windows read (every input channel), and the engine's output and
+  output gradients at the sampled units. Of the (g, k) whose numbers fit ``max(SAMPLE_FLOOR,
+  SAMPLE_BUDGET / number of convolutions)`` (:data:`SAMPLE_FLOOR`, :data:`SAMPLE_BUDGET`) the one with
+  the most units (then the most channels); when none fits, the one reading the fewest kernel and input
+  numbers (then the most units). A click elsewhere snaps to the
+  nearest sampled unit; backward shows dL/dZ of the unit, not dL/dW (it needs the whole input and dL/dZ);
 * backward for every class when there are at most :data:`MAX_CLASSES` and their gradient thumbnails
   take at most :data:`THUMB_BUDGET` bytes, else for the top :data:`TOP_CLASSES` of each image.
 
 Checks before the page is written (:class:`~kernelwise.explain.engine.FormulaMismatch` otherwise): for
 every clickable layer, every unit's written-out sum (forward, and for convolutions every dL/dW entry
 and every dL/dA entry through the layer) is evaluated in float64 from the embedded float32 numbers and
-compared with the engine's value (its forward, its autograd) within float32 rounding; for the other
+compared with the engine's value (its forward, its autograd) within float32 rounding; for every sampled
+convolution every sampled unit's sum, from the embedded rows × columns of its input alone; for the other
 convolutions, pools and linear layers a deterministic sample of :data:`SAMPLE_UNITS` units each; the
 softmax of the embedded logits against the engine's probabilities.
 """
@@ -77,6 +91,9 @@ LAYER_LIMIT = 500_000  # a layer whose clicks need more numbers than this shows 
 MAX_CLASSES = 10  # backward for every class up to this many classes
 TOP_CLASSES = 3  # else for the most probable few of each image
 SAMPLE_UNITS = 16  # units checked per layer that is not clickable
+SAMPLE_GRID = 8  # a sampled convolution: about this many output rows and columns clickable (and the middle)
+SAMPLE_BUDGET = 800_000  # exact numbers of all sampled convolutions together (part of EXACT_BUDGET)
+SAMPLE_FLOOR = 20_000  # each sampled convolution may take at least this many
 RANDOM = "random signal (seed 0)"  # the input of a 1-D model given none
 EPS32 = float(np.finfo(np.float32).eps)
 ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")  # the activations whose formula the page writes out
@@ -378,8 +395,14 @@ def _gather(x: np.ndarray, w: dict[str, Any], units: np.ndarray, fill: float) ->
 
 
 def _compare(what: str, written: np.ndarray, engine: np.ndarray, scale: np.ndarray, terms: int) -> None:
-    """Written-out sums (float64) against the engine's float32 values, within float32 rounding of the sums."""
-    tol = 4 * (terms + 2) * EPS32 * (np.abs(scale) + np.abs(engine)) + 1e-30
+    """Written-out sums (float64) against the engine's float32 values, within float32 rounding of the sums.
+
+    The engine's fast paths (Winograd, transformed tiles) mix the terms of neighbouring entries, so an
+    entry whose own terms are all zero may come out as a few float32 steps of its neighbours: the
+    tolerance includes a few steps of the largest Σ|terms| compared.
+    """
+    top = float(np.abs(scale).max()) if np.size(scale) else 0.0
+    tol = 4 * (terms + 2) * EPS32 * (np.abs(scale) + np.abs(engine)) + 8 * EPS32 * top + 1e-30
     bad = np.abs(written - engine) > tol
     if bad.any():
         k = int(np.argmax(bad.reshape(-1)))
@@ -683,6 +706,68 @@ def _cost(layer: Layer, images: int, classes: int) -> int:
     return images * (x + y * (1 + classes)) * k // _map_shape(layer.y)[0]
 
 
+def _spread(n: int, g: int) -> list[int]:
+    """``g`` evenly spaced indices of ``range(n)`` with the first, the middle and the last (all when n <= g).
+
+    Example:
+        >>> _spread(56, 8), _spread(7, 8), _spread(7, 3)
+        ([0, 8, 16, 24, 27, 31, 39, 47, 55], [0, 1, 2, 3, 4, 5, 6], [0, 3, 6])
+    """
+    if n <= g:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / (g - 1)) for k in range(g)} | {(n - 1) // 2})
+
+
+def _read(positions: list[int], kernel: int, stride: int, dilation: int, pad: int, size: int) -> list[int]:
+    """The input indices (inside the input) the windows of output ``positions`` read along one axis."""
+    taps = {i * stride + p * dilation - pad for i in positions for p in range(kernel)}
+    return sorted(t for t in taps if 0 <= t < size)
+
+
+def _sample(layer: Layer, images: int, classes: int, cap: int) -> dict[str, Any]:
+    """The sampled units of a convolution (see the module docstring): channels, output rows and columns,
+    the input rows and columns they read, and ``cost``, the numbers they embed."""
+    c_in, h_in, w_in = _map_shape(layer.x)
+    o, oh, ow = _map_shape(layer.y)
+    w = layer.window
+    per_filter = int(np.prod(layer.weight.shape[1:]))
+    best: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+    for g in range(SAMPLE_GRID, 2, -1):
+        rows, cols = _spread(oh, g), _spread(ow, g)
+        in_rows = _read(rows, w["kernel"][0], w["stride"][0], w["dilation"][0], w["pad"][0], h_in)
+        in_cols = _read(cols, w["kernel"][1], w["stride"][1], w["dilation"][1], w["pad"][1], w_in)
+        for k in sorted({min(k, o, MAX_CHANNELS) for k in (16, 8, 4, 2, 1)}, reverse=True):
+            units = k * len(rows) * len(cols)
+            reads = k * per_filter + images * c_in * len(in_rows) * len(in_cols)  # kernels and input
+            cost = reads + images * units * (1 + classes)
+            key = (True, units, k, 0) if cost <= cap else (False, -reads, units, k)
+            if best is None or key > best[0]:
+                sample = {"channels": k, "rows": rows, "cols": cols, "in_rows": in_rows, "in_cols": in_cols}
+                best = (key, {**sample, "cost": cost, "units": units, "positions": oh * ow})
+    assert best is not None
+    return best[1]
+
+
+def check_sampled(layer: Layer, x_sub: np.ndarray, y: np.ndarray, sample: dict[str, Any]) -> int:
+    """Every sampled unit's written-out sum, from the embedded rows × columns of the input alone (zeros
+    elsewhere: a window reading outside them would not match), against the engine's output ``y``."""
+    x = np.zeros(_map_shape(layer.x))
+    x[np.ix_(range(x.shape[0]), sample["in_rows"], sample["in_cols"])] = x_sub
+    grid = np.meshgrid(range(sample["channels"]), sample["rows"], sample["cols"], indexing="ij")
+    units = np.stack([a.reshape(-1) for a in grid], axis=1)
+    sums, scale = conv_sums(x, layer, units)
+    engine = as_map(y).astype(np.float64)[units[:, 0], units[:, 1], units[:, 2]]
+    where = f"explain model --html: layer {layer.name} ({layer.op}), sampled unit"
+    _compare(where, sums, engine, scale, int(np.prod(layer.weight.shape[1:])))
+    return len(units)
+
+
+def _at_sample(m: np.ndarray, rows: list[int], cols: list[int], channels: int | None = None) -> np.ndarray:
+    """The rows × columns of a (C, H, W) map (its first ``channels`` channels)."""
+    m = m if channels is None else m[:channels]
+    return m[np.ix_(range(m.shape[0]), rows, cols)]
+
+
 def _embedded(layer: Layer, x: np.ndarray, y: np.ndarray, arrays: Arrays) -> dict[str, str]:
     """The keys of what a click on ``layer`` reads, as (C, H, W) maps: a convolution its whole input (every
     window reads every channel) and the shown filters' outputs; pooling and activations the shown channels
@@ -705,12 +790,18 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
         raise UsageError("explain model --html: the images gave the layers different shapes")
     names = source.names or [str(i) for i in range(first[-1].y.numel())]
     classes = max(len(p["grads"]) for p in passes)
-    arrays, total, side = Arrays(), 0, _thumb_side(passes)
+    arrays, side = Arrays(), _thumb_side(passes)
+    convs = [i for i, layer in enumerate(first) if layer.kind == "conv"]
+    cap = max(SAMPLE_FLOOR, SAMPLE_BUDGET // max(1, len(convs)))
+    samples = {i: _sample(first[i], len(images), classes, cap) for i in convs}
+    total = sum(s["cost"] for s in samples.values())  # every convolution's sample, reserved first
     clickable = [False] * len(first)
     for i in sorted(range(len(first)), key=lambda i: first[i].kind != "conv"):  # convolutions first
         cost = _cost(first[i], len(images), classes)
-        if first[i].kind != "other" and cost <= LAYER_LIMIT and total + cost <= EXACT_BUDGET:
-            clickable[i], total = True, total + cost
+        extra = cost - (samples[i]["cost"] if i in samples else 0)  # whole instead of its sample
+        if first[i].kind != "other" and cost <= LAYER_LIMIT and total + extra <= EXACT_BUDGET:
+            clickable[i], total = True, total + extra
+    sampled = {i: s for i, s in samples.items() if not clickable[i]}
     checked = Counter()
     layer_data = []
     for i, layer in enumerate(first):
@@ -724,10 +815,14 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             "shape": list(as_map(layer.y.numpy()[0]).shape),
             "shape_text": shape_text(tuple(layer.y.shape[1:])),
             "nd": layer.y.ndim - 2 if layer.y.ndim > 2 else 0,
-            "clickable": clickable[i],
+            "clickable": clickable[i] or i in sampled,
+            "sample": None if i not in sampled else {k: v for k, v in sampled[i].items() if k != "cost"},
             "window": layer.window,
             "act": layer.act,
         }
+        if i in sampled:  # the sampled filters
+            entry["w"] = arrays.add(layer.weight, channels=sampled[i]["channels"])
+            entry["b"] = None if layer.bias is None else arrays.add(layer.bias)
         if clickable[i] and layer.kind == "conv":  # the shown filters, and every filter's first input channel
             entry["w"] = arrays.add(layer.weight, channels=MAX_CHANNELS)
             entry["wcol"] = arrays.add(layer.weight[:, 0])
@@ -745,7 +840,14 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
         for i, layer in enumerate(p["layers"]):
             x, y = layer.x.numpy()[0], layer.y.numpy()[0]
             row: dict[str, Any] = {"thumb": thumbnail(as_map(y), side=side)}
-            checked["forward"] += check_forward(layer, x, y, every=clickable[i])
+            if i in sampled:  # the input's rows × columns the sampled windows read, the output at the units
+                s = sampled[i]
+                x_sub = _at_sample(as_map(x), s["in_rows"], s["in_cols"]).astype(np.float32)
+                checked["sampled"] += check_sampled(layer, x_sub, y, s)
+                row["xs"] = arrays.add(x_sub)
+                row["ys"] = arrays.add(_at_sample(as_map(y), s["rows"], s["cols"], s["channels"]))
+            else:
+                checked["forward"] += check_forward(layer, x, y, every=clickable[i])
             if clickable[i]:
                 row.update(_embedded(layer, x, y, arrays))
             rows.append(row)
@@ -755,6 +857,9 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             for i, layer in enumerate(p["layers"]):
                 grad = np.asarray(g["y"][i], dtype=np.float32).reshape(layer.y.shape[1:])
                 row = {"thumb": thumbnail(as_map(grad), diverging=True, side=side)}
+                if i in sampled:  # autograd's dL/dZ at the sampled units
+                    s = sampled[i]
+                    row["gs"] = arrays.add(_at_sample(as_map(grad), s["rows"], s["cols"], s["channels"]))
                 if clickable[i]:  # dL/dZ of every filter for the chain rule; else the shown channels
                     keep = MAX_CHANNELS if layer.kind in ("act", "pool") else None
                     row["g"] = arrays.add(as_map(grad), channels=keep)
@@ -792,6 +897,7 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             "thumb_side": side,
             "exact_numbers": total,
             "clickable": sum(clickable),
+            "sampled": len(sampled),
             "layers": len(first),
         },
         "checked": dict(checked),

@@ -4,7 +4,9 @@
 // for a clicked unit, writes out the sum that made it from the embedded exact numbers (float32, base64):
 // a convolution's window in every input channel times the kernel, folded per channel; pooling,
 // activation and linear units; the softmax; and backward, dL/dW of the clicked filter and the chain
-// rule for dL/dA. Python checked every such sum against the engine before writing the page;
+// rule for dL/dA. A sampled convolution (over the budget) embeds its first channels' kernels and only
+// the input rows × columns that a grid of output positions reads: a click snaps to the nearest sampled
+// unit. Python checked every such sum against the engine before writing the page;
 // tests/test_explain_model_page.py checks in Chromium that this script's numbers equal the engine's.
 "use strict";
 const DATA = JSON.parse(document.getElementById("kw-data").textContent);
@@ -46,6 +48,43 @@ function map(key) {
   const s = a.shape;
   const shape = s.length === 3 ? s : s.length === 2 ? [s[0], 1, s[1]] : [1, 1, s[0]];
   return { shape, data: a.data, at: (c, i, j) => a.data[(c * shape[1] + i) * shape[2] + j] };
+}
+// A convolution's input as a unit view reads it: the whole map, or for a sampled layer the embedded rows ×
+// columns of it, indexed by the input's own (row, column).
+function inputMap(l) {
+  const layer = DATA.layers[l];
+  if (!layer.sample) return map(layerRow(l).x);
+  const s = layer.sample, sub = map(layerRow(l).xs), ri = new Map(), ci = new Map();
+  s.in_rows.forEach((r, n) => ri.set(r, n));
+  s.in_cols.forEach((q, n) => ci.set(q, n));
+  const R = s.in_rows.length, K = s.in_cols.length;
+  const at = (c, r, q) => {
+    if (!ri.has(r) || !ci.has(q)) throw new Error(`A[${c},${r},${q}] is not embedded`);
+    return sub.data[(c * R + ri.get(r)) * K + ci.get(q)];
+  };
+  return { shape: layer.in_shape, at };
+}
+// The engine's output at a unit: from the whole map, or a sampled layer's units.
+function engineAt(l, c, i, j) {
+  const layer = DATA.layers[l];
+  if (layer.sample) {
+    const s = layer.sample;
+    return map(layerRow(l).ys).at(c, s.rows.indexOf(i), s.cols.indexOf(j));
+  }
+  const y = map(layerRow(l).y);
+  return layer.kind === "linear" ? y.at(0, 0, j) : y.at(c, i, j);
+}
+// The nearest sampled unit of a sampled layer: its last sampled channel at most, the nearest row and column.
+function snap(layer, c, i, j) {
+  const s = layer.sample, near = (list, v) => list.reduce((a, b) => (Math.abs(b - v) < Math.abs(a - v) ? b : a));
+  return [Math.min(c, s.channels - 1), near(s.rows, i), near(s.cols, j)];
+}
+const count = (n) => n.toLocaleString("en-US");
+function sampleText(layer) {
+  const s = layer.sample, H = layer.shape[1];
+  return `${count(s.rows.length * s.cols.length)} of ${count(s.positions)} positions × ${s.channels} ` +
+    `channel${s.channels === 1 ? "" : "s"} clickable (` + (H === 1 ? "" : `rows ${s.rows.join(",")}; `) +
+    `columns ${s.cols.join(",")})`;
 }
 const image = () => DATA.images[state.image];
 const layerRow = (l) => image().layers[l];
@@ -141,6 +180,8 @@ function renderOverview() {
     head.appendChild(back ? colourBar(-t.m, t.m, true) : colourBar(t.lo, t.hi, false));
     if (!layer.clickable) {
       head.appendChild(el("span", "note", layer.kind === "other" ? "maps only" : "maps only (over the budget)"));
+    } else if (layer.sample) {
+      head.appendChild(el("span", "note sampled", "sampled: " + sampleText(layer)));
     }
     row.appendChild(head);
     const maps = el("div", "maps");
@@ -148,6 +189,7 @@ function renderOverview() {
       const cv = thumbCanvas(t, c, back);
       cv.dataset.layer = l; cv.dataset.ch = c;
       if (layer.clickable) cv.classList.add("click");
+      if (layer.sample) cv.classList.add(c < layer.sample.channels ? "sampled" : "unsampled");
       cv.addEventListener("click", (ev) => clickMap(ev, l, c));
       cv.addEventListener("mousemove", (ev) => hover(ev, l, c, t, back));
       maps.appendChild(cv);
@@ -192,10 +234,25 @@ function hover(ev, l, c, t, back) {
   const j = Math.max(0, Math.min(w - 1, Math.floor(ev.offsetX / cv.clientWidth * w)));
   const v = thumbValues(t, c, back)[i][j], f = t.f, fh = h === 1 ? 1 : f, nd = DATA.layers[l].nd;
   const where = idx(nd, c, i * fh, j * f) + (f === 1 ? "" : ` (the mean of a ${fh}×${f} block from there)`);
-  document.getElementById("hover").textContent = `${DATA.layers[l].name} ${where} ≈ ${number(v)}`;
+  let near = "";
+  const layer = DATA.layers[l];
+  if (layer.sample && !back) { // the unit a click gives
+    const [, H, W] = layer.shape;
+    const ui = Math.max(0, Math.min(H - 1, Math.floor(ev.offsetY / cv.clientHeight * H)));
+    const uj = Math.max(0, Math.min(W - 1, Math.floor(ev.offsetX / cv.clientWidth * W)));
+    near = "; a click shows the sampled unit " + idx(nd, ...snap(layer, c, ui, uj));
+  }
+  document.getElementById("hover").textContent = `${layer.name} ${where} ≈ ${number(v)}${near}`;
 }
 function select(l, c, i, j) {
-  state.unit = { l, c, i, j };
+  const layer = DATA.layers[l];
+  let snapped = null;
+  if (layer.sample) { // a click that is not on a sampled unit shows the nearest one
+    const [c2, i2, j2] = snap(layer, c, i, j);
+    if (c2 !== c || i2 !== i || j2 !== j) snapped = idx(layer.nd, c, i, j);
+    [c, i, j] = [c2, i2, j2];
+  }
+  state.unit = { l, c, i, j, snapped };
   document.querySelectorAll("canvas.sel").forEach((e) => e.classList.remove("sel"));
   const cv = document.querySelector(`canvas[data-layer="${l}"][data-ch="${c}"]`);
   if (cv) cv.classList.add("sel");
@@ -220,7 +277,7 @@ function idx(nd, ...v) {
   return "[" + (nd === 1 ? v.filter((x, n) => n !== v.length - 2) : v).join(",") + "]";
 }
 function convForward(l, o, i, j) {
-  const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), W = array(layer.w);
+  const layer = DATA.layers[l], w = layer.window, x = inputMap(l), W = array(layer.w);
   const B = layer.b ? array(layer.b).data[o] : 0, nd = w.nd;
   const [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]];
   const taps = tapsOf(w, i, j, x.shape), channels = [];
@@ -382,6 +439,10 @@ function convBackward(l, o, i, j) {
   return { kind: "conv", dW, rows, dA: { pos: [c0, r0, s0], value: dA, groups }, grad: g.at(o, i, j) };
 }
 function backwardUnit(l, c, i, j) {
+  if (DATA.layers[l].sample) { // a sampled convolution: autograd's dL/dZ at the unit
+    const s = DATA.layers[l].sample;
+    return { kind: "sampled", grad: map(gradRow(l).gs).at(c, s.rows.indexOf(i), s.cols.indexOf(j)) };
+  }
   const layer = DATA.layers[l], g = map(gradRow(l).g);
   if (layer.kind === "conv") return convBackward(l, c, i, j);
   const grad = g.at(c, i, j), x = map(layerRow(l).x);
@@ -452,10 +513,13 @@ function renderUnit() {
       "in Python on a sample of units)"));
     return null;
   }
+  if (layer.sample) {
+    box.appendChild(el("p", "note sampled", "Over the page's budget of exact numbers, this layer keeps a sample: " +
+      sampleText(layer) + "." + (u.snapped ? ` ${u.snapped} is not sampled: the nearest sampled unit is shown.` : "")));
+  }
   const result = back ? backwardUnit(u.l, u.c, u.i, u.j) : forwardUnit(u.l, u.c, u.i, u.j);
-  const engine = back ? null : map(layerRow(u.l).y);
-  if (engine && result && "value" in result) { // the sum recomputed here against the engine's output
-    const e = layer.kind === "linear" ? engine.at(0, 0, u.j) : engine.at(u.c, u.i, u.j);
+  if (!back && result && "value" in result) { // the sum recomputed here against the engine's output
+    const e = engineAt(u.l, u.c, u.i, u.j);
     box.appendChild(el("p", "check", `page: ${number(result.value)} · engine: ${number(e)} ` +
       (Math.abs(result.value - e) <= 1e-5 * (1 + Math.abs(e)) ? "✓" : "✗")));
   }
@@ -463,7 +527,7 @@ function renderUnit() {
   return result;
 }
 function showForward(box, layer, u, f) {
-  const x = map(layerRow(u.l).x);
+  const x = layer.kind === "conv" ? inputMap(u.l) : map(layerRow(u.l).x);
   if (f.kind === "conv") {
     box.appendChild(el("pre", "general", f.general));
     const W = array(layer.w), w = layer.window, C = x.shape[0];
@@ -515,6 +579,12 @@ function showForward(box, layer, u, f) {
 }
 function showBackward(box, layer, u, b) {
   if (!b) return;
+  if (b.kind === "sampled") {
+    box.appendChild(el("pre", "total", `dL/dZ${idx(layer.nd, u.c, u.i, u.j)} = ${number(b.grad)} (autograd)`));
+    box.appendChild(el("p", "note", "dL/dW of this filter (X ⋆ dL/dO) and the chain rule into the input need the " +
+      "whole input and dL/dZ of every filter: a sampled layer embeds neither, so its backward view stops here."));
+    return;
+  }
   if (b.kind === "conv") {
     const o = u.c, nd = layer.nd;
     box.appendChild(el("pre", "general", `dL/dZ${idx(nd, o, u.i, u.j)} = ${number(b.grad)} (autograd)\n` +
@@ -598,9 +668,19 @@ document.getElementById("notes").textContent = `${DATA.budget.clickable} of ${DA
   `have their numbers embedded for clicks; thumbnails show at most ${MAXC} channels, at most ` +
   `${DATA.budget.thumb_side} units a side, one byte a number. Every sum the page writes out was checked ` +
   `against the engine before the page was written (${DATA.checked.forward || 0} forward units, ` +
-  `${DATA.checked.backward || 0} gradient entries). ${DATA.notes.join("; ")}`;
+  `${DATA.checked.backward || 0} gradient entries, ${DATA.checked.sampled || 0} sampled units). ` +
+  `${DATA.notes.join("; ")}`;
+if (DATA.budget.sampled) { // which units of the sampled convolutions can be clicked
+  const d = el("details");
+  d.appendChild(el("summary", null, `${DATA.budget.sampled} convolutions over the budget keep a sample of ` +
+    "clickable units (a click elsewhere snaps to the nearest)"));
+  const lines = DATA.layers.filter((layer) => layer.sample).map((layer) => `layer ${layer.name}: ` +
+    sampleText(layer));
+  d.appendChild(el("pre", null, lines.join("\n")));
+  document.getElementById("notes").appendChild(d);
+}
 state.cls = image().pred;
 render();
 
-window.kwm = { state, select, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array,
+window.kwm = { state, select, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array, engineAt,
   setTab: (t) => { state.tab = t; render(); }, setClass: (k) => { state.cls = k; render(); } };
