@@ -12,6 +12,7 @@ Screenshots of a trained LeNet-5's page go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -581,9 +582,31 @@ def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
     gs = decoded(data, data["images"][0]["grads"][str(cls)][deep]["gs"])
     assert b["grad"] == pytest.approx(float(gs[unit["c"], s["rows"].index(unit["i"]), s["cols"].index(unit["j"])]))
     assert "a sampled layer embeds neither" in browser.js("document.getElementById('unit').textContent")
-    ARTIFACTS.mkdir(exist_ok=True)
     browser.js("kwm.setTab('forward')")
-    browser.screenshot(ARTIFACTS / "explain_model_sampled_unit.png")
+    # hovering a sampled map draws its sampled positions as dots over it
+    canvas = f'canvas[data-layer="{strided}"][data-ch="0"]'
+    browser.js(f"document.querySelector('{canvas}').scrollIntoView()")
+    box = browser.js(
+        f"(() => {{ const r = document.querySelector('{canvas}').getBoundingClientRect(); "
+        "return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    browser.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": box[0], "y": box[1]}, session=True)
+    assert browser.js("document.querySelector('canvas.dots').hidden") is False
+    _, h, w = data["layers"][strided]["shape"]
+    alpha = browser.js(
+        "(() => { const d = document.querySelector('canvas.dots'), ctx = d.getContext('2d'); "
+        f"const at = (i, j) => ctx.getImageData(Math.floor((j + 0.5) * d.width / {w}), "
+        f"Math.floor((i + 0.5) * d.height / {h}), 1, 1).data[3]; "
+        f"return [at({s['rows'][1]}, {s['cols'][1]}), at({s['rows'][1] + 6}, {s['cols'][1] + 6})]; }})()"
+    )
+    assert alpha[0] > 0 and alpha[1] == 0, alpha  # a dot on a sampled unit, none between
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = browser.send(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False}, session=True
+    )  # the viewport: the hovered map with its dots, the unit view beside it
+    (ARTIFACTS / "explain_model_sampled_unit.png").write_bytes(base64.b64decode(shot["data"]))
+    browser.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": 1, "y": 1}, session=True)
+    assert browser.js("document.querySelector('canvas.dots').hidden") is True
     assert browser.errors() == []
 
 

@@ -189,7 +189,13 @@ function renderOverview() {
       const cv = thumbCanvas(t, c, back);
       cv.dataset.layer = l; cv.dataset.ch = c;
       if (layer.clickable) cv.classList.add("click");
-      if (layer.sample) cv.classList.add(c < layer.sample.channels ? "sampled" : "unsampled");
+      if (layer.sample) {
+        cv.classList.add(c < layer.sample.channels ? "sampled" : "unsampled");
+        cv.title = c < layer.sample.channels ? "the dots: the sampled units a click shows" :
+          `channel ${c} is not sampled: a click shows channel ${layer.sample.channels - 1}`;
+        cv.addEventListener("mouseenter", () => showDots(cv, layer, c));
+        cv.addEventListener("mouseleave", () => { dots.hidden = true; });
+      }
       cv.addEventListener("click", (ev) => clickMap(ev, l, c));
       cv.addEventListener("mousemove", (ev) => hover(ev, l, c, t, back));
       maps.appendChild(cv);
@@ -243,6 +249,30 @@ function hover(ev, l, c, t, back) {
     near = "; a click shows the sampled unit " + idx(nd, ...snap(layer, c, ui, uj));
   }
   document.getElementById("hover").textContent = `${layer.name} ${where} ≈ ${number(v)}${near}`;
+}
+// The sampled positions of a sampled layer, as dots over the hovered map (one canvas, moved from map to map).
+const dots = el("canvas", "dots");
+dots.hidden = true;
+document.body.appendChild(dots);
+function showDots(cv, layer, c) {
+  const s = layer.sample, [, H, W] = layer.shape, r = cv.getBoundingClientRect();
+  const w = cv.clientWidth, h = cv.clientHeight, x0 = r.left + window.scrollX + cv.clientLeft;
+  const y0 = r.top + window.scrollY + cv.clientTop;
+  dots.width = w; dots.height = h;
+  Object.assign(dots.style, { left: x0 + "px", top: y0 + "px", width: w + "px", height: h + "px" });
+  const ctx = dots.getContext("2d"), radius = Math.max(1, Math.min(2.5, w / W / 3, h / H / 3));
+  ctx.clearRect(0, 0, w, h);
+  if (c < s.channels) {
+    for (const i of s.rows) {
+      for (const j of s.cols) {
+        ctx.beginPath();
+        ctx.arc((j + 0.5) * w / W, (i + 0.5) * h / H, radius, 0, 2 * Math.PI);
+        ctx.fillStyle = "#fff"; ctx.fill();
+        ctx.lineWidth = 1; ctx.strokeStyle = "#d62728"; ctx.stroke();
+      }
+    }
+  }
+  dots.hidden = false;
 }
 function select(l, c, i, j) {
   const layer = DATA.layers[l];
@@ -682,5 +712,5 @@ if (DATA.budget.sampled) { // which units of the sampled convolutions can be cli
 state.cls = image().pred;
 render();
 
-window.kwm = { state, select, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array, engineAt,
+window.kwm = { state, select, showDots, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array, engineAt,
   setTab: (t) => { state.tab = t; render(); }, setClass: (k) => { state.cls = k; render(); } };
