@@ -283,7 +283,9 @@ def test_resnet50_page_stays_small(resnet50):
     convs = [layer for layer in data["layers"] if layer["kind"] == "conv"]
     assert len(convs) == 53 and all(layer["clickable"] for layer in convs)  # every convolution: whole or sampled
     sampled = [layer for layer in convs if layer["sample"]]
-    assert len(sampled) >= 40 and data["budget"]["sampled"] == len(sampled)
+    every = [layer for layer in data["layers"] if layer["sample"]]  # with the pools, ReLUs and batch norms
+    assert len(sampled) >= 40 and data["budget"]["sampled"] == len(every) > len(sampled)
+    assert {layer["op"] for layer in every} == {"Conv", "BatchNormalization", "Relu", "MaxPool"}
     for layer in sampled:
         s, (_, h, w) = layer["sample"], layer["shape"]
         assert {0, (h - 1) // 2, h - 1} <= set(s["rows"]) and {0, (w - 1) // 2, w - 1} <= set(s["cols"])
@@ -294,7 +296,7 @@ def test_resnet50_page_stays_small(resnet50):
             len(s["in_rows"]),
             len(s["in_cols"]),
         )
-    assert data["checked"]["sampled"] == sum(layer["sample"]["units"] for layer in sampled)
+    assert data["checked"]["sampled"] == sum(layer["sample"]["units"] for layer in every)
     assert data["budget"]["exact_numbers"] <= 1_200_000
     thumbs = [row["thumb"] for row in data["images"][0]["layers"]]
     assert all(max(t["shape"][1:]) <= data["budget"]["thumb_side"] or t["shape"][1] == 1 for t in thumbs)
@@ -517,11 +519,14 @@ def test_resnet50_page_opens_and_a_conv_unit_equals_the_engine(browser, resnet50
     assert set(browser.requests()) == {resnet50["page"].as_uri()}
     data = resnet50["data"]
     assert browser.js("document.querySelectorAll('.layer .shape').length") == len(data["layers"]) + 1
-    whole = [i for i, layer in enumerate(data["layers"]) if layer["kind"] == "conv" and not layer["sample"]]
-    l = whole[0]  # a convolution clickable whole (the others: tests below)
+    l = next(i for i, layer in enumerate(data["layers"]) if layer["kind"] == "conv")  # whole or sampled
     _, h, w = data["layers"][l]["shape"]
     result = browser.js(f"kwm.select({l}, 3, {h // 2}, {w // 3})")
-    engine = decoded(data, data["images"][0]["layers"][l]["y"])[3, h // 2, w // 3]  # kernelwise's forward
+    unit, row, s = browser.js("kwm.state.unit"), data["images"][0]["layers"][l], data["layers"][l]["sample"]
+    if s:  # the nearest sampled unit
+        engine = decoded(data, row["ys"])[unit["c"], s["rows"].index(unit["i"]), s["cols"].index(unit["j"])]
+    else:
+        engine = decoded(data, row["y"])[3, h // 2, w // 3]  # kernelwise's forward
     terms = len(result["channels"]) * len(result["channels"][0]["terms"])
     assert_close(result["value"], engine, terms=terms, what=f"{data['layers'][l]['name']} unit")
     assert "✓" in browser.js("document.getElementById('unit').textContent")
@@ -548,7 +553,7 @@ def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
     data = resnet50["data"]
     browser.open(resnet50["page"])
     assert browser.errors() == []
-    sampled = [i for i, layer in enumerate(data["layers"]) if layer["sample"]]
+    sampled = [i for i, layer in enumerate(data["layers"]) if layer["sample"] and layer["kind"] == "conv"]
     deep = sampled[-1]  # a convolution of the last stage, 7×7
     assert data["layers"][deep]["shape"][1:] == [7, 7]
     s = data["layers"][deep]["sample"]
@@ -583,6 +588,26 @@ def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
     assert b["grad"] == pytest.approx(float(gs[unit["c"], s["rows"].index(unit["i"]), s["cols"].index(unit["j"])]))
     assert "a sampled layer embeds neither" in browser.js("document.getElementById('unit').textContent")
     browser.js("kwm.setTab('forward')")
+    # sampled batch norm, ReLU and max pool units: their formula with the real numbers, the engine's value
+    for op in ("BatchNormalization", "Relu", "MaxPool"):
+        l = max(i for i, layer in enumerate(data["layers"]) if layer["sample"] and layer["op"] == op)
+        s = data["layers"][l]["sample"]
+        c, i, j = s["channels"] - 1, s["rows"][1], s["cols"][-1]
+        result = browser.js(f"kwm.select({l}, {c}, {i}, {j})")
+        ys = decoded(data, data["images"][0]["layers"][l]["ys"])
+        assert_close(result["value"], ys[c, s["rows"].index(i), s["cols"].index(j)], terms=9, what=op)
+        text = browser.js("document.getElementById('unit').textContent")
+        assert "✓" in text and "this layer keeps a sample" in text, op
+        if op == "BatchNormalization":
+            assert "Y[c,i,j] = (A[c,i,j] − mean[c]) / √(var[c] + ε)·γ[c] + β[c]" in text
+            p = data["layers"][l]["bn"]
+            browser.js("kwm.setTab('backward')")
+            b = browser.js(f"kwm.backwardUnit({l}, {c}, {i}, {j})")
+            gs = decoded(data, data["images"][0]["grads"][str(cls)][l]["gs"])[c, s["rows"].index(i), s["cols"].index(j)]
+            local = p["gamma"][c] / np.sqrt(p["var"][c] + p["eps"])  # dL/dA = dL/dY·γ/√(var + ε)
+            assert_close(b["value"], gs * local, dtype=np.float32, terms=4, what="BN dL/dA")
+            assert "dL/dA" in browser.js("document.getElementById('unit').textContent")
+            browser.js("kwm.setTab('forward')")
     # hovering a sampled map draws its sampled positions as dots over it
     canvas = f'canvas[data-layer="{strided}"][data-ch="0"]'
     browser.js(f"document.querySelector('{canvas}').scrollIntoView()")
@@ -627,3 +652,29 @@ def test_one_dimensional_model_page(browser, tmp_path):
     text = browser.js("document.getElementById('unit').textContent")
     assert "Z[3,7] = " in text and "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]   (s = 2, d = 1, P = 1)" in text
     assert browser.js("document.querySelectorAll('canvas[data-layer=\"0\"]')[0].height") == 1  # a strip
+
+
+def test_batch_norm_units_of_a_small_resnet(browser, tmp_path):
+    run = _saved_run(tmp_path / "sr", "small_resnet", (3, 16, 16))
+    data = model_page(run, _images(run)[:1])
+    path = tmp_path / "sr.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    norms = [i for i, layer in enumerate(data["layers"]) if layer["kind"] == "bn"]
+    assert norms and all(data["layers"][i]["clickable"] for i in norms)
+    l = next(i for i in norms if not data["layers"][i]["sample"])  # a batch norm clickable whole
+    p, row = data["layers"][l]["bn"], data["images"][0]["layers"][l]
+    x, y = decoded(data, row["x"]), decoded(data, row["y"])
+    result = browser.js(f"kwm.select({l}, 1, 2, 3)")
+    written = (float(x[1, 2, 3]) - p["mean"][1]) / np.sqrt(p["var"][1] + p["eps"]) * p["gamma"][1] + p["beta"][1]
+    assert_close(result["value"], y[1, 2, 3], terms=8, what="a batch norm unit in the page")
+    assert_close(written, y[1, 2, 3], np.float32, terms=8, what="the formula in float64")
+    assert "✓" in browser.js("document.getElementById('unit').textContent")
+    browser.js("kwm.setTab('backward')")
+    cls = browser.js("kwm.state.cls")
+    g = decoded(data, data["images"][0]["grads"][str(cls)][l]["g"])
+    b = browser.js(f"kwm.backwardUnit({l}, 1, 2, 3)")
+    local = p["gamma"][1] / np.sqrt(p["var"][1] + p["eps"])
+    assert_close(b["value"], g[1, 2, 3] * local, np.float32, terms=4, what="dL/dA of a batch norm unit")
+    assert browser.errors() == []

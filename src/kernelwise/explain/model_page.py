@@ -6,9 +6,9 @@ In the spirit of CNN Explainer (Wang et al., VIS 2020), for any network the engi
   shape ``C×H×W``) with each channel's map as a thumbnail on the layer's colour scale, and the class
   probabilities. Several images (``--image`` repeated) are switched in the page.
 * **Unit view**: a click on a unit of a convolution shows the window it reads in every input channel,
-  the kernel, and the written-out sum folded per channel (a subtotal each); pooling, activation and
-  linear units, and the softmax, are written out too. The page's script recomputes each sum from the
-  embedded numbers.
+  the kernel, and the written-out sum folded per channel (a subtotal each); pooling, activation, batch
+  norm (running statistics: (x − mean)/√(var + ε)·γ + β) and linear units, and the softmax, are written
+  out too. The page's script recomputes each sum from the embedded numbers.
 * **Backward**: the gradient maps dL/d(output) of every layer for L = −log softmax(z)[class], the
   predicted class or one chosen in the page, from kernelwise's autograd (``retain_grad`` on every
   layer's output); a click shows, for a convolution, dL/dW of the clicked filter as the correlation of
@@ -28,13 +28,14 @@ The budget (what keeps a ResNet-50 page at a few MB):
   page's thumbnails take at most :data:`THUMB_TOTAL` bytes), each number quantised to one
   byte on the layer's scale: forward ``lo + q·(hi − lo)/255``, backward ``(2q/255 − 1)·m`` with
   ``m = max |g|`` (so within half a step of the engine's value);
-* exact numbers (float32, base64) only for what a click shows. Every convolution is clickable: first
-  each gets a **sample** (below), reserved page-wide; then a layer is clickable whole (every unit of its
-  shown channels, forward and backward) when its input, output, weights and output gradients (for every
-  image and class) cost at most :data:`LAYER_LIMIT` numbers and the page's total (the samples of the
-  other convolutions included) stays under :data:`EXACT_BUDGET`, convolutions first, in the order the
-  layers run; a convolution that is not whole keeps its sample; other layers that are not whole show
-  their maps only;
+* exact numbers (float32, base64) only for what a click shows. Every convolution, pooling, activation
+  and batch norm layer is clickable: first each gets a **sample** (below), reserved page-wide; then a
+  layer is clickable whole (every unit of its shown channels, forward and backward) when its input,
+  output, weights and output gradients (for every image and class) cost at most :data:`LAYER_LIMIT`
+  numbers and the page's total (the other layers' samples included) stays under :data:`EXACT_BUDGET`,
+  convolutions first, in the order the layers run; a layer that is not whole keeps its sample (the
+  page's footer lists them, e.g. "layer n7: 36 of 3,136 positions × 8 channels clickable"); other layers
+  that are not whole show their maps only;
 * a convolution's sample: its first ``k`` output channels (``k`` of 16, 8, 4, 2, 1, at most the shown
   ones) at a grid of output positions, ``g`` evenly spaced rows and columns (``g`` from
   :data:`SAMPLE_GRID` down to 3, always the first, the middle and the last, so the padding is read; every
@@ -43,8 +44,12 @@ The budget (what keeps a ResNet-50 page at a few MB):
   output gradients at the sampled units. Of the (g, k) whose numbers fit ``max(SAMPLE_FLOOR,
   SAMPLE_BUDGET / number of convolutions)`` (:data:`SAMPLE_FLOOR`, :data:`SAMPLE_BUDGET`) the one with
   the most units (then the most channels); when none fits, the one reading the fewest kernel and input
-  numbers (then the most units). A click elsewhere snaps to the
-  nearest sampled unit; backward shows dL/dZ of the unit, not dL/dW (it needs the whole input and dL/dZ);
+  numbers (then the most units). A click elsewhere snaps to the nearest sampled unit (hovering a map
+  draws the sampled positions as dots); backward shows dL/dZ of the unit, not dL/dW (it needs the
+  whole input and dL/dZ);
+* a pooling, activation or batch norm layer's sample: its shown channels at :data:`LOCAL_GRID` evenly
+  spaced rows and columns (and the middle), with the input rows and columns they read in their own
+  channel, the output and the output gradients there (backward: the local rule, dL/dA = dL/dY·f'(A));
 * backward for every class when there are at most :data:`MAX_CLASSES` and their gradient thumbnails
   take at most :data:`THUMB_BUDGET` bytes, else for the top :data:`TOP_CLASSES` of each image.
 
@@ -52,9 +57,9 @@ Checks before the page is written (:class:`~kernelwise.explain.engine.FormulaMis
 every clickable layer, every unit's written-out sum (forward, and for convolutions every dL/dW entry
 and every dL/dA entry through the layer) is evaluated in float64 from the embedded float32 numbers and
 compared with the engine's value (its forward, its autograd) within float32 rounding; for every sampled
-convolution every sampled unit's sum, from the embedded rows × columns of its input alone; for the other
-convolutions, pools and linear layers a deterministic sample of :data:`SAMPLE_UNITS` units each; the
-softmax of the embedded logits against the engine's probabilities.
+layer every sampled unit's sum (or value), from the embedded rows × columns of its input alone; for a
+linear layer that is not whole a deterministic sample of :data:`SAMPLE_UNITS` units; the softmax of the
+embedded logits against the engine's probabilities.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ SAMPLE_UNITS = 16  # units checked per layer that is not clickable
 SAMPLE_GRID = 8  # a sampled convolution: about this many output rows and columns clickable (and the middle)
 SAMPLE_BUDGET = 800_000  # exact numbers of all sampled convolutions together (part of EXACT_BUDGET)
 SAMPLE_FLOOR = 20_000  # each sampled convolution may take at least this many
+LOCAL_GRID = 4  # a sampled pooling, activation or batch norm layer: about this many rows and columns
 RANDOM = "random signal (seed 0)"  # the input of a 1-D model given none
 EPS32 = float(np.finfo(np.float32).eps)
 ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")  # the activations whose formula the page writes out
@@ -104,8 +110,10 @@ ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")  # the activations whose 
 class Layer:
     """One layer as it ran: its input ``x`` and output ``y`` (batch of one), and what a unit view needs.
 
-    ``kind`` is ``conv``, ``pool``, ``act``, ``linear`` or ``other``; ``window`` (for conv and pool) holds
-    2-D ``kernel``, ``stride``, ``dilation``, ``pad`` (before) and ``pad_after`` (1-D layers are 1×L);
+    ``kind`` is ``conv``, ``pool``, ``act``, ``bn`` (batch norm with its running statistics: ``bn``
+    holds float64 ``mean``, ``var``, ``gamma``, ``beta`` per channel and ``eps``), ``linear`` or ``other``;
+    ``window`` (for conv and pool) holds 2-D ``kernel``, ``stride``, ``dilation``, ``pad`` (before) and
+    ``pad_after`` (1-D layers are 1×L);
     ``weight`` is (O, C, kh, kw) or (O, F) as the sum reads it, ``weight_param`` the Parameter whose
     ``grad`` autograd fills (``transposed`` when the Parameter is the weight's transpose, as in Gemm);
     ``rerun`` runs the layer again on another input (the engine's dL/dA through this layer alone).
@@ -125,6 +133,7 @@ class Layer:
     transposed: bool = False
     act: dict[str, Any] | None = None
     block: bool = False
+    bn: dict[str, Any] | None = None
 
 
 def _pair(v: Any, nd: int, fill: int) -> tuple[int, int]:
@@ -158,6 +167,29 @@ def _window_text(w: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _bn(layer: Layer, mean: Any, var: Any, gamma: Any, beta: Any, eps: float) -> Layer:
+    """``layer`` as a batch norm unit: Y = (A − mean)/√(var + ε)·γ + β per channel (γ = 1, β = 0 when absent)."""
+
+    def arr(v: Any, fill: float) -> np.ndarray:
+        if v is None:
+            return np.full(np.shape(mean), fill)
+        return np.asarray(v.detach().numpy() if isinstance(v, Tensor) else v, dtype=np.float64).reshape(-1)
+
+    mean = arr(mean, 0.0)
+    layer.kind = "bn"
+    layer.bn = {"mean": mean, "var": arr(var, 1.0), "gamma": arr(gamma, 1.0), "beta": arr(beta, 0.0), "eps": eps}
+    layer.hyper = f"(x − mean)/√(var + ε)·γ + β, ε = {eps:g}"
+    return layer
+
+
+def bn_values(bn: dict[str, Any], x: np.ndarray, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x − mean[c])/√(var[c] + ε)·γ[c] + β[c] in float64 for values ``x`` of ``channels``, and its scale."""
+    inv = 1 / np.sqrt(bn["var"][channels] + bn["eps"])
+    g = bn["gamma"][channels]
+    value = (x - bn["mean"][channels]) * inv * g + bn["beta"][channels]
+    return value, (np.abs(x) + np.abs(bn["mean"][channels])) * inv * np.abs(g) + np.abs(bn["beta"][channels])
+
+
 def _module_layer(name: str, m: Any, x: Tensor, y: Tensor, leaf: bool) -> Layer:
     """A module that ran as a :class:`Layer`."""
     op = type(m).__name__
@@ -183,6 +215,8 @@ def _module_layer(name: str, m: Any, x: Tensor, y: Tensor, leaf: bool) -> Layer:
         layer.hyper = f"{reducer} of {_size_text(layer.window['kernel'], nd)}, " + _window_text(layer.window)
         if getattr(m, "divisor_override", None) or getattr(m, "return_indices", False):
             layer.kind = "other"
+    elif op in ("BatchNorm1d", "BatchNorm2d") and x.ndim >= 3 and not m.training and m.running_mean is not None:
+        _bn(layer, m.running_mean, m.running_var, m.weight, m.bias, float(m.eps))
     elif op in ACTIVATIONS:
         layer.kind, layer.act = "act", {"name": op, "slope": float(getattr(m, "negative_slope", 0.0))}
         layer.hyper = {"ReLU": "max(0, x)", "LeakyReLU": f"x if x > 0 else {layer.act['slope']:g}·x"}.get(op, op)
@@ -251,6 +285,15 @@ def _onnx_layer(node: Any, args: list[Any], y: Tensor, opset: int) -> Layer:
         layer.window = _window(nd, win.kernel, win.strides, win.dilations, *zip(*win.pairs, strict=True))
         layer.window.update(reducer=reducer, count_pad=bool(attrs.get("count_include_pad", 0)))
         layer.hyper = f"{reducer} of {_size_text(layer.window['kernel'], nd)}, " + _window_text(layer.window)
+    elif (
+        op == "BatchNormalization"
+        and nd in (1, 2)
+        and len(node.outputs) == 1
+        and not attrs.get("training_mode", 0)
+        and len(rest) >= 4
+        and all(isinstance(a, Tensor | np.ndarray) for a in rest[:4])
+    ):
+        _bn(layer, rest[2], rest[3], rest[0], rest[1], float(attrs.get("epsilon", 1e-5)))
     elif op in ("Relu", "Sigmoid", "Tanh", "LeakyRelu"):
         name = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU"}.get(op, op)
         layer.kind, layer.act = "act", {"name": name, "slope": float(attrs.get("alpha", 0.01))}
@@ -511,6 +554,9 @@ def check_forward(layer: Layer, x: np.ndarray, y: np.ndarray, every: bool) -> in
     elif layer.kind == "act":
         value = x[units[:, 0], units[:, 1], units[:, 2]]
         _compare(where, activation(layer.act["name"], layer.act["slope"], value), engine, np.abs(value), 4)
+    elif layer.kind == "bn":
+        written, scale = bn_values(layer.bn, x[units[:, 0], units[:, 1], units[:, 2]], units[:, 0])
+        _compare(where, written, engine, scale, 8)
     elif layer.kind == "linear":
         xs, w = x.reshape(-1), layer.weight.astype(np.float64)
         b = np.zeros(w.shape[0]) if layer.bias is None else layer.bias.astype(np.float64)
@@ -541,6 +587,10 @@ def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, g
             "Tanh": 1 - y * y,
         }[layer.act["name"]]
         _compare(where + ", dL/dA", g * local, gx, np.abs(g), 8)
+        return gx.size
+    if layer.kind == "bn":  # dL/dA = dL/dY·γ/√(var + ε) (the running statistics are constants)
+        local = (layer.bn["gamma"] / np.sqrt(layer.bn["var"] + layer.bn["eps"]))[: g.shape[0], None, None]
+        _compare(where + ", dL/dA", g * local, gx, np.abs(g * local), 8)
         return gx.size
     if layer.kind == "linear":  # dL/dA[f] = Σ_o dL/dZ[o]·W[o,f]; dL/dW[o,f] = dL/dZ[o]·A[f]
         w, gz, xs = layer.weight.astype(np.float64), g.reshape(-1), xm.reshape(-1)
@@ -748,17 +798,45 @@ def _sample(layer: Layer, images: int, classes: int, cap: int) -> dict[str, Any]
     return best[1]
 
 
+def _local_sample(layer: Layer, images: int, classes: int) -> dict[str, Any]:
+    """The sampled units of a pooling, activation or batch norm layer: its shown channels at a grid of
+    :data:`LOCAL_GRID` rows and columns (and the middle), and the input rows and columns they read (their
+    own channel only)."""
+    c, oh, ow = _map_shape(layer.y)
+    _, h_in, w_in = _map_shape(layer.x)
+    k, rows, cols = min(c, MAX_CHANNELS), _spread(oh, LOCAL_GRID), _spread(ow, LOCAL_GRID)
+    in_rows, in_cols = rows, cols
+    if layer.kind == "pool":
+        w = layer.window
+        in_rows = _read(rows, w["kernel"][0], w["stride"][0], w["dilation"][0], w["pad"][0], h_in)
+        in_cols = _read(cols, w["kernel"][1], w["stride"][1], w["dilation"][1], w["pad"][1], w_in)
+    units = k * len(rows) * len(cols)
+    cost = images * (k * len(in_rows) * len(in_cols) + units * (1 + classes))
+    sample = {"channels": k, "rows": rows, "cols": cols, "in_rows": in_rows, "in_cols": in_cols}
+    return {**sample, "cost": cost, "units": units, "positions": oh * ow}
+
+
 def check_sampled(layer: Layer, x_sub: np.ndarray, y: np.ndarray, sample: dict[str, Any]) -> int:
-    """Every sampled unit's written-out sum, from the embedded rows × columns of the input alone (zeros
-    elsewhere: a window reading outside them would not match), against the engine's output ``y``."""
-    x = np.zeros(_map_shape(layer.x))
+    """Every sampled unit's written-out sum (or value), from the embedded rows × columns of the input alone
+    (zeros elsewhere: a window reading outside them would not match), against the engine's output ``y``."""
+    x = np.zeros((x_sub.shape[0], *_map_shape(layer.x)[1:]))
     x[np.ix_(range(x.shape[0]), sample["in_rows"], sample["in_cols"])] = x_sub
     grid = np.meshgrid(range(sample["channels"]), sample["rows"], sample["cols"], indexing="ij")
     units = np.stack([a.reshape(-1) for a in grid], axis=1)
-    sums, scale = conv_sums(x, layer, units)
     engine = as_map(y).astype(np.float64)[units[:, 0], units[:, 1], units[:, 2]]
     where = f"explain model --html: layer {layer.name} ({layer.op}), sampled unit"
-    _compare(where, sums, engine, scale, int(np.prod(layer.weight.shape[1:])))
+    if layer.kind == "conv":
+        sums, scale = conv_sums(x, layer, units)
+        _compare(where, sums, engine, scale, int(np.prod(layer.weight.shape[1:])))
+    elif layer.kind == "pool":
+        terms = int(np.prod(layer.window["kernel"]))
+        _compare(where, pool_values(x, layer.window, units), engine, np.abs(engine), terms)
+    elif layer.kind == "act":
+        value = x[units[:, 0], units[:, 1], units[:, 2]]
+        _compare(where, activation(layer.act["name"], layer.act["slope"], value), engine, np.abs(value), 4)
+    else:
+        written, scale = bn_values(layer.bn, x[units[:, 0], units[:, 1], units[:, 2]], units[:, 0])
+        _compare(where, written, engine, scale, 8)
     return len(units)
 
 
@@ -772,7 +850,7 @@ def _embedded(layer: Layer, x: np.ndarray, y: np.ndarray, arrays: Arrays) -> dic
     """The keys of what a click on ``layer`` reads, as (C, H, W) maps: a convolution its whole input (every
     window reads every channel) and the shown filters' outputs; pooling and activations the shown channels
     of their input and output (a unit reads its own channel); a linear layer everything."""
-    k = MAX_CHANNELS if layer.kind in ("conv", "pool", "act") else None
+    k = MAX_CHANNELS if layer.kind in ("conv", "pool", "act", "bn") else None
     return {
         "x": arrays.add(as_map(x), layer.x, None if layer.kind in ("conv", "linear") else k),
         "y": arrays.add(as_map(y), layer.y, k),
@@ -794,7 +872,10 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
     convs = [i for i, layer in enumerate(first) if layer.kind == "conv"]
     cap = max(SAMPLE_FLOOR, SAMPLE_BUDGET // max(1, len(convs)))
     samples = {i: _sample(first[i], len(images), classes, cap) for i in convs}
-    total = sum(s["cost"] for s in samples.values())  # every convolution's sample, reserved first
+    for i, layer in enumerate(first):
+        if layer.kind in ("pool", "act", "bn"):
+            samples[i] = _local_sample(layer, len(images), classes)
+    total = sum(s["cost"] for s in samples.values())  # every sample, reserved first
     clickable = [False] * len(first)
     for i in sorted(range(len(first)), key=lambda i: first[i].kind != "conv"):  # convolutions first
         cost = _cost(first[i], len(images), classes)
@@ -820,7 +901,10 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             "window": layer.window,
             "act": layer.act,
         }
-        if i in sampled:  # the sampled filters
+        if layer.kind == "bn" and entry["clickable"]:  # its numbers per shown channel, exact (float32 values)
+            entry["bn"] = {k: layer.bn[k][:MAX_CHANNELS].tolist() for k in ("mean", "var", "gamma", "beta")}
+            entry["bn"]["eps"] = layer.bn["eps"]
+        if i in sampled and layer.kind == "conv":  # the sampled filters
             entry["w"] = arrays.add(layer.weight, channels=sampled[i]["channels"])
             entry["b"] = None if layer.bias is None else arrays.add(layer.bias)
         if clickable[i] and layer.kind == "conv":  # the shown filters, and every filter's first input channel
@@ -842,7 +926,8 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             row: dict[str, Any] = {"thumb": thumbnail(as_map(y), side=side)}
             if i in sampled:  # the input's rows × columns the sampled windows read, the output at the units
                 s = sampled[i]
-                x_sub = _at_sample(as_map(x), s["in_rows"], s["in_cols"]).astype(np.float32)
+                keep = None if layer.kind == "conv" else s["channels"]  # a convolution reads every channel
+                x_sub = _at_sample(as_map(x), s["in_rows"], s["in_cols"], keep).astype(np.float32)
                 checked["sampled"] += check_sampled(layer, x_sub, y, s)
                 row["xs"] = arrays.add(x_sub)
                 row["ys"] = arrays.add(_at_sample(as_map(y), s["rows"], s["cols"], s["channels"]))
@@ -861,7 +946,7 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
                     s = sampled[i]
                     row["gs"] = arrays.add(_at_sample(as_map(grad), s["rows"], s["cols"], s["channels"]))
                 if clickable[i]:  # dL/dZ of every filter for the chain rule; else the shown channels
-                    keep = MAX_CHANNELS if layer.kind in ("act", "pool") else None
+                    keep = MAX_CHANNELS if layer.kind in ("act", "pool", "bn") else None
                     row["g"] = arrays.add(as_map(grad), channels=keep)
                     grad_x = _grad_through(layer, grad)
                     checked["backward"] += check_backward(

@@ -4,9 +4,9 @@
 // for a clicked unit, writes out the sum that made it from the embedded exact numbers (float32, base64):
 // a convolution's window in every input channel times the kernel, folded per channel; pooling,
 // activation and linear units; the softmax; and backward, dL/dW of the clicked filter and the chain
-// rule for dL/dA. A sampled convolution (over the budget) embeds its first channels' kernels and only
-// the input rows × columns that a grid of output positions reads: a click snaps to the nearest sampled
-// unit. Python checked every such sum against the engine before writing the page;
+// rule for dL/dA. A sampled layer (over the budget) embeds only the input rows × columns that a grid of
+// output positions reads (a convolution: its first channels' kernels too): a click snaps to the nearest
+// sampled unit. Python checked every such sum against the engine before writing the page;
 // tests/test_explain_model_page.py checks in Chromium that this script's numbers equal the engine's.
 "use strict";
 const DATA = JSON.parse(document.getElementById("kw-data").textContent);
@@ -49,8 +49,8 @@ function map(key) {
   const shape = s.length === 3 ? s : s.length === 2 ? [s[0], 1, s[1]] : [1, 1, s[0]];
   return { shape, data: a.data, at: (c, i, j) => a.data[(c * shape[1] + i) * shape[2] + j] };
 }
-// A convolution's input as a unit view reads it: the whole map, or for a sampled layer the embedded rows ×
-// columns of it, indexed by the input's own (row, column).
+// A layer's input as a unit view reads it: the embedded map, or for a sampled layer the embedded rows ×
+// columns of it (a convolution: every channel; else the sampled ones), indexed by the input's own (row, column).
 function inputMap(l) {
   const layer = DATA.layers[l];
   if (!layer.sample) return map(layerRow(l).x);
@@ -63,6 +63,12 @@ function inputMap(l) {
     return sub.data[(c * R + ri.get(r)) * K + ci.get(q)];
   };
   return { shape: layer.in_shape, at };
+}
+// dL/dY at a unit (autograd's): from the embedded map, or a sampled layer's units.
+function gradAt(l, c, i, j) {
+  const layer = DATA.layers[l];
+  if (layer.sample) return map(gradRow(l).gs).at(c, layer.sample.rows.indexOf(i), layer.sample.cols.indexOf(j));
+  return map(gradRow(l).g).at(c, i, j);
 }
 // The engine's output at a unit: from the whole map, or a sampled layer's units.
 function engineAt(l, c, i, j) {
@@ -334,7 +340,7 @@ function convForward(l, o, i, j) {
       (layer.b ? " + " + paren(B) : "") + " = " + number(value) };
 }
 function poolForward(l, c, i, j) {
-  const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), nd = w.nd;
+  const layer = DATA.layers[l], w = layer.window, x = inputMap(l), nd = w.nd;
   const taps = tapsOf(w, i, j, x.shape).filter((t) => t.inside);
   const vals = taps.map((t) => x.at(c, t.r, t.s));
   let value, winner = null, text;
@@ -365,11 +371,20 @@ function act(name, slope, v) {
   return Math.tanh(v);
 }
 function actForward(l, c, i, j) {
-  const layer = DATA.layers[l], x = map(layerRow(l).x), v = x.at(c, i, j), a = layer.act;
+  const layer = DATA.layers[l], x = inputMap(l), v = x.at(c, i, j), a = layer.act;
   const value = act(a.name, a.slope, v), u = idx(layer.nd, c, i, j);
   const rule = { ReLU: `max(0, ${number(v)})`, LeakyReLU: v > 0 ? number(v) : `${a.slope}·${paren(v)}`,
     Sigmoid: `1 / (1 + exp(${paren(-v)}))`, Tanh: `tanh(${number(v)})` }[a.name];
   return { kind: "act", value, input: v, text: `Y${u} = ${a.name}(A${u}) = ${rule} = ${number(value)}` };
+}
+// Batch norm with its running statistics: Y = (A − mean)/√(var + ε)·γ + β, per channel.
+function bnForward(l, c, i, j) {
+  const layer = DATA.layers[l], v = inputMap(l).at(c, i, j), p = layer.bn, u = idx(layer.nd, c, i, j);
+  const root = Math.sqrt(p.var[c] + p.eps), value = (v - p.mean[c]) / root * p.gamma[c] + p.beta[c];
+  return { kind: "bn", value, input: v, local: p.gamma[c] / root,
+    general: "Y[c,i,j] = (A[c,i,j] − mean[c]) / √(var[c] + ε)·γ[c] + β[c]   (the running statistics)",
+    text: `Y${u} = (${number(v)} − ${paren(p.mean[c])}) / √(${number(p.var[c])} + ${number(p.eps)})·` +
+      `${paren(p.gamma[c])} + ${paren(p.beta[c])} = ${number(value)}` };
 }
 function folded(n, fold, term) {
   const groups = [];
@@ -399,6 +414,7 @@ function forwardUnit(l, c, i, j) {
   if (kind === "conv") return convForward(l, c, i, j);
   if (kind === "pool") return poolForward(l, c, i, j);
   if (kind === "act") return actForward(l, c, i, j);
+  if (kind === "bn") return bnForward(l, c, i, j);
   if (kind === "linear") return linearForward(l, j);
   return null;
 }
@@ -469,13 +485,16 @@ function convBackward(l, o, i, j) {
   return { kind: "conv", dW, rows, dA: { pos: [c0, r0, s0], value: dA, groups }, grad: g.at(o, i, j) };
 }
 function backwardUnit(l, c, i, j) {
-  if (DATA.layers[l].sample) { // a sampled convolution: autograd's dL/dZ at the unit
-    const s = DATA.layers[l].sample;
-    return { kind: "sampled", grad: map(gradRow(l).gs).at(c, s.rows.indexOf(i), s.cols.indexOf(j)) };
-  }
-  const layer = DATA.layers[l], g = map(gradRow(l).g);
+  const layer = DATA.layers[l];
+  if (layer.sample && layer.kind === "conv") return { kind: "sampled", grad: gradAt(l, c, i, j) }; // dL/dZ only
   if (layer.kind === "conv") return convBackward(l, c, i, j);
-  const grad = g.at(c, i, j), x = map(layerRow(l).x);
+  if (layer.kind === "linear" || !["act", "pool", "bn"].includes(layer.kind)) return linearOrNothing(l, j);
+  const grad = gradAt(l, c, i, j), x = inputMap(l);
+  if (layer.kind === "bn") {
+    const f = bnForward(l, c, i, j), u = idx(layer.nd, c, i, j);
+    return { kind: "bn", grad, value: grad * f.local, text: `dL/dA${u} = dL/dY${u}·γ[${c}]/√(var[${c}] + ε) = ` +
+      `${paren(grad)}·${number(f.local)} = ${number(grad * f.local)}` };
+  }
   if (layer.kind === "act") {
     const v = x.at(c, i, j), a = layer.act;
     const local = a.name === "ReLU" ? (v > 0 ? 1 : 0) : a.name === "LeakyReLU" ? (v > 0 ? 1 : a.slope) :
@@ -495,6 +514,10 @@ function backwardUnit(l, c, i, j) {
     return { kind: "pool", grad, value: grad / n, text: `dL/dY${u} = ${number(grad)} is spread evenly: each input ` +
       `of the window gets ${paren(grad)} / ${n} = ${number(grad / n)}` };
   }
+  return null;
+}
+function linearOrNothing(l, j) {
+  const layer = DATA.layers[l];
   if (layer.kind === "linear") {
     const W = array(layer.w), [O, F] = W.shape, dz = array(gradRow(l).g).data, xs = array(layerRow(l).x).data;
     const groups = folded(O, 16, (o) => [dz[o], W.data[o * F], paren(dz[o]) + "·" + paren(W.data[o * F])]);
@@ -557,7 +580,7 @@ function renderUnit() {
   return result;
 }
 function showForward(box, layer, u, f) {
-  const x = layer.kind === "conv" ? inputMap(u.l) : map(layerRow(u.l).x);
+  const x = inputMap(u.l);
   if (f.kind === "conv") {
     box.appendChild(el("pre", "general", f.general));
     const W = array(layer.w), w = layer.window, C = x.shape[0];
@@ -598,6 +621,9 @@ function showForward(box, layer, u, f) {
     box.appendChild(grid(win, `A[${u.c}] window`, (p, q) => f.winner && f.winner.p === p && f.winner.q === q));
     box.appendChild(el("pre", "total", f.text));
   } else if (f.kind === "act") {
+    box.appendChild(el("pre", "total", f.text));
+  } else if (f.kind === "bn") {
+    box.appendChild(el("pre", "general", f.general));
     box.appendChild(el("pre", "total", f.text));
   } else if (f.kind === "linear") {
     box.appendChild(el("pre", "general", f.general));
@@ -702,7 +728,7 @@ document.getElementById("notes").textContent = `${DATA.budget.clickable} of ${DA
   `${DATA.notes.join("; ")}`;
 if (DATA.budget.sampled) { // which units of the sampled convolutions can be clicked
   const d = el("details");
-  d.appendChild(el("summary", null, `${DATA.budget.sampled} convolutions over the budget keep a sample of ` +
+  d.appendChild(el("summary", null, `${DATA.budget.sampled} layers over the budget keep a sample of ` +
     "clickable units (a click elsewhere snaps to the nearest)"));
   const lines = DATA.layers.filter((layer) => layer.sample).map((layer) => `layer ${layer.name}: ` +
     sampleText(layer));
