@@ -580,6 +580,7 @@ def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
     assert unit["l"] == deep and unit["i"] in s["rows"] and unit["j"] in s["cols"]
     footer = browser.js("document.getElementById('notes').textContent")
     assert f"layer {data['layers'][deep]['name']}: " in footer and "positions × " in footer
+    assert f"{data['budget']['sampled']} more a sample of units" in footer
     # backward: autograd's dL/dZ at the unit; dL/dW is not embedded for a sampled layer, and the page says so
     browser.js("kwm.setTab('backward')")
     cls = browser.js("kwm.state.cls")

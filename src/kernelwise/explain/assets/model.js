@@ -721,12 +721,14 @@ document.getElementById("class").addEventListener("change", (ev) => {
   render();
 });
 document.getElementById("notes").textContent = `${DATA.budget.clickable} of ${DATA.budget.layers} layers ` +
-  `have their numbers embedded for clicks; thumbnails show at most ${MAXC} channels, at most ` +
+  `have every shown unit's numbers embedded for clicks` +
+  (DATA.budget.sampled ? `, ${DATA.budget.sampled} more a sample of units (listed below)` : "") +
+  `; thumbnails show at most ${MAXC} channels, at most ` +
   `${DATA.budget.thumb_side} units a side, one byte a number. Every sum the page writes out was checked ` +
   `against the engine before the page was written (${DATA.checked.forward || 0} forward units, ` +
   `${DATA.checked.backward || 0} gradient entries, ${DATA.checked.sampled || 0} sampled units). ` +
   `${DATA.notes.join("; ")}`;
-if (DATA.budget.sampled) { // which units of the sampled convolutions can be clicked
+if (DATA.budget.sampled) { // which units of the sampled layers can be clicked
   const d = el("details");
   d.appendChild(el("summary", null, `${DATA.budget.sampled} layers over the budget keep a sample of ` +
     "clickable units (a click elsewhere snaps to the nearest)"));
