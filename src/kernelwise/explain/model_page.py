@@ -41,8 +41,9 @@ The budget (what keeps a ResNet-50 page at a few MB):
   :data:`SAMPLE_GRID` down to 3, always the first, the middle and the last, so the padding is read; every
   row or column when there are at most ``g``). The page embeds the kernels ``W[0..k)`` once, the rows ×
   columns of the input those positions' windows read (every input channel), and the engine's output and
-  output gradients at the sampled units. Of the (g, k) whose numbers fit ``max(SAMPLE_FLOOR,
-  SAMPLE_BUDGET / number of convolutions)`` (:data:`SAMPLE_FLOOR`, :data:`SAMPLE_BUDGET`) the one with
+  output gradients at the sampled units. Of the (g, k) whose numbers fit the layer's share,
+  ``max(SAMPLE_FLOOR, SAMPLE_BUDGET · n / N)`` with n = C_in·kh·kw the numbers one unit's sum reads and N
+  their total over the convolutions (:data:`SAMPLE_FLOOR`, :data:`SAMPLE_BUDGET`), the one with
   the most units (then the most channels); when none fits, the one reading the fewest kernel and input
   numbers (then the most units). A click elsewhere snaps to the nearest sampled unit (hovering a map
   draws the sampled positions as dots); backward shows dL/dZ of the unit, not dL/dW (it needs the
@@ -97,8 +98,8 @@ MAX_CLASSES = 10  # backward for every class up to this many classes
 TOP_CLASSES = 3  # else for the most probable few of each image
 SAMPLE_UNITS = 16  # units checked per layer that is not clickable
 SAMPLE_GRID = 8  # a sampled convolution: about this many output rows and columns clickable (and the middle)
-SAMPLE_BUDGET = 800_000  # exact numbers of all sampled convolutions together (part of EXACT_BUDGET)
-SAMPLE_FLOOR = 20_000  # each sampled convolution may take at least this many
+SAMPLE_BUDGET = 850_000  # exact numbers of all sampled convolutions together (shared by size of their sums)
+SAMPLE_FLOOR = 14_000  # each sampled convolution may take at least this many
 LOCAL_GRID = 4  # a sampled pooling, activation or batch norm layer: about this many rows and columns
 RANDOM = "random signal (seed 0)"  # the input of a 1-D model given none
 EPS32 = float(np.finfo(np.float32).eps)
@@ -870,8 +871,9 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
     classes = max(len(p["grads"]) for p in passes)
     arrays, side = Arrays(), _thumb_side(passes)
     convs = [i for i, layer in enumerate(first) if layer.kind == "conv"]
-    cap = max(SAMPLE_FLOOR, SAMPLE_BUDGET // max(1, len(convs)))
-    samples = {i: _sample(first[i], len(images), classes, cap) for i in convs}
+    reads = {i: int(np.prod(first[i].weight.shape[1:])) for i in convs}  # the numbers one unit's sum reads
+    shares = {i: max(SAMPLE_FLOOR, SAMPLE_BUDGET * reads[i] // max(1, sum(reads.values()))) for i in convs}
+    samples = {i: _sample(first[i], len(images), classes, shares[i]) for i in convs}
     for i, layer in enumerate(first):
         if layer.kind in ("pool", "act", "bn"):
             samples[i] = _local_sample(layer, len(images), classes)
