@@ -679,3 +679,17 @@ def test_batch_norm_units_of_a_small_resnet(browser, tmp_path):
     local = p["gamma"][1] / np.sqrt(p["var"][1] + p["eps"])
     assert_close(b["value"], g[1, 2, 3] * local, np.float32, terms=4, what="dL/dA of a batch norm unit")
     assert browser.errors() == []
+
+
+def test_a_tight_budget_keeps_every_convolution_clickable(tmp_path, monkeypatch):
+    import kernelwise.explain.model_page as model_page_module
+
+    monkeypatch.setattr(model_page_module, "EXACT_BUDGET", 60_000)
+    monkeypatch.setattr(model_page_module, "SAMPLE_BUDGET", 200_000)  # more than fits: the shares shrink
+    run = _saved_run(tmp_path / "sr", "small_resnet", (3, 16, 16))
+    data = model_page(run, _images(run))
+    convs = [layer for layer in data["layers"] if layer["kind"] == "conv"]
+    assert convs and all(layer["clickable"] for layer in convs)
+    assert any(layer["sample"] for layer in convs)
+    assert data["budget"]["exact_numbers"] <= 60_000
+    assert data["checked"]["sampled"] > 0

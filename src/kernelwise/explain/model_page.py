@@ -47,10 +47,12 @@ The budget (what keeps a ResNet-50 page at a few MB):
   the most units (then the most channels); when none fits, the one reading the fewest kernel and input
   numbers (then the most units). A click elsewhere snaps to the nearest sampled unit (hovering a map
   draws the sampled positions as dots); backward shows dL/dZ of the unit, not dL/dW (it needs the
-  whole input and dL/dZ);
+  whole input and dL/dZ). The shares (and the floor, at most SAMPLE_BUDGET / number of convolutions) are
+  scaled down until the samples fit EXACT_BUDGET (at the least one channel at 3×3 positions each);
 * a pooling, activation or batch norm layer's sample: its shown channels at :data:`LOCAL_GRID` evenly
   spaced rows and columns (and the middle), with the input rows and columns they read in their own
-  channel, the output and the output gradients there (backward: the local rule, dL/dA = dL/dY·f'(A));
+  channel, the output and the output gradients there (backward: the local rule, dL/dA = dL/dY·f'(A)),
+  in the order the layers run while the samples fit EXACT_BUDGET;
 * backward for every class when there are at most :data:`MAX_CLASSES` and their gradient thumbnails
   take at most :data:`THUMB_BUDGET` bytes, else for the top :data:`TOP_CLASSES` of each image.
 
@@ -858,6 +860,29 @@ def _embedded(layer: Layer, x: np.ndarray, y: np.ndarray, arrays: Arrays) -> dic
     }
 
 
+def _samples(layers: list[Layer], images: int, classes: int) -> dict[int, dict[str, Any]]:
+    """Every convolution's sample, each its share of SAMPLE_BUDGET (the shares scaled down until they
+    fit EXACT_BUDGET, a model with very many convolutions); then, in the order the layers run, a sample of
+    each pooling, activation and batch norm layer while the total stays within EXACT_BUDGET."""
+    convs = [i for i, layer in enumerate(layers) if layer.kind == "conv"]
+    reads = {i: int(np.prod(layers[i].weight.shape[1:])) for i in convs}  # the numbers one unit's sum reads
+    floor = min(SAMPLE_FLOOR, SAMPLE_BUDGET // max(1, len(convs)))
+    scale = 1.0
+    while True:
+        shares = {i: int(scale * max(floor, SAMPLE_BUDGET * reads[i] / sum(reads.values()))) for i in convs}
+        samples = {i: _sample(layers[i], images, classes, shares[i]) for i in convs}
+        total = sum(s["cost"] for s in samples.values())
+        if total <= EXACT_BUDGET or scale < 0.01:  # at the least, one channel at 3×3 positions each
+            break
+        scale *= 0.8
+    for i, layer in enumerate(layers):
+        if layer.kind in ("pool", "act", "bn"):
+            sample = _local_sample(layer, images, classes)
+            if total + sample["cost"] <= EXACT_BUDGET:
+                samples[i], total = sample, total + sample["cost"]
+    return samples
+
+
 def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
     """Everything the page shows, for ``images``, every number from the engine, every sum checked."""
     if not images:
@@ -870,13 +895,7 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
     names = source.names or [str(i) for i in range(first[-1].y.numel())]
     classes = max(len(p["grads"]) for p in passes)
     arrays, side = Arrays(), _thumb_side(passes)
-    convs = [i for i, layer in enumerate(first) if layer.kind == "conv"]
-    reads = {i: int(np.prod(first[i].weight.shape[1:])) for i in convs}  # the numbers one unit's sum reads
-    shares = {i: max(SAMPLE_FLOOR, SAMPLE_BUDGET * reads[i] // max(1, sum(reads.values()))) for i in convs}
-    samples = {i: _sample(first[i], len(images), classes, shares[i]) for i in convs}
-    for i, layer in enumerate(first):
-        if layer.kind in ("pool", "act", "bn"):
-            samples[i] = _local_sample(layer, len(images), classes)
+    samples = _samples(first, len(images), classes)
     total = sum(s["cost"] for s in samples.values())  # every sample, reserved first
     clickable = [False] * len(first)
     for i in sorted(range(len(first)), key=lambda i: first[i].kind != "conv"):  # convolutions first
