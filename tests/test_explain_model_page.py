@@ -681,15 +681,41 @@ def test_batch_norm_units_of_a_small_resnet(browser, tmp_path):
     assert browser.errors() == []
 
 
-def test_a_tight_budget_keeps_every_convolution_clickable(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name,shape,budget", [("small_resnet", (3, 16, 16), 60_000), ("mnist1d_cnn", (1, 40), 3_000)])
+def test_a_tight_budget_keeps_every_convolution_clickable(name, shape, budget, tmp_path, monkeypatch):
     import kernelwise.explain.model_page as model_page_module
 
-    monkeypatch.setattr(model_page_module, "EXACT_BUDGET", 60_000)
+    monkeypatch.setattr(model_page_module, "EXACT_BUDGET", budget)
     monkeypatch.setattr(model_page_module, "SAMPLE_BUDGET", 200_000)  # more than fits: the shares shrink
-    run = _saved_run(tmp_path / "sr", "small_resnet", (3, 16, 16))
-    data = model_page(run, _images(run))
+    run = _saved_run(tmp_path / name, name, shape)
+    data = model_page(run, _images(run) or [RANDOM])
     convs = [layer for layer in data["layers"] if layer["kind"] == "conv"]
     assert convs and all(layer["clickable"] for layer in convs)
     assert any(layer["sample"] for layer in convs)
-    assert data["budget"]["exact_numbers"] <= 60_000
+    assert data["budget"]["exact_numbers"] <= budget
     assert data["checked"]["sampled"] > 0
+
+
+def test_one_dimensional_sampled_conv_in_the_page(browser, tmp_path, monkeypatch):
+    import kernelwise.explain.model_page as model_page_module
+
+    monkeypatch.setattr(model_page_module, "EXACT_BUDGET", 3_000)
+    run = _saved_run(tmp_path / "m1d", "mnist1d_cnn", (1, 40))
+    data = model_page(run)
+    path = tmp_path / "m1d.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    l = next(i for i, layer in enumerate(data["layers"]) if layer["kind"] == "conv" and layer["sample"])
+    s = data["layers"][l]["sample"]
+    assert s["rows"] == [0] and s["in_rows"] == [0]  # a 1-D map is one row
+    j = s["cols"][-1]
+    result = browser.js(f"kwm.select({l}, 0, 0, {j - 1 if j - 1 not in s['cols'] else j})")
+    unit = browser.js("kwm.state.unit")
+    assert unit["j"] in s["cols"]
+    ys = decoded(data, data["images"][0]["layers"][l]["ys"])
+    terms = len(result["channels"]) * len(result["channels"][0]["terms"])
+    assert_close(result["value"], ys[0, 0, s["cols"].index(unit["j"])], terms=terms, what="a sampled 1-D conv unit")
+    text = browser.js("document.getElementById('unit').textContent")
+    assert "✓" in text and "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]" in text
+    assert browser.errors() == []
