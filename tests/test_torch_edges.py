@@ -292,6 +292,7 @@ CONV_CASES = {  # method: (input shape, weight shape, stride, padding, dilation)
     "chwn": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
     "shifted": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 1, 1),
     "winograd": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 2, 1),
+    "winograd2": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 2, 1),
 }
 DILATED = {  # dilation 2: im2col's col2im on the padded grid, 1-d, a stride and a row the floor drops
     "windows": ((2, 4, 9), (3, 4, 3), 1, 2, 2),
