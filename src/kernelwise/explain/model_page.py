@@ -546,8 +546,16 @@ def check_forward(layer: Layer, x: np.ndarray, y: np.ndarray, every: bool) -> in
     x, y = as_map(x).astype(np.float64), as_map(y).astype(np.float64)
     shown = y.shape if layer.kind == "linear" else (min(MAX_CHANNELS, y.shape[0]), *y.shape[1:])
     units = _units(shown, None) if every else _units(y.shape, SAMPLE_UNITS)  # every unit a click can show
+    if layer.kind not in ("conv", "pool", "act", "bn", "linear"):
+        return 0
+    _check_units(f"explain model --html: layer {layer.name} ({layer.op})", layer, x, y, units)
+    return len(units)
+
+
+def _check_units(where: str, layer: Layer, x: np.ndarray, y: np.ndarray, units: np.ndarray) -> None:
+    """The written-out value of each of ``units`` ((channel, row, column) rows) of ``layer`` on its input
+    map ``x`` against the engine's output map ``y`` (both float64), within float32 rounding of its terms."""
     engine = y[units[:, 0], units[:, 1], units[:, 2]]
-    where = f"explain model --html: layer {layer.name} ({layer.op})"
     if layer.kind == "conv":
         sums, scale = conv_sums(x, layer, units)
         _compare(where, sums, engine, scale, int(np.prod(layer.weight.shape[1:])))
@@ -560,14 +568,11 @@ def check_forward(layer: Layer, x: np.ndarray, y: np.ndarray, every: bool) -> in
     elif layer.kind == "bn":
         written, scale = bn_values(layer.bn, x[units[:, 0], units[:, 1], units[:, 2]], units[:, 0])
         _compare(where, written, engine, scale, 8)
-    elif layer.kind == "linear":
+    else:  # linear
         xs, w = x.reshape(-1), layer.weight.astype(np.float64)
         b = np.zeros(w.shape[0]) if layer.bias is None else layer.bias.astype(np.float64)
         o = units[:, 2]
         _compare(where, w[o] @ xs + b[o], engine, np.abs(w[o]) @ np.abs(xs) + np.abs(b[o]), w.shape[1])
-    else:
-        return 0
-    return len(units)
 
 
 def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, grad_x: np.ndarray, what: str) -> int:
@@ -826,20 +831,8 @@ def check_sampled(layer: Layer, x_sub: np.ndarray, y: np.ndarray, sample: dict[s
     x[np.ix_(range(x.shape[0]), sample["in_rows"], sample["in_cols"])] = x_sub
     grid = np.meshgrid(range(sample["channels"]), sample["rows"], sample["cols"], indexing="ij")
     units = np.stack([a.reshape(-1) for a in grid], axis=1)
-    engine = as_map(y).astype(np.float64)[units[:, 0], units[:, 1], units[:, 2]]
     where = f"explain model --html: layer {layer.name} ({layer.op}), sampled unit"
-    if layer.kind == "conv":
-        sums, scale = conv_sums(x, layer, units)
-        _compare(where, sums, engine, scale, int(np.prod(layer.weight.shape[1:])))
-    elif layer.kind == "pool":
-        terms = int(np.prod(layer.window["kernel"]))
-        _compare(where, pool_values(x, layer.window, units), engine, np.abs(engine), terms)
-    elif layer.kind == "act":
-        value = x[units[:, 0], units[:, 1], units[:, 2]]
-        _compare(where, activation(layer.act["name"], layer.act["slope"], value), engine, np.abs(value), 4)
-    else:
-        written, scale = bn_values(layer.bn, x[units[:, 0], units[:, 1], units[:, 2]], units[:, 0])
-        _compare(where, written, engine, scale, 8)
+    _check_units(where, layer, x, as_map(y).astype(np.float64), units)
     return len(units)
 
 
