@@ -48,12 +48,12 @@ def number(v: float) -> str:
     """A number as the slides print it: integers without a decimal point, others with 4 significant digits.
 
     Example:
-        >>> number(4.0), number(-0.0), number(2.5), number(1 / 3)
-        ('4', '0', '2.5', '0.3333')
+        >>> number(4.0), number(-0.0), number(2.5), number(1 / 3), number(float("-inf"))
+        ('4', '0', '2.5', '0.3333', '-inf')
     """
     v = float(v)
     if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
+        return "inf" if v > 0 else "-inf"
     if v == int(v) and abs(v) < 1e9:
         return str(int(v))
     return f"{v:.4g}"

@@ -16,7 +16,8 @@ const state = { image: 0, tab: "forward", cls: null, unit: null };
 
 // ------------------------------------------------------------------ numbers
 function number(v) {
-  if (!Number.isFinite(v)) return v > 0 ? "∞" : "-∞";
+  if (Number.isNaN(v)) return "nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
   if (v === 0) return "0";
   if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v);
   const [mant, ex] = v.toExponential(3).split("e");

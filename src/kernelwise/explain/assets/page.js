@@ -25,7 +25,7 @@ const MODE = DATA.mode;  // "conv", "stride", "pool" or "transpose"
 function strip(m) { return m.includes(".") ? m.replace(/0+$/, "").replace(/\.$/, "") : m; }
 function number(v) {
   if (Number.isNaN(v)) return "nan";
-  if (!Number.isFinite(v)) return v > 0 ? "∞" : "-∞";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
   if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v === 0 ? 0 : v);
   const [mant, ex] = v.toExponential(3).split("e");
   const e = Number(ex);
