@@ -499,11 +499,25 @@ def test_backward_tab_maps_and_chain_rule_equal_pytorch(browser, lenet, lenet_pa
         result = browser.js(f"kwm.backwardUnit(3, 4, {unit['i']}, {unit['j']})")
         assert_close(np.array(result["dW"]), expected["weight_grads"][other][3][4], terms=100, what="dL/dW[4]")
         c, r, s = result["dA"]["pos"]
+        grads_in = expected["grads"][other][2]
         # dL/dA of the conv's input is the gradient of the pooling before it (its one consumer)
         assert_close(result["dA"]["value"], expected["grads"][other][2][c, r, s], terms=400, what="dL/dA")
         text = browser.js("document.getElementById('unit').textContent")
         assert "dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]" in text
         assert "(the rot180 kernel reading the gradient)" in text
+        # the chain rule for any input channel and any position of the window, picked in the page
+        taps = len(result["dA"]["taps"])
+        assert browser.js("document.querySelectorAll('#pick-channel option').length") == 6
+        assert browser.js("document.querySelectorAll('#pick-tap option').length") == taps == 25
+        for c in range(6):
+            for t in (0, 12, taps - 1):
+                picked = browser.js(f"kwm.pick({c}, {t})")
+                assert picked["dA"]["pos"][0] == c and picked["dA"]["tap"] == t
+                p, q, r, s = picked["dA"]["taps"][t]
+                assert picked["dA"]["pos"] == [c, r, s] and (r, s) == (6 + p, 2 + q)
+                assert_close(picked["dA"]["value"], grads_in[c, r, s], terms=400, what=f"dL/dA[{c},{r},{s}]")
+                assert f"dL/dA[{c},{r},{s}] = " in browser.js("document.getElementById('unit').textContent")
+        browser.js("kwm.pick(0, 0)")
         # a ReLU unit: dL/dA = dL/dY·f'(A), the gradient of the conv before it; a linear layer's chain rule
         grads = expected["grads"][other]
         assert_close(browser.js("kwm.backwardUnit(4, 3, 2, 6)")["value"], grads[3][3, 2, 6], what="ReLU dL/dA")

@@ -12,8 +12,9 @@ In the spirit of CNN Explainer (Wang et al., VIS 2020), for any network the engi
 * **Backward**: the gradient maps dL/d(output) of every layer for L = −log softmax(z)[class], the
   predicted class or one chosen in the page, from kernelwise's autograd (``retain_grad`` on every
   layer's output); a click shows, for a convolution, dL/dW of the clicked filter as the correlation of
-  the layer's input with dL/dZ, and the chain rule dL/dA[c,r,s] = Σ_o Σ dL/dZ[o,...]·W[o,c,p,q] for the
-  first input unit its window reads; for the other layers the local rule.
+  the layer's input with dL/dZ, and the chain rule dL/dA[c,r,s] = Σ_o Σ dL/dZ[o,...]·W[o,c,p,q] for an
+  input unit its window reads, any input channel ``c`` and any position of the window picked in the page
+  (a clickable convolution embeds every filter); for the other layers the local rule.
 
 Which layers: a run's model is run whole with every module's ``forward`` wrapped (and unwrapped after),
 so each module that runs is one layer in the order it ran; a module with children is shown as a layer
@@ -757,8 +758,7 @@ def _cost(layer: Layer, images: int, classes: int) -> int:
     x, y = layer.x.numel(), layer.y.numel()
     if layer.kind == "conv":
         o, per_filter = layer.weight.shape[0], int(np.prod(layer.weight.shape[1:]))
-        kernel = int(np.prod(layer.weight.shape[2:]))
-        return k * per_filter + o * (kernel + 1) + images * (x + y * k // o + classes * y)
+        return o * (per_filter + 1) + images * (x + y * k // o + classes * y)
     if layer.kind == "linear":
         return layer.weight.size + layer.weight.shape[0] + images * (x + y * (1 + classes))
     return images * (x + y * (1 + classes)) * k // _map_shape(layer.y)[0]
@@ -921,12 +921,8 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
         if i in sampled and layer.kind == "conv":  # the sampled filters
             entry["w"] = arrays.add(layer.weight, channels=sampled[i]["channels"])
             entry["b"] = None if layer.bias is None else arrays.add(layer.bias)
-        if clickable[i] and layer.kind == "conv":  # the shown filters, and every filter's first input channel
-            entry["w"] = arrays.add(layer.weight, channels=MAX_CHANNELS)
-            entry["wcol"] = arrays.add(layer.weight[:, 0])
-        elif clickable[i] and layer.weight is not None:
+        if clickable[i] and layer.weight is not None:  # a convolution's every filter: the chain rule reads W[:, c]
             entry["w"] = arrays.add(layer.weight)
-        if clickable[i] and layer.weight is not None:
             entry["b"] = None if layer.bias is None else arrays.add(layer.bias)
         if layer.kind == "linear":
             entry["fold"] = _fold(first, i)

@@ -12,7 +12,7 @@
 const DATA = JSON.parse(document.getElementById("kw-data").textContent);
 const MAXC = DATA.budget.max_channels;
 const SHOWN_CHANNELS = 8; // input channels drawn in a unit view (the sums cover all of them)
-const state = { image: 0, tab: "forward", cls: null, unit: null };
+const state = { image: 0, tab: "forward", cls: null, unit: null, pick: { c: 0, t: 0 } }; // pick: the chain rule's input unit
 
 // ------------------------------------------------------------------ numbers
 function number(v) {
@@ -426,9 +426,11 @@ function softmax(img) {
 }
 
 // ------------------------------------------------------------------ backward sums
-function convBackward(l, o, i, j) {
+// dL/dW of filter o, and the chain rule for one input unit the window of (o, i, j) reads: input channel
+// c (any) at tap t of the window (the t-th tap inside the input, in row-major order)
+function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
   const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), g = map(gradRow(l).g);
-  const Wc = array(layer.wcol), [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]], [O, OH, OW] = g.shape;
+  const W = array(layer.w), [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]], [O, OH, OW] = g.shape;
   // dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]   (dL/dW = X ⋆ dL/dO)
   const dW = [];
   for (let c = 0; c < C; c++) {
@@ -461,9 +463,10 @@ function convBackward(l, o, i, j) {
     }
     rows.push({ a, sub, text: parts.join(" + ") });
   }
-  // the chain rule for the first input unit the clicked window reads: every output whose window reads it
-  const first = tapsOf(w, i, j, x.shape).find((t) => t.inside) || { r: 0, s: 0 };
-  const [c0, r0, s0] = [0, first.r, first.s];
+  // the chain rule for the picked input unit of the clicked window: every output whose window reads it
+  const taps = tapsOf(w, i, j, x.shape).filter((u) => u.inside);
+  const t0 = Math.max(0, Math.min(t, taps.length - 1)), tap = taps[t0] || { r: 0, s: 0 };
+  const [c0, r0, s0] = [Math.max(0, Math.min(c, C - 1)), tap.r, tap.s];
   const groups = [];
   let dA = 0;
   for (let oo = 0; oo < O; oo++) {
@@ -475,7 +478,7 @@ function convBackward(l, o, i, j) {
         if (u % w.stride[0] || v % w.stride[1]) continue;
         const a = u / w.stride[0], b = v / w.stride[1];
         if (a < 0 || a >= OH || b < 0 || b >= OW) continue;
-        const k = Wc.data[(oo * kh + p) * kw + q]; // W[oo, 0, p, q]
+        const k = W.data[((oo * C + c0) * kh + p) * kw + q]; // W[oo, c0, p, q]
         sub += g.at(oo, a, b) * k;
         parts.push(paren(g.at(oo, a, b)) + "·" + paren(k));
       }
@@ -483,7 +486,8 @@ function convBackward(l, o, i, j) {
     dA += sub;
     groups.push({ o: oo, sub, text: parts.join(" + ") });
   }
-  return { kind: "conv", dW, rows, dA: { pos: [c0, r0, s0], value: dA, groups }, grad: g.at(o, i, j) };
+  return { kind: "conv", dW, rows, grad: g.at(o, i, j), channels: C,
+    dA: { pos: [c0, r0, s0], tap: t0, taps: taps.map((u) => [u.p, u.q, u.r, u.s]), value: dA, groups } };
 }
 function backwardUnit(l, c, i, j) {
   const layer = DATA.layers[l];
@@ -653,6 +657,7 @@ function showBackward(box, layer, u, b) {
     box.appendChild(details(`dL/dW${idx(nd, o, 0, 0, 0)} = ${number(b.dW[0][0][0])}, written out row by row`,
       b.rows.map((r) => `row ${r.a}: ${r.text}\n  = ${number(r.sub)}`).join("\n")));
     const [c0, r0, s0] = b.dA.pos;
+    box.appendChild(pickControls(layer, b));
     box.appendChild(el("pre", "general", `dL/dA${idx(nd, c0, r0, s0)} = Σ_o Σ over the outputs whose windows ` +
       "read it of dL/dZ[o, i, j]·W[o, c, p, q]   (the rot180 kernel reading the gradient)"));
     for (const g of b.dA.groups) {
@@ -667,6 +672,37 @@ function showBackward(box, layer, u, b) {
   } else {
     box.appendChild(el("pre", "total", b.text));
   }
+}
+// which input unit the chain rule is written for: any input channel, any position of the window inside the input
+function pickControls(layer, b) {
+  const bar = el("p", "pick"), nd = layer.nd;
+  const channel = el("select"), position = el("select");
+  channel.id = "pick-channel";
+  position.id = "pick-tap";
+  for (let c = 0; c < b.channels; c++) {
+    const opt = el("option", null, String(c));
+    opt.value = c;
+    channel.appendChild(opt);
+  }
+  b.dA.taps.forEach(([p, q, r, s], n) => {
+    const opt = el("option", null, `W${idx(nd, "o", "c", p, q)} reads A${idx(nd, "c", r, s)}`);
+    opt.value = n;
+    position.appendChild(opt);
+  });
+  channel.value = String(b.dA.pos[0]);
+  position.value = String(b.dA.tap);
+  const change = () => pick(Number(channel.value), Number(position.value));
+  channel.addEventListener("change", change);
+  position.addEventListener("change", change);
+  bar.appendChild(el("span", null, "chain rule for input channel "));
+  bar.appendChild(channel);
+  bar.appendChild(el("span", null, " at "));
+  bar.appendChild(position);
+  return bar;
+}
+function pick(c, t) {
+  state.pick = { c, t };
+  return renderUnit();
 }
 function renderSoftmax(box) {
   const img = image(), s = softmax(img), back = state.tab === "backward";
@@ -741,5 +777,5 @@ if (DATA.budget.sampled) { // which units of the sampled layers can be clicked
 state.cls = image().pred;
 render();
 
-window.kwm = { state, select, showDots, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array, engineAt,
+window.kwm = { state, select, pick, showDots, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array, engineAt,
   setTab: (t) => { state.tab = t; render(); }, setClass: (k) => { state.cls = k; render(); } };
