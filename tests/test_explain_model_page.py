@@ -733,3 +733,109 @@ def test_one_dimensional_sampled_conv_in_the_page(browser, tmp_path, monkeypatch
     text = browser.js("document.getElementById('unit').textContent")
     assert "✓" in text and "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]" in text
     assert browser.errors() == []
+
+
+def test_residual_sums_pooling_and_flatten_of_a_small_resnet(browser, tmp_path):
+    """The residual sums (both operands and the sum), the adaptive average pooling and the flatten of a
+    small ResNet: each unit in the page equals the engine's output, and its backward the autograd gradients."""
+    run = _saved_run(tmp_path / "sr", "small_resnet", (3, 16, 16))
+    data = model_page(run, _images(run)[:1])
+    path = tmp_path / "sr.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    layers, row = data["layers"], data["images"][0]["layers"]
+    sums = [i for i, layer in enumerate(layers) if layer["kind"] == "add"]
+    assert len(sums) == 6 and all(layers[i]["clickable"] for i in sums)  # one per BasicBlock
+    names = {f"layer {layer['name']} ({layer['op']})": i for i, layer in enumerate(layers)}
+    cls = browser.js("kwm.state.cls")
+    grads = data["images"][0]["grads"][str(cls)]
+    checked = 0
+    for l in sums:
+        if layers[l]["sample"]:
+            continue
+        a, b, y = (decoded(data, row[l][k]) for k in ("x", "x2", "y"))
+        result = browser.js(f"kwm.select({l}, 1, 2, 3)")
+        assert_close(result["value"], y[1, 2, 3], terms=2, what="a residual sum")
+        assert (result["a"], result["b"]) == (float(a[1, 2, 3]), float(b[1, 2, 3]))
+        # the operands are the outputs of the layers named
+        first, skip = layers[l]["operands"]
+        assert first.endswith("(BatchNorm2d)") and first in names and skip in names
+        if "y" in row[names[first]]:
+            assert float(decoded(data, row[names[first]]["y"])[1, 2, 3]) == result["a"]
+        if skip in names and "y" in row[names[skip]]:  # the skip's layer, when clickable whole
+            assert float(decoded(data, row[names[skip]]["y"])[1, 2, 3]) == result["b"]
+        text = browser.js("document.getElementById('unit').textContent")
+        assert "Y = A + B" in text and "Y[1,2,3] = A[1,2,3] + B[1,2,3] = " in text and "✓" in text
+        browser.js("kwm.setTab('backward')")
+        back = browser.js(f"kwm.backwardUnit({l}, 1, 2, 3)")
+        g = decoded(data, grads[l]["g"])
+        assert back["value"] == float(g[1, 2, 3])
+        # the sum is the only reader of its first operand (the block's second batch norm): the same gradient
+        if "g" in grads[names[first]]:
+            assert_close(float(decoded(data, grads[names[first]]["g"])[1, 2, 3]), g[1, 2, 3], terms=2)
+        assert "dL/dA[1,2,3] = dL/dB[1,2,3] = dL/dY[1,2,3]" in browser.js("document.getElementById('unit').textContent")
+        browser.js("kwm.setTab('forward')")
+        checked += 1
+    assert checked >= 1
+    pool = next(i for i, layer in enumerate(layers) if layer["op"] == "AdaptiveAvgPool2d")
+    flat = next(i for i, layer in enumerate(layers) if layer["kind"] == "flatten")
+    assert layers[pool]["kind"] == "pool" and tuple(layers[pool]["window"]["kernel"]) == (4, 4)
+    x = decoded(data, row[pool]["x"]).astype(np.float64)
+    result = browser.js(f"kwm.select({pool}, 5, 0, 0)")
+    assert_close(result["value"], x[5].mean(), terms=16, what="the adaptive pool's window: all 4×4")
+    assert_close(result["value"], decoded(data, row[pool]["y"])[5, 0, 0], terms=16)
+    result = browser.js(f"kwm.select({flat}, 0, 0, 37)")
+    assert result["unit"] == [37, 0, 0] and result["value"] == float(decoded(data, row[flat]["x"])[37, 0, 0])
+    assert result["value"] == float(decoded(data, row[flat]["y"])[0, 0, 37])  # the engine's flatten
+    assert "Y[37] = A[37,0,0] = " in browser.js("document.getElementById('unit').textContent")
+    browser.js("kwm.setTab('backward')")
+    back = browser.js(f"kwm.backwardUnit({flat}, 0, 0, 37)")
+    assert back["value"] == float(decoded(data, grads[flat]["g"])[0, 0, 37])
+    assert browser.errors() == []
+
+
+def test_grouped_convolutions_in_the_page(browser, tmp_path):
+    """Grouped convolutions: a filter's sum reads its group's channels only; dL/dW and the chain rule into any
+    input channel (the filters of its group) equal the engine's autograd; adaptive max pooling's window."""
+    from kernelwise.explain.model_page import Source, build_page_data
+
+    model = kw.nn.Sequential(
+        kw.nn.Conv2d(4, 6, 3, padding=1, groups=2, generator=0), kw.nn.ReLU(),
+        kw.nn.Conv2d(6, 6, 3, stride=2, groups=3, generator=1), kw.nn.AdaptiveMaxPool2d(2), kw.nn.Flatten(),
+        kw.nn.Linear(24, 3, generator=2),
+    )  # fmt: skip
+    model.eval()
+    x = np.random.default_rng(0).standard_normal((4, 13, 13)).astype(np.float32)
+    source = Source("grouped", ["a", "b", "c"], lambda t: _module_layers(model, t), lambda _: x)
+    data = build_page_data(source, ["x"])
+    assert [layer["kind"] for layer in data["layers"]] == ["conv", "act", "conv", "pool", "flatten", "linear"]
+    assert all(layer["clickable"] and not layer["sample"] for layer in data["layers"])
+    assert "groups 3" in data["layers"][2]["hyper"] and data["checked"]["backward"] > 0
+    path = tmp_path / "g.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    with kw.enable_grad():
+        h0 = model[1](model[0](kw.tensor(x[None])))
+        h = kw.tensor(h0.numpy(), requires_grad=True)
+        z = model[2](h)
+        out = model[5](model[4](model[3](z)))
+        cls = browser.js("kwm.state.cls")
+        F.cross_entropy(out, kw.tensor(np.array([cls]))).backward()
+    z, grad_h, grad_w = z.numpy()[0], h.grad.numpy()[0], model[2].weight.grad.numpy()
+    result = browser.js("kwm.select(2, 4, 1, 3)")  # filter 4: group 2, input channels 4 and 5
+    assert [ch["c"] for ch in result["channels"]] == [4, 5]
+    assert_close(result["value"], z[4, 1, 3], terms=18, what="a grouped conv unit")
+    assert "groups 3" in browser.js("document.getElementById('unit').textContent")
+    browser.js("kwm.setTab('backward')")
+    for c in range(6):  # the chain rule into every input channel: its group's filters only
+        back = browser.js(f"kwm.convBackward(2, 4, 1, 3, {c}, 4)")
+        _, _, r, s = back["dA"]["taps"][4]
+        assert back["dA"]["pos"] == [c, r, s] and back["filters"] == [c // 2 * 2, c // 2 * 2 + 1]
+        assert_close(back["dA"]["value"], grad_h[c, r, s], terms=18, what=f"dL/dA[{c},{r},{s}]")
+    assert_close(np.array(back["dW"]), grad_w[4], terms=25, what="dL/dW of a grouped filter")
+    assert len(back["dW"]) == 2
+    pooled = browser.js("kwm.forwardUnit(3, 1, 1, 0)")
+    assert pooled["value"] == float(z[1, 3:6, 0:3].max())  # adaptive 6×6 → 2×2: windows of 3×3
+    assert browser.errors() == []

@@ -6,9 +6,12 @@ In the spirit of CNN Explainer (Wang et al., VIS 2020), for any network the engi
   shape ``C×H×W``) with each channel's map as a thumbnail on the layer's colour scale, and the class
   probabilities. Several images (``--image`` repeated) are switched in the page.
 * **Unit view**: a click on a unit of a convolution shows the window it reads in every input channel,
-  the kernel, and the written-out sum folded per channel (a subtotal each); pooling, activation, batch
-  norm (running statistics: (x − mean)/√(var + ε)·γ + β) and linear units, and the softmax, are written
-  out too. The page's script recomputes each sum from the embedded numbers.
+  the kernel, and the written-out sum folded per channel (a subtotal each; a grouped convolution's
+  filter reads its group's channels only); pooling (adaptive pooling too, when the input size is a
+  multiple of the output size: one window size), activation, batch norm (running statistics:
+  (x − mean)/√(var + ε)·γ + β), residual sum (Y = A + B, both operands and the layers they come from),
+  flatten (which input unit an output unit is) and linear units, and the softmax, are written out too.
+  The page's script recomputes each sum from the embedded numbers.
 * **Backward**: the gradient maps dL/d(output) of every layer for L = −log softmax(z)[class], the
   predicted class or one chosen in the page, from kernelwise's autograd (``retain_grad`` on every
   layer's output); a click shows, for a convolution, dL/dW of the clicked filter as the correlation of
@@ -34,9 +37,9 @@ The budget (what keeps a ResNet-50 page at a few MB):
   layer is clickable whole (every unit of its shown channels, forward and backward) when its input,
   output, weights and output gradients (for every image and class) cost at most :data:`LAYER_LIMIT`
   numbers and the page's total (the other layers' samples included) stays under :data:`EXACT_BUDGET`,
-  convolutions first, in the order the layers run; a layer that is not whole keeps its sample (the
-  page's footer lists them, e.g. "layer n7: 36 of 3,136 positions × 8 channels clickable"); other layers
-  that are not whole show their maps only;
+  convolutions first, then flatten and linear layers, each in the order the layers run; a layer that is
+  not whole keeps its sample (the page's footer lists them, e.g. "layer n7: 36 of 3,136 positions × 8
+  channels clickable"); other layers that are not whole show their maps only;
 * a convolution's sample: its first ``k`` output channels (``k`` of 16, 8, 4, 2, 1, at most the shown
   ones) at a grid of output positions, ``g`` evenly spaced rows and columns (``g`` from
   :data:`SAMPLE_GRID` down to 3, always the first, the middle and the last, so the padding is read; every
@@ -115,9 +118,12 @@ class Layer:
     """One layer as it ran: its input ``x`` and output ``y`` (batch of one), and what a unit view needs.
 
     ``kind`` is ``conv``, ``pool``, ``act``, ``bn`` (batch norm with its running statistics: ``bn``
-    holds float64 ``mean``, ``var``, ``gamma``, ``beta`` per channel and ``eps``), ``linear`` or ``other``;
-    ``window`` (for conv and pool) holds 2-D ``kernel``, ``stride``, ``dilation``, ``pad`` (before) and
-    ``pad_after`` (1-D layers are 1×L);
+    holds float64 ``mean``, ``var``, ``gamma``, ``beta`` per channel and ``eps``), ``add`` (a residual
+    sum Y = A + B of two maps of one shape, ``x2`` the second operand), ``flatten`` (Y[f] = A[c,i,j]),
+    ``linear`` or ``other``; ``window`` (for conv and pool) holds 2-D ``kernel``, ``stride``,
+    ``dilation``, ``pad`` (before) and ``pad_after`` (1-D layers are 1×L), and for a convolution
+    ``groups`` (a filter reads its group's C_in/groups channels; adaptive pooling is a pool whose window
+    is the input size over the output size, when that divides);
     ``weight`` is (O, C, kh, kw) or (O, F) as the sum reads it, ``weight_param`` the Parameter whose
     ``grad`` autograd fills (``transposed`` when the Parameter is the weight's transpose, as in Gemm);
     ``rerun`` runs the layer again on another input (the engine's dL/dA through this layer alone).
@@ -138,6 +144,7 @@ class Layer:
     act: dict[str, Any] | None = None
     block: bool = False
     bn: dict[str, Any] | None = None
+    x2: Tensor | None = None
 
 
 def _pair(v: Any, nd: int, fill: int) -> tuple[int, int]:
@@ -154,6 +161,7 @@ def _window(nd: int, kernel: Any, stride: Any, dilation: Any, pad: Any, pad_afte
         "dilation": _pair(dilation, nd, 1),
         "pad": _pair(pad, nd, 0),
         "pad_after": _pair(pad if pad_after is None else pad_after, nd, 0),
+        "groups": 1,
     }
 
 
@@ -168,6 +176,8 @@ def _window_text(w: dict[str, Any]) -> str:
         parts.append("padding " + (_size_text(pad, nd) if len(pad) == 2 else ",".join(map(str, pad))))
     if w["dilation"] != (1, 1):
         parts.append(f"dilation {_size_text(w['dilation'], nd)}")
+    if w.get("groups", 1) > 1:
+        parts.append(f"groups {w['groups']}")
     return ", ".join(parts)
 
 
@@ -183,6 +193,45 @@ def _bn(layer: Layer, mean: Any, var: Any, gamma: Any, beta: Any, eps: float) ->
     layer.kind = "bn"
     layer.bn = {"mean": mean, "var": arr(var, 1.0), "gamma": arr(gamma, 1.0), "beta": arr(beta, 0.0), "eps": eps}
     layer.hyper = f"(x − mean)/√(var + ε)·γ + β, ε = {eps:g}"
+    return layer
+
+
+def _adaptive(layer: Layer, reducer: str, nd: int, indices: bool = False) -> Layer:
+    """``layer`` as a pool when its adaptive windows are all one size: input size a multiple of the output
+    size along each axis (then window i spans [i·k, (i+1)·k), k = in/out, as floor(i·in/out) .. ceil(...))."""
+    (_, h, w), (_, oh, ow) = _map_shape(layer.x), _map_shape(layer.y)
+    if indices or not oh or not ow or h % oh or w % ow:
+        return layer
+    kernel = (h // oh, w // ow)
+    layer.kind = "pool"
+    layer.window = _window(2, kernel, kernel, 1, 0)
+    layer.window.update(nd=nd, reducer=reducer, count_pad=False)
+    out = _size_text((oh, ow), nd)
+    layer.hyper = f"{reducer} of {_size_text(kernel, nd)} (adaptive to {out}), " + _window_text(layer.window)
+    return layer
+
+
+def _flatten(layer: Layer) -> Layer:
+    """``layer`` as a flatten: output unit f is input unit (c, i, j) with f = (c·H + i)·W + j."""
+    layer.kind = "flatten"
+    layer.hyper = "Y[f] = A[c,i,j], f = (c·H + i)·W + j" if layer.x.ndim == 4 else "Y[f] = A[c,j], f = c·L + j"
+    return layer
+
+
+def _sum_operands(t: Any) -> list[Tensor] | None:
+    """The two operands of ``t`` when autograd recorded it as a sum of two tensors of its own shape."""
+    ctx = getattr(t, "_ctx", None)
+    operands = list(getattr(ctx, "inputs", ()))
+    if type(ctx).__name__ != "Add" or len(operands) != 2:
+        return None
+    return operands if all(isinstance(a, Tensor) and a.shape == t.shape for a in operands) else None
+
+
+def _add_layer(name: str, y: Tensor, operands: list[Tensor], rerun: Callable[[Tensor], Tensor] | None = None) -> Layer:
+    """A residual sum Y = A + B as a layer (``rerun`` adds B to another A)."""
+    layer = Layer(name, "Add", "add", "Y = A + B", operands[0], y, rerun or (lambda t: t), x2=operands[1])
+    if rerun is None:  # B as the layer holds it then (detached after the pass: no graph before it)
+        layer.rerun = lambda t: t + layer.x2.detach()
     return layer
 
 
@@ -203,12 +252,13 @@ def _module_layer(name: str, m: Any, x: Tensor, y: Tensor, leaf: bool) -> Layer:
     if not leaf or not isinstance(x, Tensor) or not isinstance(y, Tensor):
         return layer
     nd = x.ndim - 2
-    if op in ("Conv1d", "Conv2d") and m.groups == 1 and not isinstance(m.padding, str) and m.padding_mode == "zeros":
+    if op in ("Conv1d", "Conv2d") and not isinstance(m.padding, str) and m.padding_mode == "zeros":
         w = m.weight.detach().numpy()
         layer.kind, layer.weight_param = "conv", m.weight
         layer.weight = w.reshape(w.shape[0], w.shape[1], 1, -1) if nd == 1 else w
         layer.bias = None if m.bias is None else m.bias.detach().numpy()
         layer.window = _window(nd, m.kernel_size, m.stride, m.dilation, m.padding)
+        layer.window["groups"] = int(m.groups)
         k = "×".join(map(str, w.shape[1:]))
         layer.hyper = f"{w.shape[0]} filters {k}, " + _window_text(layer.window)
     elif op in ("MaxPool1d", "MaxPool2d", "MinPool1d", "MinPool2d", "AvgPool1d", "AvgPool2d") and nd in (1, 2):
@@ -219,6 +269,10 @@ def _module_layer(name: str, m: Any, x: Tensor, y: Tensor, leaf: bool) -> Layer:
         layer.hyper = f"{reducer} of {_size_text(layer.window['kernel'], nd)}, " + _window_text(layer.window)
         if getattr(m, "divisor_override", None) or getattr(m, "return_indices", False):
             layer.kind = "other"
+    elif op.startswith("Adaptive") and op[-2:] in ("1d", "2d") and nd in (1, 2) and x.ndim == y.ndim:
+        _adaptive(layer, "max" if "Max" in op else "mean", nd, getattr(m, "return_indices", False))
+    elif op == "Flatten" and x.ndim in (3, 4) and y.ndim == 2 and m.start_dim == 1 and m.end_dim == -1:
+        _flatten(layer)
     elif op in ("BatchNorm1d", "BatchNorm2d") and x.ndim >= 3 and not m.training and m.running_mean is not None:
         _bn(layer, m.running_mean, m.running_var, m.weight, m.bias, float(m.eps))
     elif op in ACTIVATIONS:
@@ -245,6 +299,12 @@ def _module_layers(model: Any, x: Tensor) -> tuple[list[Layer], Tensor]:
 
         def recorded(*args: Any, _m: Any = m, _name: str = name, _leaf: bool = leaf, _forward: Any = m.forward) -> Any:
             y = _forward(*args)
+            operands = _sum_operands(args[0]) if args else None
+            if operands is not None and all(layer.y is not args[0] for layer in layers):  # a sum in a forward
+                where = _name.rsplit(".", 1)[0] + ".add" if "." in _name else "add"
+                calls[where] += 1
+                label = where if calls[where] == 1 else f"{where} (call {calls[where]})"
+                layers.append(_add_layer(label, args[0], operands))
             calls[_name] += 1
             label = _name if calls[_name] == 1 else f"{_name} (call {calls[_name]})"
             layers.append(_module_layer(label, _m, args[0], y, _leaf))
@@ -273,7 +333,7 @@ def _onnx_layer(node: Any, args: list[Any], y: Tensor, opset: int) -> Layer:
     shown = ", ".join(f"{k}={v}" for k, v in attrs.items() if not isinstance(v, bytes | np.ndarray))
     layer = Layer(node.name, op, "other", shown, x, y, rerun)
     nd = x.ndim - 2
-    if op == "Conv" and nd in (1, 2) and int(attrs.get("group", 1)) == 1 and isinstance(args[1], Tensor):
+    if op == "Conv" and nd in (1, 2) and isinstance(args[1], Tensor):
         w = args[1].detach().numpy()
         win = node_window(op, attrs, tuple(x.shape), tuple(w.shape))
         layer.kind, layer.weight_param = "conv", args[1]
@@ -281,6 +341,7 @@ def _onnx_layer(node: Any, args: list[Any], y: Tensor, opset: int) -> Layer:
         bias = args[2] if len(args) > 2 else None
         layer.bias = bias.detach().numpy() if isinstance(bias, Tensor) else None
         layer.window = _window(nd, win.kernel, win.strides, win.dilations, *zip(*win.pairs, strict=True))
+        layer.window["groups"] = int(attrs.get("group", 1))
         layer.hyper = f"{w.shape[0]} filters {'×'.join(map(str, w.shape[1:]))}, " + _window_text(layer.window)
     elif op in ("MaxPool", "AveragePool") and nd in (1, 2) and len(node.outputs) == 1 and not attrs.get("ceil_mode"):
         win = node_window(op, attrs, tuple(x.shape))
@@ -298,6 +359,12 @@ def _onnx_layer(node: Any, args: list[Any], y: Tensor, opset: int) -> Layer:
         and all(isinstance(a, Tensor | np.ndarray) for a in rest[:4])
     ):
         _bn(layer, rest[2], rest[3], rest[0], rest[1], float(attrs.get("epsilon", 1e-5)))
+    elif op in ("GlobalAveragePool", "GlobalMaxPool") and nd in (1, 2):
+        _adaptive(layer, "max" if op == "GlobalMaxPool" else "mean", nd)
+    elif op == "Add" and len(rest) == 1 and isinstance(rest[0], Tensor) and x.shape == y.shape == rest[0].shape:
+        return _add_layer(node.name, y, [x, rest[0]], rerun)
+    elif op == "Flatten" and int(attrs.get("axis", 1)) == 1 and x.ndim in (3, 4) and y.ndim == 2:
+        _flatten(layer)
     elif op in ("Relu", "Sigmoid", "Tanh", "LeakyRelu"):
         name = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU"}.get(op, op)
         layer.kind, layer.act = "act", {"name": name, "slope": float(attrs.get("alpha", 0.01))}
@@ -467,6 +534,9 @@ def conv_sums(x: np.ndarray, layer: Layer, units: np.ndarray) -> tuple[np.ndarra
     for start in range(0, len(units), 2048):
         part = units[start : start + 2048]
         windows, _ = _gather(x, layer.window, part, 0.0)
+        if w.shape[1] != x.shape[0]:  # grouped: a filter reads its group's channels
+            first = part[:, 0] // (w.shape[0] // layer.window["groups"]) * w.shape[1]
+            windows = windows[np.arange(len(part))[:, None], first[:, None] + np.arange(w.shape[1])]
         products = windows * w[part[:, 0]]
         sums[start : start + 2048] = products.sum(axis=(1, 2, 3)) + b[part[:, 0]]
         scale[start : start + 2048] = np.abs(products).sum(axis=(1, 2, 3)) + np.abs(b[part[:, 0]])
@@ -515,13 +585,17 @@ def conv_grad_weight(x: np.ndarray, layer: Layer, grad: np.ndarray) -> tuple[np.
     oh, ow = grad.shape[1:]
     xp = np.zeros((x.shape[0], x.shape[1] + ph + (oh - 1) * sh + kh * dh, x.shape[2] + pw + (ow - 1) * sw + kw * dw))
     xp[:, ph : ph + x.shape[1], pw : pw + x.shape[2]] = x
-    gw, scale = np.zeros((grad.shape[0], x.shape[0], kh, kw)), np.zeros((grad.shape[0], x.shape[0], kh, kw))
+    groups, cg = layer.window["groups"], layer.weight.shape[1]
+    og = grad.shape[0] // groups
+    gw, scale = np.zeros((grad.shape[0], cg, kh, kw)), np.zeros((grad.shape[0], cg, kh, kw))
     g = grad.reshape(grad.shape[0], -1)
     for p in range(kh):
         for q in range(kw):
             taps = xp[:, p * dh : p * dh + oh * sh : sh, q * dw : q * dw + ow * sw : sw].reshape(x.shape[0], -1)
-            gw[:, :, p, q] = g @ taps.T  # (O, C): Σ over the output positions
-            scale[:, :, p, q] = np.abs(g) @ np.abs(taps).T
+            for n in range(groups):  # (O/g, C/g): Σ over the output positions, within the group
+                go, tn = g[n * og : (n + 1) * og], taps[n * cg : (n + 1) * cg]
+                gw[n * og : (n + 1) * og, :, p, q] = go @ tn.T
+                scale[n * og : (n + 1) * og, :, p, q] = np.abs(go) @ np.abs(tn).T
     return gw, scale
 
 
@@ -532,32 +606,49 @@ def conv_grad_input(x_shape: tuple[int, ...], layer: Layer, grad: np.ndarray) ->
     oh, ow = grad.shape[1:]
     shape = (x_shape[0], x_shape[1] + ph + (oh - 1) * sh + kh * dh, x_shape[2] + pw + (ow - 1) * sw + kw * dw)
     ga, scale = np.zeros(shape), np.zeros(shape)
+    groups, cg = layer.window["groups"], w.shape[1]
+    og = w.shape[0] // groups
     for p in range(kh):
         for q in range(kw):
-            contribution = np.einsum("ohw,oc->chw", grad, w[:, :, p, q])  # the rot180 kernel reading the gradient
-            size = np.einsum("ohw,oc->chw", np.abs(grad), np.abs(w[:, :, p, q]))
-            ga[:, p * dh : p * dh + oh * sh : sh, q * dw : q * dw + ow * sw : sw] += contribution
-            scale[:, p * dh : p * dh + oh * sh : sh, q * dw : q * dw + ow * sw : sw] += size
+            for n in range(groups):  # the rot180 kernel reading the gradient, within the group
+                gn, wn = grad[n * og : (n + 1) * og], w[n * og : (n + 1) * og, :, p, q]
+                at = (
+                    slice(n * cg, (n + 1) * cg),
+                    slice(p * dh, p * dh + oh * sh, sh),
+                    slice(q * dw, q * dw + ow * sw, sw),
+                )
+                ga[at] += np.einsum("ohw,oc->chw", gn, wn)
+                scale[at] += np.einsum("ohw,oc->chw", np.abs(gn), np.abs(wn))
     crop = (slice(None), slice(ph, ph + x_shape[1]), slice(pw, pw + x_shape[2]))
     return ga[crop], scale[crop]
 
 
-def check_forward(layer: Layer, x: np.ndarray, y: np.ndarray, every: bool) -> int:
-    """The written-out forward sums of ``layer`` against the engine's output (every unit, or a sample)."""
+def check_forward(layer: Layer, x: np.ndarray, y: np.ndarray, every: bool, x2: np.ndarray | None = None) -> int:
+    """The written-out forward sums of ``layer`` against the engine's output (every unit, or a sample);
+    ``x2`` the second operand of a sum."""
     x, y = as_map(x).astype(np.float64), as_map(y).astype(np.float64)
-    shown = y.shape if layer.kind == "linear" else (min(MAX_CHANNELS, y.shape[0]), *y.shape[1:])
+    shown = y.shape if layer.kind in ("linear", "flatten") else (min(MAX_CHANNELS, y.shape[0]), *y.shape[1:])
     units = _units(shown, None) if every else _units(y.shape, SAMPLE_UNITS)  # every unit a click can show
-    if layer.kind not in ("conv", "pool", "act", "bn", "linear"):
+    if layer.kind not in ("conv", "pool", "act", "bn", "linear", "add", "flatten"):
         return 0
-    _check_units(f"explain model --html: layer {layer.name} ({layer.op})", layer, x, y, units)
+    b = None if x2 is None else as_map(x2).astype(np.float64)
+    _check_units(f"explain model --html: layer {layer.name} ({layer.op})", layer, x, y, units, b)
     return len(units)
 
 
-def _check_units(where: str, layer: Layer, x: np.ndarray, y: np.ndarray, units: np.ndarray) -> None:
+def _check_units(
+    where: str, layer: Layer, x: np.ndarray, y: np.ndarray, units: np.ndarray, x2: np.ndarray | None = None
+) -> None:
     """The written-out value of each of ``units`` ((channel, row, column) rows) of ``layer`` on its input
-    map ``x`` against the engine's output map ``y`` (both float64), within float32 rounding of its terms."""
+    map ``x`` (and a sum's second operand ``x2``) against the engine's output map ``y`` (all float64), within
+    float32 rounding of its terms."""
     engine = y[units[:, 0], units[:, 1], units[:, 2]]
-    if layer.kind == "conv":
+    if layer.kind == "add":  # Y = A + B
+        a, b = (m[units[:, 0], units[:, 1], units[:, 2]] for m in (x, x2))
+        _compare(where, a + b, engine, np.abs(a) + np.abs(b), 2)
+    elif layer.kind == "flatten":  # Y[f] = A[c,i,j], f = (c·H + i)·W + j: the same number
+        _compare(where, x.reshape(-1)[units[:, 2]], engine, np.abs(engine), 0)
+    elif layer.kind == "conv":
         sums, scale = conv_sums(x, layer, units)
         _compare(where, sums, engine, scale, int(np.prod(layer.weight.shape[1:])))
     elif layer.kind == "pool":
@@ -600,6 +691,14 @@ def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, g
     if layer.kind == "bn":  # dL/dA = dL/dY·γ/√(var + ε) (the running statistics are constants)
         local = (layer.bn["gamma"] / np.sqrt(layer.bn["var"] + layer.bn["eps"]))[: g.shape[0], None, None]
         _compare(where + ", dL/dA", g * local, gx, np.abs(g * local), 8)
+        return gx.size
+    if layer.kind == "add":  # dL/dA = dL/dB = dL/dY: the sum passes its gradient to both operands
+        _compare(where + ", dL/dA", g, gx, np.abs(g), 1)
+        gb = _grad_second(layer, np.asarray(grad, dtype=np.float32))
+        _compare(where + ", dL/dB", g, as_map(gb).astype(np.float64), np.abs(g), 1)
+        return 2 * gx.size
+    if layer.kind == "flatten":  # dL/dA[c,i,j] = dL/dY[f]
+        _compare(where + ", dL/dA", g.reshape(-1), gx.reshape(-1), np.abs(g.reshape(-1)), 0)
         return gx.size
     if layer.kind == "linear":  # dL/dA[f] = Σ_o dL/dZ[o]·W[o,f]; dL/dW[o,f] = dL/dZ[o]·A[f]
         w, gz, xs = layer.weight.astype(np.float64), g.reshape(-1), xm.reshape(-1)
@@ -729,6 +828,8 @@ def _image_pass(source: Source, x: np.ndarray, images: int) -> dict[str, Any]:
     detached: dict[int, Tensor] = {}  # the numbers without the graph, which can go; one tensor stays one tensor
     for layer in layers:
         layer.x = detached.setdefault(id(layer.x), layer.x.detach())
+        if layer.x2 is not None:
+            layer.x2 = detached.setdefault(id(layer.x2), layer.x2.detach())
         layer.y = detached.setdefault(id(layer.y), layer.y.detach())
     return {"layers": layers, "logits": logits.detach().numpy()[0], "probs": probs, "grads": grads}
 
@@ -752,6 +853,15 @@ def _grad_through(layer: Layer, grad: np.ndarray) -> np.ndarray:
     return x.grad.numpy()[0]
 
 
+def _grad_second(layer: Layer, grad: np.ndarray) -> np.ndarray:
+    """The engine's dL/dB of a sum Y = A + B: B + A run again on copies, backward."""
+    a = kw.tensor(layer.x.detach().numpy().copy())
+    b = kw.tensor(layer.x2.detach().numpy().copy(), requires_grad=True)
+    with kw.enable_grad():
+        (a + b).backward(kw.tensor(grad[None]))
+    return b.grad.numpy()[0]
+
+
 def _cost(layer: Layer, images: int, classes: int) -> int:
     """The exact numbers a clickable layer embeds: see :func:`_embedded`."""
     k = min(MAX_CHANNELS, _map_shape(layer.y)[0])
@@ -761,6 +871,8 @@ def _cost(layer: Layer, images: int, classes: int) -> int:
         return o * (per_filter + 1) + images * (x + y * k // o + classes * y)
     if layer.kind == "linear":
         return layer.weight.size + layer.weight.shape[0] + images * (x + y * (1 + classes))
+    if layer.kind == "add":  # both operands
+        return images * (2 * x + y * (1 + classes)) * k // _map_shape(layer.y)[0]
     return images * (x + y * (1 + classes)) * k // _map_shape(layer.y)[0]
 
 
@@ -819,20 +931,29 @@ def _local_sample(layer: Layer, images: int, classes: int) -> dict[str, Any]:
         in_rows = _read(rows, w["kernel"][0], w["stride"][0], w["dilation"][0], w["pad"][0], h_in)
         in_cols = _read(cols, w["kernel"][1], w["stride"][1], w["dilation"][1], w["pad"][1], w_in)
     units = k * len(rows) * len(cols)
-    cost = images * (k * len(in_rows) * len(in_cols) + units * (1 + classes))
+    operands = 2 if layer.kind == "add" else 1
+    cost = images * (operands * k * len(in_rows) * len(in_cols) + units * (1 + classes))
     sample = {"channels": k, "rows": rows, "cols": cols, "in_rows": in_rows, "in_cols": in_cols}
     return {**sample, "cost": cost, "units": units, "positions": oh * ow}
 
 
-def check_sampled(layer: Layer, x_sub: np.ndarray, y: np.ndarray, sample: dict[str, Any]) -> int:
+def check_sampled(
+    layer: Layer, x_sub: np.ndarray, y: np.ndarray, sample: dict[str, Any], x2_sub: np.ndarray | None = None
+) -> int:
     """Every sampled unit's written-out sum (or value), from the embedded rows × columns of the input alone
-    (zeros elsewhere: a window reading outside them would not match), against the engine's output ``y``."""
-    x = np.zeros((x_sub.shape[0], *_map_shape(layer.x)[1:]))
-    x[np.ix_(range(x.shape[0]), sample["in_rows"], sample["in_cols"])] = x_sub
+    (zeros elsewhere: a window reading outside them would not match), against the engine's output ``y``;
+    ``x2_sub`` the same rows × columns of a sum's second operand."""
+
+    def placed(sub: np.ndarray) -> np.ndarray:
+        m = np.zeros((sub.shape[0], *_map_shape(layer.x)[1:]))
+        m[np.ix_(range(m.shape[0]), sample["in_rows"], sample["in_cols"])] = sub
+        return m
+
     grid = np.meshgrid(range(sample["channels"]), sample["rows"], sample["cols"], indexing="ij")
     units = np.stack([a.reshape(-1) for a in grid], axis=1)
     where = f"explain model --html: layer {layer.name} ({layer.op}), sampled unit"
-    _check_units(where, layer, x, as_map(y).astype(np.float64), units)
+    x2 = None if x2_sub is None else placed(x2_sub)
+    _check_units(where, layer, placed(x_sub), as_map(y).astype(np.float64), units, x2)
     return len(units)
 
 
@@ -846,11 +967,14 @@ def _embedded(layer: Layer, x: np.ndarray, y: np.ndarray, arrays: Arrays) -> dic
     """The keys of what a click on ``layer`` reads, as (C, H, W) maps: a convolution its whole input (every
     window reads every channel) and the shown filters' outputs; pooling and activations the shown channels
     of their input and output (a unit reads its own channel); a linear layer everything."""
-    k = MAX_CHANNELS if layer.kind in ("conv", "pool", "act", "bn") else None
-    return {
+    k = MAX_CHANNELS if layer.kind in ("conv", "pool", "act", "bn", "add") else None
+    keys = {
         "x": arrays.add(as_map(x), layer.x, None if layer.kind in ("conv", "linear") else k),
         "y": arrays.add(as_map(y), layer.y, k),
     }
+    if layer.kind == "add":  # a sum's second operand
+        keys["x2"] = arrays.add(as_map(layer.x2.numpy()[0]), layer.x2, k)
+    return keys
 
 
 def _samples(layers: list[Layer], images: int, classes: int) -> dict[int, dict[str, Any]]:
@@ -869,7 +993,7 @@ def _samples(layers: list[Layer], images: int, classes: int) -> dict[int, dict[s
             break
         scale *= 0.8
     for i, layer in enumerate(layers):
-        if layer.kind in ("pool", "act", "bn"):
+        if layer.kind in ("pool", "act", "bn", "add"):
             sample = _local_sample(layer, images, classes)
             if total + sample["cost"] <= EXACT_BUDGET:
                 samples[i], total = sample, total + sample["cost"]
@@ -891,7 +1015,8 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
     samples = _samples(first, len(images), classes)
     total = sum(s["cost"] for s in samples.values())  # every sample, reserved first
     clickable = [False] * len(first)
-    for i in sorted(range(len(first)), key=lambda i: first[i].kind != "conv"):  # convolutions first
+    order = {"conv": 0, "flatten": 1, "linear": 1}  # convolutions first, then the (small) vector layers
+    for i in sorted(range(len(first)), key=lambda i: order.get(first[i].kind, 2)):
         cost = _cost(first[i], len(images), classes)
         extra = cost - (samples[i]["cost"] if i in samples else 0)  # whole instead of its sample
         if first[i].kind != "other" and cost <= LAYER_LIMIT and total + extra <= EXACT_BUDGET:
@@ -907,6 +1032,7 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             "hyper": layer.hyper,
             "block": layer.block,
             "in_shape": list(as_map(layer.x.numpy()[0]).shape),
+            "in_nd": layer.x.ndim - 2 if layer.x.ndim > 2 else 0,
             "shape": list(as_map(layer.y.numpy()[0]).shape),
             "shape_text": shape_text(tuple(layer.y.shape[1:])),
             "nd": layer.y.ndim - 2 if layer.y.ndim > 2 else 0,
@@ -915,6 +1041,8 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             "window": layer.window,
             "act": layer.act,
         }
+        if layer.kind == "add":  # which layers' outputs are added (the model's input when none)
+            entry["operands"] = [_producer(first, i, t) for t in (layer.x, layer.x2)]
         if layer.kind == "bn" and entry["clickable"]:  # its numbers per shown channel, exact (float32 values)
             entry["bn"] = {k: layer.bn[k][:MAX_CHANNELS].tolist() for k in ("mean", "var", "gamma", "beta")}
             entry["bn"]["eps"] = layer.bn["eps"]
@@ -938,11 +1066,16 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
                 s = sampled[i]
                 keep = None if layer.kind == "conv" else s["channels"]  # a convolution reads every channel
                 x_sub = _at_sample(as_map(x), s["in_rows"], s["in_cols"], keep).astype(np.float32)
-                checked["sampled"] += check_sampled(layer, x_sub, y, s)
+                x2_sub = None
+                if layer.kind == "add":  # the second operand's same rows × columns
+                    x2_sub = _at_sample(as_map(layer.x2.numpy()[0]), s["in_rows"], s["in_cols"], keep)
+                    row["x2s"] = arrays.add(x2_sub.astype(np.float32))
+                checked["sampled"] += check_sampled(layer, x_sub, y, s, x2_sub)
                 row["xs"] = arrays.add(x_sub)
                 row["ys"] = arrays.add(_at_sample(as_map(y), s["rows"], s["cols"], s["channels"]))
             else:
-                checked["forward"] += check_forward(layer, x, y, every=clickable[i])
+                x2 = None if layer.x2 is None else layer.x2.numpy()[0]
+                checked["forward"] += check_forward(layer, x, y, every=clickable[i], x2=x2)
             if clickable[i]:
                 row.update(_embedded(layer, x, y, arrays))
             rows.append(row)
@@ -956,7 +1089,7 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
                     s = sampled[i]
                     row["gs"] = arrays.add(_at_sample(as_map(grad), s["rows"], s["cols"], s["channels"]))
                 if clickable[i]:  # dL/dZ of every filter for the chain rule; else the shown channels
-                    keep = MAX_CHANNELS if layer.kind in ("act", "pool", "bn") else None
+                    keep = MAX_CHANNELS if layer.kind in ("act", "pool", "bn", "add") else None
                     row["g"] = arrays.add(as_map(grad), channels=keep)
                     grad_x = _grad_through(layer, grad)
                     checked["backward"] += check_backward(
@@ -997,6 +1130,14 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
         },
         "checked": dict(checked),
     }
+
+
+def _producer(layers: list[Layer], i: int, t: Tensor) -> str:
+    """The name of the last layer before ``i`` whose output is ``t``, or "the model's input"."""
+    for layer in reversed(layers[:i]):
+        if layer.y is t:
+            return f"layer {layer.name} ({layer.op})"
+    return "the model's input" if layers and t is layers[0].x else "an earlier result"
 
 
 def _fold(layers: list[Layer], i: int) -> int:

@@ -52,10 +52,11 @@ function map(key) {
 }
 // A layer's input as a unit view reads it: the embedded map, or for a sampled layer the embedded rows ×
 // columns of it (a convolution: every channel; else the sampled ones), indexed by the input's own (row, column).
-function inputMap(l) {
+// second: a sum's second operand B.
+function inputMap(l, second = false) {
   const layer = DATA.layers[l];
-  if (!layer.sample) return map(layerRow(l).x);
-  const s = layer.sample, sub = map(layerRow(l).xs), ri = new Map(), ci = new Map();
+  if (!layer.sample) return map(layerRow(l)[second ? "x2" : "x"]);
+  const s = layer.sample, sub = map(layerRow(l)[second ? "x2s" : "xs"]), ri = new Map(), ci = new Map();
   s.in_rows.forEach((r, n) => ri.set(r, n));
   s.in_cols.forEach((q, n) => ci.set(q, n));
   const R = s.in_rows.length, K = s.in_cols.length;
@@ -79,7 +80,7 @@ function engineAt(l, c, i, j) {
     return map(layerRow(l).ys).at(c, s.rows.indexOf(i), s.cols.indexOf(j));
   }
   const y = map(layerRow(l).y);
-  return layer.kind === "linear" ? y.at(0, 0, j) : y.at(c, i, j);
+  return layer.kind === "linear" || layer.kind === "flatten" ? y.at(0, 0, j) : y.at(c, i, j);
 }
 // The nearest sampled unit of a sampled layer: its last sampled channel at most, the nearest row and column.
 function snap(layer, c, i, j) {
@@ -316,29 +317,56 @@ function idx(nd, ...v) {
 function convForward(l, o, i, j) {
   const layer = DATA.layers[l], w = layer.window, x = inputMap(l), W = array(layer.w);
   const B = layer.b ? array(layer.b).data[o] : 0, nd = w.nd;
-  const [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]];
+  // C: the channels a filter reads, from c0 on (grouped: its group's; else every input channel)
+  const [C, kh, kw] = [W.shape[1], w.kernel[0], w.kernel[1]], c0 = groupOf(layer, o) * W.shape[1];
   const taps = tapsOf(w, i, j, x.shape), channels = [];
   let total = 0;
-  for (let c = 0; c < C; c++) {
+  for (let k0 = 0; k0 < C; k0++) {
+    const c = c0 + k0;
     const terms = taps.map((t) => {
-      const a = t.inside ? x.at(c, t.r, t.s) : 0, k = W.data[((o * C + c) * kh + t.p) * kw + t.q];
+      const a = t.inside ? x.at(c, t.r, t.s) : 0, k = W.data[((o * C + k0) * kh + t.p) * kw + t.q];
       return { t, a, k };
     });
     const sub = terms.reduce((acc, u) => acc + u.a * u.k, 0);
     total += sub;
     const text = terms.map((u) => (u.t.inside ? paren(u.a) : "0") + "·" + paren(u.k)).join(" + ");
     const symbols = terms.map((u) => (u.t.inside ? "A" + idx(nd, c, u.t.r, u.t.s) : "0") + "·W" +
-      idx(nd, o, c, u.t.p, u.t.q)).join(" + ");
-    channels.push({ c, terms, sub, text, symbols });
+      idx(nd, o, k0, u.t.p, u.t.q)).join(" + ");
+    channels.push({ c, k: k0, terms, sub, text, symbols });
   }
-  const value = total + B;
-  const general = nd === 1 ? "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]" :
-    "Z[o,i,j] = Σ_c Σ_p Σ_q A[c, i·s+p·d−P, j·s+q·d−P]·W[o,c,p,q] + B[o]";
+  const value = total + B, G = w.groups || 1;
+  const general = (nd === 1 ? "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]" :
+    "Z[o,i,j] = Σ_c Σ_p Σ_q A[c, i·s+p·d−P, j·s+q·d−P]·W[o,c,p,q] + B[o]") + (G === 1 ? "" :
+    `\n  groups ${G}: filter o reads input channels g·${C} .. g·${C}+${C - 1} of its group g = ⌊o / ${layer.shape[0] / G}⌋ ` +
+    `(here g = ${c0 / C}: A[${c0}..${c0 + C - 1}]), W[o,c] the kernel of its c-th one`);
   const pick = (v) => (nd === 1 ? String(v[1]) : v.join(","));
   const numbers = `s = ${pick(w.stride)}, d = ${pick(w.dilation)}, P = ${pick(w.pad)}`;
   return { kind: "conv", o, i, j, value, bias: B, channels, general: general + "   (" + numbers + ")",
     total: "Z" + idx(nd, o, i, j) + " = " + channels.map((ch) => paren(ch.sub)).join(" + ") +
       (layer.b ? " + " + paren(B) : "") + " = " + number(value) };
+}
+// The group of filter o of a convolution (0 unless grouped).
+function groupOf(layer, o) {
+  const G = layer.window.groups || 1;
+  return Math.floor(o / (layer.shape[0] / G));
+}
+// A residual sum Y = A + B of two maps of one shape.
+function addForward(l, c, i, j) {
+  const layer = DATA.layers[l], a = inputMap(l).at(c, i, j), b = inputMap(l, true).at(c, i, j);
+  const u = idx(layer.nd, c, i, j), value = a + b, [from, skip] = layer.operands;
+  return { kind: "add", value, a, b, general: `Y = A + B   (A: ${from}; B: ${skip})`,
+    text: `Y${u} = A${u} + B${u} = ${number(a)} + ${paren(b)} = ${number(value)}` };
+}
+// Flatten: output unit f is input unit (c, i, j), f = (c·H + i)·W + j.
+function flattenUnit(layer, f) {
+  const [, H, W] = layer.in_shape;
+  return [Math.floor(f / (H * W)), Math.floor(f / W) % H, f % W];
+}
+function flattenForward(l, f) {
+  const layer = DATA.layers[l], [c, i, j] = flattenUnit(layer, f), [, H, W] = layer.in_shape;
+  const value = map(layerRow(l).x).at(c, i, j), u = idx(layer.in_nd, c, i, j);
+  const rule = layer.in_nd === 1 ? `f = c·${W} + j = ${c}·${W} + ${j}` : `f = (c·${H} + i)·${W} + j = (${c}·${H} + ${i})·${W} + ${j}`;
+  return { kind: "flatten", value, unit: [c, i, j], text: `Y[${f}] = A${u} = ${number(value)}   (${rule})` };
 }
 function poolForward(l, c, i, j) {
   const layer = DATA.layers[l], w = layer.window, x = inputMap(l), nd = w.nd;
@@ -417,6 +445,8 @@ function forwardUnit(l, c, i, j) {
   if (kind === "act") return actForward(l, c, i, j);
   if (kind === "bn") return bnForward(l, c, i, j);
   if (kind === "linear") return linearForward(l, j);
+  if (kind === "add") return addForward(l, c, i, j);
+  if (kind === "flatten") return flattenForward(l, j);
   return null;
 }
 function softmax(img) {
@@ -431,9 +461,10 @@ function softmax(img) {
 function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
   const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), g = map(gradRow(l).g);
   const W = array(layer.w), [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]], [O, OH, OW] = g.shape;
+  const Cg = W.shape[1], Og = O / (w.groups || 1), first = groupOf(layer, o) * Cg; // a group's channels, filters
   // dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]   (dL/dW = X ⋆ dL/dO)
   const dW = [];
-  for (let c = 0; c < C; c++) {
+  for (let c = first; c < first + Cg; c++) {
     const grid = [];
     for (let p = 0; p < kh; p++) {
       const row = [];
@@ -457,7 +488,7 @@ function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
     let sub = 0;
     for (let b = 0; b < OW; b++) {
       const r = a * w.stride[0] - w.pad[0], s = b * w.stride[1] - w.pad[1];
-      const v = r >= 0 && r < x.shape[1] && s >= 0 && s < x.shape[2] ? x.at(0, r, s) : 0;
+      const v = r >= 0 && r < x.shape[1] && s >= 0 && s < x.shape[2] ? x.at(first, r, s) : 0;
       sub += v * g.at(o, a, b);
       parts.push(paren(v) + "·" + paren(g.at(o, a, b)));
     }
@@ -469,7 +500,8 @@ function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
   const [c0, r0, s0] = [Math.max(0, Math.min(c, C - 1)), tap.r, tap.s];
   const groups = [];
   let dA = 0;
-  for (let oo = 0; oo < O; oo++) {
+  const from = Math.floor(c0 / Cg) * Og; // the filters that read input channel c0: its group's
+  for (let oo = from; oo < from + Og; oo++) {
     const parts = [];
     let sub = 0;
     for (let p = 0; p < kh; p++) {
@@ -478,7 +510,7 @@ function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
         if (u % w.stride[0] || v % w.stride[1]) continue;
         const a = u / w.stride[0], b = v / w.stride[1];
         if (a < 0 || a >= OH || b < 0 || b >= OW) continue;
-        const k = W.data[((oo * C + c0) * kh + p) * kw + q]; // W[oo, c0, p, q]
+        const k = W.data[((oo * Cg + c0 % Cg) * kh + p) * kw + q]; // W[oo, c0 within its group, p, q]
         sub += g.at(oo, a, b) * k;
         parts.push(paren(g.at(oo, a, b)) + "·" + paren(k));
       }
@@ -486,13 +518,24 @@ function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
     dA += sub;
     groups.push({ o: oo, sub, text: parts.join(" + ") });
   }
-  return { kind: "conv", dW, rows, grad: g.at(o, i, j), channels: C,
+  return { kind: "conv", dW, rows, grad: g.at(o, i, j), channels: C, first, filters: [from, from + Og - 1],
     dA: { pos: [c0, r0, s0], tap: t0, taps: taps.map((u) => [u.p, u.q, u.r, u.s]), value: dA, groups } };
 }
 function backwardUnit(l, c, i, j) {
   const layer = DATA.layers[l];
   if (layer.sample && layer.kind === "conv") return { kind: "sampled", grad: gradAt(l, c, i, j) }; // dL/dZ only
   if (layer.kind === "conv") return convBackward(l, c, i, j);
+  if (layer.kind === "flatten") {
+    const grad = map(gradRow(l).g).at(0, 0, j), [c0, i0, j0] = flattenUnit(layer, j);
+    const u = idx(layer.in_nd, c0, i0, j0);
+    return { kind: "flatten", grad, value: grad, unit: [c0, i0, j0],
+      text: `dL/dA${u} = dL/dY[${j}] = ${number(grad)}   (the same unit, reshaped)` };
+  }
+  if (layer.kind === "add") {
+    const grad = gradAt(l, c, i, j), u = idx(layer.nd, c, i, j);
+    return { kind: "add", grad, value: grad, text: `dL/dA${u} = dL/dB${u} = dL/dY${u} = ${number(grad)}   ` +
+      "(a sum passes its gradient to both operands: A's layer and the skip connection B)" };
+  }
   if (layer.kind === "linear" || !["act", "pool", "bn"].includes(layer.kind)) return linearOrNothing(l, j);
   const grad = gradAt(l, c, i, j), x = inputMap(l);
   if (layer.kind === "bn") {
@@ -588,7 +631,7 @@ function showForward(box, layer, u, f) {
   const x = inputMap(u.l);
   if (f.kind === "conv") {
     box.appendChild(el("pre", "general", f.general));
-    const W = array(layer.w), w = layer.window, C = x.shape[0];
+    const W = array(layer.w), w = layer.window;
     const grids = el("div", "grids");
     for (const ch of f.channels.slice(0, SHOWN_CHANNELS)) {
       const win = [], ker = [];
@@ -597,16 +640,17 @@ function showForward(box, layer, u, f) {
         for (let q = 0; q < w.kernel[1]; q++) {
           const t = ch.terms[p * w.kernel[1] + q];
           win[p].push(t.t.inside ? t.a : null);
-          ker[p].push(W.data[((u.c * C + ch.c) * w.kernel[0] + p) * w.kernel[1] + q]);
+          ker[p].push(W.data[((u.c * W.shape[1] + ch.k) * w.kernel[0] + p) * w.kernel[1] + q]);
         }
       }
       const pair = el("div", "pair");
       pair.appendChild(grid(win, `A[${ch.c}] window`));
       pair.appendChild(el("span", "times", "·"));
-      pair.appendChild(grid(ker, `W[${u.c},${ch.c}]`));
+      pair.appendChild(grid(ker, `W[${u.c},${ch.k}]`));
       grids.appendChild(pair);
     }
-    if (C > SHOWN_CHANNELS) grids.appendChild(el("span", "more", `+${C - SHOWN_CHANNELS} more channels`));
+    const read = f.channels.length;
+    if (read > SHOWN_CHANNELS) grids.appendChild(el("span", "more", `+${read - SHOWN_CHANNELS} more channels`));
     box.appendChild(grids);
     box.appendChild(el("pre", "total", f.total));
     for (const ch of f.channels) {
@@ -625,7 +669,10 @@ function showForward(box, layer, u, f) {
     }
     box.appendChild(grid(win, `A[${u.c}] window`, (p, q) => f.winner && f.winner.p === p && f.winner.q === q));
     box.appendChild(el("pre", "total", f.text));
-  } else if (f.kind === "act") {
+  } else if (f.kind === "act" || f.kind === "flatten") {
+    box.appendChild(el("pre", "total", f.text));
+  } else if (f.kind === "add") {
+    box.appendChild(el("pre", "general", f.general));
     box.appendChild(el("pre", "total", f.text));
   } else if (f.kind === "bn") {
     box.appendChild(el("pre", "general", f.general));
@@ -651,7 +698,8 @@ function showBackward(box, layer, u, b) {
     box.appendChild(el("pre", "general", `dL/dZ${idx(nd, o, u.i, u.j)} = ${number(b.grad)} (autograd)\n` +
       "dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]   (dL/dW = X ⋆ dL/dO)"));
     const grids = el("div", "grids");
-    b.dW.slice(0, SHOWN_CHANNELS).forEach((g, c) => grids.appendChild(grid(g, `dL/dW[${o},${c}]`)));
+    b.dW.slice(0, SHOWN_CHANNELS).forEach((g, c) => grids.appendChild(grid(g, `dL/dW[${o},${c}]` +
+      (b.first ? ` (A[${b.first + c}])` : ""))));
     if (b.dW.length > SHOWN_CHANNELS) grids.appendChild(el("span", "more", `+${b.dW.length - SHOWN_CHANNELS} more`));
     box.appendChild(grids);
     box.appendChild(details(`dL/dW${idx(nd, o, 0, 0, 0)} = ${number(b.dW[0][0][0])}, written out row by row`,
@@ -777,5 +825,5 @@ if (DATA.budget.sampled) { // which units of the sampled layers can be clicked
 state.cls = image().pred;
 render();
 
-window.kwm = { state, select, pick, showDots, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array, engineAt,
+window.kwm = { state, select, pick, convBackward, showDots, forwardUnit, backwardUnit, softmax, thumbValues, setImage, render, map, array, engineAt,
   setTab: (t) => { state.tab = t; render(); }, setClass: (k) => { state.cls = k; render(); } };
