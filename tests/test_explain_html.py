@@ -524,6 +524,62 @@ def test_transpose_page_stages_and_equations(browser, tmp_path):
     assert browser.errors() == []
 
 
+def test_transpose_backward_tab_and_output_padding(browser, tmp_path):
+    """The transposed convolution's backward: dL/dX (the strided convolution of dL/dY with W) and dL/dW
+    equal the engine's autograd, their equation texts and numbers Python's; output_padding is a control."""
+    from kernelwise.explain import explain_transpose
+    from kernelwise.explain.symbolic import transpose_grad_equations
+    from kernelwise.explain.transpose import transpose_geometry
+
+    def autograd(x: np.ndarray, w: np.ndarray, grad: np.ndarray, op: int) -> tuple[np.ndarray, np.ndarray]:
+        X, W = kw.tensor(x[None], requires_grad=True), kw.tensor(w, requires_grad=True)
+        F.conv_transpose2d(X, W, None, 2, 1, op).backward(kw.tensor(grad[None]))
+        return X.grad.numpy()[0], W.grad.numpy()
+
+    e = explain_transpose(in_channels=2, out_channels=3, stride=2, padding=1, output_padding=1)
+    open_page(browser, e, tmp_path / "transpose-backward.html")
+    x, w, grad = (np.array(e.page[k], dtype=np.float64) for k in ("input", "kernel", "grad"))
+    assert browser.js("document.getElementById('output-padding').value") == "1"
+    browser.click("button[data-tab=backward]")
+    assert browser.js("kw.state.tab") == "backward"
+    grad_x, grad_w = autograd(x, w, grad, 1)
+    np.testing.assert_allclose(browser.js("kw.state.grad_input"), grad_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(browser.js("kw.state.grad_weight"), grad_w, rtol=1e-12, atol=1e-12)
+    strided = F.conv2d(kw.tensor(grad[None]), kw.tensor(w), None, 2, 1).numpy()[0]  # dL/dX = conv(dL/dY, W)
+    np.testing.assert_allclose(browser.js("kw.state.grad_input"), strided, rtol=1e-12, atol=1e-12)
+    geometry, out = transpose_geometry((2, 2), (3, 3), 2, 1, 1, 1)
+    assert out == (4, 4) and np.shape(grad) == (3, 4, 4)
+    equations = transpose_grad_equations(geometry, 2, 3)
+    assert len(equations) == 2 * 3 * 9 + 2 * 4
+    assert browser.js("kw.state.backward.map(kw.eqText)") == [str(q) for q in equations]
+    env = {"X": x, "W": w, "dL/dY": grad}
+    assert browser.js("kw.state.backward.map((q) => kw.rhs(q, kw.arrays()))") == [q.rhs(env) for q in equations]
+    assert browser.js("document.getElementById('check').textContent").startswith("✓")
+    assert browser.js("document.getElementById('equation').textContent").startswith(str(equations[0]))
+    for name in ("dL/dY", "X", "W", "dL/dW", "dL/dX"):  # every array of the backward pass is drawn
+        assert browser.js(f"document.querySelectorAll('.grid[data-name=\"{name}\"]').length") >= 1, name
+    browser.js(f"kw.setStep({len(equations) - 1})")  # the last dL/dX entry
+    assert browser.js("document.getElementById('equation').textContent").startswith(str(equations[-1]))
+    assert lead_highlight(browser, "dL/dX", "1") == [1, 1]
+    js_set(browser, "output-padding", 0)  # recomputes: a 3×3 output, its dL/dY and the backward sums
+    geometry, out = transpose_geometry((2, 2), (3, 3), 2, 1, 0, 1)
+    assert out == (3, 3) and np.shape(browser.js("kw.state.output")) == (3, 3, 3)
+    grad = np.array(browser.js("kw.state.grad"), dtype=np.float64)
+    assert grad.shape == (3, 3, 3)
+    grad_x, grad_w = autograd(x, w, grad, 0)
+    np.testing.assert_allclose(browser.js("kw.state.grad_input"), grad_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(browser.js("kw.state.grad_weight"), grad_w, rtol=1e-12, atol=1e-12)
+    equations = transpose_grad_equations(geometry, 2, 3)
+    assert browser.js("kw.state.backward.map(kw.eqText)") == [str(q) for q in equations]
+    assert browser.js("document.getElementById('check').textContent").startswith("recomputed")
+    browser.click("button[data-tab=forward]")
+    assert browser.js("kw.formulaLines(kw.state.g)")[1].endswith("+ 0 + 1 = 3")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.click("button[data-tab=backward]")
+    browser.screenshot(ARTIFACTS / "explain_transpose_backward.png")
+    assert browser.errors() == []
+
+
 def cells(browser: Chromium, grid: str, cls: str, lead: str = "0") -> list[list[int]]:
     """The [row, column] of every cell of a grid that has class ``cls``."""
     return browser.js(
@@ -719,7 +775,7 @@ def test_every_topic_page_agrees_with_the_engine(browser, tmp_path, topic, keywo
             assert browser.js("document.getElementById('check').textContent").startswith("✓"), reducer
     assert browser.js("document.getElementById('check').textContent").startswith("✓")
     assert browser.js("document.getElementById('error').textContent") == ""
-    for tab in ("backward", "forward") if topic != "transpose" else ():
+    for tab in ("backward", "forward"):
         browser.click(f"button[data-tab={tab}]")
         first = browser.js("document.getElementById('equation').textContent")
         browser.click("#next")

@@ -66,6 +66,7 @@ HTML = """<!DOCTYPE html>
   <label>padding <input id="padding" type="number" min="0" max="5"></label>
   <label>padding after <input id="padding-after" type="number" min="0" max="5"></label>
   <label>dilation <input id="dilation" type="number" min="1" max="4"></label>
+  <label>output padding <input id="output-padding" type="number" min="0" max="4"></label>
   <label>in-channels <input id="in-channels" type="number" min="1" max="4"></label>
   <label>out-channels <input id="out-channels" type="number" min="1" max="4"></label>
   <label>filter <select id="filter"></select></label>

@@ -91,6 +91,25 @@ def conv_transpose(
     return fn(_tensor(x, False), _tensor(w, False), None, stride, padding, output_padding, 1, dilation).numpy()
 
 
+def conv_transpose_grads(
+    x: np.ndarray,
+    w: np.ndarray,
+    grad: np.ndarray,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dX and dL/dW of Y = conv_transpose(X, W) given dL/dY = ``grad``, by the engine's autograd.
+
+    Shape: x (C_in, *size), w (C_in, C_out, *kernel), grad (C_out, *out).
+    """
+    fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d}[x.ndim - 1]
+    X, W = _tensor(x, True), _tensor(w, True)
+    fn(X, W, None, stride, padding, output_padding, 1, dilation).backward(kw.tensor(np.asarray(grad, np.float64)))
+    return X.grad.numpy(), W.grad.numpy()
+
+
 POOLS = {
     ("max", 1): F.max_pool1d,
     ("max", 2): F.max_pool2d,

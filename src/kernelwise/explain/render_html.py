@@ -31,7 +31,8 @@ INTRO = {
     "bold, the dropped ones struck. Backward: dL/dY is dL/dZ with zeros inserted.",
     "transpose": "A transposed convolution is zero insertion (s - 1 zeros between the inputs), padding by "
     "d·(k - 1) - P, then a stride-1 convolution with the kernel rotated by 180°; every output is also a sum of "
-    "the inputs that scatter onto it.",
+    "the inputs that scatter onto it. Backward: dL/dX is the strided convolution of dL/dY with W, and dL/dW "
+    "correlates X with dL/dY.",
 }
 
 

@@ -589,3 +589,35 @@ def transpose_equations(
         out_channels,
         lambda ci, co, tap: W((ci, co), tap),
     )
+
+
+def transpose_grad_equations(
+    geometry: Geometry, in_channels: int, out_channels: int, x: str = "X", w: str = "W", y: str = "Y"
+) -> list[Equation]:
+    """The backward of Y = conv_transpose(X, W): every dL/dW entry, then every dL/dX entry.
+
+    dL/dW[ci, co, t] = Σ_p X[ci, p]·dL/dY[co, p·s + t·d - P] and dL/dX[ci, p] = Σ_co Σ_t
+    dL/dY[co, p·s + t·d - P]·W[ci, co, t]: dL/dX is the strided convolution of dL/dY with W (the forward of
+    the convolution whose input gradient Y is), dL/dW the correlation of dL/dY with X. ``geometry`` as in
+    :func:`transpose_equations` (its input size is Y's, its output size X's).
+    """
+    X, W = Array(x, (in_channels,), geometry.nd), Array(w, (in_channels, out_channels), geometry.nd)
+    GY = Array(f"dL/d{y}", (out_channels,), geometry.nd)
+    GX, GW = Array(f"dL/d{x}", (in_channels,), geometry.nd), Array(f"dL/d{w}", (in_channels, out_channels), geometry.nd)
+    eqs = Equations()
+    for ci in range(in_channels):
+        for co in range(out_channels):
+            terms: dict[Index, list[Term]] = {t: [] for t in np.ndindex(*geometry.kernel)}
+            for o, taps in geometry.windows():
+                for t in taps:
+                    terms[t.tap].append(Term((X((ci,), o), GY((co,), t.pos, not t.inside))))
+            eqs += [Equation(GW((ci, co), tap), ts) for tap, ts in terms.items()]
+    for ci in range(in_channels):
+        for o, taps in geometry.windows():
+            grad = [
+                Term((GY((co,), t.pos, not t.inside), W((ci, co), t.tap)), group=co)
+                for co in range(out_channels)
+                for t in taps
+            ]
+            eqs.append(Equation(GX((ci,), o), grad))
+    return eqs

@@ -22,7 +22,7 @@ from . import engine
 from .conv import page_maps, page_settings, show
 from .report import Explanation, Section, symbol_grid, text_grid, value_grid
 from .settings import LayerSettings
-from .symbolic import Array, Geometry, evaluate, transpose_equations
+from .symbolic import Array, Geometry, evaluate, transpose_equations, transpose_grad_equations
 from .values import parse_values, random_ints, resolve_layer, shaped
 
 TRANSPOSE_KEYS = ("input", "kernel")
@@ -245,7 +245,10 @@ def transpose_page(
 
     ``geometry`` is the convolution's whose input gradient the transposed convolution is (its ``out`` is
     X's size). Symbols get random integers. The engine's stages: ``upsampled`` (s - 1 zeros between
-    entries), ``padded`` (by d·(k - 1) - P, when that is not negative) and ``output``.
+    entries), ``padded`` (by d·(k - 1) - P, when that is not negative) and ``output``; backward, for a
+    stand-in ``grad`` = dL/dY (small integers), autograd's ``grad_input`` dL/dX (the strided convolution
+    of dL/dY with W) and ``grad_weight`` dL/dW, checked against the written-out sums
+    (:func:`~kernelwise.explain.symbolic.transpose_grad_equations`) before the page is written.
     """
     nd = geometry.nd
     if x is None:
@@ -260,6 +263,13 @@ def transpose_page(
     border = tuple(d * (k - 1) - p for k, d, p in zip(geometry.kernel, geometry.dilation, padding, strict=True))
     if min(border) >= 0:  # pad by d·(k - 1) - P, then the stride-1 convolution with rot180(W)
         expected["padded"] = page_maps(engine.pad(up, tuple((b, b) for b in border)), nd)
+    grad = random_ints(seed + 2, y.shape, -2, 2)  # a stand-in dL/dY
+    grad_x, grad_w = engine.conv_transpose_grads(x, w, grad, geometry.stride, padding, op, geometry.dilation)
+    eqs = transpose_grad_equations(geometry, int(w.shape[0]), int(w.shape[1]))
+    env = {"X": x, "W": w, "dL/dY": grad}
+    engine.check("dL/dW of conv_transpose (written-out sums)", evaluate(eqs[: w.size], env, w.shape), grad_w)
+    engine.check("dL/dX of conv_transpose (written-out sums)", evaluate(eqs[w.size :], env, x.shape), grad_x)
+    expected.update(grad_input=page_maps(grad_x, nd), grad_weight=page_maps(grad_w, nd))
     settings = page_settings(geometry)
     return {
         "mode": "transpose",
@@ -267,6 +277,7 @@ def transpose_page(
         "names": {"x": "X", "w": "W", "y": "Y", "b": "B"},
         "input": page_maps(x, nd),
         "kernel": page_maps(w, nd),
+        "grad": page_maps(grad, nd),
         "settings": {
             **settings,
             "channels": [int(w.shape[0]), int(w.shape[1])],

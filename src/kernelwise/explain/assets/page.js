@@ -98,6 +98,7 @@ function leads() {
   const [C, O] = state.settings.channels, l = {};
   if (MODE === "transpose") {
     l[N.x] = [C]; l[N.w] = [C, O]; l[N.y] = [O];
+    l[G(N.x)] = [C]; l[G(N.w)] = [C, O]; l[G(N.y)] = [O];
   } else {
     l[N.x] = [C]; l[N.w] = [O, C]; l[N.y] = [O]; l[N.b] = [O]; l.Y = [O];
     l[G(N.x)] = [C]; l[G(N.w)] = [O, C]; l[G(N.y)] = [O]; l["dL/dY"] = [O];
@@ -212,6 +213,40 @@ const convGradInput = (g) => scatter(g, G(N.y), g.O, G(N.x), g.C, (o, c, t) => s
 // Y[co, i] = Σ over (ci, p, t) with p·s + t·d - P = i of X[ci, p]·W[ci, co, t]
 const transposeForward = (g) => scatter(g, N.x, g.C, N.y, g.O, (ci, co, t) => sym(N.w, [ci, co], t));
 
+// the backward of the transposed convolution, every dL/dW entry then every dL/dX entry (Python's
+// transpose_grad_equations): dL/dW[ci, co, t] = Σ_p X[ci, p]·dL/dY[co, p·s + t·d - P] (dL/dY correlated
+// with X) and dL/dX[ci, p] = Σ_co Σ_t dL/dY[co, p·s + t·d - P]·W[ci, co, t] (the strided convolution of
+// dL/dY with W)
+function transposeGradWeight(g) {
+  const eqs = [];
+  for (let ci = 0; ci < g.C; ci++) {
+    for (let co = 0; co < g.O; co++) {
+      const mine = positions(g.kernel).map((t) => ({ lhs: sym(G(N.w), [ci, co], t), op: "sum", terms: [] }));
+      for (const p of positions(g.out)) {
+        for (const t of taps(g, p)) {
+          mine[t.tap[0] * g.kernel[1] + t.tap[1]].terms.push(term([sym(N.x, [ci], p),
+            sym(G(N.y), [co], t.pos, !t.inside)]));
+        }
+      }
+      eqs.push(...mine);
+    }
+  }
+  return eqs;
+}
+function transposeGradInput(g) {
+  const eqs = [];
+  for (let ci = 0; ci < g.C; ci++) {
+    for (const p of positions(g.out)) {
+      const terms = [];
+      for (let co = 0; co < g.O; co++) {
+        for (const t of taps(g, p)) terms.push(term([sym(G(N.y), [co], t.pos, !t.inside), sym(N.w, [ci, co], t.tap)], 1, co));
+      }
+      eqs.push({ lhs: sym(G(N.x), [ci], p), op: "sum", terms, bias: null });
+    }
+  }
+  return eqs;
+}
+
 // the input that wins the window of output o in channel c (the first among ties, in tap order)
 function winner(g, c, o, reducer) {
   let best = null;
@@ -298,8 +333,9 @@ function validate(g) {
 // a stand-in dL/dZ of the right shape when the settings change it (the entries that still fit are kept)
 function fitGrad(g) {
   const old = state.grad, O = MODE === "pool" ? g.C : g.O;
-  const fits = old.length === O && old[0].length === g.out[0] && old[0][0].length === g.out[1];
-  if (!fits) state.grad = Array.from({ length: O }, (_, o) => fill(g.out[0], g.out[1], null, (r, c) =>
+  const out = MODE === "transpose" ? g.size : g.out;  // dL/dY of a transposed convolution: its output's size
+  const fits = old.length === O && old[0].length === out[0] && old[0][0].length === out[1];
+  if (!fits) state.grad = Array.from({ length: O }, (_, o) => fill(out[0], out[1], null, (r, c) =>
     ((r * 3 + c * 5 + o) % 5) - 2));
 }
 function computeConv(g, env) {
@@ -326,7 +362,10 @@ function computeStride(g, env) {
 function computeTranspose(g, env) {
   const st = state.settings, x = state.input;
   state.forward = transposeForward(g);
-  state.backward = [];
+  const gradWeight = transposeGradWeight(g), gradInput = transposeGradInput(g);
+  state.backward = gradWeight.concat(gradInput);
+  state.grad_weight = evaluateAll(gradWeight, [g.C, g.O, ...g.kernel], env);
+  state.grad_input = evaluateAll(gradInput, [g.C, ...g.out], env);
   const upSize = [0, 1].map((i) => (g.out[i] - 1) * g.stride[i] + 1 + st.output_padding[i]);
   state.upsampled = x.map((m) => {
     const up = zeros(upSize);
@@ -347,7 +386,7 @@ function compute() {
   state.g = g;
   state.error = validate(g);
   if (state.error) { state.forward = []; state.backward = []; return state; }
-  if (MODE === "transpose") { computeTranspose(g, arrays()); return state; }
+  if (MODE === "transpose") { fitGrad(g); computeTranspose(g, arrays()); return state; }
   fitGrad(g);
   if (MODE === "stride") computeStride(g, arrays());
   const env = arrays();
@@ -497,9 +536,25 @@ function transposeRows(g, co) {
   rows.push([grid(N.y, [co], "Output " + N.y + suffix(["channel"], [co], [g.O]), state.output[co])]);
   return rows;
 }
+// the transposed convolution's backward: dL/dY (drawn with the padding its windows read), X and W, dL/dW, dL/dX
+function transposeBackwardRows(g) {
+  const pad = padOf(g), rows = [];
+  rows.push(state.grad.map((m, co) => grid(G(N.y), [co], G(N.y) + suffix(["channel"], [co], [g.O]) +
+    (pad.flat().some(Boolean) ? " (padded by P: the windows of the strided convolution)" : ""), m, { pad })));
+  rows.push(state.input.map((m, ci) => grid(N.x, [ci], "Input " + N.x + suffix(["channel"], [ci], [g.C]), m)));
+  for (let ci = 0; ci < g.C; ci++) {
+    const names = (co) => suffix(["in", "out"], [ci, co], [g.C, g.O]);
+    rows.push(state.kernel[ci].map((m, co) => grid(N.w, [ci, co], "Kernel " + N.w + names(co), m)).concat(
+      state.grad_weight[ci].map((m, co) => grid(G(N.w), [ci, co], G(N.w) + names(co), m))));
+  }
+  rows.push(state.grad_input.map((m, ci) => grid(G(N.x), [ci], G(N.x) + suffix(["channel"], [ci], [g.C]) +
+    " = the strided convolution of " + G(N.y) + " with " + N.w, m)));
+  return rows;
+}
 function rows() {
   const g = state.g, eq = current();
   if (MODE === "pool") return poolRows(g);
+  if (MODE === "transpose" && state.tab === "backward") return transposeBackwardRows(g);
   if (MODE === "transpose") return transposeRows(g, eq ? eq.lhs.lead[0] : 0);
   const o = shownFilter(eq);
   if (state.tab === "backward") return convBackwardRows(g, o);
@@ -531,7 +586,7 @@ function highlights(gr, eq, g) {
   if (gr.name === "Y" && lhs.name === N.y && lhs.lead[0] === gr.lead[0]) {  // Z[p] = Y[p·s]
     hl.set(lhs.r * g.stride[0] + "," + lhs.c * g.stride[1], "hl-out");
   }
-  if (MODE === "transpose") transposeHighlights(gr, eq, g, hl);
+  if (MODE === "transpose" && state.tab === "forward") transposeHighlights(gr, eq, g, hl);
   if (MODE === "pool" && gr.name === N.x && lhs.name === G(N.x) && lhs.lead[0] === gr.lead[0]) {
     for (const t of eq.terms) {  // the windows whose gradient comes here
       for (const tap of taps(g, [t.f[0].r, t.f[0].c])) mark(tap.pos[0], tap.pos[1], "hl-1");
@@ -678,13 +733,14 @@ function same(a, b) {
 }
 function checkText() {
   const e = MODE === "pool" ? DATA.engine[state.reducer] : DATA.engine;
-  const now = [state.settings, state.input, state.kernel], first = [DATA.settings, DATA.input, DATA.kernel];
+  const now = [state.settings, state.input, state.kernel, state.grad];
+  const first = [DATA.settings, DATA.input, DATA.kernel, DATA.grad];
   if (JSON.stringify(now) !== JSON.stringify(first)) return "recomputed in this page for the new settings";
   const mine = { output: state.output, grad_input: state.grad_input, grad_weight: state.grad_weight,
     stride1: state.stride1, upsampled: state.upsampled, padded: state.padded };
   const ok = Object.keys(e).every((k) => same(mine[k], e[k]));
-  return ok ? "✓ these numbers equal the kernelwise engine's" + (MODE === "transpose" ? " (conv_transpose)" :
-    " (forward and autograd)") : "✗ differs from the engine's numbers";
+  return ok ? "✓ these numbers equal the kernelwise engine's" + (MODE === "transpose" ? " (conv_transpose " +
+    "and its autograd)" : " (forward and autograd)") : "✗ differs from the engine's numbers";
 }
 
 // ------------------------------------------------------------------ controls
@@ -712,6 +768,8 @@ function setSetting(name, v) {
     if (MODE === "pool") st.channels[1] = v;
   } else if (name === "out-channels") {
     st.channels[1] = v;
+  } else if (name === "output-padding") {
+    for (const i of dims) st.output_padding[i] = v;
   } else if (name === "padding") {
     for (const i of dims) st.padding[i] = [v, v];
     document.getElementById("padding-after").value = v;
@@ -762,8 +820,10 @@ function init() {
   document.getElementById("in-channels").value = st.channels[0];
   document.getElementById("out-channels").value = st.channels[1];
   document.getElementById("size").value = state.input[0][0].length;
+  if (MODE === "transpose") document.getElementById("output-padding").value = st.output_padding[at0];
+  else hide("output-padding");
   for (const name of ["size", "kernel", "stride", "padding", "padding-after", "dilation", "in-channels",
-    "out-channels"]) {
+    "out-channels", "output-padding"]) {
     const el = document.getElementById(name);
     el.addEventListener("change", () => { setSetting(name, el.value); if (name === "out-channels") fillFilters(); });
   }
@@ -783,7 +843,6 @@ function init() {
   if (MODE === "pool") hide("out-channels");
   if (MODE === "transpose") {
     hide("padding-after");  // conv_transpose pads both sides alike
-    document.querySelector(".tabs").style.display = "none";  // the page shows its forward pass
   }
   fillFilters();
   document.getElementById("filter").addEventListener("change", (e) => setFilter(e.target.value));
