@@ -1,4 +1,7 @@
-"""``python -m benchmarks.train [--repeats N] [--threads N] [--tiny] [--no-torch] [--steps N] [--data-dir DIR]``."""
+"""``python -m benchmarks.train [--repeats N] [--threads N] [--tiny] [--no-torch] [--steps N] [--data-dir DIR]``.
+
+Also ``--no-memory`` and ``--busy N`` (time beside N spinning processes); see ``--help``.
+"""
 
 from kernelwise.bench.train import main
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ import kernelwise as kw
 from kernelwise.bench import CONV_CASES, POOL_CASES, add_bench_parser, run_conv_suite, run_train_suite
 from kernelwise.bench.cli import main as bench_main
 from kernelwise.bench.timing import geometric_mean, interleaved_best
-from kernelwise.bench.train import _measure_memory
+from kernelwise.bench.train import _measure_memory, busy_processes
 
 
 def test_conv_suite_tiny_without_torch_prints_kernelwise_only() -> None:
@@ -79,6 +81,86 @@ def test_train_suite_tiny_with_and_without_torch() -> None:
     assert all(math.isnan(c.ratio) for c in alone.cases)
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a reaped child no longer does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _spinning_children() -> list[int]:
+    """The pids of this process's children that run the busy loop (Linux: from /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"os.getppid() == parent" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_train_suite_busy_says_so_and_stops_its_processes() -> None:
+    out = io.StringIO()
+    result = run_train_suite(tiny=True, threads=1, torch=False, memory=False, file=out, busy=2)
+    assert result.busy == 2 and len(result.busy_pids) == 2
+    assert "busy machine: 2 busy processes (pure-Python spin loops) ran beside the timed work" in out.getvalue()
+    assert not any(_alive(pid) for pid in result.busy_pids)
+    quiet = io.StringIO()
+    assert run_train_suite(tiny=True, threads=1, torch=False, memory=False, file=quiet).busy_pids == []
+    assert "busy machine" not in quiet.getvalue()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists child processes from /proc")
+def test_train_suite_busy_stops_its_processes_after_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+
+    def failing_lenet(*args: object) -> None:
+        seen.extend(_spinning_children())
+        raise RuntimeError("a failing case")
+
+    monkeypatch.setattr("kernelwise.bench.train._lenet", failing_lenet)
+    with pytest.raises(RuntimeError, match="a failing case"):
+        run_train_suite(tiny=True, threads=1, torch=False, memory=False, file=None, busy=2)
+    assert len(seen) == 2  # they were running during the case
+    assert not any(_alive(pid) for pid in seen) and _spinning_children() == []
+
+
+def test_busy_processes_stop_on_ctrl_c() -> None:
+    with pytest.raises(KeyboardInterrupt), busy_processes(1) as procs:
+        assert procs[0].poll() is None
+        raise KeyboardInterrupt
+    assert procs[0].returncode is not None and not _alive(procs[0].pid)
+
+
+@pytest.mark.parametrize("busy", [-1, 1.5, True, "2"])
+def test_error_train_suite_busy_not_a_non_negative_integer(busy: object) -> None:
+    with pytest.raises(ValueError, match="busy: must be a non-negative integer"):
+        run_train_suite(tiny=True, torch=False, memory=False, file=None, busy=busy)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("busy", ["-1", "x", "1.5"])
+def test_error_bench_command_line_busy_not_a_non_negative_integer(
+    busy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["train", "--tiny", "--no-torch", "--no-memory", "--busy", busy])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--busy: must be a non-negative integer" in err
+
+
+def test_bench_command_line_busy_one_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code = bench_main(["train", "--tiny", "--no-torch", "--no-memory", "--threads", "1", "--busy", "1"])
+    assert code == 0
+    assert "busy machine: 1 busy process (pure-Python spin loops)" in capsys.readouterr().out
+    assert _spinning_children() == []
+
+
 def test_memory_run_of_kernelwise_reports_its_peak() -> None:
     memory = _measure_memory("kernelwise", "mnist1d", None, True, 1)
     assert 10 < memory["imports_mb"] <= memory["peak_mb"] < 2000
@@ -96,7 +178,7 @@ def test_add_bench_parser_hooks_into_a_command_line() -> None:
     parser = argparse.ArgumentParser(prog="kernelwise")
     add_bench_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["bench", "train", "--tiny", "--steps", "5", "--no-memory"])
-    assert (args.suite, args.tiny, args.steps, args.no_memory) == ("train", True, 5, True)
+    assert (args.suite, args.tiny, args.steps, args.no_memory, args.busy) == ("train", True, 5, True, "0")
     assert callable(args.run)
 
 

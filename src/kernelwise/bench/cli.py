@@ -29,6 +29,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="train suite: folder with the MNIST files (default: the MNIST sample)")
     parser.add_argument("--steps", type=int, help="train suite: MNIST-1D Adam steps (default 6000)")
     parser.add_argument("--no-memory", action="store_true", help="train suite: skip the peak-memory runs")
+    parser.add_argument(
+        "--busy",
+        default="0",
+        metavar="N",
+        help="train suite: time beside N processes spinning in a pure-Python loop (a busy machine; default 0)",
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -36,6 +42,10 @@ def _check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name}: must be a positive integer, got {value}")
+    busy = str(getattr(args, "busy", 0)).strip()
+    if not busy.isdecimal():  # read here rather than by argparse, for a one-line error
+        raise UsageError(f"--busy: must be a non-negative integer, got {busy!r}")
+    args.busy = int(busy)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -58,7 +68,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.suite in ("train", "all"):
         from .train import run_train_suite
 
-        options: dict[str, Any] = {"repeats": args.repeats or 5, "memory": not args.no_memory}
+        options: dict[str, Any] = {"repeats": args.repeats or 5, "memory": not args.no_memory, "busy": args.busy}
         if args.steps is not None:
             options["steps"] = args.steps
         run_train_suite(

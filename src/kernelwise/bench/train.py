@@ -15,6 +15,9 @@ Batches are gathered with one fancy index from the in-memory arrays in both fram
 of a separate process that trains one framework only (``/usr/bin/time -v``'s figure; one LeNet-5
 epoch, 500 MNIST-1D steps), next to that process's resident size right after its imports.
 
+``busy=N`` times both frameworks on a busy machine: N processes spinning in a pure-Python loop
+run beside the timed work (not the memory runs), and are stopped afterwards whatever happens.
+
 Example:
     >>> result = run_train_suite(tiny=True, threads=1, torch=False, memory=False, file=None)
     >>> [case.name for case in result.cases]
@@ -23,13 +26,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -66,6 +70,51 @@ class TrainResult:
     threads: int = 1
     blas: str = ""
     torch_version: str | None = None
+    busy: int = 0  # spinning processes that ran beside the timed work
+    busy_pids: list[int] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- a busy machine
+# A pure-Python spin loop that also ends by itself once its parent is gone (it is then reparented),
+# so that not even a killed benchmark leaves one behind.
+_SPIN = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(100000):\n        pass\n"
+
+
+def _check_busy(busy: object) -> int:
+    if isinstance(busy, bool) or not isinstance(busy, int) or busy < 0:
+        raise ValueError(f"busy: must be a non-negative integer, got {busy!r}")
+    return busy
+
+
+@contextlib.contextmanager
+def busy_processes(count: int) -> Iterator[list[subprocess.Popen]]:
+    """Run ``count`` processes spinning on a core each for the duration of the ``with`` block.
+
+    They are stopped (terminated, killed if need be, and reaped) when the block ends, also on an
+    exception or Ctrl-C; each also stops by itself if this process dies.
+
+    Example:
+        >>> with busy_processes(1) as procs:
+        ...     procs[0].poll() is None
+        True
+        >>> procs[0].poll() is not None
+        True
+    """
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(_check_busy(count)):
+            procs.append(subprocess.Popen([sys.executable, "-c", _SPIN], stdin=subprocess.DEVNULL))
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 # --------------------------------------------------------------------------- the two frameworks' steps
@@ -251,6 +300,7 @@ def run_train_suite(
     steps: int = 6000,
     memory: bool = True,
     file: TextIO | None = None,
+    busy: int = 0,
 ) -> TrainResult:
     """Train LeNet-5 and the MNIST-1D CNN in kernelwise and PyTorch; print speed and peak memory.
 
@@ -263,18 +313,27 @@ def run_train_suite(
         steps: MNIST-1D optimizer steps.
         memory: also measure each framework's peak memory in a separate process.
         file: where the tables go (e.g. ``sys.stdout``; None: nowhere).
+        busy: processes spinning in a pure-Python loop beside the timed work (a busy machine);
+            they are stopped when the timing ends, also on an error.
     """
+    busy = _check_busy(busy)
     torch_module = load_torch() if torch is not False else None
     if torch is True and torch_module is None:
         raise MissingDependencyError("torch=True but PyTorch is not installed (pip install torch)")
     if tiny:
         repeats, steps = 1, min(steps, 20)
-    with thread_limit(threads, torch_module) as count:
+    with thread_limit(threads, torch_module) as count, busy_processes(busy) as spinning:
         result = TrainResult(
-            threads=count, blas=str(blas_info()), torch_version=getattr(torch_module, "__version__", None)
+            threads=count,
+            blas=str(blas_info()),
+            torch_version=getattr(torch_module, "__version__", None),
+            busy=busy,
+            busy_pids=[p.pid for p in spinning],
         )
         x, y = _mnist(data_dir, tiny)
         pause = 0.0 if tiny else SETTLE_SECONDS
+        if busy and not tiny:
+            time.sleep(0.5)  # let the spinning processes start (the warm-up epoch follows)
         result.cases.append(_lenet(x, y, repeats, torch_module, pause))
         x, y = _mnist1d(tiny)
         result.cases.append(_mnist1d_case(x, y, steps, 10 if tiny else 500, torch_module, pause))
@@ -295,6 +354,11 @@ def train_report(result: TrainResult) -> str:
     with_torch = result.torch_version is not None
     torch = f"PyTorch {result.torch_version}" if with_torch else "PyTorch not installed: kernelwise only"
     lines = [f"machine: {machine()}", f"BLAS: {result.blas}; {result.threads} threads for both; {torch}"]
+    if result.busy:
+        lines.append(
+            f"busy machine: {result.busy} busy process{'es' if result.busy > 1 else ''} (pure-Python spin loops) ran"
+            " beside the timed work"
+        )
     header = ["case", "kernelwise", *(["PyTorch", "kernelwise / PyTorch (time)"] if with_torch else [])]
     rows = []
     for c in result.cases:
