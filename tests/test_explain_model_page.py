@@ -285,7 +285,10 @@ def test_resnet50_page_stays_small(resnet50):
     sampled = [layer for layer in convs if layer["sample"]]
     every = [layer for layer in data["layers"] if layer["sample"]]  # with the pools, ReLUs and batch norms
     assert len(sampled) >= 40 and data["budget"]["sampled"] == len(every) > len(sampled)
-    assert {layer["op"] for layer in every} == {"Conv", "BatchNormalization", "Relu", "MaxPool"}
+    assert {layer["op"] for layer in every} == {"Conv", "BatchNormalization", "Relu", "MaxPool", "Sum"}
+    sums = [layer for layer in data["layers"] if layer["op"] == "Sum"]  # the residual sums: Y = A + B
+    assert len(sums) == 16 and all(layer["kind"] == "add" and len(layer["operands"]) == 2 for layer in sums)
+    assert [layer["kind"] for layer in data["layers"][-3:-1]] == ["pool", "flatten"]  # the global pool, Reshape
     for layer in sampled:
         s, (_, h, w) = layer["sample"], layer["shape"]
         assert {0, (h - 1) // 2, h - 1} <= set(s["rows"]) and {0, (w - 1) // 2, w - 1} <= set(s["cols"])
@@ -567,6 +570,16 @@ def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
     data = resnet50["data"]
     browser.open(resnet50["page"])
     assert browser.errors() == []
+    sums = [i for i, layer in enumerate(data["layers"]) if layer["kind"] == "add" and layer["sample"]]
+    assert sums  # a sampled residual sum: Y = A + B from the embedded rows × columns of both operands
+    s, row = data["layers"][sums[0]]["sample"], data["images"][0]["layers"][sums[0]]
+    i, j = s["rows"][-1], s["cols"][1]
+    result = browser.js(f"kwm.select({sums[0]}, 1, {i}, {j})")
+    a, b = (decoded(data, row[k])[1, s["in_rows"].index(i), s["in_cols"].index(j)] for k in ("xs", "x2s"))
+    assert (result["a"], result["b"]) == (float(a), float(b))
+    ys = decoded(data, row["ys"])[1, s["rows"].index(i), s["cols"].index(j)]
+    assert_close(result["value"], ys, terms=2, what="a sampled residual sum of ResNet-50")
+    assert "✓" in browser.js("document.getElementById('unit').textContent")
     sampled = [i for i, layer in enumerate(data["layers"]) if layer["sample"] and layer["kind"] == "conv"]
     deep = sampled[-1]  # a convolution of the last stage, 7×7
     assert data["layers"][deep]["shape"][1:] == [7, 7]

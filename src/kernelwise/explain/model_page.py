@@ -227,9 +227,11 @@ def _sum_operands(t: Any) -> list[Tensor] | None:
     return operands if all(isinstance(a, Tensor) and a.shape == t.shape for a in operands) else None
 
 
-def _add_layer(name: str, y: Tensor, operands: list[Tensor], rerun: Callable[[Tensor], Tensor] | None = None) -> Layer:
+def _add_layer(
+    name: str, y: Tensor, operands: list[Tensor], rerun: Callable[[Tensor], Tensor] | None = None, op: str = "Add"
+) -> Layer:
     """A residual sum Y = A + B as a layer (``rerun`` adds B to another A)."""
-    layer = Layer(name, "Add", "add", "Y = A + B", operands[0], y, rerun or (lambda t: t), x2=operands[1])
+    layer = Layer(name, op, "add", "Y = A + B", operands[0], y, rerun or (lambda t: t), x2=operands[1])
     if rerun is None:  # B as the layer holds it then (detached after the pass: no graph before it)
         layer.rerun = lambda t: t + layer.x2.detach()
     return layer
@@ -361,10 +363,13 @@ def _onnx_layer(node: Any, args: list[Any], y: Tensor, opset: int) -> Layer:
         _bn(layer, rest[2], rest[3], rest[0], rest[1], float(attrs.get("epsilon", 1e-5)))
     elif op in ("GlobalAveragePool", "GlobalMaxPool") and nd in (1, 2):
         _adaptive(layer, "max" if op == "GlobalMaxPool" else "mean", nd)
-    elif op == "Add" and len(rest) == 1 and isinstance(rest[0], Tensor) and x.shape == y.shape == rest[0].shape:
-        return _add_layer(node.name, y, [x, rest[0]], rerun)
-    elif op == "Flatten" and int(attrs.get("axis", 1)) == 1 and x.ndim in (3, 4) and y.ndim == 2:
-        _flatten(layer)
+    elif (
+        op in ("Add", "Sum") and len(rest) == 1 and isinstance(rest[0], Tensor) and x.shape == y.shape == rest[0].shape
+    ):
+        return _add_layer(node.name, y, [x, rest[0]], rerun, op)
+    elif (op == "Flatten" and int(attrs.get("axis", 1)) == 1) or op == "Reshape":  # to (1, C·H·W): a flatten
+        if x.ndim in (3, 4) and y.ndim == 2 and y.shape[1] == int(np.prod(x.shape[1:])):
+            _flatten(layer)
     elif op in ("Relu", "Sigmoid", "Tanh", "LeakyRelu"):
         name = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU"}.get(op, op)
         layer.kind, layer.act = "act", {"name": name, "slope": float(attrs.get("alpha", 0.01))}
