@@ -52,7 +52,7 @@ import numpy as np
 from ..errors import UsageError
 from .report import _cell, machine, table
 from .timing import blas_info, thread_limit
-from .train import MNIST_SAMPLE
+from .train import MNIST_SAMPLE, _training_step
 
 BANDWIDTHS_GBIT: tuple[float, ...] = (1.0, 10.0, 25.0, 100.0)
 # Latency of one message step of the ring: ~20 µs over TCP on Ethernet; RDMA (InfiniBand, RoCE) is nearer 2-5 µs.
@@ -127,18 +127,8 @@ def _step_function(name: str, dataset: str, optimizer: str, lr: float) -> tuple[
     shape = INPUT_SHAPES[dataset]
     model = build_model(name, shape, num_classes=10, generator=0)
     model.train()
-    params = list(model.parameters())
-    count = sum(int(np.prod(p.shape)) for p in params)
-    opt = kw.optim.SGD(params, lr=lr, momentum=0.9) if optimizer == "sgd" else kw.optim.Adam(params, lr=lr)
-    loss_fn = kw.nn.CrossEntropyLoss()
-
-    def step(x: np.ndarray, y: np.ndarray) -> None:
-        loss = loss_fn(model(kw.from_numpy(x)), kw.from_numpy(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return count, step, shape
+    count = sum(int(np.prod(p.shape)) for p in model.parameters())
+    return count, _training_step(kw, model, optimizer, lr), shape
 
 
 def measure_step_costs(

@@ -118,13 +118,13 @@ def busy_processes(count: int) -> Iterator[list[subprocess.Popen]]:
 
 
 # --------------------------------------------------------------------------- the two frameworks' steps
-def _training_step(lib: Any, model: Any, optimizer: str) -> Callable:
+def _training_step(lib: Any, model: Any, optimizer: str, lr: float = 0.01) -> Callable:
     """One training step of ``model`` on (x, y) arrays, written once for both frameworks; it returns the loss.
 
     ``lib`` is ``kernelwise`` or ``torch``: the same names, so both run the same code.
     """
     params = list(model.parameters())
-    opt = lib.optim.SGD(params, lr=0.01, momentum=0.9) if optimizer == "sgd" else lib.optim.Adam(params, lr=0.01)
+    opt = lib.optim.SGD(params, lr=lr, momentum=0.9) if optimizer == "sgd" else lib.optim.Adam(params, lr=lr)
     loss_fn = lib.nn.CrossEntropyLoss()
 
     def step(x: np.ndarray, y: np.ndarray) -> float:
