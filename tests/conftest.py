@@ -34,6 +34,27 @@ def mnist_sample() -> Path:
     return MNIST_SAMPLE
 
 
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """A run directory holding an untrained digits_cnn (8×8 gray digits, 10 classes) and its metadata."""
+    from kernelwise import checkpoint
+    from kernelwise.models import build_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    meta = {
+        "model": "digits_cnn",
+        "input_shape": [1, 8, 8],
+        "num_classes": 10,
+        "mean": [0.0],
+        "std": [1.0],
+        "class_names": [str(i) for i in range(10)],
+        "dataset": "digits",
+    }
+    checkpoint.save(run / "model.safetensors", build_model("digits_cnn", generator=0), meta)
+    return run
+
+
 # tests/ports/ holds programs written for torch, which tests/test_ports.py loads itself (twice)
 collect_ignore = ["ports"]
 

@@ -14,7 +14,6 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-from kernelwise import checkpoint
 from kernelwise.explain import (
     FormulaMismatch,
     explain_backward,
@@ -455,25 +454,6 @@ def test_image_command(tmp_path, capsys):
     assert e.data["matrix"][1][0][0] == 255
     assert main(["image", str(tmp_path / "rgb.png"), "--png", str(tmp_path / "img.png")]) == 0
     assert (tmp_path / "img.png").stat().st_size > 0
-
-
-@pytest.fixture
-def run_dir(tmp_path):
-    from kernelwise.models import build_model
-
-    run = tmp_path / "run"
-    run.mkdir()
-    meta = {
-        "model": "digits_cnn",
-        "input_shape": [1, 8, 8],
-        "num_classes": 10,
-        "mean": [0.0],
-        "std": [1.0],
-        "class_names": [str(i) for i in range(10)],
-        "dataset": "digits",
-    }
-    checkpoint.save(run / "model.safetensors", build_model("digits_cnn", generator=0), meta)
-    return run
 
 
 def test_model_command(run_dir, tmp_path, capsys):

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kernelwise import checkpoint
 from kernelwise.explain import Picture, explain_backward, explain_conv, explain_image, explain_scan
 from kernelwise.explain.__main__ import main
 from kernelwise.explain.settings import LayerSettings
@@ -201,21 +200,9 @@ def test_large_grids_stay_within_the_largest_canvas(tmp_path):
 
 # --------------------------------------------------------------------------- 5. --gif for every topic
 @pytest.fixture
-def run_dir(tmp_path):
-    from kernelwise.models import build_model
-
-    run = tmp_path / "run"
-    run.mkdir()
-    meta = {
-        "model": "digits_cnn",
-        "input_shape": [1, 8, 8],
-        "num_classes": 10,
-        "mean": [0.0],
-        "std": [1.0],
-        "class_names": [str(i) for i in range(10)],
-        "dataset": "digits",
-    }
-    checkpoint.save(run / "model.safetensors", build_model("digits_cnn", generator=0), meta)
+def run_dir(run_dir, tmp_path):
+    """conftest's digits run, and a digit image beside it."""
+    run = run_dir
     digit = np.zeros((8, 8), dtype=np.uint8)
     digit[2:6, 3:5] = 255
     Image.fromarray(digit).save(tmp_path / "digit.png")
