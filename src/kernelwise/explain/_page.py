@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import html
 import re
 from importlib import resources
 
@@ -43,6 +44,25 @@ def csp_hash(text: str) -> str:
 def content_security_policy(script: str, css: str) -> str:
     """Nothing from anywhere; only the inline script and styles with exactly these texts."""
     return f"default-src 'none'; style-src {csp_hash(css)}; script-src {csp_hash(script)}"
+
+
+def fill_page(template: str, script_name: str, css_name: str, title: str, data: str, **fields: str) -> str:
+    """``template`` with ``assets/<script_name>`` and ``<css_name>`` inlined under their CSP hashes, ``title``
+    escaped, ``data`` (JSON text) in place and any other ``__NAME__`` placeholder from ``fields`` (escaped).
+
+    The JSON's ``</`` becomes ``<\\/`` so that no ``</script>`` ends its element early; the placeholders are
+    filled in one pass, so a placeholder inside an inlined text is left as it is.
+    """
+    script, css = "\n" + asset(script_name), "\n" + asset(css_name)  # each element's text, as hashed
+    values = {
+        "CSP": content_security_policy(script, css),
+        "CSS": css,
+        "SCRIPT": script,
+        "TITLE": html.escape(title),
+        "DATA": data.replace("</", "<\\/"),
+        **{name: html.escape(value) for name, value in fields.items()},
+    }
+    return re.sub(r"__([A-Z]+)__", lambda m: values[m[1]], template)
 
 
 HTML = """<!DOCTYPE html>

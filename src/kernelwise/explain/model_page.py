@@ -72,11 +72,9 @@ embedded logits against the engine's probabilities.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,7 +88,7 @@ import kernelwise.nn.functional as F
 
 from ..errors import UsageError
 from ..tensor import Tensor
-from ._page import asset, content_security_policy
+from ._page import fill_page
 from .engine import FormulaMismatch
 
 THUMB_SIDE = 64  # a 2-D thumbnail has at most this many units a side (block means)
@@ -1208,16 +1206,8 @@ every layer for L = −log softmax(z)[class]. Indices count from 0, as in PyTorc
 
 def page_html(data: dict[str, Any]) -> str:
     """The page as one string: the data as JSON, ``assets/model.js`` and ``model.css`` inlined, hashed by the CSP."""
-    text = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-    script, css = "\n" + asset("model.js"), "\n" + asset("model.css")
-    fields = {
-        "CSP": content_security_policy(script, css),
-        "CSS": css,
-        "SCRIPT": script,
-        "TITLE": html.escape(data["title"]),
-        "DATA": text,
-    }
-    return re.sub(r"__([A-Z]+)__", lambda m: fields[m[1]], HTML)
+    text = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    return fill_page(HTML, "model.js", "model.css", data["title"], text)
 
 
 def model_page(source: str | os.PathLike, images: list[str] | None = None) -> dict[str, Any]:

@@ -9,13 +9,11 @@ The initial numbers are the engine's, embedded as JSON.
 
 from __future__ import annotations
 
-import html
 import os
-import re
 
 from ..errors import UsageError
 from ..files import write_text_atomic
-from ._page import HTML, asset, content_security_policy
+from ._page import HTML, fill_page
 from .render_text import finite_json
 from .report import Explanation
 
@@ -48,18 +46,8 @@ def page_html(explanation: Explanation) -> str:
             f"--html: '{explanation.topic}' has no interactive page; conv, stride, pool, backward, transpose and "
             "model have one (use --png or --gif)"
         )
-    data = finite_json(page, "--html", ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
-    script, css = "\n" + asset("page.js"), "\n" + asset("page.css")  # each element's text, as hashed
-    fields = {
-        "CSP": content_security_policy(script, css),
-        "CSS": css,
-        "SCRIPT": script,
-        "TITLE": html.escape(explanation.title),
-        "INTRO": html.escape(INTRO.get(page["mode"], "")),
-        "DATA": data,
-    }
-    # one pass: a placeholder inside an inlined text is left as it is
-    return re.sub(r"__([A-Z]+)__", lambda m: fields[m[1]], HTML)
+    data = finite_json(page, "--html", ensure_ascii=False)
+    return fill_page(HTML, "page.js", "page.css", explanation.title, data, INTRO=INTRO.get(page["mode"], ""))
 
 
 def render_html(explanation: Explanation, path: str | os.PathLike) -> None:
