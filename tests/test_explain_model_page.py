@@ -852,3 +852,71 @@ def test_grouped_convolutions_in_the_page(browser, tmp_path):
     pooled = browser.js("kwm.forwardUnit(3, 1, 1, 0)")
     assert pooled["value"] == float(z[1, 3:6, 0:3].max())  # adaptive 6×6 → 2×2: windows of 3×3
     assert browser.errors() == []
+
+
+@pytest.mark.parametrize(
+    "pool,size", [("AdaptiveAvgPool2d", (3, 3)), ("AdaptiveMaxPool2d", (4, 5))], ids=["avg-3x3", "max-4x5"]
+)
+@pytest.mark.parametrize("side", [7, 10, 11])
+def test_adaptive_pooling_of_any_size_in_the_page(browser, tmp_path, pool, size, side):
+    """Adaptive pooling whose input size is not a multiple of the output size: PyTorch's windows
+    ⌊i·in/out⌋ .. ⌈(i+1)·in/out⌉ − 1 (sizes vary, neighbours overlap); a clicked unit's window, its value
+    and its backward equal PyTorch's."""
+    from kernelwise.explain.model_page import Source, build_page_data
+
+    h, w = side, side + 2
+    model = kw.nn.Sequential(
+        kw.nn.Conv2d(2, 4, 3, padding=1, generator=0), getattr(kw.nn, pool)(size), kw.nn.Flatten(),
+        kw.nn.Linear(4 * size[0] * size[1], 3, generator=1),
+    )  # fmt: skip
+    model.eval()
+    x = np.random.default_rng(side).standard_normal((2, h, w)).astype(np.float32)
+    source = Source("adaptive", ["a", "b", "c"], lambda t: _module_layers(model, t), lambda _: x)
+    data = build_page_data(source, ["x"])
+    layer = data["layers"][1]
+    assert layer["kind"] == "pool" and layer["clickable"] and not layer["sample"]
+    tmodel = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1), getattr(torch.nn, pool)(size), torch.nn.Flatten(),
+        torch.nn.Linear(4 * size[0] * size[1], 3),
+    )  # fmt: skip
+    tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    z = tmodel[0](torch.tensor(x[None]))
+    z.retain_grad()
+    y = tmodel[1](z)
+    y.retain_grad()
+    cls = data["images"][0]["pred"]
+    torch.nn.functional.cross_entropy(tmodel[3](tmodel[2](y)), torch.tensor([cls])).backward()
+    z, y, gy = z[0].detach().numpy(), y[0].detach().numpy(), y.grad[0].numpy()
+    path = tmp_path / "adaptive.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    canvas = 'canvas[data-layer="1"][data-ch="2"]'
+    browser.js(f"document.querySelector('{canvas}').scrollIntoView()")
+    click_at(browser, canvas, 0.99, 0.5)  # the last column, a middle row
+    unit = browser.js("kwm.state.unit")
+    clicked = (2, size[0] // 2, size[1] - 1)
+    assert (unit["l"], unit["c"], unit["i"], unit["j"]) == (1, *clicked)
+    for c, i, j in [clicked, (0, 0, 0), (3, size[0] - 1, 1), (1, 1, size[1] // 2)]:
+        result = browser.js(f"kwm.select(1, {c}, {i}, {j})")
+        rows = range(i * h // size[0], -(-(i + 1) * h // size[0]))  # PyTorch's window along each axis
+        cols = range(j * w // size[1], -(-(j + 1) * w // size[1]))
+        assert sorted({t["r"] for t in result["taps"]}) == list(rows) and result["size"] == [len(rows), len(cols)]
+        assert sorted({t["s"] for t in result["taps"]}) == list(cols)
+        window = z[c, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float64)
+        conv = 18  # the convolution's terms: kernelwise's and torch's inputs differ in float32 rounding
+        assert_close(np.array(result["vals"]), window.reshape(-1), np.float32, terms=conv, what="the window's inputs")
+        assert_close(result["value"], y[c, i, j], np.float32, terms=conv + window.size, what=f"{pool} [{c},{i},{j}]")
+        text = browser.js("document.getElementById('unit').textContent")
+        assert "✓" in text and f"columns ⌊{j}·{w}/{size[1]}⌋ = {cols[0]} .. ⌈{j + 1}·{w}/{size[1]}⌉ − 1" in text
+        assert f"rows ⌊{i}·{h}/{size[0]}⌋ = {rows[0]} .. ⌈{i + 1}·{h}/{size[0]}⌉ − 1 = {rows[-1]}" in text
+        browser.js("kwm.setTab('backward')")
+        back = browser.js(f"kwm.backwardUnit(1, {c}, {i}, {j})")
+        assert_close(back["grad"], gy[c, i, j], np.float32, terms=100, what="dL/dY of the pooled unit")
+        if pool == "AdaptiveAvgPool2d":  # dL/dY spread evenly over the unit's own window
+            assert_close(back["value"], gy[c, i, j] / window.size, np.float32, terms=100, what="dL/dA of each input")
+        else:  # to the window's maximum
+            r, s = np.unravel_index(np.argmax(window), window.shape)
+            assert f"A[{c},{rows[0] + r},{cols[0] + s}] = " in browser.js("document.getElementById('unit').textContent")
+        browser.js("kwm.setTab('forward')")
+    assert browser.errors() == []

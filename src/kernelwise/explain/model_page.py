@@ -7,8 +7,8 @@ In the spirit of CNN Explainer (Wang et al., VIS 2020), for any network the engi
   probabilities. Several images (``--image`` repeated) are switched in the page.
 * **Unit view**: a click on a unit of a convolution shows the window it reads in every input channel,
   the kernel, and the written-out sum folded per channel (a subtotal each; a grouped convolution's
-  filter reads its group's channels only); pooling (adaptive pooling too, when the input size is a
-  multiple of the output size: one window size), activation, batch norm (running statistics:
+  filter reads its group's channels only); pooling (adaptive pooling of any sizes too: PyTorch's window
+  ⌊i·in/out⌋ .. ⌈(i+1)·in/out⌉ − 1 per axis, the clicked unit's own), activation, batch norm (running statistics:
   (x − mean)/√(var + ε)·γ + β), residual sum (Y = A + B, both operands and the layers they come from),
   flatten (which input unit an output unit is) and linear units, and the softmax, are written out too.
   The page's script recomputes each sum from the embedded numbers.
@@ -120,8 +120,8 @@ class Layer:
     sum Y = A + B of two maps of one shape, ``x2`` the second operand), ``flatten`` (Y[f] = A[c,i,j]),
     ``linear`` or ``other``; ``window`` (for conv and pool) holds 2-D ``kernel``, ``stride``,
     ``dilation``, ``pad`` (before) and ``pad_after`` (1-D layers are 1×L), and for a convolution
-    ``groups`` (a filter reads its group's C_in/groups channels; adaptive pooling is a pool whose window
-    is the input size over the output size, when that divides);
+    ``groups`` (a filter reads its group's C_in/groups channels); adaptive pooling is a pool with
+    ``adaptive`` and ``out`` (the output size: the windows follow from it, ``kernel`` the largest);
     ``weight`` is (O, C, kh, kw) or (O, F) as the sum reads it, ``weight_param`` the Parameter whose
     ``grad`` autograd fills (``transposed`` when the Parameter is the weight's transpose, as in Gemm);
     ``rerun`` runs the layer again on another input (the engine's dL/dA through this layer alone).
@@ -195,17 +195,25 @@ def _bn(layer: Layer, mean: Any, var: Any, gamma: Any, beta: Any, eps: float) ->
 
 
 def _adaptive(layer: Layer, reducer: str, nd: int, indices: bool = False) -> Layer:
-    """``layer`` as a pool when its adaptive windows are all one size: input size a multiple of the output
-    size along each axis (then window i spans [i·k, (i+1)·k), k = in/out, as floor(i·in/out) .. ceil(...))."""
+    """``layer`` as a pool with PyTorch's adaptive windows: along each axis output ``i`` reads the inputs
+    start .. end − 1, start = ⌊i·in/out⌋, end = ⌈(i+1)·in/out⌉ (all of one size k = in/out when the input
+    size is a multiple of the output size; else sizes that vary, windows that may overlap). The window's
+    ``kernel`` is the largest window, ``out`` the output size."""
     (_, h, w), (_, oh, ow) = _map_shape(layer.x), _map_shape(layer.y)
-    if indices or not oh or not ow or h % oh or w % ow:
+    if indices or not oh or not ow:
         return layer
-    kernel = (h // oh, w // ow)
+    kernel = tuple(max(-(-(i + 1) * n // m) - i * n // m for i in range(m)) for n, m in ((h, oh), (w, ow)))
     layer.kind = "pool"
     layer.window = _window(2, kernel, kernel, 1, 0)
-    layer.window.update(nd=nd, reducer=reducer, count_pad=False)
+    layer.window.update(nd=nd, reducer=reducer, count_pad=False, adaptive=True, out=(oh, ow))
     out = _size_text((oh, ow), nd)
-    layer.hyper = f"{reducer} of {_size_text(kernel, nd)} (adaptive to {out}), " + _window_text(layer.window)
+    if h % oh == 0 and w % ow == 0:  # one window size: a pool of stride k
+        layer.hyper = f"{reducer} of {_size_text(kernel, nd)} (adaptive to {out}), " + _window_text(layer.window)
+    else:
+        layer.hyper = (
+            f"{reducer} of adaptive windows, {_size_text((h, w), nd)} → {out}: output i reads inputs "
+            f"⌊i·in/out⌋ .. ⌈(i+1)·in/out⌉ − 1 (at most {_size_text(kernel, nd)})"
+        )
     return layer
 
 
@@ -500,12 +508,30 @@ def _units(shape: tuple[int, ...], count: int | None) -> np.ndarray:
     return np.stack(np.unravel_index(np.sort(flat), shape), axis=1)
 
 
+def _axis(w: dict[str, Any], axis: int, positions: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input indices the windows of output ``positions`` read along ``axis`` (0 rows, 1 columns), as
+    (n, k), and which are taps inside the input: i·s + p·d − P for p < k; for an adaptive pool start + p for
+    p < end − start, start = ⌊i·in/out⌋, end = ⌈(i+1)·in/out⌉ (k its largest window).
+
+    Example:
+        >>> _axis({"kernel": (1, 3), "adaptive": True, "out": (1, 3)}, 1, [0, 1, 2], 7)[0].tolist()
+        [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
+    """
+    i, k = np.asarray(positions)[:, None], w["kernel"][axis]
+    if w.get("adaptive"):
+        out = w["out"][axis]
+        start, end = i * size // out, -(-(i + 1) * size // out)
+        taps = start + np.arange(k)[None]
+        return taps, taps < end
+    taps = i * w["stride"][axis] + np.arange(k)[None] * w["dilation"][axis] - w["pad"][axis]
+    return taps, (taps >= 0) & (taps < size)
+
+
 def _gather(x: np.ndarray, w: dict[str, Any], units: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray]:
     """The windows units (o, i, j) read in every channel of x (C, H, W): values (n, C, kh, kw), and inside."""
-    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = w["kernel"], w["stride"], w["dilation"], w["pad"]
-    rows = units[:, 1, None] * sh + np.arange(kh)[None] * dh - ph  # (n, kh)
-    cols = units[:, 2, None] * sw + np.arange(kw)[None] * dw - pw  # (n, kw)
-    inside = ((rows >= 0) & (rows < x.shape[1]))[:, :, None] & ((cols >= 0) & (cols < x.shape[2]))[:, None, :]
+    rows, in_rows = _axis(w, 0, units[:, 1], x.shape[1])  # (n, kh)
+    cols, in_cols = _axis(w, 1, units[:, 2], x.shape[2])  # (n, kw)
+    inside = in_rows[:, :, None] & in_cols[:, None, :]
     r, c = np.clip(rows, 0, x.shape[1] - 1), np.clip(cols, 0, x.shape[2] - 1)
     values = x[:, r[:, :, None], c[:, None, :]].transpose(1, 0, 2, 3)  # (n, C, kh, kw)
     return np.where(inside[:, None], values, fill), inside
@@ -891,10 +917,10 @@ def _spread(n: int, g: int) -> list[int]:
     return sorted({round(k * (n - 1) / (g - 1)) for k in range(g)} | {(n - 1) // 2})
 
 
-def _read(positions: list[int], kernel: int, stride: int, dilation: int, pad: int, size: int) -> list[int]:
-    """The input indices (inside the input) the windows of output ``positions`` read along one axis."""
-    taps = {i * stride + p * dilation - pad for i in positions for p in range(kernel)}
-    return sorted(t for t in taps if 0 <= t < size)
+def _read(w: dict[str, Any], axis: int, positions: list[int], size: int) -> list[int]:
+    """The input indices (inside the input) the windows of output ``positions`` read along ``axis``."""
+    taps, inside = _axis(w, axis, positions, size)
+    return sorted({int(t) for t in taps[inside]})
 
 
 def _sample(layer: Layer, images: int, classes: int, cap: int) -> dict[str, Any]:
@@ -907,8 +933,7 @@ def _sample(layer: Layer, images: int, classes: int, cap: int) -> dict[str, Any]
     best: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     for g in range(SAMPLE_GRID, 2, -1):
         rows, cols = _spread(oh, g), _spread(ow, g)
-        in_rows = _read(rows, w["kernel"][0], w["stride"][0], w["dilation"][0], w["pad"][0], h_in)
-        in_cols = _read(cols, w["kernel"][1], w["stride"][1], w["dilation"][1], w["pad"][1], w_in)
+        in_rows, in_cols = _read(w, 0, rows, h_in), _read(w, 1, cols, w_in)
         for k in sorted({min(k, o, MAX_CHANNELS) for k in (16, 8, 4, 2, 1)}, reverse=True):
             units = k * len(rows) * len(cols)
             reads = k * per_filter + images * c_in * len(in_rows) * len(in_cols)  # kernels and input
@@ -930,9 +955,7 @@ def _local_sample(layer: Layer, images: int, classes: int) -> dict[str, Any]:
     k, rows, cols = min(c, MAX_CHANNELS), _spread(oh, LOCAL_GRID), _spread(ow, LOCAL_GRID)
     in_rows, in_cols = rows, cols
     if layer.kind == "pool":
-        w = layer.window
-        in_rows = _read(rows, w["kernel"][0], w["stride"][0], w["dilation"][0], w["pad"][0], h_in)
-        in_cols = _read(cols, w["kernel"][1], w["stride"][1], w["dilation"][1], w["pad"][1], w_in)
+        in_rows, in_cols = _read(layer.window, 0, rows, h_in), _read(layer.window, 1, cols, w_in)
     units = k * len(rows) * len(cols)
     operands = 2 if layer.kind == "add" else 1
     cost = images * (operands * k * len(in_rows) * len(in_cols) + units * (1 + classes))

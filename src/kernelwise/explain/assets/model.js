@@ -298,13 +298,21 @@ function select(l, c, i, j) {
 }
 
 // ------------------------------------------------------------------ forward sums (the engine's rule)
+// The input indices the window of output position i reads along an axis (0 rows, 1 columns), with the
+// kernel tap p of each: i·s + p·d − P; for an adaptive pool start + p, start = ⌊i·in/out⌋ .. end = ⌈(i+1)·in/out⌉.
+function axisTaps(w, axis, i, size) {
+  if (w.adaptive) {
+    const out = w.out[axis], start = Math.floor(i * size / out), end = Math.ceil((i + 1) * size / out);
+    return Array.from({ length: end - start }, (_, p) => ({ p, r: start + p }));
+  }
+  return Array.from({ length: w.kernel[axis] }, (_, p) => ({ p, r: i * w.stride[axis] + p * w.dilation[axis] - w.pad[axis] }));
+}
 function tapsOf(w, i, j, shape) {
   const list = [];
-  for (let p = 0; p < w.kernel[0]; p++) {
-    for (let q = 0; q < w.kernel[1]; q++) {
-      const r = i * w.stride[0] + p * w.dilation[0] - w.pad[0];
-      const s = j * w.stride[1] + q * w.dilation[1] - w.pad[1];
-      list.push({ p, q, r, s, inside: r >= 0 && r < shape[1] && s >= 0 && s < shape[2] });
+  for (const a of axisTaps(w, 0, i, shape[1])) {
+    for (const b of axisTaps(w, 1, j, shape[2])) {
+      const r = a.r, s = b.r;
+      list.push({ p: a.p, q: b.p, r, s, inside: r >= 0 && r < shape[1] && s >= 0 && s < shape[2] });
     }
   }
   return list;
@@ -390,8 +398,18 @@ function poolForward(l, c, i, j) {
     value = best;
     text = w.reducer + "(" + vals.map(number).join(", ") + ")";
   }
-  return { kind: "pool", value, winner, taps, vals,
+  const all = tapsOf(w, i, j, x.shape), size = [1 + Math.max(...all.map((t) => t.p)), 1 + Math.max(...all.map((t) => t.q))];
+  return { kind: "pool", value, winner, taps, vals, size, general: w.adaptive ? adaptiveText(layer, i, j, all) : null,
     text: "Y" + idx(nd, c, i, j) + " = " + text + " = " + number(value) };
+}
+// Which inputs an adaptive pool's unit reads, with PyTorch's rule for its window along each axis.
+function adaptiveText(layer, i, j, taps) {
+  const w = layer.window, [, H, W] = layer.in_shape;
+  const axis = (name, pos, size, out, list) => `${name} ⌊${pos}·${size}/${out}⌋ = ${Math.min(...list)} .. ` +
+    `⌈${pos + 1}·${size}/${out}⌉ − 1 = ${Math.max(...list)}`;
+  const rows = axis("rows", i, H, w.out[0], taps.map((t) => t.r)), cols = axis("columns", j, W, w.out[1], taps.map((t) => t.s));
+  return "adaptive window: output i reads inputs ⌊i·in/out⌋ .. ⌈(i+1)·in/out⌉ − 1 along each axis\n  " +
+    (w.nd === 1 ? cols : rows + ", " + cols) + ` (${taps.length} inputs)`;
 }
 function act(name, slope, v) {
   if (name === "ReLU") return Math.max(v, 0);
@@ -659,10 +677,11 @@ function showForward(box, layer, u, f) {
       else box.appendChild(details(`channel ${ch.c}: subtotal ${number(ch.sub)} (${ch.terms.length} terms)`, line));
     }
   } else if (f.kind === "pool") {
-    const w = layer.window, win = [];
-    for (let p = 0; p < w.kernel[0]; p++) {
+    const win = []; // the unit's own window (an adaptive pool's windows vary in size)
+    if (f.general) box.appendChild(el("pre", "general", f.general));
+    for (let p = 0; p < f.size[0]; p++) {
       win.push([]);
-      for (let q = 0; q < w.kernel[1]; q++) {
+      for (let q = 0; q < f.size[1]; q++) {
         const k = f.taps.findIndex((t) => t.p === p && t.q === q);
         win[p].push(k < 0 ? null : f.vals[k]);
       }
