@@ -7,6 +7,8 @@ loads with no console errors and no requests; the shapes, the thumbnails' number
 sum, the softmax and the backward maps equal the expected ones; switching images changes the maps. On
 ResNet-50 every convolution is clickable, most through a sample of units: a sampled unit of a last-stage
 conv and of a strided conv (its padded corner too) equal the engine's, and a click off the sample snaps.
+A sampled convolution's backward (dL/dW, its written-out correlation, the chain rule with the filters not
+embedded summed by the engine) and adaptive pooling whose sizes do not divide equal PyTorch's autograd.
 Screenshots of a trained LeNet-5's page go to ``test-artifacts/``.
 """
 
@@ -275,7 +277,7 @@ def test_resnet50_page_stays_small(resnet50):
 
     data = resnet50["data"]
     size = resnet50["page"].stat().st_size
-    assert size < 15e6, f"{size / 1e6:.1f} MB"
+    assert size < 15e6, f"{size / 1e6:.1f} MB"  # 14.7 MB (13.3 MB before the sampled convolutions' backward)
     nodes = explain_onnx(resnet50["path"]).data["nodes"]
     assert [layer["shape_text"] for layer in data["layers"]] == [shape_text(n["output_shape"][1:]) for n in nodes]
     assert data["layers"][0]["shape_text"] == "64×112×112" and data["layers"][-1]["shape_text"] == "1000"
@@ -301,6 +303,8 @@ def test_resnet50_page_stays_small(resnet50):
         )
     assert data["checked"]["sampled"] == sum(layer["sample"]["units"] for layer in every)
     assert data["budget"]["exact_numbers"] <= 1_200_000
+    assert data["budget"]["backward_numbers"] <= 250_000 and data["budget"]["backward_sampled"] >= 50
+    assert sum(1 for layer in sampled if layer["back"]) == data["budget"]["backward_sampled"]
     thumbs = [row["thumb"] for row in data["images"][0]["layers"]]
     assert all(max(t["shape"][1:]) <= data["budget"]["thumb_side"] or t["shape"][1] == 1 for t in thumbs)
     assert all(t["shape"][0] <= MAX_CHANNELS for t in thumbs)
@@ -608,13 +612,25 @@ def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
     footer = browser.js("document.getElementById('notes').textContent")
     assert f"layer {data['layers'][deep]['name']}: " in footer and "positions × " in footer
     assert f"{data['budget']['sampled']} more a sample of units" in footer
-    # backward: autograd's dL/dZ at the unit; dL/dW is not embedded for a sampled layer, and the page says so
+    # backward: autograd's dL/dZ at the unit, the engine's dL/dW of the first sampled filters and the
+    # correlation written out for their first input channel, the chain rule (the other filters by the engine)
     browser.js("kwm.setTab('backward')")
     cls = browser.js("kwm.state.cls")
-    b = browser.js(f"kwm.backwardUnit({deep}, {unit['c']}, {unit['i']}, {unit['j']})")
+    back = data["layers"][deep]["back"]
+    assert back["filters"] == s["channels"]  # a 7×7 layer: every sampled filter's backward fits
+    b = browser.js(f"kwm.select({deep}, {unit['c']}, {unit['i']}, {unit['j']})")
     gs = decoded(data, data["images"][0]["grads"][str(cls)][deep]["gs"])
     assert b["grad"] == pytest.approx(float(gs[unit["c"], s["rows"].index(unit["i"]), s["cols"].index(unit["j"])]))
-    assert "a sampled layer embeds neither" in browser.js("document.getElementById('unit').textContent")
+    dw = decoded(data, data["images"][0]["grads"][str(cls)][deep]["dw"])  # the engine's dL/dW
+    assert np.array(b["dW"]).shape == dw[unit["c"]].shape and np.array_equal(b["dW"], dw[unit["c"]])
+    assert_close(b["pageW"][0][0], dw[unit["c"], 0, 0, 0], terms=49, what="dL/dW written out")
+    assert b["dA"]["value"] == pytest.approx(b["dA"]["written"] + b["dA"]["rest"]["value"], rel=1e-12)
+    text = browser.js("document.getElementById('unit').textContent")
+    assert "Backward of a sampled layer" in text and "✓" in text and "✗" not in text
+    stem = next(i for i in sampled if not data["layers"][i]["back"])  # 112×112: over the backward budget
+    assert data["layers"][stem]["shape"][1:] == [112, 112]
+    browser.js(f"kwm.select({stem}, 0, 0, 0)")
+    assert "over the page's budget for them" in browser.js("document.getElementById('unit').textContent")
     browser.js("kwm.setTab('forward')")
     # sampled batch norm, ReLU and max pool units: their formula with the real numbers, the engine's value
     for op in ("BatchNormalization", "Relu", "MaxPool"):
@@ -745,6 +761,13 @@ def test_one_dimensional_sampled_conv_in_the_page(browser, tmp_path, monkeypatch
     assert_close(result["value"], ys[0, 0, s["cols"].index(unit["j"])], terms=terms, what="a sampled 1-D conv unit")
     text = browser.js("document.getElementById('unit').textContent")
     assert "✓" in text and "Z[o,j] = Σ_c Σ_q A[c, j·s+q·d−P]·W[o,c,q] + B[o]" in text
+    assert data["layers"][l]["back"]  # backward: dL/dW written out along the one row, against the engine's
+    browser.js("kwm.setTab('backward')")
+    b = browser.js(f"kwm.select({l}, 0, 0, {unit['j']})")
+    assert np.array(b["pageW"]).shape == np.array(b["dW"][0]).shape == (1, data["layers"][l]["window"]["kernel"][1])
+    assert_close(np.array(b["pageW"]), np.array(b["dW"][0]), np.float32, terms=40, what="1-D dL/dW[0,0]")
+    text = browser.js("document.getElementById('unit').textContent")
+    assert "✓" in text and "✗" not in text and f"dL/dA[{b['dA']['pos'][0]},{b['dA']['pos'][2]}] = " in text
     assert browser.errors() == []
 
 
@@ -919,4 +942,88 @@ def test_adaptive_pooling_of_any_size_in_the_page(browser, tmp_path, pool, size,
             r, s = np.unravel_index(np.argmax(window), window.shape)
             assert f"A[{c},{rows[0] + r},{cols[0] + s}] = " in browser.js("document.getElementById('unit').textContent")
         browser.js("kwm.setTab('forward')")
+    assert browser.errors() == []
+
+
+def test_backward_of_sampled_convolutions_equals_pytorch(browser, tmp_path, monkeypatch):
+    """A sampled convolution's backward (tight budgets, so that both convolutions are sampled and their backward
+    covers some filters only): the engine's dL/dW of a sampled filter, the correlation written out for its
+    first input channel, and the chain rule into any tap of a clicked window (the filters not embedded summed
+    by the engine) equal PyTorch's autograd on a torch copy of the model."""
+    import kernelwise.explain.model_page as model_page_module
+    from kernelwise.explain.model_page import Source, build_page_data
+
+    monkeypatch.setattr(model_page_module, "EXACT_BUDGET", 4_000)
+    monkeypatch.setattr(model_page_module, "BACKWARD_BUDGET", 6_000)
+    model = kw.nn.Sequential(
+        kw.nn.Conv2d(3, 8, 3, padding=1, generator=0), kw.nn.ReLU(),
+        kw.nn.Conv2d(8, 6, 3, stride=2, padding=1, generator=1), kw.nn.ReLU(), kw.nn.Flatten(),
+        kw.nn.Linear(6 * 10 * 10, 4, generator=2),
+    )  # fmt: skip
+    model.eval()
+    x = np.random.default_rng(0).standard_normal((3, 20, 20)).astype(np.float32)
+    source = Source("sampled", ["a", "b", "c", "d"], lambda t: _module_layers(model, t), lambda _: x)
+    data = build_page_data(source, ["x"])
+    layers = data["layers"]
+    assert [layer["kind"] for layer in layers] == ["conv", "act", "conv", "act", "flatten", "linear"]
+    assert all(layers[l]["sample"] and layers[l]["back"] for l in (0, 2))
+    assert layers[0]["back"]["filters"] == 1 and layers[2]["back"]["filters"] == 2  # of 8 and 6 filters
+    assert data["budget"]["backward_numbers"] <= 6_000 and data["budget"]["backward_sampled"] == 2
+    tmodel = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 6, 3, stride=2, padding=1),
+        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(600, 4),
+    )  # fmt: skip
+    tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    path = tmp_path / "sampled.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    browser.click("button[data-tab=backward]")
+    for cls in (data["images"][0]["pred"], (data["images"][0]["pred"] + 1) % 4):
+        browser.js(f"kwm.setClass({cls})")
+        tx = torch.tensor(x[None], requires_grad=True)
+        h = tmodel[1](tmodel[0](tx))
+        h.retain_grad()
+        tmodel.zero_grad()
+        torch.nn.functional.cross_entropy(tmodel[2:](h), torch.tensor([cls])).backward()
+        oracle = {
+            0: (tmodel[0].weight.grad.numpy(), tx.grad[0].numpy()),
+            2: (tmodel[2].weight.grad.numpy(), h.grad[0].numpy()),
+        }
+        for l, (grad_w, grad_in) in oracle.items():
+            s, back = layers[l]["sample"], layers[l]["back"]
+            canvas = f'canvas[data-layer="{l}"][data-ch="0"]'
+            browser.js(f"document.querySelector('{canvas}').scrollIntoView()")
+            click_at(browser, canvas, 0.5, 0.3)  # snaps to the nearest sampled unit of filter 0
+            unit = browser.js("kwm.state.unit")
+            assert unit["l"] == l and unit["c"] == 0 and unit["i"] in s["rows"] and unit["j"] in s["cols"]
+            b = browser.js(f"kwm.backwardUnit({l}, 0, {unit['i']}, {unit['j']})")
+            terms = 4 * 20 * 20  # the gradients' sums (dL/dW of the first conv sums over 20×20 positions)
+            shown = back["shown"]
+            assert_close(np.array(b["dW"]), grad_w[0, :shown], np.float32, terms=terms, what=f"layer {l} dL/dW[0]")
+            assert_close(np.array(b["pageW"]), grad_w[0, 0], np.float32, terms=terms, what="the written-out X ⋆ dL/dZ")
+            text = browser.js("document.getElementById('unit').textContent")
+            assert "Backward of a sampled layer" in text and "✓" in text and "✗" not in text
+            assert "summed by the engine's autograd" in text  # the filters not embedded, one number
+            taps = b["dA"]["taps"]
+            for t in sorted({0, len(taps) // 2, len(taps) - 1}):
+                picked = browser.js(f"kwm.pick(0, {t})")
+                _, _, r, q = taps[t]
+                assert picked["dA"]["pos"] == [0, r, q] and picked["dA"]["rest"]["filters"][0] == back["filters"]
+                assert [g["o"] for g in picked["dA"]["groups"]] == list(range(back["filters"]))
+                assert_close(picked["dA"]["value"], grad_in[0, r, q], np.float32, terms=terms, what=f"dL/dA[0,{r},{q}]")
+                assert f"dL/dA[0,{r},{q}] = " in browser.js("document.getElementById('unit').textContent")
+            browser.js("kwm.pick(0, 0)")
+            # a sampled filter past the embedded ones: no dL/dW written out, the chain rule still
+            o = back["filters"]
+            b = browser.js(f"kwm.select({l}, {o}, {s['rows'][1]}, {s['cols'][1]})")
+            assert b["written"] is False and b["dW"] is None
+            _, _, r, q = b["dA"]["taps"][0]
+            assert_close(b["dA"]["value"], grad_in[0, r, q], np.float32, terms=terms, what=f"dL/dA[0,{r},{q}] (o={o})")
+            assert "its dL/dZ is not embedded whole" in browser.js("document.getElementById('unit').textContent")
+    browser.js(f"kwm.select(2, 1, {layers[2]['sample']['rows'][2]}, {layers[2]['sample']['cols'][2]})")
+    browser.js("kwm.pick(0, 4)")
+    browser.js("document.querySelectorAll('#unit details').forEach((d) => { d.open = true; })")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "explain_model_sampled_backward.png")
     assert browser.errors() == []

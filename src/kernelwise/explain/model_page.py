@@ -17,7 +17,8 @@ In the spirit of CNN Explainer (Wang et al., VIS 2020), for any network the engi
   layer's output); a click shows, for a convolution, dL/dW of the clicked filter as the correlation of
   the layer's input with dL/dZ, and the chain rule dL/dA[c,r,s] = Σ_o Σ dL/dZ[o,...]·W[o,c,p,q] for an
   input unit its window reads, any input channel ``c`` and any position of the window picked in the page
-  (a clickable convolution embeds every filter); for the other layers the local rule.
+  (a clickable convolution embeds every filter; a sampled one, below, part of them); for the other layers
+  the local rule.
 
 Which layers: a run's model is run whole with every module's ``forward`` wrapped (and unwrapped after),
 so each module that runs is one layer in the order it ran; a module with children is shown as a layer
@@ -50,9 +51,23 @@ The budget (what keeps a ResNet-50 page at a few MB):
   their total over the convolutions (:data:`SAMPLE_FLOOR`, :data:`SAMPLE_BUDGET`), the one with
   the most units (then the most channels); when none fits, the one reading the fewest kernel and input
   numbers (then the most units). A click elsewhere snaps to the nearest sampled unit (hovering a map
-  draws the sampled positions as dots); backward shows dL/dZ of the unit, not dL/dW (it needs the
-  whole input and dL/dZ). The shares (and the floor, at most SAMPLE_BUDGET / number of convolutions) are
-  scaled down until the samples fit EXACT_BUDGET (at the least one channel at 3×3 positions each);
+  draws the sampled positions as dots); backward shows dL/dZ of the unit, and dL/dW and the chain rule
+  as far as the backward budget (next) embeds them. The shares (and the floor, at most SAMPLE_BUDGET /
+  number of convolutions) are scaled down until the samples fit EXACT_BUDGET (at the least one channel at
+  3×3 positions each);
+* a sampled convolution's backward, from its own budget :data:`BACKWARD_BUDGET` (ResNet-50 at 224×224:
+  52 of its 53 convolutions, the 112×112 stem left out; its page 14.7 MB instead of 13.3): for its first
+  ``f`` sampled filters the whole map of dL/dZ[o] and the engine's dL/dW[o] for the first
+  :data:`BACKWARD_SHOWN` input channels of o's group (shown as the engine's); the whole input map of each
+  such group's first channel (channel 0 when not grouped), so that dL/dW[o, that channel, p, q] is written
+  out as the correlation of the input with dL/dZ[o] (every tap; the sum of tap (0, 0) term by term) and
+  compared with the engine's in the page; and, at those channels × the sampled input rows and columns,
+  the engine's dL/dA through the other filters (its autograd with dL/dZ of filters 0..f−1 set to 0), so
+  that the chain rule for any tap of a clicked window is written out through filters 0..f−1 with the
+  others' terms one number labelled as the engine's. Cost per image: the channels' input maps, and per
+  class f·(H_out·W_out + BACKWARD_SHOWN·kh·kw) plus the rows × columns (:func:`_backward_cost`). Every
+  sampled convolution first gets f = 1, the cheapest first, while the total fits; then, in the same order,
+  as many of its sampled filters as still fit (16, 8, 4, 2); one that does not fit shows dL/dZ only;
 * a pooling, activation or batch norm layer's sample: its shown channels at :data:`LOCAL_GRID` evenly
   spaced rows and columns (and the middle), with the input rows and columns they read in their own
   channel, the output and the output gradients there (backward: the local rule, dL/dA = dL/dY·f'(A)),
@@ -64,7 +79,9 @@ Checks before the page is written (:class:`~kernelwise.explain.engine.FormulaMis
 every clickable layer, every unit's written-out sum (forward, and for convolutions every dL/dW entry
 and every dL/dA entry through the layer) is evaluated in float64 from the embedded float32 numbers and
 compared with the engine's value (its forward, its autograd) within float32 rounding; for every sampled
-layer every sampled unit's sum (or value), from the embedded rows × columns of its input alone; for a
+layer every sampled unit's sum (or value), from the embedded rows × columns of its input alone, and for
+a sampled convolution's backward every written-out dL/dW entry (from the embedded whole maps alone) and
+every chain rule (written-out terms plus the engine's sum of the others, against autograd's dL/dA); for a
 linear layer that is not whole a deterministic sample of :data:`SAMPLE_UNITS` units; the softmax of the
 embedded logits against the engine's probabilities.
 """
@@ -104,6 +121,8 @@ SAMPLE_UNITS = 16  # units checked per layer that is not clickable
 SAMPLE_GRID = 8  # a sampled convolution: about this many output rows and columns clickable (and the middle)
 SAMPLE_BUDGET = 850_000  # exact numbers of all sampled convolutions together (shared by size of their sums)
 SAMPLE_FLOOR = 14_000  # each sampled convolution may take at least this many
+BACKWARD_BUDGET = 250_000  # exact numbers of the sampled convolutions' backward (dL/dW, chain rule), page-wide
+BACKWARD_SHOWN = 8  # a sampled filter's dL/dW embedded for this many input channels (the grids a unit view draws)
 LOCAL_GRID = 4  # a sampled pooling, activation or batch norm layer: about this many rows and columns
 RANDOM = "random signal (seed 0)"  # the input of a 1-D model given none
 EPS32 = float(np.finfo(np.float32).eps)
@@ -609,13 +628,14 @@ def activation(name: str, slope: float, x: np.ndarray) -> np.ndarray:
 
 
 def conv_grad_weight(x: np.ndarray, layer: Layer, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j] (dL/dW = X ⋆ dL/dO), and its Σ|terms|."""
+    """dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j] (dL/dW = X ⋆ dL/dO), and its Σ|terms|,
+    for the filters ``grad`` holds (every filter, or the first ones)."""
     (kh, kw), (sh, sw), (dh, dw), (ph, pw) = (layer.window[k] for k in ("kernel", "stride", "dilation", "pad"))
     oh, ow = grad.shape[1:]
     xp = np.zeros((x.shape[0], x.shape[1] + ph + (oh - 1) * sh + kh * dh, x.shape[2] + pw + (ow - 1) * sw + kw * dw))
     xp[:, ph : ph + x.shape[1], pw : pw + x.shape[2]] = x
     groups, cg = layer.window["groups"], layer.weight.shape[1]
-    og = grad.shape[0] // groups
+    og = layer.weight.shape[0] // groups
     gw, scale = np.zeros((grad.shape[0], cg, kh, kw)), np.zeros((grad.shape[0], cg, kh, kw))
     g = grad.reshape(grad.shape[0], -1)
     for p in range(kh):
@@ -629,14 +649,15 @@ def conv_grad_weight(x: np.ndarray, layer: Layer, grad: np.ndarray) -> tuple[np.
 
 
 def conv_grad_input(x_shape: tuple[int, ...], layer: Layer, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """dL/dA[c,r,s] = Σ_o Σ over the (i, j, p, q) with i·s+p·d−P = r, j·s+q·d−P = s of dL/dZ[o,i,j]·W[o,c,p,q]."""
+    """dL/dA[c,r,s] = Σ_o Σ over the (i, j, p, q) with i·s+p·d−P = r, j·s+q·d−P = s of dL/dZ[o,i,j]·W[o,c,p,q],
+    and its Σ|terms|, Σ_o over the filters ``grad`` holds (every filter, or the first ones)."""
     (kh, kw), (sh, sw), (dh, dw), (ph, pw) = (layer.window[k] for k in ("kernel", "stride", "dilation", "pad"))
-    w = layer.weight.astype(np.float64)
+    og = layer.weight.shape[0] // layer.window["groups"]
+    w = layer.weight[: grad.shape[0]].astype(np.float64)
     oh, ow = grad.shape[1:]
     shape = (x_shape[0], x_shape[1] + ph + (oh - 1) * sh + kh * dh, x_shape[2] + pw + (ow - 1) * sw + kw * dw)
     ga, scale = np.zeros(shape), np.zeros(shape)
     groups, cg = layer.window["groups"], w.shape[1]
-    og = w.shape[0] // groups
     for p in range(kh):
         for q in range(kw):
             for n in range(groups):  # the rot180 kernel reading the gradient, within the group
@@ -736,6 +757,39 @@ def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, g
         _compare(where + ", dL/dW", outer, np.asarray(grad_w, dtype=np.float64), np.abs(outer), 1)
         return gx.size + outer.size
     return 0
+
+
+def check_sampled_backward(
+    layer: Layer,
+    x_back: np.ndarray,
+    gz: np.ndarray,
+    engine_w: np.ndarray,
+    rest: np.ndarray,
+    full: np.ndarray,
+    sample: dict[str, Any],
+    back: dict[str, Any],
+    what: str,
+) -> int:
+    """The written-out backward of a sampled convolution against autograd's, from what the page embeds:
+    dL/dW[o,c,p,q] of filters o < f (``gz``, dL/dZ of those filters, whole maps) for c the first input channel
+    of o's group, the correlation of the whole map A[c] (``x_back``: the ``back`` channels) with dL/dZ[o],
+    against the engine's ``engine_w``; the chain rule dL/dA[c,r,s] at the back channels × the sampled input
+    rows × columns, written out through filters o < f plus ``rest`` (autograd's sum through the others),
+    against ``full`` (autograd's dL/dA through the layer)."""
+    chans, kb = back["channels"], back["filters"]
+    x = np.zeros(_map_shape(layer.x))
+    x[chans] = x_back  # the whole maps embedded, zeros elsewhere
+    g = as_map(gz).astype(np.float64)
+    where = f"explain model --html: layer {layer.name} ({layer.op}), sampled, {what}"
+    gw, scale = conv_grad_weight(x, layer, g)  # [:, 0]: each filter's first channel of its group
+    engine = np.asarray(engine_w, dtype=np.float64).reshape(-1, *gw.shape[1:])[:kb, 0]
+    _compare(where + ", dL/dW", gw[:, 0], engine, scale[:, 0], g[0].size)
+    ga, scale = conv_grad_input(x.shape, layer, g)
+    at = np.ix_(chans, sample["in_rows"], sample["in_cols"])
+    r = np.asarray(rest, dtype=np.float64)
+    terms = kb * int(np.prod(layer.window["kernel"])) + 1
+    _compare(where + ", dL/dA", ga[at] + r, as_map(full).astype(np.float64)[at], scale[at] + np.abs(r), terms)
+    return gw[:, 0].size + r.size
 
 
 # --------------------------------------------------------------------------- the page's data
@@ -1026,6 +1080,72 @@ def _samples(layers: list[Layer], images: int, classes: int) -> dict[int, dict[s
     return samples
 
 
+def _back_channels(layer: Layer, filters: int) -> list[int]:
+    """The input channels whose whole maps a sampled convolution's backward embeds: the first channel of the
+    group of each of filters 0 .. ``filters`` − 1 (channel 0 when the convolution is not grouped)."""
+    og, cg = layer.weight.shape[0] // layer.window["groups"], layer.weight.shape[1]
+    return sorted({o // og * cg for o in range(filters)})
+
+
+def _backward_cost(layer: Layer, sample: dict[str, Any], images: int, classes: int, filters: int) -> int:
+    """The exact numbers a sampled convolution's backward embeds for its first ``filters`` filters: per image the
+    back channels' whole input maps; per image and class dL/dZ of those filters (whole maps), the engine's dL/dW
+    of those filters for BACKWARD_SHOWN input channels, and the engine's dL/dA through the other filters at the
+    back channels × the sampled input rows × columns."""
+    chans = len(_back_channels(layer, filters))
+    (_, h, w), (_, oh, ow) = _map_shape(layer.x), _map_shape(layer.y)
+    kernel = min(BACKWARD_SHOWN, layer.weight.shape[1]) * int(np.prod(layer.window["kernel"]))
+    rest = chans * len(sample["in_rows"]) * len(sample["in_cols"])
+    return images * (chans * h * w + classes * (filters * (oh * ow + kernel) + rest))
+
+
+def _backward_filters(
+    layers: list[Layer], sampled: dict[int, dict[str, Any]], images: int, classes: int
+) -> tuple[dict[int, int], int]:
+    """How many of its sampled filters each sampled convolution gets backward for (absent: none), and the numbers
+    that costs: one filter each, the cheapest first, while the total fits BACKWARD_BUDGET; then, in the same
+    order, as many of its sampled filters (16, 8, 4 or 2) as still fit."""
+
+    def cost(i: int, filters: int) -> int:
+        return _backward_cost(layers[i], sampled[i], images, classes, filters)
+
+    convs = sorted((i for i in sampled if layers[i].kind == "conv"), key=lambda i: cost(i, 1))
+    filters: dict[int, int] = {}
+    total = 0
+    for i in convs:
+        if total + cost(i, 1) <= BACKWARD_BUDGET:
+            filters[i], total = 1, total + cost(i, 1)
+    for i in [i for i in convs if i in filters]:
+        for f in sorted({min(f, sampled[i]["channels"]) for f in (16, 8, 4, 2)}, reverse=True):
+            if f > filters[i] and total + cost(i, f) - cost(i, filters[i]) <= BACKWARD_BUDGET:
+                filters[i], total = f, total + cost(i, f) - cost(i, filters[i])
+                break
+    return filters, total
+
+
+def _sampled_backward(
+    layer: Layer, grad: np.ndarray, grad_w: np.ndarray | None, sample: dict[str, Any], back: dict[str, Any], what: str
+) -> tuple[dict[str, np.ndarray], int]:
+    """What a sampled convolution's backward embeds for one image and class (see :func:`_backward_cost`), and
+    the entries :func:`check_sampled_backward` checked: ``gz`` dL/dZ of filters 0..f−1, ``dw`` the engine's dL/dW of
+    those filters (their group's first ``shown`` channels), ``ra`` the engine's dL/dA through the other filters
+    (dL/dZ of filters 0..f−1 set to 0) at the back channels × the sampled input rows × columns."""
+    kb, chans, shown = back["filters"], back["channels"], back["shown"]
+    others = grad.copy()
+    others[:kb] = 0  # dL/dZ of the other filters only
+    rest = _at_sample(as_map(_grad_through(layer, others))[chans], sample["in_rows"], sample["in_cols"])
+    full = _grad_through(layer, grad)
+    engine_w = np.zeros(layer.weight.shape) if grad_w is None else np.asarray(grad_w).reshape(layer.weight.shape)
+    embedded = {
+        "gz": as_map(grad)[:kb].astype(np.float32),
+        "dw": engine_w[:kb, :shown].astype(np.float32),
+        "ra": rest.astype(np.float32),
+    }
+    x = as_map(layer.x.numpy()[0])[chans]
+    checked = check_sampled_backward(layer, x, embedded["gz"], engine_w, embedded["ra"], full, sample, back, what)
+    return embedded, checked
+
+
 def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
     """Everything the page shows, for ``images``, every number from the engine, every sum checked."""
     if not images:
@@ -1048,6 +1168,15 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
         if first[i].kind != "other" and cost <= LAYER_LIMIT and total + extra <= EXACT_BUDGET:
             clickable[i], total = True, total + extra
     sampled = {i: s for i, s in samples.items() if not clickable[i]}
+    filters, back_total = _backward_filters(first, sampled, len(images), classes)
+    back = {
+        i: {
+            "filters": f,
+            "channels": _back_channels(first[i], f),
+            "shown": min(BACKWARD_SHOWN, first[i].weight.shape[1]),
+        }
+        for i, f in filters.items()
+    }
     checked = Counter()
     layer_data = []
     for i, layer in enumerate(first):
@@ -1064,6 +1193,7 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             "nd": layer.y.ndim - 2 if layer.y.ndim > 2 else 0,
             "clickable": clickable[i] or i in sampled,
             "sample": None if i not in sampled else {k: v for k, v in sampled[i].items() if k != "cost"},
+            "back": back.get(i),  # a sampled convolution's backward: its first filters, the channels written out
             "window": layer.window,
             "act": layer.act,
         }
@@ -1098,6 +1228,8 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
                     row["x2s"] = arrays.add(x2_sub.astype(np.float32))
                 checked["sampled"] += check_sampled(layer, x_sub, y, s, x2_sub)
                 row["xs"] = arrays.add(x_sub)
+                if i in back:  # the whole input maps the written-out dL/dW reads
+                    row["xw"] = arrays.add(as_map(x)[back[i]["channels"]].astype(np.float32))
                 row["ys"] = arrays.add(_at_sample(as_map(y), s["rows"], s["cols"], s["channels"]))
             else:
                 x2 = None if layer.x2 is None else layer.x2.numpy()[0]
@@ -1114,6 +1246,10 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
                 if i in sampled:  # autograd's dL/dZ at the sampled units
                     s = sampled[i]
                     row["gs"] = arrays.add(_at_sample(as_map(grad), s["rows"], s["cols"], s["channels"]))
+                if i in back:  # dL/dW of the first sampled filters and the chain rule (see _sampled_backward)
+                    embedded, n = _sampled_backward(layer, grad, g["w"][i], sampled[i], back[i], f"class {names[cls]}")
+                    row.update({k: arrays.add(v) for k, v in embedded.items()})
+                    checked["backward"] += n
                 if clickable[i]:  # dL/dZ of every filter for the chain rule; else the shown channels
                     keep = MAX_CHANNELS if layer.kind in ("act", "pool", "bn", "add") else None
                     row["g"] = arrays.add(as_map(grad), channels=keep)
@@ -1150,6 +1286,8 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
             "max_channels": MAX_CHANNELS,
             "thumb_side": side,
             "exact_numbers": total,
+            "backward_numbers": back_total,
+            "backward_sampled": len(back),
             "clickable": sum(clickable),
             "sampled": len(sampled),
             "layers": len(first),

@@ -6,7 +6,9 @@
 // activation and linear units; the softmax; and backward, dL/dW of the clicked filter and the chain
 // rule for dL/dA. A sampled layer (over the budget) embeds only the input rows × columns that a grid of
 // output positions reads (a convolution: its first channels' kernels too): a click snaps to the nearest
-// sampled unit. Python checked every such sum against the engine before writing the page;
+// sampled unit; its backward, within a budget, embeds dL/dZ of its first filters whole (dL/dW written out
+// for one input channel, the chain rule through those filters, the others' terms one number by the
+// engine). Python checked every such sum against the engine before writing the page;
 // tests/test_explain_model_page.py checks in Chromium that this script's numbers equal the engine's.
 "use strict";
 const DATA = JSON.parse(document.getElementById("kw-data").textContent);
@@ -474,34 +476,56 @@ function softmax(img) {
 }
 
 // ------------------------------------------------------------------ backward sums
-// dL/dW of filter o, and the chain rule for one input unit the window of (o, i, j) reads: input channel
-// c (any) at tap t of the window (the t-th tap inside the input, in row-major order)
-function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
-  const layer = DATA.layers[l], w = layer.window, x = map(layerRow(l).x), g = map(gradRow(l).g);
-  const W = array(layer.w), [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]], [O, OH, OW] = g.shape;
-  const Cg = W.shape[1], Og = O / (w.groups || 1), first = groupOf(layer, o) * Cg; // a group's channels, filters
-  // dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]   (dL/dW = X ⋆ dL/dO)
-  const dW = [];
-  for (let c = first; c < first + Cg; c++) {
-    const grid = [];
-    for (let p = 0; p < kh; p++) {
-      const row = [];
-      for (let q = 0; q < kw; q++) {
-        let sum = 0;
-        for (let a = 0; a < OH; a++) {
-          for (let b = 0; b < OW; b++) {
-            const r = a * w.stride[0] + p * w.dilation[0] - w.pad[0], s = b * w.stride[1] + q * w.dilation[1] - w.pad[1];
-            if (r >= 0 && r < x.shape[1] && s >= 0 && s < x.shape[2]) sum += x.at(c, r, s) * g.at(o, a, b);
-          }
-        }
-        row.push(sum);
-      }
-      grid.push(row);
-    }
-    dW.push(grid);
+// What a convolution's backward reads. A whole layer: its input x and dL/dZ g of every filter (dL/dW is
+// computed here for every channel of the filter's group). A sampled layer (layer.back): the whole input maps
+// of the back channels (xw) and dL/dZ of its first back.filters filters (gz), the engine's dL/dW of those
+// filters for their group's first back.shown channels (dw), and the engine's dL/dA through the other filters
+// at the back channels × the sampled input rows × columns (ra).
+function convSources(l) {
+  const layer = DATA.layers[l];
+  if (!layer.sample) {
+    const x = map(layerRow(l).x), g = map(gradRow(l).g);
+    return { x, g, filters: g.shape[0], channels: [...Array(x.shape[0]).keys()], engineW: null, rest: null };
   }
-  const rows = []; // the written-out sum of dL/dW[o,0,0,0], one row of dL/dZ at a time
-  for (let a = 0; a < OH; a++) {
+  const b = layer.back, s = layer.sample, xw = map(layerRow(l).xw), dw = array(gradRow(l).dw), ra = map(gradRow(l).ra);
+  const [kh, kw] = layer.window.kernel;
+  const x = { shape: layer.in_shape, at: (c, r, q) => {
+    if (!b.channels.includes(c)) throw new Error(`A[${c}] is not embedded whole`);
+    return xw.at(b.channels.indexOf(c), r, q);
+  } };
+  return { x, g: map(gradRow(l).gz), filters: b.filters, channels: b.channels,
+    engineW: (o, k, p, q) => dw.data[((o * b.shown + k) * kh + p) * kw + q], // the engine's dL/dW[o,k,p,q], k < shown
+    rest: (c, r, q) => ra.at(b.channels.indexOf(c), s.in_rows.indexOf(r), s.in_cols.indexOf(q)) };
+}
+// dL/dW of filter o (a whole layer: every channel of its group; a sampled one: the engine's, for its first
+// channels, and the correlation written out for the group's first channel), and the chain rule for one
+// input unit the window of (o, i, j) reads: input channel c (any, or a back channel of a sampled layer) at
+// tap t of the window (the t-th tap inside the input, in row-major order)
+function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
+  const layer = DATA.layers[l], w = layer.window, src = convSources(l), x = src.x, g = src.g;
+  const W = array(layer.w), [C, kh, kw] = [x.shape[0], w.kernel[0], w.kernel[1]], [, OH, OW] = g.shape;
+  const Cg = W.shape[1], Og = layer.shape[0] / (w.groups || 1), first = groupOf(layer, o) * Cg; // a group's channels, filters
+  const written = o < src.filters; // dL/dZ[o] embedded whole: its dL/dW can be written out
+  // dL/dW[o,c,p,q] = Σ_a Σ_b A[c, a·s+p·d−P, b·s+q·d−P]·dL/dZ[o,a,b]   (dL/dW = X ⋆ dL/dO)
+  const correlation = (c, p, q) => {
+    let sum = 0;
+    for (let a = 0; a < OH; a++) {
+      for (let b = 0; b < OW; b++) {
+        const r = a * w.stride[0] + p * w.dilation[0] - w.pad[0], s = b * w.stride[1] + q * w.dilation[1] - w.pad[1];
+        if (r >= 0 && r < x.shape[1] && s >= 0 && s < x.shape[2]) sum += x.at(c, r, s) * g.at(o, a, b);
+      }
+    }
+    return sum;
+  };
+  const gridOf = (f) => Array.from({ length: kh }, (_, p) => Array.from({ length: kw }, (_, q) => f(p, q)));
+  let dW = null, pageW = null;
+  if (!layer.sample) dW = Array.from({ length: Cg }, (_, k) => gridOf((p, q) => correlation(first + k, p, q)));
+  else if (written) {
+    dW = Array.from({ length: layer.back.shown }, (_, k) => gridOf((p, q) => src.engineW(o, k, p, q)));
+    pageW = gridOf((p, q) => correlation(first, p, q)); // the correlation of the group's first channel, written out
+  }
+  const rows = []; // the written-out sum of dL/dW[o,first,0,0], one row of dL/dZ at a time
+  for (let a = 0; written && a < OH; a++) {
     const parts = [];
     let sub = 0;
     for (let b = 0; b < OW; b++) {
@@ -512,14 +536,15 @@ function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
     }
     rows.push({ a, sub, text: parts.join(" + ") });
   }
-  // the chain rule for the picked input unit of the clicked window: every output whose window reads it
+  // the chain rule for the picked input unit of the clicked window: every output whose window reads it,
+  // written out for the filters whose dL/dZ is embedded whole (a sampled layer: the others' sum by the engine)
   const taps = tapsOf(w, i, j, x.shape).filter((u) => u.inside);
   const t0 = Math.max(0, Math.min(t, taps.length - 1)), tap = taps[t0] || { r: 0, s: 0 };
-  const [c0, r0, s0] = [Math.max(0, Math.min(c, C - 1)), tap.r, tap.s];
+  const [c0, r0, s0] = [src.channels.includes(c) ? c : src.channels[0], tap.r, tap.s];
   const groups = [];
   let dA = 0;
-  const from = Math.floor(c0 / Cg) * Og; // the filters that read input channel c0: its group's
-  for (let oo = from; oo < from + Og; oo++) {
+  const from = Math.floor(c0 / Cg) * Og, to = Math.min(from + Og, src.filters); // the filters reading c0: its group's
+  for (let oo = from; oo < to; oo++) {
     const parts = [];
     let sub = 0;
     for (let p = 0; p < kh; p++) {
@@ -536,12 +561,15 @@ function convBackward(l, o, i, j, c = state.pick.c, t = state.pick.t) {
     dA += sub;
     groups.push({ o: oo, sub, text: parts.join(" + ") });
   }
-  return { kind: "conv", dW, rows, grad: g.at(o, i, j), channels: C, first, filters: [from, from + Og - 1],
-    dA: { pos: [c0, r0, s0], tap: t0, taps: taps.map((u) => [u.p, u.q, u.r, u.s]), value: dA, groups } };
+  const rest = src.rest && to < from + Og ? { filters: [Math.max(from, to), from + Og - 1], value: src.rest(c0, r0, s0) } : null;
+  return { kind: "conv", dW, pageW, rows, written, grad: gradAt(l, o, i, j), channels: src.channels, first,
+    filters: [from, from + Og - 1], back: src.filters,
+    dA: { pos: [c0, r0, s0], tap: t0, taps: taps.map((u) => [u.p, u.q, u.r, u.s]), value: dA + (rest ? rest.value : 0),
+      written: dA, rest, groups } };
 }
 function backwardUnit(l, c, i, j) {
   const layer = DATA.layers[l];
-  if (layer.sample && layer.kind === "conv") return { kind: "sampled", grad: gradAt(l, c, i, j) }; // dL/dZ only
+  if (layer.sample && layer.kind === "conv" && !layer.back) return { kind: "sampled", grad: gradAt(l, c, i, j) };
   if (layer.kind === "conv") return convBackward(l, c, i, j);
   if (layer.kind === "flatten") {
     const grad = map(gradRow(l).g).at(0, 0, j), [c0, i0, j0] = flattenUnit(layer, j);
@@ -708,21 +736,43 @@ function showBackward(box, layer, u, b) {
   if (!b) return;
   if (b.kind === "sampled") {
     box.appendChild(el("pre", "total", `dL/dZ${idx(layer.nd, u.c, u.i, u.j)} = ${number(b.grad)} (autograd)`));
-    box.appendChild(el("p", "note", "dL/dW of this filter (X ⋆ dL/dO) and the chain rule into the input need the " +
-      "whole input and dL/dZ of every filter: a sampled layer embeds neither, so its backward view stops here."));
+    box.appendChild(el("p", "note", "dL/dW of this filter (X ⋆ dL/dO) and the chain rule into the input need " +
+      "whole maps of the input and of dL/dZ: this sampled layer is over the page's budget for them, so its " +
+      "backward view stops here."));
     return;
   }
   if (b.kind === "conv") {
-    const o = u.c, nd = layer.nd;
+    const o = u.c, nd = layer.nd, back = layer.back;
     box.appendChild(el("pre", "general", `dL/dZ${idx(nd, o, u.i, u.j)} = ${number(b.grad)} (autograd)\n` +
       "dL/dW[o,c,p,q] = Σ_i Σ_j A[c, i·s+p·d−P, j·s+q·d−P]·dL/dZ[o,i,j]   (dL/dW = X ⋆ dL/dO)"));
-    const grids = el("div", "grids");
-    b.dW.slice(0, SHOWN_CHANNELS).forEach((g, c) => grids.appendChild(grid(g, `dL/dW[${o},${c}]` +
-      (b.first ? ` (A[${b.first + c}])` : ""))));
-    if (b.dW.length > SHOWN_CHANNELS) grids.appendChild(el("span", "more", `+${b.dW.length - SHOWN_CHANNELS} more`));
-    box.appendChild(grids);
-    box.appendChild(details(`dL/dW${idx(nd, o, 0, 0, 0)} = ${number(b.dW[0][0][0])}, written out row by row`,
-      b.rows.map((r) => `row ${r.a}: ${r.text}\n  = ${number(r.sub)}`).join("\n")));
+    if (back) {
+      box.appendChild(el("p", "note sampled", `Backward of a sampled layer: the page embeds dL/dZ of filters ` +
+        `0..${back.filters - 1} whole and the input channel${back.channels.length > 1 ? "s" : ""} ` +
+        `${back.channels.join(", ")} whole: dL/dW is the engine's for the first ${back.shown} channels of the ` +
+        "filter's group and written out for the group's first channel; the chain rule is written out through " +
+        `filters 0..${back.filters - 1}, the other filters' terms summed by the engine into one number.`));
+    }
+    if (!b.written) {
+      box.appendChild(el("p", "note", `dL/dW of filter ${o}: its dL/dZ is not embedded whole (filters ` +
+        `0..${back.filters - 1} are); the chain rule below is.`));
+    } else {
+      const grids = el("div", "grids");
+      const shown = Math.min(SHOWN_CHANNELS, b.dW.length);
+      b.dW.slice(0, shown).forEach((g, c) => grids.appendChild(grid(g, `dL/dW[${o},${c}]` +
+        (b.first ? ` (A[${b.first + c}])` : "") + (back ? " engine" : ""))));
+      const more = (back ? layer.in_shape[0] / (layer.window.groups || 1) : b.dW.length) - shown;
+      if (more > 0) grids.appendChild(el("span", "more", `+${more} more` + (back ? " (not embedded)" : "")));
+      box.appendChild(grids);
+      if (b.pageW) { // the correlation written out for the group's first channel, against the engine's dL/dW
+        const [e, v] = [b.dW[0][0][0], b.pageW[0][0]];
+        box.appendChild(grid(b.pageW, `dL/dW[${o},0] = A[${b.first}] ⋆ dL/dZ[${o}], written out here`));
+        box.appendChild(el("p", "check", `dL/dW${idx(nd, o, 0, 0, 0)}: page ${number(v)} · engine ${number(e)} ` +
+          (Math.abs(v - e) <= 1e-5 * (1 + Math.abs(e)) ? "✓" : "✗")));
+      }
+      const first = b.pageW ? b.pageW[0][0] : b.dW[0][0][0];
+      box.appendChild(details(`dL/dW${idx(nd, o, 0, 0, 0)} = ${number(first)}, written out row by row`,
+        b.rows.map((r) => `row ${r.a}: ${r.text}\n  = ${number(r.sub)}`).join("\n")));
+    }
     const [c0, r0, s0] = b.dA.pos;
     box.appendChild(pickControls(layer, b));
     box.appendChild(el("pre", "general", `dL/dA${idx(nd, c0, r0, s0)} = Σ_o Σ over the outputs whose windows ` +
@@ -730,7 +780,13 @@ function showBackward(box, layer, u, b) {
     for (const g of b.dA.groups) {
       if (g.text) box.appendChild(details(`o = ${g.o}: subtotal ${number(g.sub)}`, g.text + "\n  = " + number(g.sub)));
     }
-    box.appendChild(el("pre", "total", `dL/dA${idx(nd, c0, r0, s0)} = ${number(b.dA.value)}`));
+    const r = b.dA.rest;
+    if (r) {
+      box.appendChild(el("pre", null, `o = ${r.filters[0]}..${r.filters[1]}: ${number(r.value)}   (their terms summed ` +
+        "by the engine's autograd: their dL/dZ is not embedded whole)"));
+    }
+    box.appendChild(el("pre", "total", `dL/dA${idx(nd, c0, r0, s0)} = ` +
+      (r ? `${number(b.dA.written)} + ${paren(r.value)} = ` : "") + number(b.dA.value)));
   } else if (b.kind === "linear") {
     box.appendChild(el("pre", "total", b.text));
     box.appendChild(el("pre", "general", "dL/dA[0] = Σ_o dL/dZ[o]·W[o,0]"));
@@ -746,7 +802,7 @@ function pickControls(layer, b) {
   const channel = el("select"), position = el("select");
   channel.id = "pick-channel";
   position.id = "pick-tap";
-  for (let c = 0; c < b.channels; c++) {
+  for (const c of b.channels) {
     const opt = el("option", null, String(c));
     opt.value = c;
     channel.appendChild(opt);
