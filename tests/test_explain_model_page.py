@@ -1027,3 +1027,36 @@ def test_backward_of_sampled_convolutions_equals_pytorch(browser, tmp_path, monk
     ARTIFACTS.mkdir(exist_ok=True)
     browser.screenshot(ARTIFACTS / "explain_model_sampled_backward.png")
     assert browser.errors() == []
+
+
+@pytest.mark.parametrize(
+    "name,make",
+    [
+        ("adaptive 10×11 → 4×5", lambda: (kw.nn.AdaptiveAvgPool2d((4, 5)), torch.nn.AdaptiveAvgPool2d((4, 5)))),
+        ("adaptive 10×11 → 3×3", lambda: (kw.nn.AdaptiveAvgPool2d((3, 3)), torch.nn.AdaptiveAvgPool2d((3, 3)))),
+        ("3×3 stride 2 padding 1", lambda: (kw.nn.AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1))),
+        (
+            "3×3 stride 2 padding 1 without the padding",
+            lambda: (
+                kw.nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+                torch.nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+            ),
+        ),
+    ],
+)
+def test_mean_pool_backward_check_equals_pytorch(name, make):
+    """The dL/dA the page's check writes for mean pooling (each window's dL/dY/n to its inputs, summed over
+    overlapping windows) equals PyTorch's autograd."""
+    from kernelwise.explain.model_page import mean_pool_grad
+
+    ours, theirs = make()
+    x = np.random.default_rng(0).standard_normal((1, 3, 10, 11)).astype(np.float32)
+    with kw.no_grad():
+        layers, _ = _module_layers(kw.nn.Sequential(ours), kw.tensor(x))
+    window = layers[0].window
+    tx = torch.tensor(x, requires_grad=True)
+    y = theirs(tx)
+    grad = np.random.default_rng(1).standard_normal(y.shape[1:])
+    y.backward(torch.tensor(grad[None].astype(np.float32)))
+    ga, _ = mean_pool_grad(window, x.shape[1:], grad)
+    assert_close(ga, tx.grad[0].numpy(), np.float32, terms=9, what=name)

@@ -77,7 +77,8 @@ The budget (what keeps a ResNet-50 page at a few MB):
 
 Checks before the page is written (:class:`~kernelwise.explain.engine.FormulaMismatch` otherwise): for
 every clickable layer, every unit's written-out sum (forward, and for convolutions every dL/dW entry
-and every dL/dA entry through the layer) is evaluated in float64 from the embedded float32 numbers and
+and every dL/dA entry through the layer; for mean pooling, adaptive too, every dL/dA entry as the sum of
+its windows' dL/dY/n) is evaluated in float64 from the embedded float32 numbers and
 compared with the engine's value (its forward, its autograd) within float32 rounding; for every sampled
 layer every sampled unit's sum (or value), from the embedded rows × columns of its input alone, and for
 a sampled convolution's backward every written-out dL/dW entry (from the embedded whole maps alone) and
@@ -717,6 +718,22 @@ def _check_units(
         _compare(where, w[o] @ xs + b[o], engine, np.abs(w[o]) @ np.abs(xs) + np.abs(b[o]), w.shape[1])
 
 
+def mean_pool_grad(window: dict[str, Any], x_shape: tuple[int, ...], grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean pooling's dL/dA: each window's dL/dY[c,i,j]/n to each of its n inputs, summed over the windows
+    that read an input (an adaptive pool's windows may overlap), in float64, and its Σ|terms|."""
+    units = _units(grad.shape, None)
+    rows, in_rows = _axis(window, 0, units[:, 1], x_shape[1])
+    cols, in_cols = _axis(window, 1, units[:, 2], x_shape[2])
+    inside = in_rows[:, :, None] & in_cols[:, None, :]
+    share = grad[units[:, 0], units[:, 1], units[:, 2]] / _divisors(x_shape, window, units, inside)
+    n, p, q = np.nonzero(inside)
+    at = (units[n, 0], rows[n, p], cols[n, q])
+    ga, scale = np.zeros(x_shape), np.zeros(x_shape)
+    np.add.at(ga, at, share[n])
+    np.add.at(scale, at, np.abs(share[n]))
+    return ga, scale
+
+
 def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, grad_x: np.ndarray, what: str) -> int:
     """The written-out backward sums of a clickable layer against autograd's: dL/dW (convolutions) and dL/dA."""
     xm, g, gx = as_map(x).astype(np.float64), as_map(grad).astype(np.float64), as_map(grad_x).astype(np.float64)
@@ -737,6 +754,10 @@ def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, g
             "Tanh": 1 - y * y,
         }[layer.act["name"]]
         _compare(where + ", dL/dA", g * local, gx, np.abs(g), 8)
+        return gx.size
+    if layer.kind == "pool" and layer.window["reducer"] == "mean":  # each input: Σ over its windows of dL/dY/n
+        ga, scale = mean_pool_grad(layer.window, xm.shape, g)
+        _compare(where + ", dL/dA", ga, gx, scale, int(np.prod(layer.window["kernel"])))
         return gx.size
     if layer.kind == "bn":  # dL/dA = dL/dY·γ/√(var + ε) (the running statistics are constants)
         local = (layer.bn["gamma"] / np.sqrt(layer.bn["var"] + layer.bn["eps"]))[: g.shape[0], None, None]
