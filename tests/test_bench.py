@@ -161,6 +161,16 @@ def test_bench_command_line_busy_one_says_so(capsys: pytest.CaptureFixture[str])
     assert _spinning_children() == []
 
 
+@pytest.mark.parametrize("suite", ["conv", "train"])
+def test_bench_command_line_steady_threads_says_so_and_restores_the_switch(
+    suite: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = ["--cases", "1→6"] if suite == "conv" else ["--no-memory"]
+    assert bench_main([suite, "--tiny", "--no-torch", "--threads", "2", "--steady-threads", *extra]) == 0
+    assert "kernelwise.backends.cpu.steady_threads = True" in capsys.readouterr().out
+    assert kw.backends.cpu.steady_threads is False
+
+
 def test_memory_run_of_kernelwise_reports_its_peak() -> None:
     memory = _measure_memory("kernelwise", "mnist1d", None, True, 1)
     assert 10 < memory["imports_mb"] <= memory["peak_mb"] < 2000

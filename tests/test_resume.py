@@ -322,3 +322,22 @@ def test_a_full_disk_on_the_command_line_is_one_line(tmp_path, capsys, monkeypat
     monkeypatch.undo()
     assert trainstate.latest_epoch(run / "checkpoint") == 1
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+
+
+def test_steady_threads_resume_on_another_thread_count_is_bit_identical(tmp_path, capsys):
+    """A --steady-threads run keeps its setting on --resume and gives the same bits at 1 and 2 threads."""
+    from kernelwise import backends, serialization
+
+    common = ["--schedule", "constant", "--no-progress", "--steady-threads"]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert main(["train", "--epochs", "2", "--threads", "2", "--out", str(whole), *common]) == 0
+    assert main(["train", "--epochs", "1", "--threads", "1", "--out", str(part), *common]) == 0
+    assert json.loads((part / "config.json").read_text())["config"]["steady_threads"] is True
+    assert main(["train", "--resume", str(part), "--epochs", "2", "--threads", "2", "--no-progress"]) == 0
+    assert backends.cpu.steady_threads is False  # the run's setting holds for the run only
+    a, b = (serialization.load(str(run / "model.safetensors")) for run in (whole, part))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name].numpy(), b[name].numpy()), name
+    assert main(["train", "--resume", str(part), "--epochs", "3", "--steady-threads"]) != 0
+    assert "--steady-threads cannot be combined with --resume" in capsys.readouterr().err

@@ -57,6 +57,7 @@ from .tensor import (
     uint8,
 )
 from .unsupported import compile
+from .workers import get_num_threads, set_num_threads
 
 # PyTorch's short dtype names (they shadow Python's float, int and bool in this namespace only, as in torch)
 half = float16
@@ -95,6 +96,7 @@ __all__ = [
     "float32",
     "float64",
     "get_default_dtype",
+    "get_num_threads",
     "gradcheck",
     "half",
     "inference_mode",
@@ -115,6 +117,7 @@ __all__ = [
     "return_types",
     "save",
     "set_grad_enabled",
+    "set_num_threads",
     "short",
     "stack",
     "tensor",

@@ -60,6 +60,7 @@ def _train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         seed=args.seed,
         max_steps=args.max_steps,
+        steady_threads=args.steady_threads,
     ).resolved()
     out = args.out or f"runs/{config.dataset}-{config.model}"
     train_run(config, out, progress=not args.no_progress, log=lambda m: print(m, flush=True), force=args.force)
@@ -351,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--force", action="store_true", help="replace an existing run in --out (deleted whole)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--steady-threads",
+        action="store_true",
+        help="GEMMs in fixed chunks on kernelwise's own workers: steady beside other busy processes and the same "
+        "results at any --threads, slower on a quiet machine for small models (kernelwise.backends.cpu)",
+    )
     add_threads_argument(train)
     train.set_defaults(run=_train)
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint, distributed, nn, optim, trainstate
+from . import checkpoint, distributed, nn, optim, trainstate, workers
+from .backends import cpu
 from .errors import KernelwiseError, UsageError
 from .files import PARTIAL, remove_partials, write_atomic, write_text_atomic
 from .models import MODELS, build_model
@@ -70,6 +71,7 @@ class RunConfig:
     schedule: str | None = None
     seed: int = 0
     max_steps: int | None = None
+    steady_threads: bool = False  # kernelwise.backends.cpu.steady_threads for the run (kept on --resume)
 
     def resolved(self) -> RunConfig:
         """Fill what was left out from the dataset's recipe and check every value."""
@@ -95,6 +97,8 @@ class RunConfig:
             raise UsageError(f"--seed must be non-negative, got {filled.seed}")
         if filled.max_steps is not None and (not isinstance(filled.max_steps, int) or filled.max_steps < 1):
             raise UsageError(f"--max-steps must be a positive integer, got {filled.max_steps}")
+        if not isinstance(filled.steady_threads, bool):
+            raise UsageError(f"steady_threads must be true or false, got {filled.steady_threads!r}")
         return filled
 
 
@@ -341,12 +345,17 @@ def _train(
         remove_partials(run)  # what a killed run was writing
         write_text_atomic(run / "config.json", json.dumps({"config": asdict(cfg), "meta": meta}, indent=2) + "\n")
     params = sum(p.numel() for p in model.parameters())
-    threads = blas_info().threads
+    steady = cfg.steady_threads
+    threads = workers.get_num_threads() if steady else blas_info().threads
     log(
         f"training {cfg.model} ({params:,} parameters) on {cfg.dataset}: {len(train_set):,} train / "
         f"{len(test_set):,} test images of shape {input_shape}, {_plural(cfg.epochs, 'epoch')}, "
         f"batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), seed {cfg.seed}"
-        + f", {_plural(threads, 'BLAS thread')}"
+        + (
+            f", {_plural(threads, 'thread')} (steady: GEMMs in fixed chunks)"
+            if steady
+            else f", {_plural(threads, 'BLAS thread')}"
+        )
         + (f"; {world} MPI processes, BatchNorm synchronised across them" if world > 1 else "")
     )
     from .data.advice import small_split_warning
@@ -364,21 +373,22 @@ def _train(
         )
 
     try:
-        history = fit(
-            model,
-            train_loader,
-            opt,
-            nn.CrossEntropyLoss(),
-            epochs=cfg.epochs,
-            test_loader=test_loader,
-            scheduler=scheduler,
-            callbacks=[report],
-            progress=progress,
-            max_steps=cfg.max_steps,
-            checkpoint_dir=run / "checkpoint" if rank == 0 else None,
-            resume=state if state is not None else False,
-        )
-        return _write_outputs(run, network, meta, history, test_loader, test_set, log, write=rank == 0)
+        with cpu.flags(steady_threads=steady):  # the run's own setting: the same bits on --resume
+            history = fit(
+                model,
+                train_loader,
+                opt,
+                nn.CrossEntropyLoss(),
+                epochs=cfg.epochs,
+                test_loader=test_loader,
+                scheduler=scheduler,
+                callbacks=[report],
+                progress=progress,
+                max_steps=cfg.max_steps,
+                checkpoint_dir=run / "checkpoint" if rank == 0 else None,
+                resume=state if state is not None else False,
+            )
+            return _write_outputs(run, network, meta, history, test_loader, test_set, log, write=rank == 0)
     except KeyboardInterrupt:
         done = trainstate.latest_epoch(run / "checkpoint") or 0
         raise TrainingInterrupted(

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from . import workers
 from .errors import MissingDependencyError, UsageError
 
 
@@ -52,10 +53,10 @@ def blas_info() -> BlasInfo:
 
 @contextmanager
 def thread_limit(threads: int | None, torch: Any = None) -> Iterator[int]:
-    """Run NumPy's BLAS (and PyTorch, when given) with ``threads`` threads (``None``: BLAS's own count).
+    """Run kernelwise's GEMMs on ``threads`` workers (:mod:`kernelwise.workers`), NumPy's BLAS elsewhere
+    with ``threads`` threads, and PyTorch, when given, with as many (``None``: BLAS's own count).
 
-    Yields the thread count in effect. The previous BLAS limit and PyTorch's previous setting are
-    restored afterwards.
+    Yields the thread count in effect. The previous settings are restored afterwards.
 
     Raises:
         ValueError: ``threads`` is not a positive integer.
@@ -71,11 +72,14 @@ def thread_limit(threads: int | None, torch: Any = None) -> Iterator[int]:
         limiter = threadpool_limits(limits=threads, user_api="blas")
     count = threads if threads is not None else blas_info().threads
     before = torch.get_num_threads() if torch is not None else None
+    workers_before = workers.get_num_threads()
     try:
+        workers.set_num_threads(count)
         if torch is not None:
             torch.set_num_threads(count)
         yield count
     finally:
+        workers.set_num_threads(workers_before)
         if torch is not None:
             torch.set_num_threads(before)
         if limiter is not None:

@@ -1,5 +1,7 @@
 """``torch.backends``: the switches programs set (``cudnn.benchmark``, ``cudnn.deterministic``), with no effect,
-and kernelwise's own: ``conv.allow_winograd`` (off by default: the fast, less exact 3×3 algorithm).
+and kernelwise's own: ``conv.allow_winograd`` (off by default: the fast, less exact 3×3 algorithm) and
+``cpu.steady_threads`` (off by default: GEMMs in fixed chunks on kernelwise's own workers, steady on a busy
+machine and the same bits at any thread count).
 
 kernelwise is deterministic and has no cuDNN or MPS; ``cudnn.is_available()`` and
 ``mps.is_available()`` are False.
@@ -12,6 +14,6 @@ Example:
     >>> kw.backends.cudnn.benchmark = False
 """
 
-from . import conv, cudnn, mps
+from . import conv, cpu, cudnn, mps
 
-__all__ = ["conv", "cudnn", "mps"]
+__all__ = ["conv", "cpu", "cudnn", "mps"]

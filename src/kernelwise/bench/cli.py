@@ -30,6 +30,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="train suite: MNIST-1D Adam steps (default 6000)")
     parser.add_argument("--no-memory", action="store_true", help="train suite: skip the peak-memory runs")
     parser.add_argument(
+        "--steady-threads",
+        action="store_true",
+        help="time kernelwise with kernelwise.backends.cpu.steady_threads (GEMMs in fixed chunks on its own workers)",
+    )
+    parser.add_argument(
         "--busy",
         default="0",
         metavar="N",
@@ -64,11 +69,13 @@ def run_bench(args: argparse.Namespace) -> int:
             cases=args.cases,
             file=sys.stdout,
             allow_winograd=args.allow_winograd,
+            steady_threads=args.steady_threads,
         )
     if args.suite in ("train", "all"):
         from .train import run_train_suite
 
         options: dict[str, Any] = {"repeats": args.repeats or 5, "memory": not args.no_memory, "busy": args.busy}
+        options["steady_threads"] = args.steady_threads
         if args.steps is not None:
             options["steps"] = args.steps
         run_train_suite(

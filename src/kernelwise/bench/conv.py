@@ -207,6 +207,7 @@ def run_conv_suite(
     cases: str | None = None,
     file: TextIO | None = None,
     allow_winograd: bool = False,
+    steady_threads: bool = False,
 ) -> SuiteResult:
     """Time every conv and pooling case in kernelwise and PyTorch; print the table to ``file``.
 
@@ -219,6 +220,8 @@ def run_conv_suite(
         file: where the table goes as it is measured (e.g. ``sys.stdout``; None: nowhere).
         allow_winograd: time with ``kernelwise.backends.conv.allow_winograd`` set (F(4×4, 3×3) on 3×3
             layers: faster, float32 error 6-37× PyTorch's; the setting line says which was timed).
+        steady_threads: time with ``kernelwise.backends.cpu.steady_threads`` set (kernelwise's GEMMs in fixed
+            chunks on its own workers).
 
     Returns:
         a :class:`~kernelwise.bench.report.SuiteResult` with one record per case.
@@ -234,7 +237,7 @@ def run_conv_suite(
     rng = np.random.default_rng(0)
     allowed_before, backends.conv.allow_winograd = backends.conv.allow_winograd, bool(allow_winograd)
     try:
-        with thread_limit(threads, torch_module) as count:
+        with backends.cpu.flags(steady_threads=steady_threads), thread_limit(threads, torch_module) as count:
             return _run_cases(selected, rng, count, tiny, repeats, torch_module, file)
     finally:
         backends.conv.allow_winograd = allowed_before
@@ -249,7 +252,7 @@ def _run_cases(
         threads=count,
         blas=str(blas_info()),
         torch_version=getattr(torch_module, "__version__", None),
-        extra={"allow_winograd": backends.conv.allow_winograd},
+        extra={"allow_winograd": backends.conv.allow_winograd, "steady_threads": backends.cpu.steady_threads},
     )
     if file is not None:
         print(setting(result), file=file, flush=True)

@@ -126,4 +126,8 @@ def setting(result: SuiteResult) -> str:
         f"BLAS: {result.blas}; {result.threads} threads for NumPy's BLAS and for PyTorch; {torch}\n"
         f"float32 GEMM peak (NumPy a @ b, 2048³): {result.peak_gflops:.0f} GFLOP/s"
         + ("\nkernelwise.backends.conv.allow_winograd = True (F(4×4, 3×3) on 3×3 layers)" if winograd else "")
+        + (STEADY_LINE if result.extra.get("steady_threads", False) else "")
     )
+
+
+STEADY_LINE = "\nkernelwise.backends.cpu.steady_threads = True (kernelwise's GEMMs in fixed chunks on its workers)"

@@ -40,8 +40,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .. import backends
 from ..errors import MissingDependencyError
-from .report import machine, table
+from .report import STEADY_LINE, machine, table
 from .timing import SETTLE_SECONDS, blas_info, load_torch, thread_limit
 
 MNIST_SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mnist-5k"
@@ -72,6 +73,7 @@ class TrainResult:
     torch_version: str | None = None
     busy: int = 0  # spinning processes that ran beside the timed work
     busy_pids: list[int] = field(default_factory=list)
+    steady_threads: bool = False  # kernelwise.backends.cpu.steady_threads during kernelwise's turns
 
 
 # --------------------------------------------------------------------------- a busy machine
@@ -301,6 +303,7 @@ def run_train_suite(
     memory: bool = True,
     file: TextIO | None = None,
     busy: int = 0,
+    steady_threads: bool = False,
 ) -> TrainResult:
     """Train LeNet-5 and the MNIST-1D CNN in kernelwise and PyTorch; print speed and peak memory.
 
@@ -315,6 +318,8 @@ def run_train_suite(
         file: where the tables go (e.g. ``sys.stdout``; None: nowhere).
         busy: processes spinning in a pure-Python loop beside the timed work (a busy machine);
             they are stopped when the timing ends, also on an error.
+        steady_threads: time kernelwise with ``kernelwise.backends.cpu.steady_threads`` (its GEMMs in fixed
+            chunks on its own workers; PyTorch is unchanged).
     """
     busy = _check_busy(busy)
     torch_module = load_torch() if torch is not False else None
@@ -322,13 +327,18 @@ def run_train_suite(
         raise MissingDependencyError("torch=True but PyTorch is not installed (pip install torch)")
     if tiny:
         repeats, steps = 1, min(steps, 20)
-    with thread_limit(threads, torch_module) as count, busy_processes(busy) as spinning:
+    with (
+        backends.cpu.flags(steady_threads=steady_threads),
+        thread_limit(threads, torch_module) as count,
+        busy_processes(busy) as spinning,
+    ):
         result = TrainResult(
             threads=count,
             blas=str(blas_info()),
             torch_version=getattr(torch_module, "__version__", None),
             busy=busy,
             busy_pids=[p.pid for p in spinning],
+            steady_threads=backends.cpu.steady_threads,
         )
         x, y = _mnist(data_dir, tiny)
         pause = 0.0 if tiny else SETTLE_SECONDS
@@ -359,6 +369,8 @@ def train_report(result: TrainResult) -> str:
             f"busy machine: {result.busy} busy process{'es' if result.busy > 1 else ''} (pure-Python spin loops) ran"
             " beside the timed work"
         )
+    if result.steady_threads:
+        lines.append(STEADY_LINE.strip())
     header = ["case", "kernelwise", *(["PyTorch", "kernelwise / PyTorch (time)"] if with_torch else [])]
     rows = []
     for c in result.cases:

@@ -40,6 +40,7 @@ from .fastconv import (
     exact_if_non_finite,
     grad_needs_exact,
 )
+from .gemm import matmul
 from .geometry import (
     ConvGeometry,
     Pairs,
@@ -103,7 +104,7 @@ def _correlate(
     N, O, nd = x_pad.shape[0], w.shape[0], w.ndim - 2
     cols, out = _im2col(x_pad, w.shape[2:], stride, dilation, groups)  # (G, N·L, K)
     w_mat = w.reshape(groups, O // groups, -1).transpose(0, 2, 1)  # (G, K, Og)
-    y = cols @ w_mat  # (G, N·L, K) @ (G, K, Og) -> (G, N·L, Og): one matmul per group, batched
+    y = matmul(cols, w_mat)  # (G, N·L, K) @ (G, K, Og) -> (G, N·L, Og): one matmul per group, batched
     y = y.reshape(groups, N, *out, O // groups)  # (G, N, *out, Og)
     y = y.transpose(1, 0, 1 + nd + 1, *range(2, 2 + nd))  # (N, G, Og, *out)
     return np.ascontiguousarray(y.reshape(N, O, *out))  # (N, O, *out)
@@ -120,7 +121,7 @@ def _conv_grad_weight(x_pad: np.ndarray, grad_out: np.ndarray, geometry: ConvGeo
     cols, _ = _im2col(x_used, kernel, geometry.stride, geometry.dilation, groups)  # (G, N·L, K)
     grad_mat = grad_out.reshape(N, groups, O // groups, *out)  # (N, G, Og, *out)
     grad_mat = grad_mat.transpose(1, 2, 0, *range(3, 3 + nd)).reshape(groups, O // groups, -1)  # (G, Og, N·L)
-    grad_w = grad_mat @ cols  # dL/dW = X ⋆ dL/dO: (G, Og, N·L) @ (G, N·L, K) -> (G, Og, K)
+    grad_w = matmul(grad_mat, cols)  # dL/dW = X ⋆ dL/dO: (G, Og, N·L) @ (G, N·L, K) -> (G, Og, K)
     return grad_w.reshape(O, -1, *kernel)  # (O, Cg, *k)
 
 
@@ -212,7 +213,7 @@ def _correlate_exact(
     y = np.zeros((N, groups, O // groups, *out), dtype=x.dtype)  # (N, G, Og, *out)
     for tap, at_out, at_in in _exact_taps(geometry, out):
         x_t = x_groups[(Ellipsis, *at_in)]  # X[o·s - P + t·d] for the outputs o of the box: (N, G, Cg, *box)
-        y_t = w_groups[(Ellipsis, *tap)] @ x_t.reshape(*x_t.shape[:3], -1)  # (G, Og, Cg) @ (N, G, Cg, B): (N, G, Og, B)
+        y_t = matmul(w_groups[(Ellipsis, *tap)], x_t.reshape(*x_t.shape[:3], -1))  # (G, Og, Cg) @ (N, G, Cg, B)
         y[(Ellipsis, *at_out)] += y_t.reshape(*y_t.shape[:3], *x_t.shape[3:])  # O[o] += W_t · X[o·s - P + t·d]
     return y.reshape(N, O, *out)
 
@@ -228,7 +229,7 @@ def _conv_grad_input_exact(grad_out: np.ndarray, w: np.ndarray, geometry: ConvGe
     grad_x = np.zeros((N, groups, Cg, *geometry.size), dtype=grad_out.dtype)  # (N, G, Cg, *spatial)
     for tap, at_out, at_in in _exact_taps(geometry, grad_out.shape[2:]):
         grad_t = grad_groups[(Ellipsis, *at_out)]  # (N, G, Og, *box)
-        x_t = w_groups[(Ellipsis, *tap)].swapaxes(-1, -2) @ grad_t.reshape(*grad_t.shape[:3], -1)  # W_tᵀ @ dL/dO
+        x_t = matmul(w_groups[(Ellipsis, *tap)].swapaxes(-1, -2), grad_t.reshape(*grad_t.shape[:3], -1))  # W_tᵀ @ dL/dO
         grad_x[(Ellipsis, *at_in)] += x_t.reshape(*x_t.shape[:3], *grad_t.shape[3:])  # dL/dX[o·s - P + t·d] += ...
     return grad_x.reshape(N, groups * Cg, *geometry.size)
 
@@ -244,7 +245,7 @@ def _conv_grad_weight_exact(x: np.ndarray, grad_out: np.ndarray, geometry: ConvG
     for tap, at_out, at_in in _exact_taps(geometry, grad_out.shape[2:]):
         grad_t = grad_groups[(Ellipsis, *at_out)].reshape(N, groups, O // groups, -1)  # (N, G, Og, B)
         x_t = x_groups[(Ellipsis, *at_in)].reshape(N, groups, C // groups, -1)  # (N, G, Cg, B)
-        grad_w[(Ellipsis, *tap)] = (grad_t @ x_t.swapaxes(-1, -2)).sum(axis=0)  # Σ_n dL/dO_t @ X_tᵀ: (G, Og, Cg)
+        grad_w[(Ellipsis, *tap)] = matmul(grad_t, x_t.swapaxes(-1, -2)).sum(axis=0)  # Σ_n dL/dO_t @ X_tᵀ: (G, Og, Cg)
     return grad_w.reshape(O, C // groups, *geometry.kernel)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import UsageError
 from ..tensor import Function
 from .activation_function import _Activation
+from .gemm import matmul
 from .layout import array_like_layout, in_layout_of, zeros_like_view
 
 
@@ -128,7 +129,7 @@ class MatMul(Function):
             raise UsageError(f"matmul: shapes {a.shape} and {b.shape} do not match (inner sizes differ)")
         if self.requires_grad:
             self.a, self.b = a, b
-        return a @ b
+        return matmul(a, b)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         a, b = self.a, self.b
@@ -140,9 +141,9 @@ class MatMul(Function):
             grad_out = np.expand_dims(grad_out, -2)
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
-            grad_a = unbroadcast(grad_out @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            grad_a = unbroadcast(matmul(grad_out, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
-            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ grad_out, b2.shape).reshape(b.shape)
+            grad_b = unbroadcast(matmul(np.swapaxes(a2, -1, -2), grad_out), b2.shape).reshape(b.shape)
         return grad_a, grad_b
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import UsageError, UsageTypeError
 from ..tensor import Function, Tensor
 from ._args import check_float, check_tensor
+from .gemm import matmul
 
 
 class Linear(Function):
@@ -28,18 +29,18 @@ class Linear(Function):
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if self.requires_grad:
             self.x, self.w = x, w
-        out = x @ w.T  # (*, in) @ (in, out) -> (*, out)
+        out = matmul(x, w.T)  # (*, in) @ (in, out) -> (*, out)
         return out + b if b is not None else out
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         x, w = self.x, self.w
         grad_x = grad_w = grad_b = None
         if self.needs_input_grad[0]:
-            grad_x = grad_out @ w  # dL/dX = dL/dY · W        (*, out) @ (out, in) -> (*, in)
+            grad_x = matmul(grad_out, w)  # dL/dX = dL/dY · W        (*, out) @ (out, in) -> (*, in)
         grad_out_2d = grad_out.reshape(-1, w.shape[0])  # (M, out)
         if self.needs_input_grad[1]:
             x2 = x.reshape(-1, w.shape[1])  # (M, in)
-            grad_w = grad_out_2d.T @ x2  # dL/dW = dL/dYᵀ · X       (out, M) @ (M, in) -> (out, in)
+            grad_w = matmul(grad_out_2d.T, x2)  # dL/dW = dL/dYᵀ · X       (out, M) @ (M, in) -> (out, in)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             grad_b = grad_out_2d.sum(axis=0)  # dL/db = Σ over the batch of dL/dY   (out,)
         return grad_x, grad_w, grad_b

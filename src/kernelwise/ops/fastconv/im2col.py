@@ -15,9 +15,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from ...workers import run_slices
+from ..gemm import matmul
 from ..geometry import ConvGeometry, crop, pad
 from ..windows import col2im, tap_regions, windows
 from .common import FastPath, Grads, PathContext, rows_of
+
+COPY_CHUNKS = 4  # the im2col copy and col2im's adds, cut along their first axis for the workers
 
 
 @dataclass
@@ -39,7 +43,14 @@ def _cols_with_ones(view: np.ndarray, K: int, b: np.ndarray | None) -> np.ndarra
     """
     M = view.size // K
     cols = np.empty((K + (b is not None), M), dtype=view.dtype)
-    cols[:K].reshape(view.shape)[...] = view  # the one copy
+    target = cols[:K].reshape(view.shape)
+    axis = 0 if view.shape[0] > 1 or view.ndim < 2 else 1  # the channels, or for one channel the kernel's rows
+
+    def copy(lo: int, hi: int) -> None:
+        part = (slice(None),) * axis + (slice(lo, hi),)
+        target[part] = view[part]  # the one copy, cut along `axis`
+
+    run_slices(copy, view.shape[axis], COPY_CHUNKS)
     if b is not None:
         cols[K] = 1
     return cols
@@ -52,7 +63,7 @@ def _times_cols(w_mat: np.ndarray, b: np.ndarray | None, cols: np.ndarray) -> np
     """
     O = w_mat.shape[0]
     w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
-    return (rows_of(w_b, O) @ cols)[:O]
+    return matmul(rows_of(w_b, O), cols)[:O]
 
 
 def _grad_weight_bias(grad_rows: np.ndarray, w_mat: np.ndarray, cols: np.ndarray, kernel: tuple[int, ...]) -> tuple:
@@ -61,7 +72,7 @@ def _grad_weight_bias(grad_rows: np.ndarray, w_mat: np.ndarray, cols: np.ndarray
     Shape: dL/dO as rows (≥ O, M) (zero rows beyond O), W (O, K), cols (K [+ 1], M) -> (O, C, *k), (O,) or None.
     """
     O, K = w_mat.shape
-    grad = (grad_rows @ cols.T)[:O]  # (O, K [+ 1]): [dL/dW_mat | dL/db]
+    grad = matmul(grad_rows, cols.T)[:O]  # (O, K [+ 1]): [dL/dW_mat | dL/db]
     grad_b = np.ascontiguousarray(grad[:, K]) if cols.shape[0] > K else None
     return np.ascontiguousarray(grad[:, :K]).reshape(O, -1, *kernel), grad_b
 
@@ -131,7 +142,7 @@ class Im2col(FastPath):
             return _col2im_on_grid(grad_out, w_mat, geom)
         N, nd, kernel = grad_out.shape[0], geom.nd, geom.kernel
         C = w_mat.shape[1] // math.prod(kernel)
-        grad_cols = w_mat.T @ grad_mat  # dL/dcols = Wᵀ @ dL/dO: (K, O) @ (O, N·L) -> (K, N·L)
+        grad_cols = matmul(w_mat.T, grad_mat)  # dL/dcols = Wᵀ @ dL/dO: (K, O) @ (O, N·L) -> (K, N·L)
         grad_cols = grad_cols.reshape(C, *kernel, N, *geom.out)  # (C, *k, N, *out)
         grad_cols = grad_cols.transpose(1 + nd, 0, *range(2 + nd, 2 + 2 * nd), *range(1, 1 + nd))  # (N, C, *out, *k)
         grad_x_pad = col2im(grad_cols, (N, C, *geom.padded), kernel, geom.stride, geom.dilation)  # windows added back
@@ -183,10 +194,17 @@ class BatchLastIm2col(Im2col):
         geom, w_mat = ctx.geometry, ctx.w_mat
         N, nd, kernel, out = grad_out.shape[0], geom.nd, geom.kernel, geom.out
         C = w_mat.shape[1] // math.prod(kernel)
-        grad_cols = (w_mat.T @ grad_mat).reshape(C, *kernel, *out, N)  # dL/dcols = Wᵀ @ dL/dO
+        grad_cols = matmul(w_mat.T, grad_mat).reshape(C, *kernel, *out, N)  # dL/dcols = Wᵀ @ dL/dO
         grad_xb = np.zeros((C, *geom.padded, N), dtype=grad_out.dtype)
-        for tap, region in zip(np.ndindex(*kernel), tap_regions(kernel, geom.stride, geom.dilation, out)):
-            grad_xb[(slice(None), *region)] += grad_cols[(slice(None), *tap)]  # dL/dXb[c, o·s + t·d, n] += dL/dcols
+        regions = list(zip(np.ndindex(*kernel), tap_regions(kernel, geom.stride, geom.dilation, out)))
+
+        def add_back(lo: int, hi: int) -> None:  # the channels lo..hi: every tap in order, as without the cut
+            for tap, region in regions:
+                grad_xb[(slice(lo, hi), *region)] += grad_cols[
+                    (slice(lo, hi), *tap)
+                ]  # dL/dXb[c, o·s + t·d, n] += dL/dcols
+
+        run_slices(add_back, C, COPY_CHUNKS)
         inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(geom.padding, geom.padded))
         return grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1))  # (N, C, *spatial), a view
 
@@ -224,7 +242,8 @@ def _col2im_on_grid(grad_out: np.ndarray, w_mat: np.ndarray, geometry: ConvGeome
     P, L = math.prod(padded), out[0] * step[0]  # plane size; grid positions per sample (whole padded rows)
     grad_grid = np.zeros((O, N, out[0], *padded[1:]), dtype=grad_out.dtype)  # dL/dO on the grid, zero at extra columns
     grad_grid[(Ellipsis, *(slice(o) for o in out[1:]))] = grad_out.transpose(1, 0, *range(2, 2 + nd))
-    grad_cols = (w_mat.T @ grad_grid.reshape(O, N * L)).reshape(C, math.prod(kernel), N, L)  # dL/dcols = Wᵀ @ dL/dO
+    grad_mat = grad_grid.reshape(O, N * L)
+    grad_cols = matmul(w_mat.T, grad_mat).reshape(C, math.prod(kernel), N, L)  # dL/dcols = Wᵀ @ dL/dO
     grad_flat = np.zeros(N * C * P + step[0], dtype=grad_out.dtype)  # dL/dX_pad, flat, and room for the last run
     it = grad_flat.itemsize
     # plane (n, c) and what the last tap's run reaches beyond it (the next plane's start, given only zeros)

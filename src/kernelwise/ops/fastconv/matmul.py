@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..gemm import matmul
 from ..geometry import ConvGeometry
 from .common import ConvCase, FastPath, Grads, PathContext
 
@@ -49,7 +50,7 @@ class Matmul(FastPath):
         N, C, O, spatial = x.shape[0], x.shape[1], w.shape[0], x.shape[2:]
         w_mat = w.reshape(O, C)  # (O, C)
         x_mat = x.reshape(N, C, -1)  # (N, C, L)
-        y = np.matmul(w_mat, x_mat)  # (O, C) @ (N, C, L) -> (N, O, L), one GEMM per sample
+        y = matmul(w_mat, x_mat)  # (O, C) @ (N, C, L) -> (N, O, L), one GEMM per sample
         if b is not None:
             y += b[:, None]  # + b[o] at every position
         return y.reshape(N, O, *spatial), MatmulContext(x_mat, w_mat, w.shape)
@@ -59,9 +60,9 @@ class Matmul(FastPath):
         grad_mat = grad_out.reshape(N, O, -1)  # (N, O, L)
         grad_x = grad_w = None
         if needs[0]:
-            grad_x = np.matmul(ctx.w_mat.T, grad_mat)  # dL/dX[n] = Wᵀ @ dL/dO[n]
+            grad_x = matmul(ctx.w_mat.T, grad_mat)  # dL/dX[n] = Wᵀ @ dL/dO[n]
             grad_x = grad_x.reshape(N, ctx.w_mat.shape[1], *grad_out.shape[2:])
         if needs[1]:
-            grad_w = np.matmul(grad_mat, ctx.x_mat.transpose(0, 2, 1)).sum(axis=0)  # Σ_n dL/dO[n] @ X[n]ᵀ: X ⋆ dL/dO
+            grad_w = matmul(grad_mat, ctx.x_mat.transpose(0, 2, 1)).sum(axis=0)  # Σ_n dL/dO[n] @ X[n]ᵀ: X ⋆ dL/dO
             grad_w = grad_w.reshape(ctx.w_shape)  # (O, C, 1, ...)
         return grad_x, grad_w, None

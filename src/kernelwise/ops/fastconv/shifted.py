@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..gemm import matmul
 from ..geometry import ConvGeometry, Pairs
 from .common import ConvCase, FastPath, Grads, WeightContext, add_bias
 
@@ -70,7 +71,7 @@ def _shifted_correlate(buf: np.ndarray, w_rows: list[np.ndarray], Wp: int, M: in
     for r in range(kw):
         taps = flat[r * C : (r + q * kw) * C].reshape(q, kw * C)  # row t: X[t·kw + r + j], j = 0 .. kw - 1
         for i in range(kh):
-            np.matmul(taps, w_rows[i], out=Z[i].reshape(q, kw, O)[:, r])  # rows m ≡ r (mod kw) of Z[i]
+            matmul(taps, w_rows[i], out=Z[i].reshape(q, kw, O)[:, r])  # rows m ≡ r (mod kw) of Z[i]
     y = Z[0, :M]
     for i in range(1, kh):
         y += Z[i, i * Wp : i * Wp + M]  # Y[m] += Z_i[m + i·Wp]: kernel row i reads the row i below
@@ -148,6 +149,6 @@ class Shifted(FastPath):
                 for i in range(kh):
                     start = (r + i * Wp) * C
                     taps = x_flat[start : start + q * kw * C].reshape(q, kw * C)  # row t: X[t·kw + r + i·Wp + j]
-                    grad_w[i] += taps.T @ grad_r  # dL/dW = X ⋆ dL/dO: (kw·C, q) @ (q, O)
+                    grad_w[i] += matmul(taps.T, grad_r)  # dL/dW = X ⋆ dL/dO: (kw·C, q) @ (q, O)
             grad_w = grad_w.reshape(kh, kw, C, O).transpose(3, 2, 0, 1)  # (O, C, kh, kw)
         return grad_x, grad_w, None

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..gemm import matmul
 from ..geometry import ConvGeometry
 from .common import ConvCase, FastPath, Grads, WeightContext, add_bias
 from .shifted import to_grid
@@ -83,10 +84,10 @@ def _transform_tiles(matrix: np.ndarray, tiles: np.ndarray, last: bool = False) 
     axis innermost, where the output is laid out next); two GEMMs, one per tile axis (separable).
     """
     a, R = tiles.shape[0], tiles.shape[2]
-    rows = (matrix @ tiles.reshape(a, a * R)).reshape(-1, a, R)  # along the tile's rows: (b, a, R)
+    rows = matmul(matrix, tiles.reshape(a, a * R)).reshape(-1, a, R)  # along the tile's rows: (b, a, R)
     if last:
-        return np.matmul(rows.transpose(0, 2, 1), matrix.T)  # along its columns, the result innermost: (b, R, b)
-    return np.matmul(matrix, rows)  # along its columns, for each transformed row: (b, b, R)
+        return matmul(rows.transpose(0, 2, 1), matrix.T)  # along its columns, the result innermost: (b, R, b)
+    return matmul(matrix, rows)  # along its columns, for each transformed row: (b, b, R)
 
 
 def _winograd_correlate(
@@ -113,8 +114,8 @@ def _winograd_correlate(
     )
     D = np.ascontiguousarray(tiles).reshape(a, a, -1)  # (a, a, T·C): the one copy
     V = _transform_tiles(f.BT.astype(dt), D).reshape(a * a, -1, C)  # V = Bᵀ D B for every tile and channel
-    U_t = (np.kron(f.G, f.G).astype(dt) @ w.reshape(-1, 9).T).reshape(a * a, O, C)  # U = G W Gᵀ, as Uᵀ per ξ
-    M = np.matmul(U_t, V.transpose(0, 2, 1))  # M[ξ]ᵀ = U[ξ]ᵀ @ V[ξ]ᵀ: a² GEMMs (O, C) @ (C, T), the ⊙ summed over c
+    U_t = matmul(np.kron(f.G, f.G).astype(dt), w.reshape(-1, 9).T).reshape(a * a, O, C)  # U = G W Gᵀ, as Uᵀ per ξ
+    M = matmul(U_t, V.transpose(0, 2, 1))  # M[ξ]ᵀ = U[ξ]ᵀ @ V[ξ]ᵀ: a² GEMMs (O, C) @ (C, T), the ⊙ summed over c
     Y = _transform_tiles(f.AT.astype(dt), M.reshape(a, a, -1), last=True)  # Y = Aᵀ M A: (m, O·T, m)
     Y = Y.reshape(m, O, N, th, tw, m).transpose(2, 1, 3, 0, 4, 5)  # (N, O, ty, a, tx, b): a view
     y = add_bias(Y, b, (N, O, th, m, tw, m), 4).reshape(N, O, m * th, m * tw)  # one pass: tiles laid out, + b[o]
@@ -177,8 +178,9 @@ class Winograd(FastPath):
             grad_tiles = grad_pad.reshape(N, O, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)  # [a, b, o, n, ty, tx]
             grad_tiles = np.ascontiguousarray(grad_tiles).reshape(m, m, -1)  # (m, m, O·T)
             dM = _transform_tiles(f.AT.T.astype(dt), grad_tiles).reshape(a * a, O, -1)  # dL/dM = A dL/dY Aᵀ
-            dU_t = np.matmul(dM, V)  # dL/dU[ξ]ᵀ = dL/dM[ξ] @ V[ξ]: (a², O, C), summed over tiles
-            grad_w = (dU_t.reshape(a * a, -1).T @ np.kron(f.G, f.G).astype(dt)).reshape(O, C, 3, 3)  # dL/dW = X ⋆ dL/dO
+            dU_t = matmul(dM, V)  # dL/dU[ξ]ᵀ = dL/dM[ξ] @ V[ξ]: (a², O, C), summed over tiles
+            G2 = np.kron(f.G, f.G).astype(dt)  # G ⊗ G: U = G W Gᵀ as one product
+            grad_w = matmul(dU_t.reshape(a * a, -1).T, G2).reshape(O, C, 3, 3)  # dL/dW = X ⋆ dL/dO = Gᵀ dL/dU G
         return grad_x, grad_w, None
 
 
