@@ -222,6 +222,9 @@ def _read_bytes(f: Any) -> bytes:
 
 def _refuse_pickle(data: bytes, where: str) -> None:
     """A torch.save file (a zip archive holding a pickle, or a bare pickle) is refused, never unpickled."""
+    header = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if 0 < header <= len(data) - 8 and data[8:9] == b"{":  # a safetensors header (its length may begin 80 0N)
+        return
     if data[:4] == b"PK\x03\x04":
         kind = "a zip archive, as torch.save writes"
     elif data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
