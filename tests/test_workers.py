@@ -173,6 +173,13 @@ def test_a_forked_child_gets_its_own_pool(threads):
     assert child.exitcode == 0 and err < 1e-3
 
 
+def test_set_num_threads_sets_numpys_blas_too(threads):
+    """As torch.set_num_threads: the default mode's GEMMs (NumPy's BLAS) run on that many threads."""
+    for n in (2, 1):
+        threads(n)
+        assert next(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas") == n
+
+
 def test_set_num_threads_checks_its_argument():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="positive integer"):

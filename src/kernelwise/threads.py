@@ -74,7 +74,7 @@ def thread_limit(threads: int | None, torch: Any = None) -> Iterator[int]:
     before = torch.get_num_threads() if torch is not None else None
     workers_before = workers.get_num_threads()
     try:
-        workers.set_num_threads(count)
+        workers.set_num_threads(count)  # BLAS's count too: the limiter restores BLAS's own afterwards
         if torch is not None:
             torch.set_num_threads(count)
         yield count

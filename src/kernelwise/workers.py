@@ -44,7 +44,8 @@ _threads: int | None = None  # the pool's size; None: BLAS's own count, read at 
 
 
 def set_num_threads(threads: int) -> None:
-    """Use ``threads`` workers (the calling thread one of them) for every GEMM from now on.
+    """Use ``threads`` threads from now on (as ``torch.set_num_threads``): NumPy's BLAS gets that many, and
+    with steady threads every GEMM is spread over that many workers (the calling thread one of them).
 
     Raises:
         ValueError: ``threads`` is not a positive integer.
@@ -53,6 +54,7 @@ def set_num_threads(threads: int) -> None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise UsageError(f"set_num_threads(): threads must be a positive integer, got {threads!r}")
     _threads = threads
+    _blas.set_all(threads)
 
 
 def get_num_threads() -> int:
@@ -89,6 +91,12 @@ class _SingleThreadedBlas:
             else:
                 libs.append((c.get_num_threads, c.set_num_threads))
         return libs
+
+    def set_all(self, threads: int) -> None:
+        if self.libs is None:
+            self.libs = self._find()
+        for _, set_threads in self.libs:
+            set_threads(threads)
 
     def enter(self) -> list[int]:
         if self.libs is None:
