@@ -21,7 +21,7 @@ CASES = [
     ((16, 6400), (6400, 150), "k"),  # a dL/dW product: K ≥ 8·max(M, N)
     ((8, 64, 200), (8, 200, 64), "batch"),  # stacked
     ((64, 200), (9, 200, 300), "batch"),  # a 2-d left operand broadcast over the stack
-    ((2, 1, 50, 300), (3, 300, 70), "batch"),  # both broadcast
+    ((2, 1, 50, 300), (3, 300, 70), "n"),  # both broadcast; 12.6 MFLOP wants 3 chunks, the stack has 2: columns
     ((5, 7), (7, 3), "m"),  # one chunk
 ]
 
@@ -70,8 +70,10 @@ def test_plan_hand_worked():
     assert gemm.plan((512, 1152), (1152, 3136)) == ("n", 8)
     # 2·16·6400·150 = 30.7 MFLOP: work for 7 chunks, the power of two below is 4; K = 6400 ≥ 8·150 is cut
     assert gemm.plan((16, 6400), (6400, 150)) == ("k", 4)
-    # 3 stacked products of 2·256³ = 33.6 MFLOP: the work allows 8 chunks, the stack has 3: 2
-    assert gemm.plan((3, 256, 256), (3, 256, 256)) == ("batch", 2)
+    # 3 stacked products of 2·256³ = 33.6 MFLOP: the work wants 8 chunks, the stack has 3: every matrix's rows
+    assert gemm.plan((3, 256, 256), (3, 256, 256)) == ("m", 8)
+    # a batch of 1 (a 1×1 convolution on one image), 2·256·784·128 = 51 MFLOP: the 784 positions
+    assert gemm.plan((256, 128), (1, 128, 784)) == ("n", 8)
     # 2·6·5·3000 = 0.18 MFLOP: one chunk
     assert gemm.plan((6, 3000), (3000, 5)) == ("k", 1)
 

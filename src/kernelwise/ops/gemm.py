@@ -8,7 +8,8 @@ threads). With the switch on, C = A @ B, A (M, K) and B (K, N), is cut along one
   is the same sum as without the cut;
 * K, when it is the longest by far (a dL/dW product: K = batch × positions): C = Σ_i A[:, K_i] @ B[K_i],
   the partial products added in the order of i;
-* stacked matrices (3-d and up, NumPy's broadcasting): along the first stacked axis.
+* stacked matrices (3-d and up, NumPy's broadcasting): along the first stacked axis when it alone gives
+  the chunks the work wants, else along the rows or columns of every matrix of the stack.
 
 The number of chunks is the work over :data:`CHUNK_FLOPS` (at most :data:`MAX_CHUNKS`, each at least
 :data:`MIN_SIDE` wide): it depends on the shapes only, never on the thread count, so the result is
@@ -54,9 +55,9 @@ def plan(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[str, int]:
     *batch_b, _, n = b_shape
     lead = np.broadcast_shapes(tuple(batch_a), tuple(batch_b)) if batch_a or batch_b else ()
     work = 2 * math.prod(lead) * m * n * k // CHUNK_FLOPS  # in chunks of CHUNK_FLOPS
-    if lead:
+    if lead and lead[0] >= min(MAX_CHUNKS, work):  # the stack alone gives the chunks the work wants
         axis, most = "batch", lead[0]
-    elif k >= K_BY_FAR * max(m, n):
+    elif not lead and k >= K_BY_FAR * max(m, n):
         axis, most = "k", k // (MIN_SIDE * 16)
     else:
         axis, most = ("m" if m >= n else "n"), max(m, n) // MIN_SIDE
@@ -105,11 +106,15 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
             )
             for lo, hi in _bounds(lead[0], chunks)
         ]
-    elif axis == "m":
-        tasks = [lambda lo=lo, hi=hi: np.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in _bounds(a.shape[0], chunks)]
-    elif axis == "n":
+    elif axis == "m":  # rows of every matrix of the stack
         tasks = [
-            lambda lo=lo, hi=hi: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]) for lo, hi in _bounds(b.shape[1], chunks)
+            lambda lo=lo, hi=hi: np.matmul(a[..., lo:hi, :], b, out=out[..., lo:hi, :])
+            for lo, hi in _bounds(a.shape[-2], chunks)
+        ]
+    elif axis == "n":  # columns likewise
+        tasks = [
+            lambda lo=lo, hi=hi: np.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
+            for lo, hi in _bounds(b.shape[-1], chunks)
         ]
     else:  # "k": partial products, added in order after all have ended
         parts = np.empty((chunks, *out.shape), dtype=out.dtype)
