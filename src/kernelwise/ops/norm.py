@@ -54,6 +54,14 @@ class BatchNorm(Function):
                 running_var[...] = (1 - momentum) * running_var + momentum * unbiased  # r ← (1-m)·r + m·σ²_u
         else:
             mean, var = running_mean, running_var
+        if (
+            not self.requires_grad
+        ):  # no backward to keep x̂ for: y = x·α + β', α = γ/σ, β' = β - μ·α (as PyTorch's CPU kernel)
+            alpha = 1 / np.sqrt(var + eps) * (weight if weight is not None else 1)  # α = γ/σ   (C,)
+            shift = (bias if bias is not None else 0) - mean * alpha  # β' = β - μ·α   (C,)
+            out = x * alpha.astype(x.dtype, copy=False).reshape(shape)
+            out += shift.astype(x.dtype, copy=False).reshape(shape)
+            return out
         inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)  # 1/σ   (1, C, 1, ...)
         x_hat = (x - mean.astype(x.dtype, copy=False).reshape(shape)) * inv_std  # x̂ = (x - μ)/σ
         gamma = weight.reshape(shape) if weight is not None else None
