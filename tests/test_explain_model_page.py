@@ -8,7 +8,9 @@ sum, the softmax and the backward maps equal the expected ones; switching images
 ResNet-50 every convolution is clickable, most through a sample of units: a sampled unit of a last-stage
 conv and of a strided conv (its padded corner too) equal the engine's, and a click off the sample snaps.
 A sampled convolution's backward (dL/dW, its written-out correlation, the chain rule with the filters not
-embedded summed by the engine) and adaptive pooling whose sizes do not divide equal PyTorch's autograd.
+embedded summed by the engine) and adaptive pooling whose sizes do not divide equal PyTorch's autograd; so
+does max pooling's backward where windows tie (dL/dY to the first input reaching the max, row-major), which
+the page's check accepts and an engine routing ties elsewhere fails.
 Screenshots of a trained LeNet-5's page go to ``test-artifacts/``.
 """
 
@@ -19,6 +21,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1029,28 +1032,69 @@ def test_backward_of_sampled_convolutions_equals_pytorch(browser, tmp_path, monk
     assert browser.errors() == []
 
 
+def _ties(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """Values in {0, 0.5, 1} (a ReLU of a few levels): most windows tie at their max, many are all zero."""
+    return np.maximum(np.random.default_rng(seed).integers(-2, 3, shape) * 0.5, 0).astype(np.float32)
+
+
+def _with(x: np.ndarray, value: float, at: tuple) -> np.ndarray:
+    x = x.copy()
+    x[at] = value
+    return x
+
+
+def _torch_min_pool(*args: Any) -> Any:
+    """Min pooling in torch (which has none): −max(−x), the same windows and the same first-of-ties winner."""
+    return lambda t: -torch.nn.functional.max_pool2d(-t, *args)
+
+
 @pytest.mark.parametrize(
-    "name,make",
+    "name,make,values",
     [
-        ("adaptive 10×11 → 4×5", lambda: (kw.nn.AdaptiveAvgPool2d((4, 5)), torch.nn.AdaptiveAvgPool2d((4, 5)))),
-        ("adaptive 10×11 → 3×3", lambda: (kw.nn.AdaptiveAvgPool2d((3, 3)), torch.nn.AdaptiveAvgPool2d((3, 3)))),
-        ("3×3 stride 2 padding 1", lambda: (kw.nn.AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1))),
+        ("adaptive 10×11 → 4×5", lambda: (kw.nn.AdaptiveAvgPool2d((4, 5)), torch.nn.AdaptiveAvgPool2d((4, 5))), None),
+        ("adaptive 10×11 → 3×3", lambda: (kw.nn.AdaptiveAvgPool2d((3, 3)), torch.nn.AdaptiveAvgPool2d((3, 3))), None),
+        ("3×3 stride 2 padding 1", lambda: (kw.nn.AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)), None),
         (
             "3×3 stride 2 padding 1 without the padding",
             lambda: (
                 kw.nn.AvgPool2d(3, 2, 1, count_include_pad=False),
                 torch.nn.AvgPool2d(3, 2, 1, count_include_pad=False),
             ),
+            None,
         ),
+        ("max 2×2, ties", lambda: (kw.nn.MaxPool2d(2), torch.nn.MaxPool2d(2)), _ties),
+        (
+            "max 3×3 stride 2 padding 1, ties, a corner of -inf (padding never wins)",
+            lambda: (kw.nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1)),
+            lambda shape: _with(_ties(shape), -np.inf, (slice(None), slice(0, 2), slice(0, 2))),
+        ),
+        (
+            "max 3×3 dilation 2 padding 1, ties",
+            lambda: (kw.nn.MaxPool2d(3, 1, 1, dilation=2), torch.nn.MaxPool2d(3, 1, 1, dilation=2)),
+            _ties,
+        ),
+        (
+            "max adaptive 10×11 → 4×5, ties",
+            lambda: (kw.nn.AdaptiveMaxPool2d((4, 5)), torch.nn.AdaptiveMaxPool2d((4, 5))),
+            _ties,
+        ),
+        (
+            "max 3×3 stride 2, NaNs (the last NaN wins)",
+            lambda: (kw.nn.MaxPool2d(3, 2), torch.nn.MaxPool2d(3, 2)),
+            lambda shape: _with(_ties(shape), np.nan, (slice(None), slice(1, 7, 2), slice(0, 9, 4))),
+        ),
+        ("min 3×3 stride 2 padding 1, ties", lambda: (kw.nn.MinPool2d(3, 2, 1), _torch_min_pool(3, 2, 1)), _ties),
     ],
 )
-def test_mean_pool_backward_check_equals_pytorch(name, make):
-    """The dL/dA the page's check writes for mean pooling (each window's dL/dY/n to its inputs, summed over
-    overlapping windows) equals PyTorch's autograd."""
-    from kernelwise.explain.model_page import mean_pool_grad
+def test_pool_backward_check_equals_pytorch(name, make, values):
+    """The dL/dA the page's check writes for pooling equals PyTorch's autograd: mean pooling each window's
+    dL/dY/n to its inputs, max and min pooling dL/dY to the window's winner (the first tap in row-major order
+    reaching the extremum; a NaN wins, the last one; padding never wins), summed over overlapping windows."""
+    from kernelwise.explain.model_page import pool_grad
 
     ours, theirs = make()
-    x = np.random.default_rng(0).standard_normal((1, 3, 10, 11)).astype(np.float32)
+    shape = (1, 3, 10, 11)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32) if values is None else values(shape)
     with kw.no_grad():
         layers, _ = _module_layers(kw.nn.Sequential(ours), kw.tensor(x))
     window = layers[0].window
@@ -1058,5 +1102,155 @@ def test_mean_pool_backward_check_equals_pytorch(name, make):
     y = theirs(tx)
     grad = np.random.default_rng(1).standard_normal(y.shape[1:])
     y.backward(torch.tensor(grad[None].astype(np.float32)))
-    ga, _ = mean_pool_grad(window, x.shape[1:], grad)
+    ga, _ = pool_grad(window, x[0].astype(np.float64), grad)
     assert_close(ga, tx.grad[0].numpy(), np.float32, terms=9, what=name)
+
+
+def tie_models() -> tuple[kw.nn.Sequential, torch.nn.Sequential]:
+    """A model whose max pools see ties, in kernelwise and in torch with the same weights: a 1×1 convolution
+    giving x and −x exactly (weights 1 and −1), a ReLU, 2×2 max pooling (windows apart), a convolution (bias −0.4:
+    whole windows at 0 after the ReLU), a ReLU, 3×3 max pooling of stride 2 and padding 1 (windows overlap),
+    flatten and linear."""
+    model = kw.nn.Sequential(
+        kw.nn.Conv2d(1, 2, 1, generator=0), kw.nn.ReLU(), kw.nn.MaxPool2d(2),
+        kw.nn.Conv2d(2, 4, 3, padding=1, generator=1), kw.nn.ReLU(), kw.nn.MaxPool2d(3, 2, 1), kw.nn.Flatten(),
+        kw.nn.Linear(4 * 4 * 4, 3, generator=2),
+    )  # fmt: skip
+    state = model.state_dict()
+    state["0.weight"] = kw.tensor(np.array([1.0, -1.0], dtype=np.float32).reshape(2, 1, 1, 1))
+    state["0.bias"] = kw.tensor(np.zeros(2, dtype=np.float32))
+    state["3.bias"] = kw.tensor(np.full(4, -0.4, dtype=np.float32))  # whole windows of zeros after the ReLU
+    model.load_state_dict(state)
+    model.eval()
+    tmodel = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1), torch.nn.Flatten(),
+        torch.nn.Linear(4 * 4 * 4, 3),
+    )  # fmt: skip
+    tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    return model, tmodel.eval()
+
+
+TIE_INPUT = (np.random.default_rng(0).integers(-2, 3, (1, 16, 16)) * 0.5).astype(np.float32)  # a few levels
+
+
+def _tie_page(model: kw.nn.Sequential) -> dict:
+    from kernelwise.explain.model_page import Source, build_page_data
+
+    source = Source("ties", ["a", "b", "c"], lambda t: _module_layers(model, t), lambda _: TIE_INPUT)
+    return build_page_data(source, ["x"])
+
+
+def _last_of_ties(layer: Any, grad: np.ndarray) -> np.ndarray:
+    """A 2×2 max pool's dL/dA as an engine that let the LAST tap reaching the max win would give it (torch on the
+    input and dL/dY flipped along both axes: row-major order reversed, each 2×2 window onto another)."""
+    a = torch.tensor(np.ascontiguousarray(layer.x.numpy()[:, :, ::-1, ::-1]), requires_grad=True)
+    torch.nn.functional.max_pool2d(a, 2).backward(torch.tensor(np.ascontiguousarray(grad[None, :, ::-1, ::-1])))
+    return a.grad[0].numpy()[:, ::-1, ::-1]
+
+
+@pytest.mark.parametrize("budget", [None, 4_000], ids=["whole", "sampled"])
+def test_max_pool_backward_with_ties_is_checked(budget, monkeypatch):
+    """Max pooling's backward is checked (whole layers, and a sampled layer's units from its embedded rows ×
+    columns) on windows that tie, with no false mismatch; an engine that routed a tie to another input fails."""
+    import kernelwise.explain.model_page as model_page_module
+
+    if budget is not None:
+        monkeypatch.setattr(model_page_module, "EXACT_BUDGET", budget)
+    model, _ = tie_models()
+    data = _tie_page(model)
+    layers = data["layers"]
+    assert [layers[l]["kind"] for l in (2, 5)] == ["pool", "pool"] and layers[2]["clickable"] and layers[5]["clickable"]
+    assert bool(layers[2]["sample"]) == (budget is not None) and not layers[5]["sample"]
+    pooled = np.maximum(np.concatenate([TIE_INPUT, -TIE_INPUT]), 0).reshape(2, 8, 2, 8, 2).transpose(0, 1, 3, 2, 4)
+    windows = pooled.reshape(2, 8, 8, 4)  # the first pool's 2×2 windows of ReLU(x), ReLU(−x)
+    tied = (windows == windows.max(axis=-1, keepdims=True)).sum(axis=-1) > 1
+    assert tied.sum() > 32 and (windows.max(axis=-1)[tied] == 0).sum() > 8, "many windows tie, many at 0"
+    assert data["checked"]["backward"] > 0
+    engine = model_page_module._grad_through
+
+    def last_of_ties(layer: Any, grad: np.ndarray) -> np.ndarray:
+        return (
+            _last_of_ties(layer, grad)
+            if layer.op == "MaxPool2d" and layer.window["kernel"] == (2, 2)
+            else engine(layer, grad)
+        )
+
+    monkeypatch.setattr(model_page_module, "_grad_through", last_of_ties)
+    where = "layer 2 (MaxPool2d), sampled" if budget else "layer 2 (MaxPool2d), class"
+    with pytest.raises(FormulaMismatch, match=re.escape(where) + ".*dL/dA"):
+        _tie_page(model)
+
+    def off_by_a_thousandth(layer: Any, grad: np.ndarray) -> np.ndarray:
+        ga = engine(layer, grad).copy()
+        if layer.op == "MaxPool2d" and layer.window["kernel"] == (2, 2):
+            k = np.unravel_index(np.argmax(np.abs(ga)), ga.shape)
+            ga[k] *= 1.001
+        return ga
+
+    monkeypatch.setattr(model_page_module, "_grad_through", off_by_a_thousandth)
+    with pytest.raises(FormulaMismatch, match=re.escape(where) + ".*dL/dA"):
+        _tie_page(model)
+
+
+def test_max_pool_ties_in_the_page_equal_pytorch(browser, tmp_path):
+    """A click on a max pooling unit whose window ties: the page routes dL/dY to the first input reaching the
+    max in row-major order, the input and the gradient PyTorch's autograd gives (windows apart and overlapping,
+    all-zero windows after the ReLU and ties of equal positive values)."""
+    model, tmodel = tie_models()
+    data = _tie_page(model)
+    cls = data["images"][0]["pred"]
+    tx = torch.tensor(TIE_INPUT[None])
+    a = tmodel[1](tmodel[0](tx))
+    a.retain_grad()
+    y = tmodel[2](a)
+    y.retain_grad()
+    b = tmodel[4](tmodel[3](y))
+    b.retain_grad()
+    z = tmodel[5](b)
+    z.retain_grad()
+    torch.nn.functional.cross_entropy(tmodel[6:](z), torch.tensor([cls])).backward()
+    path = tmp_path / "ties.html"
+    path.write_text(page_html(data), encoding="utf-8")
+    browser.open(path)
+    assert browser.errors() == []
+    for l, (pre, out, args) in {2: (a, y, (2,)), 5: (b, z, (3, 2, 1))}.items():
+        _, index = torch.nn.functional.max_pool2d(pre, *args, return_indices=True)  # torch's winners
+        values, gy, ga = pre[0].detach().numpy(), out.grad[0].numpy(), pre.grad[0].numpy()
+        engine = decoded(data, data["images"][0]["layers"][l]["x"])  # the pool's input as the page holds it
+        c_, oh, ow = gy.shape
+        units = []
+        for c, i, j in np.ndindex(c_, oh, ow):
+            result = browser.js(f"kwm.forwardUnit({l}, {c}, {i}, {j})")
+            window = np.array(result["vals"])
+            mine = np.array([values[c, t["r"], t["s"]] for t in result["taps"]])
+            ties = (window == window.max()).sum()
+            if (
+                ties > 1
+                and np.array_equal(mine, window)
+                and np.array_equal(mine, [engine[c, t["r"], t["s"]] for t in result["taps"]])
+            ):
+                units.append((c, i, j, window.max() > 0))  # a tie, the same numbers in torch and the engine
+        assert any(u[3] for u in units) or l == 5, "a tie of positive values"
+        assert any(not u[3] for u in units), "an all-zero window"
+        picked = [next(u for u in units if u[3] == positive) for positive in {u[3] for u in units}]
+        for c, i, j, _ in picked:
+            browser.click("button[data-tab=forward]")
+            canvas = f'canvas[data-layer="{l}"][data-ch="{c}"]'
+            browser.js(f"document.querySelector('{canvas}').scrollIntoView()")
+            click_at(browser, canvas, (j + 0.5) / ow, (i + 0.5) / oh)
+            unit = browser.js("kwm.state.unit")
+            assert (unit["l"], unit["c"], unit["i"], unit["j"]) == (l, c, i, j)
+            browser.click("button[data-tab=backward]")
+            back = browser.js(f"kwm.backwardUnit({l}, {c}, {i}, {j})")
+            r, s = divmod(int(index[0, c, i, j]), values.shape[2])
+            assert back["to"] == [c, r, s], f"layer {l} unit [{c},{i},{j}]: torch's winner A[{c},{r},{s}]"
+            assert_close(back["value"], gy[c, i, j], np.float32, terms=200, what=f"dL/dY of [{c},{i},{j}]")
+            if l == 2:  # windows apart: dL/dA at the winner is this unit's dL/dY alone, 0 at the other ties
+                assert_close(back["value"], ga[c, r, s], np.float32, terms=200, what=f"dL/dA[{c},{r},{s}]")
+                window = ga[c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+                assert np.count_nonzero(window) <= 1
+            text = browser.js("document.getElementById('unit').textContent")
+            assert f"goes to the max of the window, A[{c},{r},{s}] = " in text
+            assert "inputs tie, the first in row-major order wins" in text
+    assert browser.errors() == []

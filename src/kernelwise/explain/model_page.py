@@ -18,7 +18,9 @@ In the spirit of CNN Explainer (Wang et al., VIS 2020), for any network the engi
   the layer's input with dL/dZ, and the chain rule dL/dA[c,r,s] = Σ_o Σ dL/dZ[o,...]·W[o,c,p,q] for an
   input unit its window reads, any input channel ``c`` and any position of the window picked in the page
   (a clickable convolution embeds every filter; a sampled one, below, part of them); for the other layers
-  the local rule.
+  the local rule: max (min) pooling sends dL/dY to its window's winner, the first input in row-major window
+  order reaching the max (min), a NaN winning its window (the last NaN) and padding never (PyTorch's rule
+  and the engine's, ``ops/_poolrules.py``), so ties (all-zero windows after a ReLU) go where autograd sends them.
 
 Which layers: a run's model is run whole with every module's ``forward`` wrapped (and unwrapped after),
 so each module that runs is one layer in the order it ran; a module with children is shown as a layer
@@ -77,14 +79,17 @@ The budget (what keeps a ResNet-50 page at a few MB):
 
 Checks before the page is written (:class:`~kernelwise.explain.engine.FormulaMismatch` otherwise): for
 every clickable layer, every unit's written-out sum (forward, and for convolutions every dL/dW entry
-and every dL/dA entry through the layer; for mean pooling, adaptive too, every dL/dA entry as the sum of
-its windows' dL/dY/n) is evaluated in float64 from the embedded float32 numbers and
+and every dL/dA entry through the layer; for pooling, adaptive too, every dL/dA entry: mean pooling the sum
+of its windows' dL/dY/n, max and min pooling the sum of dL/dY over the windows it wins, the winners by the rule
+above from the embedded input, ties included) is evaluated in float64 from the embedded float32 numbers and
 compared with the engine's value (its forward, its autograd) within float32 rounding; for every sampled
-layer every sampled unit's sum (or value), from the embedded rows × columns of its input alone, and for
-a sampled convolution's backward every written-out dL/dW entry (from the embedded whole maps alone) and
-every chain rule (written-out terms plus the engine's sum of the others, against autograd's dL/dA); for a
-linear layer that is not whole a deterministic sample of :data:`SAMPLE_UNITS` units; the softmax of the
-embedded logits against the engine's probabilities.
+layer every sampled unit's sum (or value), from the embedded rows × columns of its input alone; for a
+sampled pooling layer's backward each sampled unit's dL/dY sent to its window (its winner, or /n to each
+input) from those rows × columns and the embedded dL/dY, against autograd's dL/dA through the layer with
+dL/dY at the sampled units only; for a sampled convolution's backward every written-out dL/dW entry (from
+the embedded whole maps alone) and every chain rule (written-out terms plus the engine's sum of the others,
+against autograd's dL/dA); for a linear layer that is not whole a deterministic sample of
+:data:`SAMPLE_UNITS` units; the softmax of the embedded logits against the engine's probabilities.
 """
 
 from __future__ import annotations
@@ -718,17 +723,53 @@ def _check_units(
         _compare(where, w[o] @ xs + b[o], engine, np.abs(w[o]) @ np.abs(xs) + np.abs(b[o]), w.shape[1])
 
 
-def mean_pool_grad(window: dict[str, Any], x_shape: tuple[int, ...], grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean pooling's dL/dA: each window's dL/dY[c,i,j]/n to each of its n inputs, summed over the windows
-    that read an input (an adaptive pool's windows may overlap), in float64, and its Σ|terms|."""
-    units = _units(grad.shape, None)
-    rows, in_rows = _axis(window, 0, units[:, 1], x_shape[1])
-    cols, in_cols = _axis(window, 1, units[:, 2], x_shape[2])
+def pool_winners(x: np.ndarray, window: dict[str, Any], units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The input (row, column) of each max (min) pooling unit's winner in its own channel of x (C, H, W): the
+    first tap, in the window's row-major order, reaching the window's max (min); a NaN wins its window (the last
+    NaN); padding never wins (PyTorch's rule, and the engine's: ``ops/_poolrules.py``).
+
+    Example:
+        >>> w = _window(2, 2, 2, 1, 0)
+        >>> w["reducer"] = "max"
+        >>> x = np.array([[[0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 3.0, np.nan]]])
+        >>> [a.tolist() for a in pool_winners(x, w, np.array([[0, 0, 0], [0, 0, 1]]))]  # a tie; a NaN
+        [[0, 1], [0, 3]]
+    """
+    fill = {"max": -np.inf, "min": np.inf}[window["reducer"]]
+    rows, _ = _axis(window, 0, units[:, 1], x.shape[1])  # (n, kh)
+    cols, _ = _axis(window, 1, units[:, 2], x.shape[2])  # (n, kw)
+    windows, inside = _gather(x, window, units, fill)
+    n, width = len(units), cols.shape[1]
+    own, inside = windows[np.arange(n), units[:, 0]].reshape(n, -1), inside.reshape(n, -1)  # (n, kh·kw) row-major
+    best = own.max(axis=1) if window["reducer"] == "max" else own.min(axis=1)  # padding (±inf) beats no tap
+    first = (inside & (own == best[:, None])).argmax(axis=1)  # the first tap inside the input reaching it
+    nan = inside & np.isnan(own)
+    last_nan = own.shape[1] - 1 - nan[:, ::-1].argmax(axis=1)
+    tap = np.where(nan.any(axis=1), last_nan, first)  # tap = p·kw + q
+    return rows[np.arange(n), tap // width], cols[np.arange(n), tap % width]
+
+
+def pool_grad(
+    window: dict[str, Any], x: np.ndarray, grad: np.ndarray, units: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooling's dL/dA on x (C, H, W) in float64, and its Σ|terms|: each of ``units`` (default every unit of
+    ``grad``) sends its dL/dY[c,i,j] to its window, summed over the windows that reach an input (windows may
+    overlap): mean pooling dL/dY/n to each of its n inputs; max (min) pooling all of dL/dY to the window's
+    winner (:func:`pool_winners`), dL/dA[c,r,s] = Σ over the windows whose winner is (r, s) of dL/dY."""
+    units = _units(grad.shape, None) if units is None else units
+    g = grad[units[:, 0], units[:, 1], units[:, 2]]
+    ga, scale = np.zeros(x.shape), np.zeros(x.shape)
+    if window["reducer"] in ("max", "min"):
+        at = (units[:, 0], *pool_winners(x, window, units))
+        np.add.at(ga, at, g)
+        np.add.at(scale, at, np.abs(g))
+        return ga, scale
+    rows, in_rows = _axis(window, 0, units[:, 1], x.shape[1])
+    cols, in_cols = _axis(window, 1, units[:, 2], x.shape[2])
     inside = in_rows[:, :, None] & in_cols[:, None, :]
-    share = grad[units[:, 0], units[:, 1], units[:, 2]] / _divisors(x_shape, window, units, inside)
+    share = g / _divisors(x.shape, window, units, inside)
     n, p, q = np.nonzero(inside)
     at = (units[n, 0], rows[n, p], cols[n, q])
-    ga, scale = np.zeros(x_shape), np.zeros(x_shape)
     np.add.at(ga, at, share[n])
     np.add.at(scale, at, np.abs(share[n]))
     return ga, scale
@@ -755,8 +796,8 @@ def check_backward(layer: Layer, x: np.ndarray, grad: np.ndarray, grad_w: Any, g
         }[layer.act["name"]]
         _compare(where + ", dL/dA", g * local, gx, np.abs(g), 8)
         return gx.size
-    if layer.kind == "pool" and layer.window["reducer"] == "mean":  # each input: Σ over its windows of dL/dY/n
-        ga, scale = mean_pool_grad(layer.window, xm.shape, g)
+    if layer.kind == "pool":  # each input: Σ over its windows of dL/dY/n (mean), of dL/dY where it wins (max, min)
+        ga, scale = pool_grad(layer.window, xm, g)
         _compare(where + ", dL/dA", ga, gx, scale, int(np.prod(layer.window["kernel"])))
         return gx.size
     if layer.kind == "bn":  # dL/dA = dL/dY·γ/√(var + ε) (the running statistics are constants)
@@ -1038,6 +1079,19 @@ def _local_sample(layer: Layer, images: int, classes: int) -> dict[str, Any]:
     return {**sample, "cost": cost, "units": units, "positions": oh * ow}
 
 
+def _placed(sub: np.ndarray, rows: list[int], cols: list[int], shape: tuple[int, ...]) -> np.ndarray:
+    """The rows × columns ``sub`` (C, R, K) of a map of ``shape`` (C_all, H, W) in place, zeros elsewhere."""
+    m = np.zeros((sub.shape[0], *shape[1:]))
+    m[np.ix_(range(m.shape[0]), rows, cols)] = sub
+    return m
+
+
+def _sample_units(sample: dict[str, Any]) -> np.ndarray:
+    """A sample's units as rows of (c, i, j): its channels × rows × columns."""
+    grid = np.meshgrid(range(sample["channels"]), sample["rows"], sample["cols"], indexing="ij")
+    return np.stack([a.reshape(-1) for a in grid], axis=1)
+
+
 def check_sampled(
     layer: Layer, x_sub: np.ndarray, y: np.ndarray, sample: dict[str, Any], x2_sub: np.ndarray | None = None
 ) -> int:
@@ -1046,15 +1100,31 @@ def check_sampled(
     ``x2_sub`` the same rows × columns of a sum's second operand."""
 
     def placed(sub: np.ndarray) -> np.ndarray:
-        m = np.zeros((sub.shape[0], *_map_shape(layer.x)[1:]))
-        m[np.ix_(range(m.shape[0]), sample["in_rows"], sample["in_cols"])] = sub
-        return m
+        return _placed(sub, sample["in_rows"], sample["in_cols"], _map_shape(layer.x))
 
-    grid = np.meshgrid(range(sample["channels"]), sample["rows"], sample["cols"], indexing="ij")
-    units = np.stack([a.reshape(-1) for a in grid], axis=1)
+    units = _sample_units(sample)
     where = f"explain model --html: layer {layer.name} ({layer.op}), sampled unit"
     x2 = None if x2_sub is None else placed(x2_sub)
     _check_units(where, layer, placed(x_sub), as_map(y).astype(np.float64), units, x2)
+    return len(units)
+
+
+def check_sampled_pool_backward(
+    layer: Layer, x_sub: np.ndarray, gs: np.ndarray, sample: dict[str, Any], what: str
+) -> int:
+    """A sampled pooling layer's backward as the page writes it for each sampled unit (its dL/dY to its
+    window's winner, or dL/dY/n to each input), from the embedded rows × columns of the input ``x_sub`` and
+    the embedded dL/dY at the sampled units ``gs`` alone: :func:`pool_grad` of the sampled units against the
+    engine's autograd dL/dA through the layer with dL/dY at the sampled units (0 elsewhere)."""
+    units, (c, oh, ow) = _sample_units(sample), _map_shape(layer.y)
+    x = _placed(x_sub, sample["in_rows"], sample["in_cols"], _map_shape(layer.x))
+    g = _placed(np.asarray(gs, dtype=np.float64), sample["rows"], sample["cols"], (c, oh, ow))
+    ga, scale = pool_grad(layer.window, x, g, units)
+    full = np.zeros((c, oh, ow), dtype=np.float32)
+    full[: g.shape[0]] = g
+    engine = as_map(_grad_through(layer, full.reshape(layer.y.shape[1:]))).astype(np.float64)[: g.shape[0]]
+    where = f"explain model --html: layer {layer.name} ({layer.op}), sampled, {what}, dL/dA"
+    _compare(where, ga, engine, scale, int(np.prod(layer.window["kernel"])))
     return len(units)
 
 
@@ -1266,7 +1336,12 @@ def build_page_data(source: Source, images: list[str]) -> dict[str, Any]:
                 row = {"thumb": thumbnail(as_map(grad), diverging=True, side=side)}
                 if i in sampled:  # autograd's dL/dZ at the sampled units
                     s = sampled[i]
-                    row["gs"] = arrays.add(_at_sample(as_map(grad), s["rows"], s["cols"], s["channels"]))
+                    gs = _at_sample(as_map(grad), s["rows"], s["cols"], s["channels"])
+                    row["gs"] = arrays.add(gs)
+                    if layer.kind == "pool":  # each sampled unit's dL/dY to its window (the winner: max, min)
+                        x_sub = _at_sample(as_map(layer.x.numpy()[0]), s["in_rows"], s["in_cols"], s["channels"])
+                        what = f"class {names[cls]}"
+                        checked["backward"] += check_sampled_pool_backward(layer, x_sub.astype(np.float32), gs, s, what)
                 if i in back:  # dL/dW of the first sampled filters and the chain rule (see _sampled_backward)
                     embedded, n = _sampled_backward(layer, grad, g["w"][i], sampled[i], back[i], f"class {names[cls]}")
                     row.update({k: arrays.add(v) for k, v in embedded.items()})

@@ -395,8 +395,11 @@ function poolForward(l, c, i, j) {
     winner = null;
     taps.divisor = divisor;
   } else {
+    // the winner (PyTorch's rule, the engine's): the first tap in row-major window order reaching the max (min)
+    // of the taps inside the input (padding never wins); a NaN wins its window, the last NaN
     const best = w.reducer === "max" ? Math.max(...vals) : Math.min(...vals);
-    winner = taps[vals.indexOf(best)];
+    winner = taps[Number.isNaN(best) ? vals.findLastIndex((v) => Number.isNaN(v)) : vals.indexOf(best)];
+    taps.ties = vals.filter((v) => v === best).length;
     value = best;
     text = w.reducer + "(" + vals.map(number).join(", ") + ")";
   }
@@ -600,8 +603,10 @@ function backwardUnit(l, c, i, j) {
   if (layer.kind === "pool") {
     const f = poolForward(l, c, i, j), u = idx(layer.nd, c, i, j);
     if (f.winner) {
-      return { kind: "pool", grad, text: `dL/dY${u} = ${number(grad)} goes to the ${layer.window.reducer} of the ` +
-        `window, A${idx(layer.nd, c, f.winner.r, f.winner.s)} = ${number(f.vals[f.taps.indexOf(f.winner)])}; ` +
+      const tie = f.taps.ties > 1 ? `; ${f.taps.ties} inputs tie, the first in row-major order wins (as PyTorch)` : "";
+      return { kind: "pool", grad, value: grad, to: [c, f.winner.r, f.winner.s],
+        text: `dL/dY${u} = ${number(grad)} goes to the ${layer.window.reducer} of the ` +
+        `window, A${idx(layer.nd, c, f.winner.r, f.winner.s)} = ${number(f.vals[f.taps.indexOf(f.winner)])}${tie}; ` +
         "the other inputs of the window get 0 from it" };
     }
     const n = f.taps.divisor;
