@@ -1254,3 +1254,32 @@ def test_max_pool_ties_in_the_page_equal_pytorch(browser, tmp_path):
             assert f"goes to the max of the window, A[{c},{r},{s}] = " in text
             assert "inputs tie, the first in row-major order wins" in text
     assert browser.errors() == []
+
+
+def test_layers_before_the_first_weight_get_their_gradient():
+    """A model that starts with ReLU and max pooling: their dL/dY in the page equal torch's (not zeros)."""
+    from kernelwise.explain.model_page import Source, _image_pass
+
+    model = kw.nn.Sequential(
+        kw.nn.ReLU(), kw.nn.MaxPool2d(2), kw.nn.Conv2d(1, 2, 3, generator=0), kw.nn.Flatten(),
+        kw.nn.Linear(2 * 6 * 6, 3, generator=1),
+    )  # fmt: skip
+    tmodel = torch.nn.Sequential(
+        torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(72, 3)
+    )
+    tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal((1, 16, 16)).astype(np.float32)
+    source = Source("early", ["a", "b", "c"], lambda t: _module_layers(model, t), lambda _: x)
+    passed = _image_pass(source, x, 1)
+    for cls, grads in passed["grads"].items():
+        outs = []
+        h = torch.tensor(x[None], requires_grad=True)
+        for m in tmodel:
+            h = m(h)
+            h.retain_grad()
+            outs.append(h)
+        torch.nn.functional.cross_entropy(h, torch.tensor([cls])).backward()
+        for i in (0, 1):  # the ReLU's and the pool's outputs
+            want = outs[i].grad[0].numpy()
+            assert np.abs(want).max() > 0
+            assert_close(grads["y"][i], want, np.float32, terms=72, what=f"class {cls}, layer {i}")

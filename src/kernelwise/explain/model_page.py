@@ -954,7 +954,8 @@ def _zero_grads(tensors: list[Tensor]) -> None:
 def _image_pass(source: Source, x: np.ndarray, images: int) -> dict[str, Any]:
     """One image forward and, for each class of the select, backward: every layer's numbers as NumPy."""
     with kw.enable_grad():
-        layers, out = source.run(Tensor(x[None].astype(np.float32)))
+        image = Tensor(x[None].astype(np.float32)).requires_grad_()  # layers before any weight get dL/dY too
+        layers, out = source.run(image)
         logits = _logits_of(layers, out)
         for layer in layers:
             if layer.y.requires_grad:
