@@ -1,4 +1,4 @@
-"""The training benchmark: LeNet-5 on MNIST and the MNIST-1D CNN, kernelwise against PyTorch.
+"""The training benchmark: LeNet-5 on MNIST, the MNIST-1D CNN and small_resnet, kernelwise against PyTorch.
 
 Run it with ``python -m benchmarks.train`` or ``kernelwise bench train``. Both frameworks train
 the same model (PyTorch's is a copy of kernelwise's, weights included, by
@@ -9,6 +9,8 @@ the same model (PyTorch's is a copy of kernelwise's, weights included, by
   frameworks alternate epoch by epoch and each keeps its best.
 * The MNIST-1D CNN, batch 100, Adam lr 0.01 (the MNIST-1D paper's recipe): the time for 6,000
   steps, run in alternating chunks of 500 steps so both see the same machine load.
+* small_resnet (BatchNorm, residual blocks), batch 32 of random 3×32×32 images (CIFAR-10's shape),
+  SGD with momentum 0.9, lr 0.01: the time for 40 steps, in alternating chunks of 10.
 
 Batches are gathered with one fancy index from the in-memory arrays in both frameworks
 (kernelwise's ``DataLoader`` does exactly that). Peak memory is the maximum resident set size
@@ -21,7 +23,7 @@ run beside the timed work (not the memory runs), and are stopped afterwards what
 Example:
     >>> result = run_train_suite(tiny=True, threads=1, torch=False, memory=False, file=None)
     >>> [case.name for case in result.cases]
-    ['LeNet-5, MNIST sample', 'MNIST-1D CNN']
+    ['LeNet-5, MNIST sample', 'MNIST-1D CNN', 'small_resnet, 3×32×32, batch 32']
 """
 
 from __future__ import annotations
@@ -142,9 +144,10 @@ def _training_step(lib: Any, model: Any, optimizer: str, lr: float = 0.01) -> Ca
 def _kernelwise_trainer(model_name: str, optimizer: str, generator: int = 0) -> tuple[Any, Callable]:
     """A kernelwise model and a function doing one training step on (x, y) arrays; it returns the loss."""
     import kernelwise as kw
-    from kernelwise.models import lenet5, mnist1d_cnn
+    from kernelwise.models import lenet5, mnist1d_cnn, small_resnet
 
-    model = lenet5(generator=generator) if model_name == "lenet5" else mnist1d_cnn(generator=generator)
+    build = {"lenet5": lenet5, "mnist1d": mnist1d_cnn, "small_resnet": small_resnet}[model_name]
+    model = build(generator=generator)
     return model, _training_step(kw, model, optimizer)
 
 
@@ -205,13 +208,17 @@ def _lenet(x: np.ndarray, y: np.ndarray, repeats: int, torch: Any, pause: float)
     return TrainCase("LeNet-5, MNIST sample", "images", len(x), best["kernelwise"], best.get("torch", math.nan))
 
 
-def _mnist1d_case(x: np.ndarray, y: np.ndarray, steps_total: int, chunk: int, torch: Any, pause: float) -> TrainCase:
-    model, kw_step = _kernelwise_trainer("mnist1d", "adam")
+def _steps_case(
+    title: str, model_name: str, optimizer: str, x: np.ndarray, y: np.ndarray, batch: int, steps_total: int,
+    chunk: int, torch: Any, pause: float,
+) -> TrainCase:  # fmt: skip
+    """The total time of ``steps_total`` training steps on random batches, run in alternating chunks."""
+    model, kw_step = _kernelwise_trainer(model_name, optimizer)
     steps = {"kernelwise": kw_step}
     if torch is not None:
-        steps["torch"] = _torch_trainer(model, "adam", torch)
+        steps["torch"] = _torch_trainer(model, optimizer, torch)
     rng = np.random.default_rng(0)
-    batches = [rng.integers(0, len(x), 100) for _ in range(steps_total)]  # random batches, as the paper's loop
+    batches = [rng.integers(0, len(x), batch) for _ in range(steps_total)]  # random batches, as MNIST-1D's loop
     for name in steps:  # one warm-up step each (first calls allocate and import), not counted
         steps[name](x[batches[0]], y[batches[0]])
     total = dict.fromkeys(steps, 0.0)
@@ -222,7 +229,14 @@ def _mnist1d_case(x: np.ndarray, y: np.ndarray, steps_total: int, chunk: int, to
             for idx in batches[first : first + chunk]:
                 steps[name](x[idx], y[idx])
             total[name] += time.perf_counter() - start
-    return TrainCase("MNIST-1D CNN", "steps", steps_total, total["kernelwise"], total.get("torch", math.nan))
+    return TrainCase(title, "steps", steps_total, total["kernelwise"], total.get("torch", math.nan))
+
+
+def _images32(tiny: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Random 3×32×32 images and labels (CIFAR-10's shape; the speed does not depend on the values)."""
+    rng = np.random.default_rng(0)
+    n = 64 if tiny else 1024
+    return rng.standard_normal((n, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, n)
 
 
 # --------------------------------------------------------------------------- peak memory, one framework per process
@@ -305,7 +319,8 @@ def run_train_suite(
     busy: int = 0,
     steady_threads: bool = False,
 ) -> TrainResult:
-    """Train LeNet-5 and the MNIST-1D CNN in kernelwise and PyTorch; print speed and peak memory.
+    """Train LeNet-5, the MNIST-1D CNN and small_resnet in kernelwise and PyTorch; print speed and peak memory
+    (of the first two).
 
     Args:
         repeats: LeNet-5 epochs timed per framework (alternating); the best counts.
@@ -346,7 +361,13 @@ def run_train_suite(
             time.sleep(0.5)  # let the spinning processes start (the warm-up epoch follows)
         result.cases.append(_lenet(x, y, repeats, torch_module, pause))
         x, y = _mnist1d(tiny)
-        result.cases.append(_mnist1d_case(x, y, steps, 10 if tiny else 500, torch_module, pause))
+        chunk = 10 if tiny else 500
+        result.cases.append(
+            _steps_case("MNIST-1D CNN", "mnist1d", "adam", x, y, 100, steps, chunk, torch_module, pause)
+        )
+        x, y = _images32(tiny)
+        resnet = ("small_resnet, 3×32×32, batch 32", "small_resnet", "sgd", x, y, 32)
+        result.cases.append(_steps_case(*resnet, 2 if tiny else 40, 1 if tiny else 10, torch_module, pause))
     if memory:
         frameworks = ["kernelwise"] + (["torch"] if torch_module is not None else [])
         for case, key in zip(result.cases, ("lenet5", "mnist1d")):
