@@ -682,13 +682,17 @@ def test_resnet50_sampled_conv_units_equal_the_engine(browser, resnet50):
     assert browser.errors() == []
 
 
-def test_one_dimensional_model_page(browser, tmp_path):
-    run = _saved_run(tmp_path / "m1d", "mnist1d_cnn", (1, 40))
-    data = model_page(run)
-    path = tmp_path / "m1d.html"
+def _open_page(browser: Any, data: dict, path: Path) -> None:
+    """Write the page of ``data`` to ``path`` and open it in Chromium, which must log no error."""
     path.write_text(page_html(data), encoding="utf-8")
     browser.open(path)
     assert browser.errors() == []
+
+
+def test_one_dimensional_model_page(browser, tmp_path):
+    run = _saved_run(tmp_path / "m1d", "mnist1d_cnn", (1, 40))
+    data = model_page(run)
+    _open_page(browser, data, tmp_path / "m1d.html")
     model, _ = load_run(run)
     model.eval()
     x = np.random.default_rng(0).standard_normal((1, 1, 40)).astype(np.float32)  # the page's seeded signal
@@ -704,10 +708,7 @@ def test_one_dimensional_model_page(browser, tmp_path):
 def test_batch_norm_units_of_a_small_resnet(browser, tmp_path):
     run = _saved_run(tmp_path / "sr", "small_resnet", (3, 16, 16))
     data = model_page(run, _images(run)[:1])
-    path = tmp_path / "sr.html"
-    path.write_text(page_html(data), encoding="utf-8")
-    browser.open(path)
-    assert browser.errors() == []
+    _open_page(browser, data, tmp_path / "sr.html")
     norms = [i for i, layer in enumerate(data["layers"]) if layer["kind"] == "bn"]
     assert norms and all(data["layers"][i]["clickable"] for i in norms)
     l = next(i for i in norms if not data["layers"][i]["sample"])  # a batch norm clickable whole
@@ -748,10 +749,7 @@ def test_one_dimensional_sampled_conv_in_the_page(browser, tmp_path, monkeypatch
     monkeypatch.setattr(model_page_module, "EXACT_BUDGET", 3_000)
     run = _saved_run(tmp_path / "m1d", "mnist1d_cnn", (1, 40))
     data = model_page(run)
-    path = tmp_path / "m1d.html"
-    path.write_text(page_html(data), encoding="utf-8")
-    browser.open(path)
-    assert browser.errors() == []
+    _open_page(browser, data, tmp_path / "m1d.html")
     l = next(i for i, layer in enumerate(data["layers"]) if layer["kind"] == "conv" and layer["sample"])
     s = data["layers"][l]["sample"]
     assert s["rows"] == [0] and s["in_rows"] == [0]  # a 1-D map is one row
@@ -779,10 +777,7 @@ def test_residual_sums_pooling_and_flatten_of_a_small_resnet(browser, tmp_path):
     small ResNet: each unit in the page equals the engine's output, and its backward the autograd gradients."""
     run = _saved_run(tmp_path / "sr", "small_resnet", (3, 16, 16))
     data = model_page(run, _images(run)[:1])
-    path = tmp_path / "sr.html"
-    path.write_text(page_html(data), encoding="utf-8")
-    browser.open(path)
-    assert browser.errors() == []
+    _open_page(browser, data, tmp_path / "sr.html")
     layers, row = data["layers"], data["images"][0]["layers"]
     sums = [i for i, layer in enumerate(layers) if layer["kind"] == "add"]
     assert len(sums) == 6 and all(layers[i]["clickable"] for i in sums)  # one per BasicBlock
@@ -851,10 +846,7 @@ def test_grouped_convolutions_in_the_page(browser, tmp_path):
     assert [layer["kind"] for layer in data["layers"]] == ["conv", "act", "conv", "pool", "flatten", "linear"]
     assert all(layer["clickable"] and not layer["sample"] for layer in data["layers"])
     assert "groups 3" in data["layers"][2]["hyper"] and data["checked"]["backward"] > 0
-    path = tmp_path / "g.html"
-    path.write_text(page_html(data), encoding="utf-8")
-    browser.open(path)
-    assert browser.errors() == []
+    _open_page(browser, data, tmp_path / "g.html")
     with kw.enable_grad():
         h0 = model[1](model[0](kw.tensor(x[None])))
         h = kw.tensor(h0.numpy(), requires_grad=True)
@@ -913,10 +905,7 @@ def test_adaptive_pooling_of_any_size_in_the_page(browser, tmp_path, pool, size,
     cls = data["images"][0]["pred"]
     torch.nn.functional.cross_entropy(tmodel[3](tmodel[2](y)), torch.tensor([cls])).backward()
     z, y, gy = z[0].detach().numpy(), y[0].detach().numpy(), y.grad[0].numpy()
-    path = tmp_path / "adaptive.html"
-    path.write_text(page_html(data), encoding="utf-8")
-    browser.open(path)
-    assert browser.errors() == []
+    _open_page(browser, data, tmp_path / "adaptive.html")
     canvas = 'canvas[data-layer="1"][data-ch="2"]'
     browser.js(f"document.querySelector('{canvas}').scrollIntoView()")
     click_at(browser, canvas, 0.99, 0.5)  # the last column, a middle row
@@ -977,10 +966,7 @@ def test_backward_of_sampled_convolutions_equals_pytorch(browser, tmp_path, monk
         torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(600, 4),
     )  # fmt: skip
     tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
-    path = tmp_path / "sampled.html"
-    path.write_text(page_html(data), encoding="utf-8")
-    browser.open(path)
-    assert browser.errors() == []
+    _open_page(browser, data, tmp_path / "sampled.html")
     browser.click("button[data-tab=backward]")
     for cls in (data["images"][0]["pred"], (data["images"][0]["pred"] + 1) % 4):
         browser.js(f"kwm.setClass({cls})")
@@ -1210,10 +1196,7 @@ def test_max_pool_ties_in_the_page_equal_pytorch(browser, tmp_path):
     z = tmodel[5](b)
     z.retain_grad()
     torch.nn.functional.cross_entropy(tmodel[6:](z), torch.tensor([cls])).backward()
-    path = tmp_path / "ties.html"
-    path.write_text(page_html(data), encoding="utf-8")
-    browser.open(path)
-    assert browser.errors() == []
+    _open_page(browser, data, tmp_path / "ties.html")
     for l, (pre, out, args) in {2: (a, y, (2,)), 5: (b, z, (3, 2, 1))}.items():
         _, index = torch.nn.functional.max_pool2d(pre, *args, return_indices=True)  # torch's winners
         values, gy, ga = pre[0].detach().numpy(), out.grad[0].numpy(), pre.grad[0].numpy()
