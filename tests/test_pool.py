@@ -444,6 +444,126 @@ def test_relu_and_pool_keep_the_batch_last_layout_and_its_values(options: tuple,
         assert np.moveaxis(xt.grad.numpy(), 0, -1).flags.c_contiguous
 
 
+# --------------------------------------------------------------------------- no winners needed: one axis at a time
+# Without backward and indices, max/min pooling reduces one spatial axis at a time (fastpool.extremum_separable):
+# the same y, bit for bit, as the winners' path (requires_grad=True) and as PyTorch.
+SEPARABLE_SHAPE = {1: (3, 2, 11), 2: (3, 2, 9, 8), 3: (2, 2, 7, 6, 5)}
+TORCH_MAX_ND = {1: TF.max_pool1d, 2: TF.max_pool2d, 3: TF.max_pool3d}
+
+
+def _window_pool(x: np.ndarray, options: tuple, reducer: str, requires_grad: bool) -> np.ndarray:
+    """WindowPool's y on x (kept in its layout) for one kernel, stride, padding, dilation and ceil_mode on every dim."""
+    k, s, p, d, ceil = options
+    nd = x.ndim - 2
+    out = tuple(P.pool_output_size(n, k, s, p, d, ceil) for n in x.shape[-nd:])
+    xt = kw.Tensor(x, requires_grad=requires_grad)
+    y = P.WindowPool.apply(
+        xt, kernel_size=(k,) * nd, stride=(s,) * nd, padding=(p,) * nd, dilation=(d,) * nd, out_size=out,
+        reducer=reducer,
+    )  # fmt: skip
+    assert y.requires_grad == requires_grad
+    return y.numpy()
+
+
+def _torch_pool(x: np.ndarray, options: tuple, reducer: str) -> np.ndarray:
+    """PyTorch's max pooling (min = -max(-x), exact) of x, N-d."""
+    k, s, p, d, ceil = options
+    fn = TORCH_MAX_ND[x.ndim - 2]
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    if reducer == "max":
+        return fn(xt, k, s, p, d, ceil).numpy()
+    return (-fn(-xt, k, s, p, d, ceil)).numpy()
+
+
+def _memory_order(a: np.ndarray, shape: tuple[int, ...]) -> list[int]:
+    """The axes of ``a`` from the largest stride to the smallest, those of length > 1 in ``shape`` only."""
+    return [int(i) for i in np.argsort([-st for st in a.strides], kind="stable") if shape[i] > 1]
+
+
+@pytest.fixture
+def separable_calls(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Counts the calls of fastpool.extremum_separable: the tests below must run it, not the winners' path."""
+    calls = []
+    real = P.fastpool.extremum_separable
+
+    def spy(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(P.fastpool, "extremum_separable", spy)
+    return calls
+
+
+SEPARABLE_CASES = [
+    (nd, (k, s, p, d, ceil))
+    for nd in (1, 2, 3)
+    for k in (1, 2, 3)
+    for s in (1, 2, 3)
+    for p in (0, 1)
+    for d in (1, 2)
+    for ceil in (False, True)
+    if p <= k // 2
+]
+
+
+@pytest.mark.parametrize(("nd", "options"), SEPARABLE_CASES)
+def test_pool_without_winners_equals_the_winners_path_and_torch(nd: int, options: tuple, separable_calls) -> None:
+    """max and min, float32 and float64, C-order and batch-last input: bit for bit, and y in x's memory order."""
+    for dtype in DTYPES:
+        x = np.random.default_rng(20).integers(-4, 5, size=SEPARABLE_SHAPE[nd]).astype(dtype)  # ties everywhere
+        for xx in (x, _batch_last(x)):
+            for reducer in ("max", "min"):
+                calls = len(separable_calls)
+                y = _window_pool(xx, options, reducer, requires_grad=False)
+                assert len(separable_calls) == calls + 1
+                expected = _torch_pool(x, options, reducer)
+                assert y.dtype == dtype and y.shape == expected.shape
+                np.testing.assert_array_equal(y, expected)
+                np.testing.assert_array_equal(y, _window_pool(xx, options, reducer, requires_grad=True))
+                assert _memory_order(y, y.shape) == _memory_order(xx, y.shape)
+
+
+@pytest.mark.parametrize(
+    "options", [(3, 2, 1, 1, True), (2, 1, 1, 1, False), (3, 1, 1, 2, True), (2, 3, 1, 1, True), (4, 1, 1, 1, True)]
+)
+@pytest.mark.parametrize("reducer", ["max", "min"])
+def test_pool_without_winners_nan_and_infinities(options: tuple, reducer: str, separable_calls) -> None:
+    """NaN propagates; windows whose only real values are -inf (+inf for min) next to the padding give -inf (+inf)."""
+    sign = 1.0 if reducer == "max" else -1.0
+    x = np.random.default_rng(21).standard_normal((2, 3, 9, 10))
+    x[:, 0, :4, :] = x[:, 0, :, :4] = -sign * np.inf  # the top-left corner: -inf (max) or +inf (min) only
+    x[:, 1, -4:, :] = x[:, 1, :, -4:] = -sign * np.inf  # the bottom-right corner, where ceil_mode pads more
+    x[0, 2, 4, 4] = x[1, 2, 0, 0] = x[1, 2, 8, 9] = x[0, 0, 0, 0] = np.nan
+    x[1, 1, 5, 2] = sign * np.inf
+    for dtype in DTYPES:
+        for xx in (x.astype(dtype), _batch_last(x.astype(dtype))):
+            y = _window_pool(xx, options, reducer, requires_grad=False)
+            expected = _torch_pool(xx, options, reducer)
+            np.testing.assert_array_equal(y, expected)  # NaN == NaN here
+            np.testing.assert_array_equal(y, _window_pool(xx, options, reducer, requires_grad=True))
+            assert np.isnan(y).sum() == np.isnan(expected).sum() > 0
+            assert (y == -sign * np.inf).any()
+    assert len(separable_calls) == 2 * len(DTYPES)
+
+
+def test_pool_without_winners_under_no_grad_and_on_integers(separable_calls) -> None:
+    """A requires_grad input under kw.no_grad(), and int32/int64 input: PyTorch's values; a window of padding only."""
+    x = distinct((4, 3, 10, 9), np.float32)
+    with kw.no_grad():
+        y = P.max_pool2d(kw.Tensor(_batch_last(x), requires_grad=True), 3, 2, 1, ceil_mode=True)
+    assert not y.requires_grad and len(separable_calls) == 1
+    np.testing.assert_array_equal(y.numpy(), TF.max_pool2d(torch.from_numpy(x), 3, 2, 1, ceil_mode=True).numpy())
+    assert np.moveaxis(y.numpy(), 0, -1).flags.c_contiguous  # batch-last in, batch-last out
+    xi = np.random.default_rng(22).integers(-1000, 1000, size=(2, 3, 8, 7))
+    for dtype in (np.int32, np.int64):
+        for reducer in ("max", "min"):
+            y = _window_pool(xi.astype(dtype), (3, 2, 1, 2, True), reducer, requires_grad=False)
+            assert y.dtype == dtype
+            np.testing.assert_array_equal(y, _torch_pool(xi.astype(dtype), (3, 2, 1, 2, True), reducer))
+    lone = P.max_pool1d(kw.tensor([[[3.0]]]), 2, 1, 1, 2)  # reads positions -1 and 1: padding only, as PyTorch: -inf
+    np.testing.assert_array_equal(lone.numpy(), TF.max_pool1d(torch.tensor([[[3.0]]]), 2, 1, 1, 2).numpy())
+
+
 # --------------------------------------------------------------------------- gradcheck (float64)
 GRADCHECK = {
     "max_pool1d": lambda x: P.max_pool1d(x, 3, 2, 1, 1, True),

@@ -21,6 +21,9 @@ it. Values, winners and gradients are the plain path's: the tests hold this path
                                         with TapsSaved.winners())
     backward(grad_out, saved)           -> dL/dx
 
+and, where no backward runs and no indices are asked for, through ``extremum_separable(x, ...)`` -> y:
+one spatial axis at a time, without winners and without the phase split.
+
 Example:
     >>> import numpy as np
     >>> x = np.array([[[4.0, 8, 3, 9], [16, 10, 0, 7], [6, 12, 13, 8], [67, 18, 3, 7]]])
@@ -36,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,3 +281,90 @@ def backward(grad_out: np.ndarray, saved: TapsSaved) -> np.ndarray:
         np.multiply(grad_out, arg == t, out=grad_xp[(Ellipsis, *region)])  # dL/dy where tap t won
     crop = (Ellipsis, *(slice(p, p + n) for p, n in zip(saved.padding, spatial, strict=True)))
     return grad_xp[crop]  # dL/dx = dL/dy at each window's winner, the padding's share dropped
+
+
+def _axis_windows(n: int, k: int, s: int, p: int, d: int, o: int) -> tuple[int, int, dict[int, list[int]]]:
+    """Along one axis of length n: the outputs [lo, hi) whose k taps all read x, and the x positions the taps of
+    every other output read (tap t of output j reads j·s - p + t·d; those in the padding left out).
+
+    Example (3 taps, stride 2, padding 1, 7 positions: output 0 reads -1, 0, 1; output 3 reads 5, 6, 7):
+        >>> _axis_windows(7, 3, 2, 1, 1, 4)
+        (1, 3, {0: [0, 1], 3: [5, 6]})
+    """
+    lo = min(o, -(-p // s))  # tap 0 reads x from j = ceil(p / s)
+    hi = max(lo, min(o, (n - 1 + p - (k - 1) * d) // s + 1))  # tap k-1 reads x up to j = floor((n-1 + p - (k-1)·d) / s)
+    edges = {j: [i for t in range(k) if 0 <= (i := j * s - p + t * d) < n] for j in (*range(lo), *range(hi, o))}
+    return lo, hi, edges
+
+
+def extremum_separable(
+    x: np.ndarray, window: Window, out_size: tuple[int, ...], padded: tuple[int, ...], reducer: str
+) -> np.ndarray:
+    """y = max (min) over each window, one spatial axis at a time: :func:`forward`'s y, without its winners.
+
+    max over a k_h×k_w window = max over its k_h rows of (max over each row's k_w taps), and so on for
+    any number of axes; max and min are exact, so y equals :func:`forward`'s bit for bit (a NaN
+    propagates through np.maximum as it does there). Along each axis, for output j:
+
+        z[j] = max_t x[j·S - P + t·d]     k - 1 np.maximum calls on strided views of x, in place
+
+    The taps that read the padding (-inf for max, +inf for min: they never change the extremum) are
+    left out, at the few outputs next to an edge; x is never copied padded, nor split into phases.
+    The axis that shrinks the data most goes first (among equals the outer one: measured faster). y is
+    laid out in memory as x is (batch-last stays batch-last). ``window``, ``out_size`` and ``padded`` as
+    for :func:`forward` (``padded`` only checks that ceil_mode's last windows fit). For a forward without
+    backward and without indices.
+
+    Example (2×2 windows, stride 1, padding 1 on a 2×3 input):
+        >>> x = np.array([[1.0, 5, 2], [4, 0, np.nan]])
+        >>> y = extremum_separable(x, ((2, 2), (1, 1), (1, 1), (1, 1)), (3, 4), (4, 5), "max")
+        >>> y.tolist()
+        [[1.0, 5.0, 5.0, 2.0], [4.0, 5.0, nan, nan], [4.0, 4.0, nan, nan]]
+        >>> np.array_equal(y, forward(x, ((2, 2), (1, 1), (1, 1), (1, 1)), (3, 4), (4, 5), "max")[0], equal_nan=True)
+        True
+    """
+    kernel_size, stride, padding, dilation = window
+    nd = len(kernel_size)
+    lead = x.ndim - nd
+    pick: Callable[..., np.ndarray] = np.maximum if reducer == "max" else np.minimum
+    fill = pad_value(reducer, x.dtype)
+    order = axis_order(x)  # y's memory order: x's
+    reach = [(o - 1) * s + d * (k - 1) + 1 for k, s, d, o in zip(kernel_size, stride, dilation, out_size)]
+    assert all(r <= n for r, n in zip(reach, padded)), "the windows reach past the padded input"
+    z, fresh = x, False  # z: x reduced along the axes done so far; fresh: z is a new array, not x or a view of it
+    for a in sorted(range(nd), key=lambda a: out_size[a] / max(1, x.shape[lead + a])):  # the largest shrink first
+        k, s, p, d, o = kernel_size[a], stride[a], padding[a], dilation[a], out_size[a]
+        n = z.shape[lead + a]
+
+        def along(index: slice, a: int = a) -> tuple[Any, ...]:
+            return (*(slice(None),) * (lead + a), index)
+
+        lo, hi, edges = _axis_windows(n, k, s, p, d, o)
+        if k == 1 and (lo, hi) == (0, o):  # one tap, no padding: a strided view, z[j] = z[j·S]
+            z = z[along(slice(0, (o - 1) * s + 1, s))]
+            continue
+        out = empty_in_order((*z.shape[: lead + a], o, *z.shape[lead + a + 1 :]), order, x.dtype)
+        if hi > lo:  # the windows inside: tap t of outputs lo..hi-1 is one strided view of z
+            first = [lo * s - p + t * d for t in range(k)]
+            taps = [z[along(slice(f, f + (hi - lo - 1) * s + 1, s))] for f in first]
+            core = out[along(slice(lo, hi))]
+            if k == 1:
+                np.copyto(core, taps[0])
+            else:
+                pick(taps[0], taps[1], out=core)  # z'[j] = max(z[j·S - P], z[j·S - P + d])
+                for tap in taps[2:]:
+                    pick(core, tap, out=core)  # z'[j] = max(z'[j], z[j·S - P + t·d])
+        for j, positions in edges.items():  # the windows at the edges: their taps inside x only
+            edge = out[along(slice(j, j + 1))]
+            if not positions:
+                edge[...] = fill  # padding only: the padding's value, as the padded path gives
+                continue
+            np.copyto(edge, z[along(slice(positions[0], positions[0] + 1))])
+            for i in positions[1:]:
+                pick(edge, z[along(slice(i, i + 1))], out=edge)
+        z, fresh = out, True
+    if not fresh:  # every kernel 1 wide: a copy of the strided view, in x's order
+        y = empty_in_order(z.shape, order, x.dtype)
+        np.copyto(y, z)
+        return y
+    return z

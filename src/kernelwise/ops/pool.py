@@ -179,6 +179,8 @@ class WindowPool(Function):
 
     ``method``: "taps" (max and min: the fast path of ``ops/fastpool.py``, the default) or "windows"
     (the plain path: copy the windows, reduce with argmax/argmin); mean pooling always sums the window view.
+    With "taps", a forward that needs no winners (no backward: ``requires_grad`` False, and no ``indices``)
+    reduces one spatial axis at a time (``fastpool.extremum_separable``): the same y.
 
     y and dL/dx are laid out in memory as x is (ops/layout.py): a batch-last x gives a batch-last y and
     dL/dx, a C-order one C-order arrays.
@@ -213,7 +215,9 @@ class WindowPool(Function):
         padded = tuple(n + p + r for n, p, r in zip(spatial, padding, right, strict=True))
         self.window, self.padded_shape, self.x_shape, self.order = window, (*lead, *padded), x.shape, axis_order(x)
         self.fast = arg = divisor = None
-        if fastpool.supports(reducer, method):
+        if fastpool.supports(reducer, method) and not self.requires_grad and indices is None:
+            y = fastpool.extremum_separable(x, window, out_size, padded, reducer)  # y only: one axis at a time
+        elif fastpool.supports(reducer, method):
             y, fast = fastpool.forward(x, window, out_size, padded, reducer)
             if indices is not None:
                 arg = fast.winners()
