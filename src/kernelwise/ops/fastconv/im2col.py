@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...workers import run_slices
+from ..frozen import derived
 from ..gemm import matmul
 from ..geometry import ConvGeometry, crop, pad
 from ..windows import col2im, tap_regions, windows
@@ -56,14 +57,18 @@ def _cols_with_ones(view: np.ndarray, K: int, b: np.ndarray | None) -> np.ndarra
     return cols
 
 
-def _times_cols(w_mat: np.ndarray, b: np.ndarray | None, cols: np.ndarray) -> np.ndarray:
+def _times_cols(w: np.ndarray, b: np.ndarray | None, cols: np.ndarray) -> np.ndarray:
     """O = W_mat @ cols + b in one GEMM: [W_mat | b] @ [cols; 1] (cols from ``_cols_with_ones``).
 
-    Shape: W (O, K), b (O,) or None, cols (K [+ 1], M) -> (O, M).
+    Shape: W (O, C, *k), b (O,) or None, cols (K [+ 1], M) -> (O, M).
     """
-    O = w_mat.shape[0]
-    w_b = w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)  # [W_mat | b]
-    return matmul(rows_of(w_b, O), cols)[:O]
+    O = w.shape[0]
+
+    def weights() -> np.ndarray:  # [W_mat | b] as a GEMM operand (computed once for a frozen W and b)
+        w_mat = w.reshape(O, -1)  # (O, K)
+        return rows_of(w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1), O)
+
+    return matmul(derived(w, ("im2col", b is None), weights, b), cols)[:O]
 
 
 def _grad_weight_bias(grad_rows: np.ndarray, w_mat: np.ndarray, cols: np.ndarray, kernel: tuple[int, ...]) -> tuple:
@@ -104,9 +109,8 @@ class Im2col(FastPath):
         C, O, kernel = x.shape[1], w.shape[0], w.shape[2:]
         view = self._window_columns(x, geometry)  # (C, *k, then N and *out in the columns' order): a view
         cols = _cols_with_ones(view, C * math.prod(kernel), b)  # (K [+ 1], M)
-        w_mat = w.reshape(O, -1)  # (O, K)
-        y = _times_cols(w_mat, b, cols)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, M) -> (O, M)
-        return self._output(y, x.shape[0], geometry.out), Im2colContext(cols, w_mat, geometry)
+        y = _times_cols(w, b, cols)  # O = X ⋆ W + b: (O, K + 1) @ (K + 1, M) -> (O, M)
+        return self._output(y, x.shape[0], geometry.out), Im2colContext(cols, w.reshape(O, -1), geometry)
 
     def backward(self, ctx: Im2colContext, grad_out: np.ndarray, needs: tuple[bool, bool, bool]) -> Grads:
         O = grad_out.shape[1]

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..frozen import derived
 from ..gemm import matmul
 from ..geometry import ConvGeometry, Pairs
 from .common import ConvCase, FastPath, Grads, WeightContext, add_bias
@@ -112,9 +113,11 @@ class Shifted(FastPath):
         (Hp, Wp), (oh, ow) = geometry.padded, geometry.out
         M = N * Hp * Wp
         grid = to_grid(x, geometry.padding, 0, _grid_rows(M, kh, kw, Wp))  # (rows, C)
-        w_rows = [
-            np.ascontiguousarray(w[:, :, i].transpose(2, 1, 0)).reshape(kw * C, O) for i in range(kh)
-        ]  # (kw·C, O)
+        w_rows = derived(  # kernel row i as (kw·C, O) (computed once for a frozen W)
+            w,
+            "shifted",
+            lambda: [np.ascontiguousarray(w[:, :, i].transpose(2, 1, 0)).reshape(kw * C, O) for i in range(kh)],
+        )
         y = _shifted_correlate(grid, w_rows, Wp, M)  # O = X ⋆ W on the grid: (M, O)
         y = y.reshape(N, Hp, Wp, O)[:, :oh, :ow].transpose(0, 3, 1, 2)  # (N, O, oh, ow): crop the garbage, a view
         y = add_bias(y, b, (N, O, oh, ow), 2)

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..frozen import derived
 from ..gemm import matmul
 from ..geometry import ConvGeometry
 from .common import ConvCase, FastPath, Grads, WeightContext, add_bias
@@ -114,7 +115,9 @@ def _winograd_correlate(
     )
     D = np.ascontiguousarray(tiles).reshape(a, a, -1)  # (a, a, T·C): the one copy
     V = _transform_tiles(f.BT.astype(dt), D).reshape(a * a, -1, C)  # V = Bᵀ D B for every tile and channel
-    U_t = matmul(np.kron(f.G, f.G).astype(dt), w.reshape(-1, 9).T).reshape(a * a, O, C)  # U = G W Gᵀ, as Uᵀ per ξ
+    U_t = derived(  # U = G W Gᵀ, as Uᵀ per ξ (computed once for a frozen W)
+        w, ("winograd", m), lambda: matmul(np.kron(f.G, f.G).astype(dt), w.reshape(-1, 9).T).reshape(a * a, O, C)
+    )
     M = matmul(U_t, V.transpose(0, 2, 1))  # M[ξ]ᵀ = U[ξ]ᵀ @ V[ξ]ᵀ: a² GEMMs (O, C) @ (C, T), the ⊙ summed over c
     Y = _transform_tiles(f.AT.astype(dt), M.reshape(a, a, -1), last=True)  # Y = Aᵀ M A: (m, O·T, m)
     Y = Y.reshape(m, O, N, th, tw, m).transpose(2, 1, 3, 0, 4, 5)  # (N, O, ty, a, tx, b): a view
