@@ -241,7 +241,8 @@ def test_inference_suite_tiny_agrees_with_onnxruntime() -> None:
     assert "intra_op_num_threads=" in report
     row = next(line for line in report.splitlines() if line.startswith("| squeezenet "))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "1" and math.isfinite(float(cells[4])) and float(cells[5]) < 1e-4
+    assert cells[1] == "1" and math.isfinite(float(cells[5])) and float(cells[6]) < 1e-4
+    assert record.ratio == pytest.approx(record.optimized_seconds / record.ort_seconds)
 
 
 def test_distributed_cost_model_tiny_reports_its_fields() -> None:
