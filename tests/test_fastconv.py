@@ -337,9 +337,11 @@ def test_conv2d_uses_the_dispatched_path(monkeypatch: pytest.MonkeyPatch) -> Non
         return original(method, *args)
 
     monkeypatch.setattr("kernelwise.ops.conv.conv_forward", spy)
-    x = kw.Tensor(np.ones((1, 16, 4, 4), dtype=np.float32))
-    kw.nn.functional.conv2d(x, kw.Tensor(np.ones((2, 16, 3, 3), dtype=np.float32)), padding=1)
-    assert calls == ["shifted"]
+    w = kw.Tensor(np.ones((2, 16, 3, 3), dtype=np.float32))
+    x = kw.Tensor(np.ones((1, 16, 4, 4), dtype=np.float32), requires_grad=True)
+    kw.nn.functional.conv2d(x, w, padding=1)
+    kw.nn.functional.conv2d(x.detach(), w, padding=1)  # no backward will run: forward-only choice
+    assert calls == ["shifted", "im2col"]
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ def test_freeze_keeps_every_bit_and_computes_the_weights_once(shape, cin, cout, 
     np.testing.assert_array_equal(first, expected)
     np.testing.assert_array_equal(second, expected)
     kept = frozen._FROZEN[id(ice.weight._array)][1]
-    method = choose_method(shape, conv.weight.shape, (stride,) * 2, ((pad, pad),) * 2, (1, 1), 1)
+    method = choose_method(shape, conv.weight.shape, (stride,) * 2, ((pad, pad),) * 2, (1, 1), 1, needs_grad=False)
     assert bool(kept) == (method != "matmul"), method  # a 1×1 convolution reads W as it is
     assert all(not v[1].flags.writeable for v in kept.values() if isinstance(v[1], np.ndarray))
     assert conv.weight.numpy().flags.writeable and conv.training is False  # the original is untouched

@@ -63,12 +63,13 @@ def conv_paths(request, monkeypatch) -> Iterator[list[str]]:
     "fast", the ones ops/fastconv/ picks for float32 at these shapes, forced in float64."""
     used = []
 
-    def choose(*shapes_and_options, dtype):
-        method = fastconv.choose_method(*shapes_and_options, np.float32 if request.param == "fast" else dtype)
+    def choose(*shapes_and_options, dtype, needs_grad):
+        dtype = np.float32 if request.param == "fast" else dtype
+        method = fastconv.choose_method(*shapes_and_options, dtype, needs_grad)
         used.append(method)
         return method
 
-    monkeypatch.setattr(conv, "choose_method", lambda *args: choose(*args[:-1], dtype=args[-1]))
+    monkeypatch.setattr(conv, "choose_method", lambda *args: choose(*args[:-2], dtype=args[-2], needs_grad=args[-1]))
     yield used
     assert used, "no convolution ran"
     if request.param == "fast":

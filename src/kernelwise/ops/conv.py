@@ -287,7 +287,7 @@ class ConvNd(Function):
         method: str | None = None,
     ) -> np.ndarray:
         if method is None:  # the fastest algorithm for these shapes (the reasons are in choose_method)
-            method = choose_method(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
+            method = choose_method(x.shape, w.shape, stride, padding, dilation, groups, x.dtype, self.requires_grad)
         else:
             check_method(method, ConvCase.make(x.shape, w.shape, stride, padding, dilation, groups))
         method = exact_if_non_finite(method, x, w)  # a NaN or inf must not meet a zero the path multiplies

@@ -87,8 +87,9 @@ def choose_method(
     dilation: tuple[int, ...],
     groups: int,
     dtype: np.dtype | type = np.float32,
+    needs_grad: bool = True,
 ) -> str:
-    """The convolution algorithm for these shapes: one of :data:`METHODS`.
+    """The convolution algorithm for these shapes: one of :data:`METHODS`; ``needs_grad`` False: no backward will run.
 
     Measured on a 2-core x86 machine with OpenBLAS (see docs/performance.md):
 
@@ -108,7 +109,11 @@ def choose_method(
       512→512, 7×7 in 46 against 91; with 64 channels it is slower (85 against 70 ms on 56×56).
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
-      (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins.
+      (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins. That is for forward
+      and backward together, where im2col's col2im adds cost the most. Without a backward (inference) a 3×3
+      layer takes "im2col": its one GEMM with K = 9·C beats nine GEMMs with K = 3·C, their strided
+      output rows and the grid's transposing copies, forward only: 0.87 against 1.55 ms on SqueezeNet's
+      1, 16→64, 55×55, 4.9 against 7.7 ms on 8, 64→256, 13×13, 37 against 47 ms on 8, 64→64, 56×56.
     * a batch of at least 16 with output rows shorter than 16, or with fewer than 16 input and
       output channels (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies
       runs of ow numbers, and NumPy's ~20 ns per run dominates when ow is 5-28; batch-last runs are
@@ -136,6 +141,8 @@ def choose_method(
     Example:
         >>> choose_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
         'shifted'
+        >>> choose_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, needs_grad=False)
+        'im2col'
         >>> choose_method((8, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
         'shifted'
         >>> choose_method((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
@@ -148,10 +155,11 @@ def choose_method(
     if groups != 1 or np.dtype(dtype) != np.float32:
         return "windows"
     winograd = bool(backend_flags.allow_winograd)
+    backward = bool(needs_grad)
     try:  # a layer asks about the same shapes every step
-        return _choose_fast_path(x_shape, w_shape, stride, padding, dilation, winograd)
+        return _choose_fast_path(x_shape, w_shape, stride, padding, dilation, winograd, backward)
     except TypeError:  # unhashable arguments (lists): decided without the cache
-        return _choose_fast_path.__wrapped__(x_shape, w_shape, stride, padding, dilation, winograd)
+        return _choose_fast_path.__wrapped__(x_shape, w_shape, stride, padding, dilation, winograd, backward)
 
 
 @functools.lru_cache(maxsize=256)
@@ -162,6 +170,7 @@ def _choose_fast_path(
     padding: Pairs,
     dilation: tuple[int, ...],
     winograd: bool = False,
+    backward: bool = True,
 ) -> str:
     """choose_method's rule for groups = 1 and float32 (the measurements are in its docstring)."""
     C, O = x_shape[1], w_shape[0]
@@ -173,7 +182,7 @@ def _choose_fast_path(
             return "winograd"
         if min(C, O) >= 128:
             return "winograd2"
-    if PATHS["shifted"].supports(case) is None and C >= 16:
+    if PATHS["shifted"].supports(case) is None and C >= 16 and (backward or case.geometry.kernel != (3, 3)):
         return "shifted"
     if case.batch >= 16 and (case.geometry.out[-1] < 16 or (C < 16 and O < 16)):
         return "chwn"
