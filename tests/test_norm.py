@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import kernelwise as kw
+from kernelwise.ops.layout import axis_order
 from kernelwise.ops.norm import batch_norm
 from parity import assert_close, check_parity
 
@@ -85,6 +86,61 @@ def test_batch_norm_eval_accepts_one_value_per_channel():
     out = batch_norm(kw.tensor(x), kw.tensor(mean), kw.tensor(var))
     expected = F.batch_norm(torch.tensor(x), torch.tensor(mean), torch.tensor(var))
     np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def _batch_norm_against_torch(x: np.ndarray, weight, bias, dtype) -> tuple[kw.Tensor, kw.Tensor]:
+    """Training batch_norm of ``x`` (any strides, kept) against PyTorch: output, dX, dγ, dβ; returns y and x."""
+    xt = kw.Tensor(x if x.dtype == dtype else x.astype(dtype, order="K"), requires_grad=True)  # x's strides
+    wt, bt = (kw.tensor(a.astype(dtype), requires_grad=True) if a is not None else None for a in (weight, bias))
+    th_x, th_w, th_b = (
+        torch.tensor(np.ascontiguousarray(a), dtype=getattr(torch, np.dtype(dtype).name), requires_grad=True)
+        if a is not None
+        else None
+        for a in (x, weight, bias)
+    )
+    out = batch_norm(xt, None, None, wt, bt, training=True)
+    expected = F.batch_norm(th_x, None, None, th_w, th_b, training=True)
+    g = np.random.default_rng(5).standard_normal(x.shape).astype(dtype)
+    out.backward(kw.tensor(g))
+    expected.backward(torch.from_numpy(g))
+    terms = x.size
+    assert_close(out.numpy(), expected.detach().numpy(), dtype, terms=terms, what="output")
+    assert_close(xt.grad.numpy(), th_x.grad.numpy(), dtype, terms=terms, what="dX")
+    for mine, theirs, what in ((wt, th_w, "dγ"), (bt, th_b, "dβ")):
+        if mine is not None:
+            assert_close(mine.grad.numpy(), theirs.grad.numpy(), dtype, terms=terms, what=what)
+    return out, xt
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", [(True, False), (False, True)], ids=["weight-only", "bias-only"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_parity_batch_norm_training_weight_or_bias_only(shape, affine, dtype):
+    x, _, weight, bias = case(shape, seed=4)
+    _batch_norm_against_torch(x, weight if affine[0] else None, bias if affine[1] else None, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (5, 3, 4, 6)])
+def test_parity_batch_norm_training_batch_last(shape, affine, dtype):
+    """Input whose memory runs (C, *, N), as a batch-last convolution leaves it: same values, and the
+    output and dX keep that layout."""
+    x, _, weight, bias = case(shape, seed=5)
+    batch_last = (*range(1, len(shape)), 0)
+    x = np.ascontiguousarray(x.transpose(batch_last)).transpose(np.argsort(batch_last))
+    assert axis_order(x) == batch_last
+    out, xt = _batch_norm_against_torch(x, weight if affine else None, bias if affine else None, dtype)
+    assert axis_order(out._array) == batch_last and axis_order(xt.grad._array) == batch_last
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parity_batch_norm_training_strided_input(dtype):
+    """A view with gaps (every other value) whose rows of 650 values are summed in several dot products."""
+    x, _, weight, bias = case((2, 3, 8, 1300), seed=6)
+    view = x.astype(dtype)[:, :, ::2, ::2]
+    assert not view.flags.c_contiguous and np.shares_memory(kw.Tensor(view)._array, view)
+    _batch_norm_against_torch(view, weight, bias, dtype)
 
 
 # --------------------------------------------------------------------------- gradcheck
