@@ -210,7 +210,7 @@ def test_onnx_conv_batchnorm_pairs_fold_and_match_onnx_runtime() -> None:
     ref = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})
     module = kw.onnx.load(data).eval()
     fast = kw.jit.optimize_for_inference(module)
-    assert [n.op_type for n in fast.nodes] == ["Conv", "Relu", "Conv", "BatchNormalization", "Conv"]
+    assert [n.op_type for n in fast.nodes] == ["Conv+Relu", "Conv", "BatchNormalization", "Conv"]
     assert [n.op_type for n in module.nodes].count("BatchNormalization") == 3  # the original is untouched
     with kw.no_grad():
         outs = fast(kw.tensor(x))
@@ -219,3 +219,38 @@ def test_onnx_conv_batchnorm_pairs_fold_and_match_onnx_runtime() -> None:
         assert got.shape == want.shape
         assert np.abs(got.numpy() - want).max() <= 64 * 60 * EPS32 * scale  # sums of up to 54 terms, twice rounded
     assert onnx is not None
+
+
+def test_onnx_relu_runs_in_place_only_on_a_new_array_it_alone_reads() -> None:
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    # s = a + b read by the Relu only (fused); t = Sum(s) of one input is s itself (not fused);
+    # u = a + s is read by the Relu and the output (not fused)
+    nodes = [
+        helper.make_node("Add", ["a", "b"], ["s"]),
+        helper.make_node("Relu", ["s"], ["r"]),
+        helper.make_node("Sum", ["r"], ["t"]),
+        helper.make_node("Relu", ["t"], ["q"]),
+        helper.make_node("Add", ["a", "q"], ["u"]),
+        helper.make_node("Relu", ["u"], ["y"]),
+    ]
+    info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3]) for n in ("a", "b")]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "u", "t")]
+    model = helper.make_model(helper.make_graph(nodes, "g", info, outs), opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    module = kw.onnx.load(model.SerializeToString()).eval()
+    fast = kw.jit.optimize_for_inference(module)
+    assert [n.op_type for n in fast.nodes] == ["Add+Relu", "Sum", "Relu", "Add", "Relu"]
+    a, b = (np.random.default_rng(i).standard_normal((2, 3)).astype(np.float32) for i in (1, 2))
+    r = np.maximum(a + b, 0)
+    u = a + r
+    with kw.no_grad():
+        got = fast(kw.tensor(a), kw.tensor(b))
+    for value, want in zip(got, (np.maximum(u, 0), u, r), strict=True):
+        np.testing.assert_array_equal(value.numpy(), want)
+    x = kw.tensor(a, requires_grad=True)  # a gradient to record: the Relu is not in place
+    y, _, _ = fast(x, kw.tensor(b))
+    y.sum().backward()
+    ref_a = (u > 0) * (1 + (a + b > 0))  # dy/da through u = a + relu(a + b)
+    np.testing.assert_array_equal(x.grad.numpy(), ref_a.astype(np.float32))

@@ -16,7 +16,9 @@ return a new one that computes the same function (the original is left as it was
   once. In an ONNX graph (:func:`kernelwise.onnx.load`) a Conv whose only reader is a
   BatchNormalization is folded; in an ``nn.Sequential`` a Conv1d/Conv2d directly followed by a
   BatchNorm1d/2d with running statistics (the BatchNorm becomes ``nn.Identity``). The outputs differ
-  from the unfolded module's by float32 rounding only.
+  from the unfolded module's by float32 rounding only. In an ONNX graph a Relu whose input only it reads
+  and that a Conv, BatchNormalization, Add or Sum of two or more inputs has just made, runs in place on
+  that new array, max(y, 0) without allocating another (when no gradient is recorded).
 
 A frozen module cannot be trained: its arrays refuse every write (an optimizer step, ``load_state_dict``).
 
@@ -81,6 +83,7 @@ def optimize_for_inference(mod: nn.Module, other_methods: Any = None) -> nn.Modu
     for module in optimized.modules():
         if isinstance(module, OnnxModule):
             _fold_onnx(module)
+            _relu_in_place(module)
         elif isinstance(module, nn.Sequential):
             _fold_sequential(module)
     _freeze_arrays(optimized)
@@ -200,3 +203,54 @@ def _fold_onnx(graph: Any) -> None:
         nodes[nodes.index(conv)] = fused  # the Conv runs where it stood, writing the BatchNormalization's output
     graph._nodes = nodes
     graph.onnx_names = {v: k for k, v in graph._param_of.items()}
+
+
+#: ONNX operators whose output is always a new array (Sum of one input returns it: not listed for that).
+_FRESH_OUTPUT = {"Conv", "BatchNormalization", "Add", "Sum"}
+
+
+def _relu_in_place(graph: Any) -> None:
+    """Each Relu whose input only it reads, made by a Conv/BatchNormalization/Add/Sum, fused into its maker."""
+    from .onnx.load import OnnxNode
+
+    readers: dict[str, int] = {}
+    for node in graph._nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    producer = {out: node for node in graph._nodes for out in node.outputs}
+    nodes = []
+    for node in graph._nodes:
+        maker = producer.get(node.inputs[0]) if node.op_type == "Relu" else None
+        if (
+            maker is None
+            or maker.op_type not in _FRESH_OUTPUT
+            or (maker.op_type == "Sum" and len(maker.inputs) < 2)
+            or readers[node.inputs[0]] != 1
+            or node.inputs[0] in graph.output_names
+            or maker not in nodes
+        ):
+            nodes.append(node)
+            continue
+        fused = OnnxNode(
+            maker.name, f"{maker.op_type}+Relu", _then_relu(maker.fn), maker.attrs, maker.inputs, node.outputs
+        )
+        nodes[nodes.index(maker)] = fused
+    graph._nodes = nodes
+
+
+def _then_relu(fn: Any) -> Any:
+    """The ONNX operator ``fn`` followed by max(y, 0), in place on its new output when no gradient is recorded."""
+    from .nn import functional as F
+    from .ops.layout import zeros_like_view
+    from .tensor import Tensor
+
+    def op(inputs: list[Any], attrs: dict[str, Any], opset: int) -> Any:
+        y = fn(inputs, attrs, opset)
+        if not isinstance(y, Tensor):  # constants folded to an array
+            return np.maximum(y, 0)
+        if y.requires_grad:
+            return F.relu(y)
+        np.maximum(y._array, zeros_like_view(y._array), out=y._array)  # max(y, 0) in y's own new memory
+        return y
+
+    return op
