@@ -344,6 +344,18 @@ def test_conv2d_uses_the_dispatched_path(monkeypatch: pytest.MonkeyPatch) -> Non
     assert calls == ["shifted", "im2col"]
 
 
+def test_forward_only_3x3_takes_im2col_while_its_buffer_stays_small() -> None:
+    pads = ((1, 1), (1, 1))
+    vgg_first = ((1, 64, 224, 224), (64, 64, 3, 3), (1, 1), pads, (1, 1), 1)  # 9·64·224² floats: 116 MB
+    assert fastconv.choose_method(*vgg_first, needs_grad=False) == "im2col"
+    assert fastconv.choose_method(*vgg_first) == "shifted"  # forward and backward
+    batch8 = ((8, 64, 224, 224), *vgg_first[1:])  # 925 MB of columns: over IM2COL_FORWARD_BYTES
+    assert 4 * 9 * 64 * 8 * 224 * 224 > fastconv.IM2COL_FORWARD_BYTES
+    assert fastconv.choose_method(*batch8, needs_grad=False) == "shifted"
+    five = ((1, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    assert fastconv.choose_method(*five, needs_grad=False) == "shifted"  # measured for 3×3 only
+
+
 @pytest.mark.parametrize(
     ("method", "xs", "ws", "stride", "groups", "match"),
     [

@@ -46,6 +46,7 @@ otherwise the large temporaries every step frees cost a page fault per 4 KiB on 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -71,6 +72,9 @@ __all__ = [
     "exact_if_non_finite",
     "grad_needs_exact",
 ]
+
+#: The largest im2col buffer a forward-only 3×3 convolution may take instead of running "shifted".
+IM2COL_FORWARD_BYTES = 256 << 20
 
 METHODS = ("windows", "exact", "matmul", "im2col", "chwn", "shifted", "winograd", "winograd2")
 PATHS: dict[str, FastPath] = {
@@ -113,7 +117,9 @@ def choose_method(
       and backward together, where im2col's col2im adds cost the most. Without a backward (inference) a 3×3
       layer takes "im2col": its one GEMM with K = 9·C beats nine GEMMs with K = 3·C, their strided
       output rows and the grid's transposing copies, forward only: 0.87 against 1.55 ms on SqueezeNet's
-      1, 16→64, 55×55, 4.9 against 7.7 ms on 8, 64→256, 13×13, 37 against 47 ms on 8, 64→64, 56×56.
+      1, 16→64, 55×55, 4.9 against 7.7 ms on 8, 64→256, 13×13, 37 against 47 ms on 8, 64→64, 56×56
+      (and 67 against 85 ms on VGG's 1, 64→64, 224×224), as long as its buffer of 9× the input stays
+      under :data:`IM2COL_FORWARD_BYTES` (VGG's first layers at batch 8 would need 925 MB: "shifted").
     * a batch of at least 16 with output rows shorter than 16, or with fewer than 16 input and
       output channels (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies
       runs of ow numbers, and NumPy's ~20 ns per run dominates when ow is 5-28; batch-last runs are
@@ -182,7 +188,9 @@ def _choose_fast_path(
             return "winograd"
         if min(C, O) >= 128:
             return "winograd2"
-    if PATHS["shifted"].supports(case) is None and C >= 16 and (backward or case.geometry.kernel != (3, 3)):
+    im2col_bytes = 4 * 9 * C * case.batch * math.prod(case.geometry.out)  # the (K, N·L) buffer of a 3×3 im2col
+    forward_only = not backward and case.geometry.kernel == (3, 3) and im2col_bytes <= IM2COL_FORWARD_BYTES
+    if PATHS["shifted"].supports(case) is None and C >= 16 and not forward_only:
         return "shifted"
     if case.batch >= 16 and (case.geometry.out[-1] < 16 or (C < 16 and O < 16)):
         return "chwn"
