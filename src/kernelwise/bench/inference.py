@@ -3,12 +3,14 @@
 Run it with ``python -m benchmarks.inference``. Each model (ResNet-50, VGG-19, SqueezeNet from
 ``onnx/backend/test/data/light``) is read by :func:`kernelwise.onnx.load` and run in eval mode under
 ``kw.no_grad()``, as loaded and after :func:`kernelwise.jit.optimize_for_inference` (frozen weights,
-BatchNorm folded into the convolutions: what ONNX Runtime does to a graph when it opens a session; the
-ratio is this one's), and the same graph runs in ONNX Runtime (CPU, ``intra_op_num_threads`` equal to NumPy's
-BLAS thread count), both in one process on the same float32 input, interleaved, best of ``repeats``
-turns (see :mod:`kernelwise.bench.timing`). Like the other suites, the command asks glibc to keep freed
-memory (:func:`kernelwise.memory.reuse_freed_memory`): a forward allocates and frees the same large
-activations every call, and without it each call faults their pages in again (ResNet-50 at batch 1:
+BatchNorm folded into the convolutions: what ONNX Runtime does to a graph when it opens a session; the ratio
+is this one's), and the same graph runs in ONNX Runtime (CPU, ``intra_op_num_threads`` equal to NumPy's BLAS
+thread count, its threads not spinning after a run), both in one process on the same float32 input,
+interleaved, each turn a burst of 3 runs after a pause (the first run after it pays for waking threads:
+SqueezeNet at batch 1 took kernelwise 17.9 against 15.2 ms, ONNX Runtime 7.0-8.1 against 5.0 ms), best of
+``repeats`` turns (see :mod:`kernelwise.bench.timing`). Like the other suites, the command asks glibc to
+keep freed memory (:func:`kernelwise.memory.reuse_freed_memory`): a forward allocates and frees the same
+large activations every call, and without it each call faults their pages in again (ResNet-50 at batch 1:
 175-198 ms without, 145-149 ms with).
 
 The light models fill every weight with one constant (``ConstantOfShape``), which makes the output
@@ -182,7 +184,7 @@ def _run_model(name: str, batches: Sequence[int], repeats: int, threads: int, ti
             state["ort"] = session.run(None, feeds)[0]
 
         runs = {"kernelwise": kw_run, "optimized": optimized_run, "onnxruntime": ort_run}
-        best = interleaved_best(runs, repeats=repeats, pause=0.0 if tiny else SETTLE_SECONDS)
+        best = interleaved_best(runs, repeats=repeats, pause=0.0 if tiny else SETTLE_SECONDS, burst=1 if tiny else 3)
         error = max(_max_relative_difference(state[k], state["ort"]) for k in ("kw", "optimized"))
         records.append(InferenceRecord(name, batch, best["kernelwise"], best["onnxruntime"], error, best["optimized"]))
     return records
