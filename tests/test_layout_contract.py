@@ -109,7 +109,7 @@ BUILDERS: dict[str, list[Builder]] = {
     ],
     # normalisation, linear, losses
     "BatchNorm": [
-        ("batch_norm", lambda x: F.batch_norm(x, None, None, const(C), const(C), training=True), "any", False)
+        ("batch_norm", lambda x: F.batch_norm(x, None, None, const(C), const(C), training=True), "any", True)
     ],
     "Linear": [("linear", lambda x: F.linear(x, const(5, W), const(5)), "any", False)],
     "MSELoss": [("mse_loss", lambda x: F.mse_loss(x, const(N, C, H, W)), "any", False)],
