@@ -116,9 +116,9 @@ def choose_method(
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins. That is for forward
       and backward together, where im2col's col2im adds cost the most. Without a backward (inference) a 3×3
       layer takes "im2col": its one GEMM with K = 9·C beats nine GEMMs with K = 3·C, their strided
-      output rows and the grid's transposing copies, forward only: 0.87 against 1.55 ms on SqueezeNet's
-      1, 16→64, 55×55, 4.9 against 7.7 ms on 8, 64→256, 13×13, 37 against 47 ms on 8, 64→64, 56×56
-      (and 67 against 85 ms on VGG's 1, 64→64, 224×224), as long as its buffer of 9× the input stays
+      output rows and the grid's transposing copies, forward only: 0.75 against 1.34 ms on SqueezeNet's
+      1, 16→64, 55×55, 4.3 against 6.6 ms on 8, 64→256, 13×13 (2 threads); 37 against 47 ms on 8, 64→64,
+      56×56 and 67 against 85 ms on VGG's 1, 64→64, 224×224 (1 thread), as long as its buffer of 9× the input stays
       under :data:`IM2COL_FORWARD_BYTES` (VGG's first layers at batch 8 would need 925 MB: "shifted").
     * a batch of at least 16 with output rows shorter than 16, or with fewer than 16 input and
       output channels (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies
