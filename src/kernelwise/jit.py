@@ -157,15 +157,20 @@ def _fold_sequential(seq: nn.Sequential) -> None:
         setattr(seq, bn_name, nn.Identity())
 
 
+def _links(nodes: list[Any]) -> tuple[dict[str, int], dict[str, Any]]:
+    """How many inputs of ``nodes`` read each value, and the node that makes each value."""
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    return readers, {out: node for node in nodes for out in node.outputs}
+
+
 def _fold_onnx(graph: Any) -> None:
     """Fold each Conv whose output only a BatchNormalization reads (and that holds its own weights) into it."""
     from .onnx.load import OnnxNode, _attribute_name
 
-    readers: dict[str, int] = {}
-    for node in graph._nodes:
-        for name in node.inputs:
-            readers[name] = readers.get(name, 0) + 1
-    producer = {out: node for node in graph._nodes for out in node.outputs}
+    readers, producer = _links(graph._nodes)
     nodes = []
     for node in graph._nodes:
         conv = producer.get(node.inputs[0]) if node.inputs else None
@@ -213,11 +218,7 @@ def _relu_in_place(graph: Any) -> None:
     """Each Relu whose input only it reads, made by a Conv/BatchNormalization/Add/Sum, fused into its maker."""
     from .onnx.load import OnnxNode
 
-    readers: dict[str, int] = {}
-    for node in graph._nodes:
-        for name in node.inputs:
-            readers[name] = readers.get(name, 0) + 1
-    producer = {out: node for node in graph._nodes for out in node.outputs}
+    readers, producer = _links(graph._nodes)
     nodes = []
     for node in graph._nodes:
         maker = producer.get(node.inputs[0]) if node.op_type == "Relu" else None
