@@ -80,8 +80,13 @@ def test_a_frozen_module_refuses_writes_and_training() -> None:
     ice = kw.jit.freeze(model)
     with pytest.raises(ValueError, match="read-only"):
         ice[0].weight.numpy()[0, 0] = 1.0
-    with pytest.raises(ValueError, match="read-only"):
+    with pytest.raises(UsageError, match=r"'0\.weight' is read-only \(a frozen module"):
         ice.load_state_dict(model.state_dict())
+    bn = kw.jit.freeze(kw.nn.BatchNorm2d(3).eval()).train()
+    with pytest.raises(UsageError, match="training updates running_mean and running_var, which are read-only"):
+        bn(kw.randn(2, 3, 4, 4))
+    with pytest.raises(UsageError, match="which are read-only here"):
+        kw.nn.functional.batch_norm(kw.randn(2, 3, 4, 4), bn.running_mean, bn.running_var, training=True)
     with pytest.raises(UsageError, match=r"training mode; call \.eval\(\)"):
         kw.jit.freeze(kw.nn.Linear(2, 2))
     with pytest.raises(UsageTypeError, match=r"expected a kernelwise\.nn\.Module, got ndarray"):

@@ -645,6 +645,11 @@ class Module:
                     f"load_state_dict: size mismatch for {key!r}: the checkpoint has shape {value.shape}, "
                     f"the module has shape {tuple(target.shape)}"
                 )
+            if not target._array.flags.writeable:
+                raise UsageError(
+                    f"load_state_dict: {key!r} is read-only (a frozen module, kernelwise.jit.freeze): "
+                    "load into the module it was frozen from, then freeze again"
+                )
             updates.append((target, value))
         for target, value in updates:
             if isinstance(target, _Uninitialized):

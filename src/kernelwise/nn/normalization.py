@@ -25,7 +25,7 @@ import numpy as np
 from .. import distributed as dist
 from ..errors import UsageError
 from ..ops._args import check_float, check_tensor
-from ..ops.norm import BatchNorm
+from ..ops.norm import BatchNorm, check_writable_statistics
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -119,6 +119,7 @@ class _BatchNorm(Module):
             self._check_input_dims(input)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
+            check_writable_statistics(self.running_mean, self.running_var, self.num_batches_tracked)
             self.num_batches_tracked._array += 1
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.item())  # cumulative average of all batches

@@ -174,6 +174,15 @@ class BatchNorm(Function):
         return grad_x, grad_w, grad_b
 
 
+def check_writable_statistics(*statistics: Tensor | None) -> None:
+    """A UsageError if training would update a read-only running statistic (a frozen module's)."""
+    if any(t is not None and not t._array.flags.writeable for t in statistics):
+        raise UsageError(
+            "batch_norm(): training updates running_mean and running_var, which are read-only here "
+            "(a frozen module, kernelwise.jit.freeze): call .eval(), or train the module it was frozen from"
+        )
+
+
 def _channel_vector(t: Any, name: str, input: Tensor) -> Tensor | None:
     """``t`` checked to be None or a (C,) float tensor of input's dtype."""
     if t is None:
@@ -240,6 +249,7 @@ def batch_norm(
         values_per_channel = input.numel() // input.shape[1] if input.shape[1] else 0
         if values_per_channel <= 1:
             raise UsageError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+        check_writable_statistics(running_mean, running_var)
     elif running_mean is None or running_var is None:
         raise UsageError("batch_norm(): running_mean and running_var must be given when training=False")
     if not eps >= 0:
