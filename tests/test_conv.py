@@ -713,3 +713,22 @@ def test_sum_backward_with_a_broadcast_gradient_matches_torch(kernel: int) -> No
     terms = largest_size(x, w)
     assert_close(X.grad.numpy(), tx.grad.numpy(), np.float64, terms=terms, what="dL/dX")
     assert_close(W.grad.numpy(), tw.grad.numpy(), np.float64, terms=terms, what="dL/dW")
+
+
+def test_checked_arguments_are_remembered_by_type_as_well_as_value() -> None:
+    """conv2d checks a layer's arguments once per shapes and arguments: 1, True and 1.0 are equal dict keys,
+    and only the first is a valid stride."""
+    x, w = kw.randn(1, 2, 5, 5), kw.randn(3, 2, 3, 3)
+    assert kw.nn.functional.conv2d(x, w, stride=1).shape == (1, 3, 3, 3)
+    assert kw.nn.functional.conv2d(x, w, stride=1).shape == (1, 3, 3, 3)  # remembered
+    for stride in (True, 1.0, (1, True), np.array([1, 1])):
+        with pytest.raises(TypeError, match=r"stride=.*expected an int or 2 ints"):
+            kw.nn.functional.conv2d(x, w, stride=stride)
+    assert kw.nn.functional.conv2d(x, w, stride=[2, 2]).shape == (
+        1,
+        3,
+        2,
+        2,
+    )  # a list: an unhashable value, keyed by its parts
+    with pytest.raises(ValueError, match="groups=2 must divide out_channels=3"):
+        kw.nn.functional.conv2d(x, w, groups=2)

@@ -454,12 +454,65 @@ def _check_bias(bias: Any, channels: int, x: Tensor, fn: str) -> Tensor | None:
     return bias
 
 
-def _check_groups(groups: Any, in_channels: int, out_channels: int, x: Tensor, w: Tensor, fn: str) -> int:
+def _typed(value: Any) -> Any:
+    """``value`` with the type of each part beside it: 1, 1.0 and True are equal dict keys but not equally valid."""
+    if type(value) in (int, str) or (type(value) is tuple and all(type(v) is int for v in value)):
+        return value  # the usual arguments, as they are: no other value equals them with another type
+    if isinstance(value, list | tuple):
+        return type(value), tuple(_typed(v) for v in value)
+    return type(value), value
+
+
+_CHECKED: dict[tuple, tuple] = {}  # _conv_arguments' results, by their typed arguments
+
+
+def _conv_arguments(
+    fn: str,
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+) -> tuple[tuple[int, ...], Pairs, tuple[int, ...], int]:
+    """conv{nd}d's stride, padding pairs, dilation and groups, checked against X's and W's shapes (or a UsageError).
+
+    A layer calls with the same shapes and arguments every time: each combination is checked once.
+    """
+    try:
+        key = (fn, x_shape, w_shape, *map(_typed, (stride, padding, dilation, groups)))
+        return _CHECKED[key]
+    except TypeError:  # an unhashable argument (an array): checked every time
+        key = None
+    except KeyError:
+        pass
+    nd = len(w_shape) - 2
+    O, kernel = w_shape[0], w_shape[2:]
+    groups = _check_groups(groups, x_shape[1], O, x_shape, w_shape, fn)
+    if x_shape[1] != w_shape[1] * groups:
+        raise UsageError(
+            f"{fn}: input has {x_shape[1]} channels (shape {x_shape}) but weight of shape {w_shape} "
+            f"with groups={groups} expects {w_shape[1] * groups} (= weight.shape[1] · groups)"
+        )
+    stride = ntuple(stride, nd, "stride", minimum=1)
+    dilation = ntuple(dilation, nd, "dilation", minimum=1)
+    pairs = padding_pairs(padding, kernel, stride, dilation, fn)
+    ConvGeometry(x_shape[2:], kernel, stride, pairs, dilation).check_fits(fn, x_shape)
+    if key is not None:
+        if len(_CHECKED) >= 1024:
+            _CHECKED.clear()
+        _CHECKED[key] = stride, pairs, dilation, groups
+    return stride, pairs, dilation, groups
+
+
+def _check_groups(
+    groups: Any, in_channels: int, out_channels: int, x_shape: tuple[int, ...], w_shape: tuple[int, ...], fn: str
+) -> int:
     (groups,) = ntuple(groups, 1, "groups", minimum=1)
     if out_channels % groups:
-        raise UsageError(f"{fn}: groups={groups} must divide out_channels={out_channels} (weight shape {w.shape})")
+        raise UsageError(f"{fn}: groups={groups} must divide out_channels={out_channels} (weight shape {w_shape})")
     if in_channels % groups:
-        raise UsageError(f"{fn}: groups={groups} must divide in_channels={in_channels} (input shape {x.shape})")
+        raise UsageError(f"{fn}: groups={groups} must divide in_channels={in_channels} (input shape {x_shape})")
     return groups
 
 
@@ -491,18 +544,10 @@ def _conv_op(nd: int, doc: str) -> Callable[..., Tensor]:
         groups: int = 1,
     ) -> Tensor:
         x, w, batched = _inputs(input, weight, nd, fn, "(out_channels, in_channels/groups, *kernel_size)")
-        O, kernel = w.shape[0], w.shape[2:]
-        groups = _check_groups(groups, x.shape[1], O, x, w, fn)
-        if x.shape[1] != w.shape[1] * groups:
-            raise UsageError(
-                f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
-                f"with groups={groups} expects {w.shape[1] * groups} (= weight.shape[1] · groups)"
-            )
-        bias = _check_bias(bias, O, x, fn)
-        stride = ntuple(stride, nd, "stride", minimum=1)
-        dilation = ntuple(dilation, nd, "dilation", minimum=1)
-        pairs = padding_pairs(padding, kernel, stride, dilation, fn)
-        ConvGeometry(x.shape[2:], kernel, stride, pairs, dilation).check_fits(fn, x.shape)
+        bias = _check_bias(bias, w._array.shape[0], x, fn)
+        stride, pairs, dilation, groups = _conv_arguments(
+            fn, x._array.shape, w._array.shape, stride, padding, dilation, groups
+        )
         y = ConvNd.apply(x, w, bias, stride=stride, padding=pairs, dilation=dilation, groups=groups)
         return y if batched else y.reshape(y.shape[1:])
 
