@@ -293,15 +293,18 @@ def _choose(xs: tuple, ws: tuple, stride: int = 1, padding: int = 0, groups: int
         ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, "chwn"),  # LeNet conv2: rows of 10 outputs, batch 64
         ((32, 3, 64, 64), (8, 3, 7, 7), 2, 3, "chwn"),  # a 3-channel stem with stride 2, few outputs
         ((64, 3, 32, 32), (16, 3, 3, 3), 1, 1, "im2col"),  # 16 outputs: the next layer reads NCHW
-        ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
-        ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "shifted"),  # Winograd only when allowed
+        ((32, 64, 32, 32), (64, 64, 3, 3), 1, 1, "im2col"),  # 64 channels on 32×32: one GEMM, K = 9·C
+        ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "im2col"),  # Winograd only when allowed
+        ((32, 64, 16, 16), (64, 64, 3, 3), 1, 1, "shifted"),  # 16×16: im2col's buffer does not pay
+        ((32, 32, 32, 32), (32, 32, 3, 3), 1, 1, "shifted"),  # 32 channels
         ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),  # stride 2
         ((8, 256, 14, 14), (256, 256, 3, 3), 1, 1, "winograd2"),  # F(2×2, 3×3) from 128 channels on
         ((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, "winograd2"),
         ((8, 128, 28, 28), (64, 128, 3, 3), 1, 1, "shifted"),  # 64 output channels: F(2×2) does not pay
         ((8, 64, 28, 28), (64, 64, 5, 5), 1, 2, "shifted"),  # not 3×3
         ((8, 64, 28, 28), (8, 64, 3, 3), 1, 1, "shifted"),  # 3×3 with few output channels
-        ((8, 64, 28, 28), (64, 64, 3, 3), 1, 3, "shifted"),  # padding 3 > 2
+        ((8, 64, 28, 28), (64, 64, 3, 3), 1, 3, "im2col"),  # padding 3 > 2: no Winograd, 32×32 out
+        ((8, 64, 24, 24), (64, 64, 3, 3), 1, 3, "shifted"),  # the same on 28×28
         ((8, 128, 28, 28), (256, 128, 1, 1), 1, 0, "matmul"),
         ((100, 25, 19), (25, 25, 3), 2, 1, "chwn"),  # 1-d, 10 outputs
         ((4, 25, 19), (25, 25, 3), 2, 1, "im2col"),  # batch 4: batch-last runs too short
@@ -319,7 +322,7 @@ def test_winograd_is_chosen_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -
     assert _choose((8, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "winograd"
     assert _choose((8, 64, 28, 28), (8, 64, 3, 3), 1, 1) == "shifted"  # few output channels: never
     monkeypatch.setattr(kw.backends.conv, "allow_winograd", False)
-    assert _choose((8, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "shifted"  # the cached choice follows the switch
+    assert _choose((8, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "im2col"  # the cached choice follows the switch
 
 
 def test_dispatcher_keeps_grouped_and_float64_convolutions_on_the_plain_path() -> None:
@@ -348,10 +351,11 @@ def test_forward_only_3x3_takes_im2col_while_its_buffer_stays_small() -> None:
     pads = ((1, 1), (1, 1))
     vgg_first = ((1, 64, 224, 224), (64, 64, 3, 3), (1, 1), pads, (1, 1), 1)  # 9·64·224² floats: 116 MB
     assert fastconv.choose_method(*vgg_first, needs_grad=False) == "im2col"
-    assert fastconv.choose_method(*vgg_first) == "shifted"  # forward and backward
-    batch8 = ((8, 64, 224, 224), *vgg_first[1:])  # 925 MB of columns: over IM2COL_FORWARD_BYTES
-    assert fastconv.IM2COL_FORWARD_BYTES < 4 * 9 * 64 * 8 * 224 * 224
+    assert fastconv.choose_method(*vgg_first) == "im2col"  # forward and backward: 64 channels on 224×224
+    batch8 = ((8, 64, 224, 224), *vgg_first[1:])  # 925 MB of columns: over IM2COL_3X3_BYTES
+    assert fastconv.IM2COL_3X3_BYTES < 4 * 9 * 64 * 8 * 224 * 224
     assert fastconv.choose_method(*batch8, needs_grad=False) == "shifted"
+    assert fastconv.choose_method(*batch8) == "shifted"
     five = ((1, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
     assert fastconv.choose_method(*five, needs_grad=False) == "shifted"  # measured for 3×3 only
 

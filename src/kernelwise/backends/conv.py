@@ -12,7 +12,7 @@ Example:
     >>> from kernelwise.ops.fastconv import choose_method
     >>> shapes = ((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     >>> choose_method(*shapes)
-    'shifted'
+    'im2col'
     >>> kw.backends.conv.allow_winograd = True
     >>> choose_method(*shapes)
     'winograd'

@@ -73,8 +73,8 @@ __all__ = [
     "grad_needs_exact",
 ]
 
-#: The largest im2col buffer a forward-only 3×3 convolution may take instead of running "shifted".
-IM2COL_FORWARD_BYTES = 256 << 20
+#: The largest im2col buffer a 3×3 stride-1 convolution may take instead of running "shifted".
+IM2COL_3X3_BYTES = 256 << 20
 
 METHODS = ("windows", "exact", "matmul", "im2col", "chwn", "shifted", "winograd", "winograd2")
 PATHS: dict[str, FastPath] = {
@@ -119,7 +119,10 @@ def choose_method(
       output rows and the grid's transposing copies, forward only: 0.75 against 1.34 ms on SqueezeNet's
       1, 16→64, 55×55, 4.3 against 6.6 ms on 8, 64→256, 13×13 (2 threads); 37 against 47 ms on 8, 64→64,
       56×56 and 67 against 85 ms on VGG's 1, 64→64, 224×224 (1 thread), as long as its buffer of 9× the input stays
-      under :data:`IM2COL_FORWARD_BYTES` (VGG's first layers at batch 8 would need 925 MB: "shifted").
+      under :data:`IM2COL_3X3_BYTES` (VGG's first layers at batch 8 would need 925 MB: "shifted").
+      With a backward too, im2col wins from 64 channels on outputs of 32×32 or more: forward and backward
+      0.79-0.91× the shifted path's time on 32, 64→64, 32×32 and 0.84-0.85× on 8, 64→64, 56×56 (1 and 2
+      threads), but 1.03-1.17× on 32, 64→64, 16×16 and 1.33-1.38× with 16 channels.
     * a batch of at least 16 with output rows shorter than 16, or with fewer than 16 input and
       output channels (both LeNet convolutions, the MNIST-1D CNN): "chwn". The NCHW im2col copies
       runs of ow numbers, and NumPy's ~20 ns per run dominates when ow is 5-28; batch-last runs are
@@ -145,9 +148,11 @@ def choose_method(
     8×64×56×56 and 32×64×16×16).
 
     Example:
-        >>> choose_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+        >>> choose_method((8, 32, 56, 56), (32, 32, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
         'shifted'
-        >>> choose_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, needs_grad=False)
+        >>> choose_method((8, 32, 56, 56), (32, 32, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, needs_grad=False)
+        'im2col'
+        >>> choose_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
         'im2col'
         >>> choose_method((8, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
         'shifted'
@@ -189,8 +194,9 @@ def _choose_fast_path(
         if min(C, O) >= 128:
             return "winograd2"
     im2col_bytes = 4 * 9 * C * case.batch * math.prod(case.geometry.out)  # the (K, N·L) buffer of a 3×3 im2col
-    forward_only = not backward and case.geometry.kernel == (3, 3) and im2col_bytes <= IM2COL_FORWARD_BYTES
-    if PATHS["shifted"].supports(case) is None and C >= 16 and not forward_only:
+    wide = min(C, O) >= 64 and math.prod(case.geometry.out) >= 1024  # 64-127 channels on 32×32 or more
+    prefer_im2col = case.geometry.kernel == (3, 3) and im2col_bytes <= IM2COL_3X3_BYTES and (not backward or wide)
+    if PATHS["shifted"].supports(case) is None and C >= 16 and not prefer_im2col:
         return "shifted"
     if case.batch >= 16 and (case.geometry.out[-1] < 16 or (C < 16 and O < 16)):
         return "chwn"
