@@ -258,3 +258,27 @@ def test_every_conv_path_gives_the_same_bits_at_any_thread_count(method, x_shape
         scale = float(np.abs(q).max())
         # two summation orders of sums of ≤ `terms` products: |difference| ≤ 2·terms·eps·scale (loose, as gemm's bound)
         assert np.abs(p - q).max() <= 2 * terms * np.finfo(np.float32).eps * scale
+
+
+@pytest.mark.parametrize("steady_threads", [False, True])
+def test_gemm_clock_counts_the_gemms_inside_its_block(steady_threads):
+    kw.backends.cpu.steady_threads = steady_threads
+    a, b = _operands((40, 300), (300, 600), np.float32)
+    before = gemm.matmul(a, b)  # before any block: counted nowhere
+    with gemm.gemm_clock() as outer:
+        np.testing.assert_array_equal(gemm.matmul(a, b), before)  # the clock does not change the product
+        with gemm.gemm_clock() as inner:
+            gemm.matmul(a, b)
+            # a Linear layer's forward is one GEMM, its backward two (dL/dX and dL/dW)
+            x = kw.randn(5, 300, requires_grad=True)
+            nn.Linear(300, 7)(x).sum().backward()
+    gemm.matmul(a, b)  # after the blocks: counted nowhere
+    assert (inner.calls, outer.calls) == (4, 5)
+    assert 0 < inner.seconds <= outer.seconds
+    assert not gemm._CLOCKS  # both blocks closed
+
+
+def test_gemm_clock_closes_when_its_block_raises():
+    with pytest.raises(RuntimeError, match="stop"), gemm.gemm_clock():
+        raise RuntimeError("stop")
+    assert not gemm._CLOCKS

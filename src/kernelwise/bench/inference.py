@@ -39,8 +39,9 @@ import numpy as np
 
 from ..errors import MissingDependencyError, UsageError
 from ..memory import reuse_freed_memory
+from ..ops.gemm import gemm_clock
 from .report import _cell, machine, table
-from .timing import SETTLE_SECONDS, blas_info, interleaved_best
+from .timing import SETTLE_SECONDS, blas_info, geometric_mean, interleaved_best
 
 MODELS: tuple[str, ...] = ("resnet50", "vgg19", "squeezenet")
 
@@ -61,12 +62,18 @@ class InferenceRecord:
     ort_seconds: float
     error: float
     optimized_seconds: float = math.nan
+    gemm_seconds: float = math.nan
 
     @property
     def ratio(self) -> float:
         """kernelwise time / ONNX Runtime time, the optimized module's (the module as loaded where it was not timed)."""
         kw_seconds = self.kw_seconds if math.isnan(self.optimized_seconds) else self.optimized_seconds
         return kw_seconds / self.ort_seconds if self.ort_seconds > 0 else math.nan
+
+    @property
+    def gemm_ratio(self) -> float:
+        """The optimized module's GEMM time / ONNX Runtime's whole time: the ratio if all else cost nothing."""
+        return self.gemm_seconds / self.ort_seconds if self.ort_seconds > 0 else math.nan
 
 
 def _modules() -> tuple[Any, Any]:
@@ -186,8 +193,21 @@ def _run_model(name: str, batches: Sequence[int], repeats: int, threads: int, ti
         runs = {"kernelwise": kw_run, "optimized": optimized_run, "onnxruntime": ort_run}
         best = interleaved_best(runs, repeats=repeats, pause=0.0 if tiny else SETTLE_SECONDS, burst=1 if tiny else 3)
         error = max(_max_relative_difference(state[k], state["ort"]) for k in ("kw", "optimized"))
-        records.append(InferenceRecord(name, batch, best["kernelwise"], best["onnxruntime"], error, best["optimized"]))
+        gemm = _gemm_seconds(optimized_run, 1 if tiny else 3 * repeats)
+        records.append(
+            InferenceRecord(name, batch, best["kernelwise"], best["onnxruntime"], error, best["optimized"], gemm)
+        )
     return records
+
+
+def _gemm_seconds(run: Any, runs: int) -> float:
+    """The least time the GEMMs of ``run`` took (:func:`kernelwise.ops.gemm.gemm_clock`) over ``runs`` calls."""
+    best = math.inf
+    for _ in range(runs):
+        with gemm_clock() as clock:
+            run()
+        best = min(best, clock.seconds)
+    return best
 
 
 def setting_line(threads: int) -> str:
@@ -231,7 +251,8 @@ def run_inference_suite(
             if file is not None:
                 print(
                     f"  {record.model} batch {record.batch}: kernelwise {record.kw_seconds * 1e3:.1f} ms, "
-                    f"optimized {record.optimized_seconds * 1e3:.1f} ms, "
+                    f"optimized {record.optimized_seconds * 1e3:.1f} ms "
+                    f"(its GEMMs {record.gemm_seconds * 1e3:.1f} ms), "
                     f"ONNX Runtime {record.ort_seconds * 1e3:.1f} ms",
                     file=file,
                     flush=True,
@@ -240,22 +261,37 @@ def run_inference_suite(
 
 
 def inference_report(records: Sequence[InferenceRecord], threads: int | None = None) -> str:
-    """The setting lines and a Markdown table: model, batch, the three times, ratio, max rel. diff."""
+    """The setting lines, a Markdown table (model, batch, the times, ratio, the GEMMs' floor, max rel. diff) and
+    the geometric means of the ratios and of the floors.
+
+    "GEMMs ms" is the time the optimized module spends in its GEMMs alone (NumPy's ``matmul``, best of the
+    runs); "GEMM floor" is that over ONNX Runtime's whole time: the ratio kernelwise would reach if its
+    copies, element-wise passes and Python cost nothing.
+    """
     threads = blas_info().threads if threads is None else threads
-    header = ["model", "batch", "kernelwise ms", "optimized ms", "ONNX Runtime ms", "ratio", "max rel. diff"]
+    header = [
+        "model", "batch", "kernelwise ms", "optimized ms", "GEMMs ms", "ONNX Runtime ms", "ratio", "GEMM floor",
+        "max rel. diff",
+    ]  # fmt: skip
     rows = [
         [
             r.model,
             str(r.batch),
             _cell(r.kw_seconds * 1e3, ".1f"),
             _cell(r.optimized_seconds * 1e3, ".1f"),
+            _cell(r.gemm_seconds * 1e3, ".1f"),
             _cell(r.ort_seconds * 1e3, ".1f"),
             _cell(r.ratio, ".2f"),
+            _cell(r.gemm_ratio, ".2f"),
             _cell(r.error, ".1e"),
         ]
         for r in records
     ]
-    return setting_line(threads) + "\n\n" + table(rows, header)
+    means = (
+        f"Geometric mean of the ratios: {geometric_mean([r.ratio for r in records]):.2f}; "
+        f"of the GEMM floors: {geometric_mean([r.gemm_ratio for r in records]):.2f}"
+    )
+    return setting_line(threads) + "\n\n" + table(rows, header) + "\n\n" + means
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,8 +34,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -85,9 +88,57 @@ def _whole(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return result[0]
 
 
+@dataclass
+class GemmClock:
+    """What :func:`gemm_clock` counted: the wall time of the GEMM calls (``seconds``) and their number (``calls``)."""
+
+    seconds: float = 0.0
+    calls: int = 0
+
+
+_CLOCKS: list[GemmClock] = []  # the clocks of the gemm_clock blocks now open
+
+
+@contextlib.contextmanager
+def gemm_clock() -> Iterator[GemmClock]:
+    """Count the time spent in the ops' GEMMs (every :func:`matmul` call) while the block runs.
+
+    What the rest of the work costs (copies, element-wise passes, Python) is the block's time minus
+    ``clock.seconds``. Blocks may nest; each counts the calls made inside it.
+
+    Example:
+        >>> import numpy as np
+        >>> from kernelwise.ops.gemm import gemm_clock, matmul
+        >>> with gemm_clock() as clock:
+        ...     _ = matmul(np.ones((64, 64), np.float32), np.ones((64, 64), np.float32))
+        >>> clock.calls, clock.seconds > 0
+        (1, True)
+    """
+    clock = GemmClock()
+    _CLOCKS.append(clock)
+    try:
+        yield clock
+    finally:
+        _CLOCKS.remove(clock)
+
+
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` by NumPy's rules for 2-d and stacked matrices (1-d operands: NumPy's ``a @ b`` as one chunk),
     computed in the chunks :func:`plan` gives on kernelwise's workers; written into ``out`` when given."""
+    if not _CLOCKS:
+        return _matmul(a, b, out)
+    start = time.perf_counter()
+    try:
+        return _matmul(a, b, out)
+    finally:
+        seconds = time.perf_counter() - start
+        for clock in _CLOCKS:
+            clock.seconds += seconds
+            clock.calls += 1
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """:func:`matmul`'s work."""
     if not cpu.steady_threads:  # one call of NumPy's BLAS with its own threads
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     if a.ndim < 2 or b.ndim < 2:  # NumPy's vector rules, one chunk

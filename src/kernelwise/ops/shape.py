@@ -6,6 +6,7 @@ the same way (reshape back, inverse permutation, scatter, split).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -228,7 +229,7 @@ class Cat(Function):
 
     def forward(self, *xs: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
-        self.splits = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        self.splits = list(itertools.accumulate(x.shape[axis] for x in xs))[:-1]  # where the gradient is cut
         return np.concatenate(xs, axis=axis)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
@@ -250,6 +251,8 @@ def _same_dtype(tensors: list[Any], name: str) -> list[Tensor]:
     if not tensors:
         raise UsageError(f"{name}(): expects a non-empty sequence of tensors")
     ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if all(t._array.dtype == ts[0]._array.dtype for t in ts):  # the common case: nothing to promote
+        return ts
     probe = Tensor._make(np.empty(0, ts[0].dtype))  # PyTorch's type promotion, one pair at a time
     for t in ts[1:]:
         probe, _ = _operand(probe, Tensor._make(np.empty(0, t.dtype)))
@@ -266,8 +269,10 @@ def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
     """
     ts = _same_dtype(list(tensors), "cat")
     (axis,) = _axis_tuple(dim, ts[0].ndim, "dim")
+    first = ts[0]._array.shape
     for t in ts:
-        if t.ndim != ts[0].ndim or t.shape[:axis] + t.shape[axis + 1 :] != ts[0].shape[:axis] + ts[0].shape[axis + 1 :]:
+        shape = t._array.shape
+        if len(shape) != len(first) or shape[:axis] + shape[axis + 1 :] != first[:axis] + first[axis + 1 :]:
             raise UsageError(f"cat(): shapes {[x.shape for x in ts]} differ outside dimension {dim}")
     return Cat.apply(*ts, axis=axis)
 
