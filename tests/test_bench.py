@@ -76,7 +76,10 @@ def test_train_suite_tiny_with_and_without_torch() -> None:
     result = run_train_suite(tiny=True, threads=1, torch=None, memory=False, file=out)
     assert [c.items for c in result.cases] == [128, 20, 2]
     assert all(c.kw_seconds > 0 for c in result.cases)
+    # every case trains convolutions and Linear layers: some of its time went to GEMMs, never more than all of it
+    assert all(0 < c.kw_gemm_seconds <= c.kw_seconds for c in result.cases)
     assert "LeNet-5" in out.getvalue() and "MNIST-1D" in out.getvalue() and "small_resnet" in out.getvalue()
+    assert "of its time" in out.getvalue()
     alone = run_train_suite(tiny=True, threads=1, torch=False, memory=False, file=None)
     assert all(math.isnan(c.ratio) for c in alone.cases)
 
