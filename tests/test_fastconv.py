@@ -24,7 +24,7 @@ from parity import assert_close, largest_size
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-FAST = ("matmul", "im2col", "chwn", "shifted", "winograd", "winograd2")
+FAST = ("matmul", "im2col", "chwn", "im2col_bands", "shifted", "winograd", "winograd2")
 
 
 def _pairs(padding: Any, nd: int) -> tuple[tuple[int, int], ...]:
@@ -101,6 +101,11 @@ CASES = [
     ("chwn", (2, 2, 7), (3, 2, 2), {"padding": ((1, 0),), "dilation": (3,)}),
     ("chwn", (2, 2, 4, 5, 4), (2, 2, 2, 3, 2), {"stride": (1, 2, 1), "padding": ((1, 0), (0, 2), (1, 1))}),
     ("chwn", (2, 3, 8, 8), (4, 3, 1, 1), {"stride": (2, 2)}),
+    ("im2col_bands", (2, 3, 7, 6), (4, 3, 3, 2), {"padding": 1}),
+    ("im2col_bands", (2, 3, 9, 8), (2, 3, 3, 3), {"stride": (2, 3), "padding": (1, 0), "dilation": (1, 2)}),
+    ("im2col_bands", (3, 4, 11), (5, 4, 3), {"stride": (2,), "padding": 1}),
+    ("im2col_bands", (1, 2, 4, 5, 4), (2, 2, 2, 3, 2), {"stride": (1, 2, 1), "padding": 1}),
+    ("im2col_bands", (2, 3, 8, 8), (4, 3, 1, 1), {"stride": (2, 2)}),
     ("shifted", (2, 3, 6, 7), (4, 3, 3, 3), {"padding": 1}),
     ("shifted", (2, 2, 5, 6), (3, 2, 2, 3), {}),
     ("shifted", (1, 3, 6, 5), (2, 3, 3, 2), {"padding": ((0, 1), (2, 0))}),
@@ -157,12 +162,13 @@ def test_fast_path_passes_gradcheck(method: str) -> None:
         "matmul": ((2, 3, 3, 2), (2, 3, 1, 1)),
         "im2col": ((2, 2, 5, 4), (3, 2, 3, 2)),
         "chwn": ((3, 2, 5, 4), (3, 2, 2, 3)),
+        "im2col_bands": ((2, 2, 5, 4), (3, 2, 3, 2)),
         "shifted": ((2, 2, 4, 5), (3, 2, 3, 3)),
         "winograd": ((2, 2, 5, 6), (3, 2, 3, 3)),
         "winograd2": ((2, 2, 5, 6), (3, 2, 3, 3)),
     }
     xs, ws = shapes[method]
-    stride = {"im2col": (2, 1), "chwn": (1, 2)}.get(method, (1, 1))
+    stride = {"im2col": (2, 1), "chwn": (1, 2), "im2col_bands": (2, 1)}.get(method, (1, 1))
     padding = ((0, 0), (0, 0)) if method == "matmul" else ((1, 0), (1, 1))
     x, w, b = (kw.Tensor(a, requires_grad=True) for a in arrays(3, xs, ws, np.float64))
 
@@ -217,11 +223,36 @@ def test_fast_paths_take_non_contiguous_inputs() -> None:
     w = rng.standard_normal((3, 3, 4, 16)).astype(np.float32).transpose(3, 2, 1, 0)[:, :, ::-1]  # (16, 4, 3, 3)
     x, w = x[:, :, :, :], w[:4, :3]  # (2, 3, 6, 6) and (4, 3, 3, 3), neither contiguous
     assert not x.flags.c_contiguous and not w.flags.c_contiguous
-    for method in ("im2col", "chwn", "shifted", "winograd", "winograd2"):
+    for method in ("im2col", "chwn", "im2col_bands", "shifted", "winograd", "winograd2"):
         y, grad_out, grad_x, grad_w, _ = run(method, x, w, None, padding=1)
         expected = torch_conv(np.ascontiguousarray(x), np.ascontiguousarray(w), None, grad_out, padding=1)
         for name, actual, want in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), expected):
             check_close(actual, want, np.float32, f"{method} {name}", largest_size(x, w, y))
+
+
+@pytest.mark.parametrize(
+    ("columns", "bias", "xs", "ws", "options"),
+    [
+        (18, True, (2, 3, 7, 6), (4, 3, 3, 3), {"padding": 1}),  # 3 of 7 output rows (of 6) a band: 3, 3, 1
+        (36, True, (1, 3, 7, 6), (4, 3, 3, 3), {"padding": 1}),  # 6 of 7 rows: 6, then 1
+        (1, True, (2, 2, 5, 9), (3, 2, 2, 3), {"stride": (1, 2), "padding": (0, 1)}),  # less than a row: one row
+        (84, True, (5, 2, 6, 7), (3, 2, 3, 3), {"padding": 1}),  # 2 whole samples (42 positions each): 2, 2, 1
+        (108, False, (5, 2, 6, 7), (3, 2, 3, 3), {"padding": (1, 2)}),  # the same without a bias (no row of ones)
+        (4, True, (3, 2, 11), (3, 2, 5), {"padding": 2}),  # 1-d: 4 of 11 positions a band: 4, 4, 3
+    ],
+)
+def test_bands_of_rows_and_of_samples_match_torch(columns, bias, xs, ws, options, monkeypatch) -> None:
+    """im2col_bands cuts the window matrix into bands of BAND_BYTES: rows of one sample, or whole samples."""
+    K = xs[1] * int(np.prod(ws[2:])) + bias  # rows of the window matrix, the row of ones included
+    monkeypatch.setattr(fastconv.im2col, "BAND_BYTES", 4 * K * columns)  # float32: `columns` columns a band
+    x, w, b = arrays(11, xs, ws, np.float32, bias=bias)
+    y, grad_out, grad_x, grad_w, grad_b = run("im2col_bands", x, w, b, **options)
+    expected = torch_conv(x, w, b, grad_out, **options)
+    assert (grad_b is None) == (not bias)
+    for name, actual, want in zip(("output", "dL/dX", "dL/dW"), (y, grad_x, grad_w), expected):
+        check_close(actual, want, np.float32, name, largest_size(x, w, y))
+    if bias:
+        check_close(grad_b, expected[3], np.float32, "dL/db", largest_size(x, w, y))
 
 
 # --------------------------------------------------------------------------- Winograd's float32 error
@@ -347,15 +378,24 @@ def test_conv2d_uses_the_dispatched_path(monkeypatch: pytest.MonkeyPatch) -> Non
     assert calls == ["shifted", "im2col"]
 
 
-def test_forward_only_3x3_takes_im2col_while_its_buffer_stays_small() -> None:
+def test_forward_only_3x3_takes_im2col_or_its_bands_by_the_buffer_size() -> None:
     pads = ((1, 1), (1, 1))
     vgg_first = ((1, 64, 224, 224), (64, 64, 3, 3), (1, 1), pads, (1, 1), 1)  # 9·64·224² floats: 116 MB
-    assert fastconv.choose_method(*vgg_first, needs_grad=False) == "im2col"
+    assert fastconv.BANDS_FROM_BYTES < 4 * 9 * 64 * 224 * 224 < fastconv.IM2COL_3X3_BYTES
+    assert fastconv.choose_method(*vgg_first, needs_grad=False) == "im2col_bands"
     assert fastconv.choose_method(*vgg_first) == "im2col"  # forward and backward: 64 channels on 224×224
     batch8 = ((8, 64, 224, 224), *vgg_first[1:])  # 925 MB of columns: over IM2COL_3X3_BYTES
     assert fastconv.IM2COL_3X3_BYTES < 4 * 9 * 64 * 8 * 224 * 224
-    assert fastconv.choose_method(*batch8, needs_grad=False) == "shifted"
+    assert fastconv.choose_method(*batch8, needs_grad=False) == "im2col_bands"  # a band at a time
     assert fastconv.choose_method(*batch8) == "shifted"
+    small = ((1, 64, 56, 56), (64, 64, 3, 3), (1, 1), pads, (1, 1), 1)  # 7 MB of columns
+    assert fastconv.choose_method(*small, needs_grad=False) == "im2col"
+    # 128 channels and more: F(2×2, 3×3) below 112×112 outputs, bands from there on (without a backward)
+    wide = ((1, 128, 112, 112), (128, 128, 3, 3), (1, 1), pads, (1, 1), 1)
+    assert fastconv.choose_method(*wide, needs_grad=False) == "im2col_bands"
+    assert fastconv.choose_method(*wide) == "winograd2"
+    wide56 = ((8, 128, 56, 56), (128, 128, 3, 3), (1, 1), pads, (1, 1), 1)
+    assert fastconv.choose_method(*wide56, needs_grad=False) == "winograd2"
     five = ((1, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
     assert fastconv.choose_method(*five, needs_grad=False) == "shifted"  # measured for 3×3 only
 

@@ -290,6 +290,7 @@ CONV_CASES = {  # method: (input shape, weight shape, stride, padding, dilation)
     "matmul": ((2, 4, 5, 6), (3, 4, 1, 1), 1, 0, 1),
     "im2col": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
     "chwn": ((2, 4, 7, 7), (3, 4, 3, 3), 2, 1, 1),
+    "im2col_bands": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 1, 1),
     "shifted": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 1, 1),
     "winograd": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 2, 1),
     "winograd2": ((2, 4, 7, 7), (3, 4, 3, 3), 1, 2, 1),
@@ -299,6 +300,7 @@ DILATED = {  # dilation 2: im2col's col2im on the padded grid, 1-d, a stride and
     "exact": ((2, 4, 9), (3, 4, 3), 2, 1, 2),
     "im2col": ((2, 4, 8, 8), (3, 4, 3, 3), 1, 2, 2),
     "chwn": ((2, 4, 10), (3, 4, 3), 3, 1, 2),
+    "im2col_bands": ((2, 4, 8, 8), (3, 4, 3, 3), 2, 2, 2),
 }
 
 

@@ -267,8 +267,9 @@ class ConvNd(Function):
 
     Inputs: X (N, C, *spatial), W (O, Cg, *k), b (O,) or None. ``padding`` holds one
     (before, after) pair per spatial dimension. ``method`` picks the algorithm: "windows" is
-    the plain path below (the readable one); "matmul", "im2col", "chwn", "shifted" and "winograd" are
-    the fast paths of :mod:`kernelwise.ops.fastconv`; None lets ``choose_method`` pick by shape.
+    the plain path below (the readable one); "matmul", "im2col", "chwn", "im2col_bands", "shifted",
+    "winograd" and "winograd2" are the fast paths of :mod:`kernelwise.ops.fastconv`; None lets
+    ``choose_method`` pick by shape.
     "exact" sums tap by tap over the real terms only: it takes over wherever a NaN or inf would meet
     a zero the chosen path multiplies (``exact_if_non_finite`` in the forward, ``grad_needs_exact``
     for dL/dO in the backward), whichever method was asked for.

@@ -24,6 +24,8 @@ wins on every shape, so :func:`choose_method` picks one per shape (the reasons a
   (NumPy pays ~20 ns per run). O is returned as an (N, O, *out) view of its batch-last memory
   and dL/dX likewise; ReLU and pooling keep that layout (see ``layout.py``), so between two such
   layers no transposing copy runs at all.
+* ``im2col_bands``: im2col without a backward, a band of output rows (or a few whole samples) at a time:
+  each band's windows are still in cache for its GEMM, which writes O's rows in place.
 * ``shifted``: stride 1 in 2-d without an im2col buffer. On the channels-last padded input,
   flattened over (n, y, x), the window tap (i, j) of output position m is row m + i·Wp + j, so
   one kernel row's kw taps are kw consecutive rows: a plain reshape turns them into a matrix of
@@ -55,7 +57,7 @@ from ...errors import UsageError
 from ..frozen import derived
 from ..geometry import ConvGeometry, Pairs
 from .common import ConvCase, FastPath, PathContext
-from .im2col import BatchLastIm2col, Im2col
+from .im2col import BandedIm2col, BatchLastIm2col, Im2col
 from .matmul import Matmul
 from .shifted import Shifted
 from .winograd import Winograd, Winograd2
@@ -75,10 +77,15 @@ __all__ = [
 
 #: The largest im2col buffer a 3×3 stride-1 convolution may take instead of running "shifted".
 IM2COL_3X3_BYTES = 256 << 20
+#: Without a backward, a 3×3 stride-1 convolution whose whole im2col buffer would exceed this runs "im2col_bands".
+BANDS_FROM_BYTES = 32 << 20
+#: ... and one of 128 channels or more does too (instead of "winograd2") from outputs of this many positions.
+BANDS_OVER_WINOGRAD2 = 112 * 112
 
-METHODS = ("windows", "exact", "matmul", "im2col", "chwn", "shifted", "winograd", "winograd2")
+METHODS = ("windows", "exact", "matmul", "im2col", "chwn", "im2col_bands", "shifted", "winograd", "winograd2")
 PATHS: dict[str, FastPath] = {
-    path.name: path for path in (Matmul(), Im2col(), BatchLastIm2col(), Shifted(), Winograd(), Winograd2())
+    path.name: path
+    for path in (Matmul(), Im2col(), BatchLastIm2col(), BandedIm2col(), Shifted(), Winograd(), Winograd2())
 }
 
 
@@ -106,11 +113,20 @@ def choose_method(
       multiplications; its transforms are memory passes, which a GEMM with K = C ≥ 16 outweighs (1.4×
       faster than "shifted" on 64 channels, 1.5× on 256), but its float32 error is 6–37× PyTorch's
       (see :mod:`kernelwise.backends.conv`), so it is not the default.
-    * otherwise, the same with at least 128 input and output channels: "winograd2", F(2×2, 3×3).
+    * otherwise, the same with at least 128 input and output channels: "winograd2", F(2×2, 3×3) (without a
+      backward only below 112×112 outputs: see "im2col_bands" below).
       2.25× fewer multiplications and a float32 error near the direct sum's (transforms of ±1 and
       ½ only). Its transforms pass over 4× the input, which the GEMMs outweigh from about 128
       channels on: 8, 256→256, 14×14 forward and backward in 34 ms against "shifted"'s 53 ms, 8,
       512→512, 7×7 in 46 against 91; with 64 channels it is slower (85 against 70 ms on 56×56).
+    * 3×3, stride 1, without a backward (inference), where im2col's whole buffer would exceed
+      :data:`BANDS_FROM_BYTES` (32 MB) and the channels are fewer than 128 or the outputs 112×112 or more:
+      "im2col_bands". A buffer that size is copied and read at memory speed; in bands of 4 MB each band's
+      windows are still in cache for its GEMM. Forward, 2 threads: 8, 64→64, 224×224 in 279-292 ms
+      against 506 by "shifted" and 489-740 by "im2col"; 8, 128→128, 112×112 in 226-320 against "winograd2"'s
+      388-424; 1, 64→64, 224×224 in 40 against 53 ms by "im2col"; 8, 64→64, 56×56 in 17.4 against 21.9.
+      With 128 channels and more on smaller outputs F(2×2) stays ahead (8, 256→256, 28×28: 46.5 against
+      68.5 ms), and on small buffers one whole GEMM (1, 64→64, 56×56: 3.2 against 3.4-3.9 ms).
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins. That is for forward
@@ -188,12 +204,15 @@ def _choose_fast_path(
     case = ConvCase.make(x_shape, w_shape, stride, padding, dilation)
     if PATHS["matmul"].supports(case) is None:
         return "matmul"
-    if PATHS["winograd"].supports(case) is None:
+    im2col_bytes = 4 * 9 * C * case.batch * math.prod(case.geometry.out)  # the (K, N·L) buffer of a 3×3 im2col
+    if PATHS["winograd"].supports(case) is None:  # 3×3, stride 1
         if winograd and min(C, O) >= 16:
             return "winograd"
-        if min(C, O) >= 128:
+        large = math.prod(case.geometry.out) >= BANDS_OVER_WINOGRAD2
+        if min(C, O) >= 128 and (backward or not large):
             return "winograd2"
-    im2col_bytes = 4 * 9 * C * case.batch * math.prod(case.geometry.out)  # the (K, N·L) buffer of a 3×3 im2col
+        if not backward and im2col_bytes > BANDS_FROM_BYTES and (min(C, O) < 128 or large):
+            return "im2col_bands"
     wide = min(C, O) >= 64 and math.prod(case.geometry.out) >= 1024  # 64-127 channels on 32×32 or more
     prefer_im2col = case.geometry.kernel == (3, 3) and im2col_bytes <= IM2COL_3X3_BYTES and (not backward or wide)
     if PATHS["shifted"].supports(case) is None and C >= 16 and not prefer_im2col:

@@ -23,6 +23,8 @@ from ..windows import col2im, tap_regions, windows
 from .common import FastPath, Grads, PathContext, rows_of
 
 COPY_CHUNKS = 4  # the im2col copy and col2im's adds, cut along their first axis for the workers
+#: How much of the window matrix "im2col_bands" fills at a time: a band this size stays in cache for its GEMM.
+BAND_BYTES = 4 << 20  # 2-6 MB measured alike (64 and 128 channels on 56×56 to 224×224), 16 MB slower
 
 
 @dataclass
@@ -211,6 +213,89 @@ class BatchLastIm2col(Im2col):
         run_slices(add_back, C, COPY_CHUNKS)
         inside = tuple(slice(lo, n - hi) for (lo, hi), n in zip(geom.padding, geom.padded))
         return grad_xb[(slice(None), *inside)].transpose(nd + 1, 0, *range(1, nd + 1))  # (N, C, *spatial), a view
+
+
+@dataclass
+class BandsContext(PathContext):
+    """``x``: the input, what dL/dW reads (the backward copies its windows again); W, whether there was a bias, and
+    the geometry."""
+
+    input_field: ClassVar[str] = "x"
+    x: np.ndarray | None
+    w: np.ndarray
+    has_bias: bool
+    geometry: ConvGeometry
+
+
+class BandedIm2col(Im2col):
+    """im2col a band of output rows at a time, for a forward without a backward (inference).
+
+    The same columns and the same GEMM as "im2col", cut into bands of about :data:`BAND_BYTES`: a band's
+    windows are copied while the previous band's are still in cache, and its GEMM writes O's rows in place
+    (O[n, :, rows] = [W_mat | b] @ [cols; 1]), so the output needs no transposing copy and the buffer no more
+    memory than a band, whatever the batch. Bands are a few output rows of one sample or, where a sample's
+    windows fit in one band, whole samples (one GEMM per sample). Whole-image im2col runs at memory speed
+    on large images: 8, 64→64, 224×224 forward took 489-740 ms by "im2col" (a 925 MB buffer), 506 ms by
+    "shifted" and 279-292 ms in bands of 4 MB (2 threads; see ``choose_method``).
+
+    Its backward (for a program that asks for the method by name) copies the windows again and runs
+    "im2col"'s backward.
+
+    Example:
+        >>> from kernelwise.ops.fastconv.common import ConvCase
+        >>> x, w = np.ones((2, 3, 5, 5), np.float32), np.ones((4, 3, 3, 3), np.float32)
+        >>> case = ConvCase.make(x.shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+        >>> y, ctx = BandedIm2col().forward(x, w, np.ones(4, np.float32), case.geometry)
+        >>> y.shape, float(y[0, 0, 0, 0]), float(y[1, 3, 2, 2])
+        ((2, 4, 5, 5), 13.0, 28.0)
+    """
+
+    name = "im2col_bands"
+
+    def forward(
+        self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: ConvGeometry
+    ) -> tuple[np.ndarray, BandsContext]:
+        N, C, O, kernel, out, nd = x.shape[0], x.shape[1], w.shape[0], geometry.kernel, geometry.out, geometry.nd
+        K, L, row = C * math.prod(kernel), math.prod(out), math.prod(out[1:])  # row: positions per output row
+        ones = int(b is not None)
+        w_b = derived(  # [W_mat | b] (computed once for a frozen W and b)
+            w,
+            ("im2col_bands", b is None),
+            lambda: w.reshape(O, K) if b is None else np.hstack([w.reshape(O, K), b[:, None]]),
+            b,
+        )
+        columns = max(row, BAND_BYTES // (x.itemsize * (K + ones)))  # a band's columns, at least one output row
+        samples = max(1, min(N, columns // L))  # whole samples a band, or one sample in bands of `rows` rows
+        rows = out[0] if columns >= L else columns // row
+        inside = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], geometry.padding)))
+        # the padded samples of one band, the padding a frame of zeros written once (None: no padding, X itself)
+        staged = np.zeros((samples, C, *geometry.padded), dtype=x.dtype) if geometry.padded_any else None
+        buf = np.empty(samples * (K + ones) * rows * row, dtype=x.dtype)
+        y = np.empty((N, O, *out), dtype=x.dtype)
+        for n0 in range(0, N, samples):
+            s = min(samples, N - n0)
+            x_pad = x[n0 : n0 + s] if staged is None else staged[:s]
+            if staged is not None:
+                x_pad[inside] = x[n0 : n0 + s]
+            view = windows(x_pad, kernel, geometry.stride, geometry.dilation)  # (s, C, *out, *k)
+            view = view.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (s, C, *k, *out), a view
+            for y0 in range(0, out[0], rows):
+                r = min(rows, out[0] - y0)
+                cols = buf[: s * (K + ones) * r * row].reshape(s, K + ones, r * row)  # contiguous for any band
+                cols[:, K:] = 1
+                band = view[(slice(None),) * (2 + nd) + (slice(y0, y0 + r),)]  # (s, C, *k, r, *out[1:])
+                cols[:, :K].reshape(band.shape)[...] = band  # the windows of output rows y0 .. y0 + r: a view's copy
+                o_band = y[n0 : n0 + s, :, y0 : y0 + r].reshape(s, O, r * row)  # O's rows, a view
+                matmul(w_b, cols, out=o_band)  # O[n, :, rows] = [W_mat | b] @ [cols; 1], one GEMM per sample
+        return y, BandsContext(x, w, b is not None, geometry)
+
+    def backward(self, ctx: BandsContext, grad_out: np.ndarray, needs: tuple[bool, bool, bool]) -> Grads:  # type: ignore[override]
+        O, K = ctx.w.shape[0], math.prod(ctx.w.shape[1:])
+        cols = None
+        if ctx.x is not None:  # dL/dW reads the windows: copied again, the row of ones under them if there was a bias
+            bias = np.zeros(O, ctx.x.dtype) if ctx.has_bias else None
+            cols = _cols_with_ones(self._window_columns(ctx.x, ctx.geometry), K, bias)
+        return super().backward(Im2colContext(cols, ctx.w.reshape(O, K), ctx.geometry), grad_out, needs)
 
 
 def _batch_last(x: np.ndarray, padding: tuple[tuple[int, int], ...]) -> np.ndarray:
