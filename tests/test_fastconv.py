@@ -398,6 +398,10 @@ def test_forward_only_3x3_takes_im2col_or_its_bands_by_the_buffer_size() -> None
     assert fastconv.choose_method(*wide56, needs_grad=False) == "winograd2"
     five = ((1, 64, 56, 56), (64, 64, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
     assert fastconv.choose_method(*five, needs_grad=False) == "shifted"  # measured for 3×3 only
+    stem = ((8, 3, 224, 224), (64, 3, 7, 7), (2, 2), ((3, 3), (3, 3)), (1, 1), 1)  # 3·49·8·112² floats: 56 MB
+    assert fastconv.choose_method(*stem, needs_grad=False) == "im2col_bands"
+    assert fastconv.choose_method(*stem) == "im2col"
+    assert fastconv.choose_method((1, *stem[0][1:]), *stem[1:], needs_grad=False) == "im2col"  # 7 MB
 
 
 @pytest.mark.parametrize(
