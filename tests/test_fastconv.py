@@ -402,6 +402,10 @@ def test_forward_only_3x3_takes_im2col_or_its_bands_by_the_buffer_size() -> None
     assert fastconv.choose_method(*stem, needs_grad=False) == "im2col_bands"
     assert fastconv.choose_method(*stem) == "im2col"
     assert fastconv.choose_method((1, *stem[0][1:]), *stem[1:], needs_grad=False) == "im2col"  # 7 MB
+    squeeze_stem = ((8, 3, 224, 224), (64, 3, 3, 3), (2, 2), ((0, 0), (0, 0)), (1, 1), 1)  # 111² outputs, 10 MB
+    assert fastconv.choose_method(*squeeze_stem, needs_grad=False) == "im2col_bands"  # no transposing copy of O
+    fire = ((8, 32, 27, 27), (128, 32, 3, 3), (1, 1), pads, (1, 1), 1)  # 729 outputs a sample: one whole GEMM
+    assert fastconv.choose_method(*fire, needs_grad=False) == "im2col"
 
 
 @pytest.mark.parametrize(

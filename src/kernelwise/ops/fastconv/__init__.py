@@ -127,8 +127,10 @@ def choose_method(
       388-424; 1, 64→64, 224×224 in 40 against 53 ms by "im2col"; 8, 64→64, 56×56 in 17.4 against 21.9.
       With 128 channels and more on smaller outputs F(2×2) stays ahead (8, 256→256, 28×28: 46.5 against
       68.5 ms), and on small buffers one whole GEMM (1, 64→64, 56×56: 3.2 against 3.4-3.9 ms). Likewise
-      any other layer that would take "im2col" without a backward: ResNet's stem, 8, 3→64, 224×224, 7×7
-      stride 2 (56 MB of columns), in 43.8 against 50.6 ms.
+      any other layer that would take "im2col" without a backward, and such a layer on a batch with 4,096
+      outputs or more per sample, where im2col's (O, N·L) result needs a transposing copy and the bands'
+      per-sample GEMMs are wide: ResNet's stem, 8, 3→64, 224×224, 7×7 stride 2 (56 MB of columns), in 43.8
+      against 50.6 ms; SqueezeNet's, 8, 3→64, 224×224, 3×3 stride 2 (10 MB), in 12.9-13.0 against 18.2-18.5.
     * other 2-d, stride 1, no dilation, at least 16 input channels: "shifted". The GEMM's K = kw·C
       is long enough to run near peak and it writes no K-times-larger buffer; with few channels
       (LeNet's 1 and 6) its GEMMs are too thin and one im2col GEMM (K = C·k²) wins. That is for forward
@@ -221,9 +223,10 @@ def _choose_fast_path(
         return "shifted"
     if case.batch >= 16 and (case.geometry.out[-1] < 16 or (C < 16 and O < 16)):
         return "chwn"
-    cols_bytes = 4 * C * math.prod(case.geometry.kernel) * case.batch * math.prod(case.geometry.out)
-    if not backward and cols_bytes > BANDS_FROM_BYTES:  # e.g. ResNet's 7×7 stride-2 stem at batch 8
-        return "im2col_bands"
+    positions = math.prod(case.geometry.out)
+    cols_bytes = 4 * C * math.prod(case.geometry.kernel) * case.batch * positions
+    if not backward and (cols_bytes > BANDS_FROM_BYTES or (case.batch > 1 and positions >= 4096)):
+        return "im2col_bands"  # e.g. ResNet's 7×7 stride-2 stem at batch 8: a big buffer, an output to transpose
     return "im2col"
 
 
