@@ -178,6 +178,17 @@ def test_fast_path_passes_gradcheck(method: str) -> None:
     assert kw.gradcheck(conv, [x, w, b])
 
 
+@pytest.mark.parametrize(("cin", "cout"), [(2, 5), (5, 2)])
+def test_matmul_path_passes_gradcheck_whether_its_bias_is_in_the_gemm_or_added(cin: int, cout: int) -> None:
+    """Fewer inputs than outputs: the 1×1 path multiplies [W | b] by X with a row of ones (dL/db from dL/dW's GEMM)."""
+    x, w, b = (kw.Tensor(a, requires_grad=True) for a in arrays(12, (3, cin, 2, 3), (cout, cin, 1, 1), np.float64))
+
+    def conv(x: kw.Tensor, w: kw.Tensor, b: kw.Tensor) -> kw.Tensor:
+        return ConvNd.apply(x, w, b, stride=(1, 1), padding=((0, 0),) * 2, dilation=(1, 1), groups=1, method="matmul")
+
+    assert kw.gradcheck(conv, [x, w, b])
+
+
 @pytest.mark.parametrize("method", FAST)
 def test_fast_path_without_bias_and_with_only_some_gradients(method: str) -> None:
     xs, ws = ((2, 3, 5, 5), (2, 3, 1, 1)) if method == "matmul" else ((2, 3, 5, 5), (2, 3, 3, 3))

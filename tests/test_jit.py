@@ -38,7 +38,8 @@ CONVS = [  # (input shape, in, out, kernel, padding, stride): a shape for every 
     ((2, 3, 12, 12), 3, 8, 3, 1, 2),  # im2col with a bias
     ((1, 16, 10, 10), 16, 16, 5, 2, 1),  # shifted
     ((1, 128, 6, 6), 128, 128, 3, 1, 1),  # winograd2
-    ((2, 8, 5, 5), 8, 12, 1, 0, 1),  # matmul
+    ((2, 8, 5, 5), 8, 12, 1, 0, 1),  # matmul, fewer inputs than outputs: [W | b] against X with a row of ones
+    ((2, 12, 5, 5), 12, 8, 1, 0, 1),  # matmul, more: W as it is, the bias added after
     ((16, 6, 14, 14), 6, 16, 5, 0, 1),  # chwn
 ]
 
@@ -56,7 +57,8 @@ def test_freeze_keeps_every_bit_and_computes_the_weights_once(shape, cin, cout, 
     np.testing.assert_array_equal(second, expected)
     kept = frozen._FROZEN[id(ice.weight._array)][1]
     method = choose_method(shape, conv.weight.shape, (stride,) * 2, ((pad, pad),) * 2, (1, 1), 1, needs_grad=False)
-    assert bool(kept) == (method != "matmul"), method  # a 1×1 convolution reads W as it is
+    # a 1×1 convolution reads W as it is, unless it takes its bias into the GEMM (fewer inputs than outputs)
+    assert bool(kept) == (method != "matmul" or cin < cout), method
     assert all(not v[1].flags.writeable for v in kept.values() if isinstance(v[1], np.ndarray))
     assert conv.weight.numpy().flags.writeable and conv.training is False  # the original is untouched
 
