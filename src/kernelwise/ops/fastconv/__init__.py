@@ -77,7 +77,7 @@ __all__ = [
 
 #: The largest im2col buffer a 3×3 stride-1 convolution may take instead of running "shifted".
 IM2COL_3X3_BYTES = 256 << 20
-#: Without a backward, a 3×3 stride-1 convolution whose whole im2col buffer would exceed this runs "im2col_bands".
+#: Without a backward, a convolution whose whole im2col buffer would exceed this runs "im2col_bands".
 BANDS_FROM_BYTES = 32 << 20
 #: ... and one of 128 channels or more does too (instead of "winograd2") from outputs of this many positions.
 BANDS_OVER_WINOGRAD2 = 112 * 112
