@@ -145,6 +145,18 @@ def add_bias(y_view: np.ndarray, b: np.ndarray | None, out_shape: tuple[int, ...
     return y
 
 
+def with_bias(w_mat: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """[W_mat | b]: the bias as the weight of a constant input 1 (a row of ones under the GEMM's other operand).
+
+    Shape: W_mat (O, K), b (O,) or None -> (O, K + 1), or W_mat itself without a bias.
+
+    Example:
+        >>> with_bias(np.ones((2, 3)), np.array([5.0, 6.0])).tolist()
+        [[1.0, 1.0, 1.0, 5.0], [1.0, 1.0, 1.0, 6.0]]
+    """
+    return w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1)
+
+
 def gemm_rows(rows: int) -> int:
     """How many rows to give a GEMM's left operand that has ``rows``: 8 for 3-7, else ``rows``.
 

@@ -20,7 +20,7 @@ from ..frozen import derived
 from ..gemm import matmul
 from ..geometry import ConvGeometry, crop, pad
 from ..windows import col2im, tap_regions, windows
-from .common import FastPath, Grads, PathContext, rows_of
+from .common import FastPath, Grads, PathContext, rows_of, with_bias
 
 COPY_CHUNKS = 4  # the im2col copy and col2im's adds, cut along their first axis for the workers
 #: How much of the window matrix "im2col_bands" fills at a time: a band this size stays in cache for its GEMM.
@@ -68,7 +68,7 @@ def _times_cols(w: np.ndarray, b: np.ndarray | None, cols: np.ndarray) -> np.nda
 
     def weights() -> np.ndarray:  # [W_mat | b] as a GEMM operand (computed once for a frozen W and b)
         w_mat = w.reshape(O, -1)  # (O, K)
-        return rows_of(w_mat if b is None else np.concatenate([w_mat, b[:, None]], axis=1), O)
+        return rows_of(with_bias(w_mat, b), O)
 
     return matmul(derived(w, ("im2col", b is None), weights, b), cols)[:O]
 
@@ -261,7 +261,7 @@ class BandedIm2col(Im2col):
         w_b = derived(  # [W_mat | b] (computed once for a frozen W and b)
             w,
             ("im2col_bands", b is None),
-            lambda: w.reshape(O, K) if b is None else np.hstack([w.reshape(O, K), b[:, None]]),
+            lambda: with_bias(w.reshape(O, K), b),
             b,
         )
         columns = max(row, BAND_BYTES // (x.itemsize * (K + ones)))  # a band's columns, at least one output row

@@ -10,7 +10,7 @@ import numpy as np
 from ..frozen import derived
 from ..gemm import matmul
 from ..geometry import ConvGeometry
-from .common import ConvCase, FastPath, Grads, PathContext
+from .common import ConvCase, FastPath, Grads, PathContext, with_bias
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Matmul(FastPath):
             x_ones = np.empty((N, C + 1, x_mat.shape[2]), dtype=x.dtype)
             x_ones[:, :C] = x_mat
             x_ones[:, C] = 1
-            w_b = derived(w, "matmul+b", lambda: np.hstack([w_mat, b[:, None]]), b)  # (O, C + 1)
+            w_b = derived(w, "matmul+b", lambda: with_bias(w_mat, b), b)  # (O, C + 1)
             y = matmul(w_b, x_ones)  # (O, C + 1) @ (N, C + 1, L) -> (N, O, L): O = X ⋆ W + b
             return y.reshape(N, O, *spatial), MatmulContext(x_ones, w_mat, w.shape)
         y = matmul(w_mat, x_mat)  # (O, C) @ (N, C, L) -> (N, O, L), one GEMM per sample
